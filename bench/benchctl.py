@@ -1,0 +1,428 @@
+#!/usr/bin/env python3
+"""Small HTTP helpers for bench/run.sh (python3 standard library only).
+
+Subcommands:
+  free-port                      print a free TCP port on 127.0.0.1
+  wait-ready URL --pid P --timeout S
+                                 poll URL/ready until 200 (fails if P exits)
+  login URL --password-env VAR   print an access token for user admin
+  seed URL --token-env VAR --items N --out DIR ...
+                                 create N items concurrently, receive stock
+                                 on every one (batch endpoint, falling back
+                                 to single movements) and create the hot
+                                 item; writes DIR/ids.txt, DIR/hot_id.txt,
+                                 DIR/seed.json
+  stock URL --token-env VAR --item ID
+                                 print GET /api/v1/items/ID/stock as JSON
+  check-hot --before F --after F --result F --out F
+                                 compare the hot item's drop in on_hand
+                                 with the 201s counted by wrk (never fails
+                                 the run: it records a verdict)
+
+Every call has a socket timeout and every loop a deadline, so nothing here
+can hang a benchmark run. Secrets are passed by environment variable name,
+never on the command line.
+"""
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import socket
+import sys
+import time
+import urllib.parse
+
+SOCKET_TIMEOUT = 30.0
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection to the server."""
+
+    def __init__(self, base_url, token=None):
+        u = urllib.parse.urlsplit(base_url)
+        if u.hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise SystemExit(f"refusing to load a non-loopback host: {u.hostname}")
+        self.host, self.port = u.hostname, u.port or 80
+        self.token = token
+        self.conn = None
+
+    def _connect(self):
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=SOCKET_TIMEOUT)
+
+    def request(self, method, path, body=None, retries=2):
+        """Returns (status, parsed JSON or None, raw bytes).
+
+        Retries only on connection-level failures; callers must be careful
+        with non-idempotent requests (the seeder treats a retried create
+        that answers 409 as "probably created").
+        """
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body, separators=(",", ":")).encode()
+            headers["Content-Type"] = "application/json"
+        if self.token:
+            headers["Authorization"] = "Bearer " + self.token
+        last = None
+        for attempt in range(retries + 1):
+            try:
+                if self.conn is None:
+                    self._connect()
+                self.conn.request(method, path, body=data, headers=headers)
+                resp = self.conn.getresponse()
+                raw = resp.read()
+                if resp.getheader("Connection", "").lower() == "close":
+                    self.close()
+                try:
+                    parsed = json.loads(raw) if raw else None
+                except ValueError:
+                    parsed = None
+                return resp.status, parsed, raw
+            except (OSError, http.client.HTTPException) as e:
+                last = e
+                self.close()
+                time.sleep(0.05 * (attempt + 1))
+        raise ConnectionError(f"{method} {path}: {last}")
+
+    def close(self):
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except OSError:
+                pass
+            self.conn = None
+
+
+def free_port(_args):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    print(s.getsockname()[1])
+    s.close()
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child still "exists"; look at /proc
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("State:"):
+                    return "Z" not in line.split()[1]
+    except OSError:
+        return False
+    return True
+
+
+def wait_ready(args):
+    deadline = time.monotonic() + args.timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if args.pid and not pid_alive(args.pid):
+            print(f"server (pid {args.pid}) exited before it was ready", file=sys.stderr)
+            sys.exit(1)
+        c = Client(args.url)
+        try:
+            status, _, raw = c.request("GET", "/ready", retries=0)
+            if status == 200:
+                print(f"ready after {args.timeout - (deadline - time.monotonic()):.1f}s",
+                      file=sys.stderr)
+                return
+            last = f"HTTP {status}: {raw[:200]!r}"
+        except ConnectionError as e:
+            last = str(e)
+        finally:
+            c.close()
+        time.sleep(0.1)
+    print(f"server not ready after {args.timeout}s: {last}", file=sys.stderr)
+    sys.exit(1)
+
+
+def env_secret(name):
+    value = os.environ.get(name, "")
+    if not value:
+        raise SystemExit(f"environment variable {name} is empty")
+    return value
+
+
+def login(args):
+    c = Client(args.url)
+    status, body, raw = c.request(
+        "POST", "/api/v1/auth/login",
+        {"username": args.username, "password": env_secret(args.password_env)})
+    c.close()
+    if status != 200 or not isinstance(body, dict) or "access_token" not in body:
+        raise SystemExit(f"login failed: HTTP {status}: {raw[:300]!r}")
+    print(body["access_token"])
+
+
+def stock(args):
+    c = Client(args.url, env_secret(args.token_env))
+    status, body, raw = c.request("GET", f"/api/v1/items/{args.item}/stock")
+    c.close()
+    if status != 200 or not isinstance(body, dict):
+        raise SystemExit(f"stock read failed: HTTP {status}: {raw[:300]!r}")
+    print(json.dumps(body))
+
+
+# ------------------------------------------------------------------ seeding
+# Workers are processes (not threads) so the GIL does not cap the rate.
+
+_W = {}
+
+
+def _worker_init(url, token):
+    _W["client"] = Client(url, token)
+
+
+def _create_items(chunk):
+    """Creates items for indices in chunk; returns (created, errors)."""
+    c = _W["client"]
+    created, errors = [], {}
+    for i in chunk:
+        body = {
+            "sku": f"BENCH-{i:06d}",
+            "name": f"Bench item {i}",
+            "category": f"cat-{i % 50:02d}",
+            "reorder_point": 10,
+            "unit_cost": f"{1 + i % 997}.{i % 100:02d}",
+        }
+        try:
+            status, resp, raw = c.request("POST", "/api/v1/items", body)
+        except ConnectionError:
+            errors["connection"] = errors.get("connection", 0) + 1
+            continue
+        if status == 201 and isinstance(resp, dict) and resp.get("id"):
+            created.append((i, resp["id"]))
+        else:
+            errors[str(status)] = errors.get(str(status), 0) + 1
+            errors.setdefault("first_body", raw[:300].decode("utf-8", "replace"))
+    return created, errors
+
+
+def _receive_batch(movements):
+    """Receives stock via the batch endpoint; returns (ok_count, status)."""
+    c = _W["client"]
+    try:
+        status, _, raw = c.request("POST", "/api/v1/movements/batch",
+                                   {"movements": movements}, retries=0)
+    except ConnectionError as e:
+        return 0, f"connection: {e}"
+    if status == 201:
+        return len(movements), 201
+    return 0, f"{status}: {raw[:200].decode('utf-8', 'replace')}"
+
+
+def _receive_single(movements):
+    c = _W["client"]
+    ok, errors = 0, {}
+    for m in movements:
+        try:
+            status, _, _ = c.request("POST", "/api/v1/movements", m, retries=0)
+        except ConnectionError:
+            status = "connection"
+        if status == 201:
+            ok += 1
+        else:
+            errors[str(status)] = errors.get(str(status), 0) + 1
+    return ok, errors
+
+
+def _merge(into, more):
+    for k, v in more.items():
+        if k == "first_body":
+            into.setdefault(k, v)
+        else:
+            into[k] = into.get(k, 0) + v
+
+
+def seed(args):
+    token = env_secret(args.token_env)
+    os.makedirs(args.out, exist_ok=True)
+    deadline = time.monotonic() + args.timeout
+    report = {"items_requested": args.items, "workers": args.workers}
+
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(args.workers, initializer=_worker_init, initargs=(args.url, token)) as pool:
+        # 1. items: small chunks so workers stay busy to the end
+        chunk = 250
+        chunks = [range(s, min(s + chunk, args.items + 1))
+                  for s in range(1, args.items + 1, chunk)]
+        t0 = time.monotonic()
+        ids, errors = {}, {}
+        res = pool.imap_unordered(_create_items, chunks)
+        for _ in chunks:
+            created, errs = res.next(timeout=max(1.0, deadline - time.monotonic()))
+            ids.update(created)
+            _merge(errors, errs)
+        t_items = time.monotonic() - t0
+        report.update(items_created=len(ids), item_errors=errors,
+                      items_seconds=round(t_items, 3),
+                      items_per_second=round(len(ids) / t_items, 1) if t_items else None)
+        print(f"seed: {len(ids)} items in {t_items:.1f}s "
+              f"({report['items_per_second']}/s), errors: {errors or 'none'}", file=sys.stderr)
+        if not ids:
+            raise SystemExit("seed: no item was created")
+
+        ordered = [ids[i] for i in sorted(ids)]
+        with open(os.path.join(args.out, "ids.txt"), "w") as f:
+            f.write("\n".join(ordered) + "\n")
+
+        # 2. stock on every item: batch endpoint (all-or-none, 1000 a call)
+        moves = [{"item_id": i, "kind": "receive", "quantity": args.stock}
+                 for i in ordered]
+        batches = [moves[s:s + args.batch] for s in range(0, len(moves), args.batch)]
+        t0 = time.monotonic()
+        received, batch_fail = 0, []
+        res = pool.imap_unordered(_receive_batch, batches)
+        for _ in batches:
+            ok, status = res.next(timeout=max(1.0, deadline - time.monotonic()))
+            received += ok
+            if status != 201:
+                batch_fail.append(status)
+        mode = "batch"
+        if batch_fail and received == 0:
+            # batch endpoint unusable: fall back to one movement a request
+            print(f"seed: batch endpoint failed ({batch_fail[0]}); "
+                  "falling back to single movements", file=sys.stderr)
+            mode = "single"
+            singles = [moves[s:s + 250] for s in range(0, len(moves), 250)]
+            stock_errors = {}
+            res = pool.imap_unordered(_receive_single, singles)
+            for _ in singles:
+                ok, errs = res.next(timeout=max(1.0, deadline - time.monotonic()))
+                received += ok
+                _merge(stock_errors, errs)
+            report["stock_errors"] = stock_errors
+        t_stock = time.monotonic() - t0
+        report.update(stock_mode=mode, stock_per_item=args.stock,
+                      stock_received_items=received,
+                      stock_batch_failures=len(batch_fail),
+                      stock_batch_first_failure=batch_fail[0] if batch_fail else None,
+                      stock_seconds=round(t_stock, 3))
+        print(f"seed: stock received on {received} items in {t_stock:.1f}s ({mode})",
+              file=sys.stderr)
+
+    # 3. the hot item
+    c = Client(args.url, token)
+    status, body, raw = c.request("POST", "/api/v1/items",
+                                  {"sku": "BENCH-HOT", "name": "Bench hot item",
+                                   "reorder_point": 0, "unit_cost": "1.00"})
+    if status != 201 or not isinstance(body, dict):
+        raise SystemExit(f"seed: hot item create failed: HTTP {status}: {raw[:300]!r}")
+    hot = body["id"]
+    status, _, raw = c.request("POST", "/api/v1/movements",
+                               {"item_id": hot, "kind": "receive", "quantity": args.hot_stock},
+                               retries=0)
+    c.close()
+    if status != 201:
+        raise SystemExit(f"seed: hot item receive failed: HTTP {status}: {raw[:300]!r}")
+    with open(os.path.join(args.out, "hot_id.txt"), "w") as f:
+        f.write(hot + "\n")
+    report.update(hot_item=hot, hot_stock=args.hot_stock)
+    with open(os.path.join(args.out, "seed.json"), "w") as f:
+        json.dump(report, f, indent=2)
+
+
+def check_hot(args):
+    """Compares the drop in on_hand with the number of 201 responses."""
+    with open(args.before) as f:
+        before = json.load(f)
+    with open(args.after) as f:
+        after = json.load(f)
+    with open(args.result) as f:
+        result = json.load(f)
+    status = result.get("status", {})
+    created = int(status.get("201", 0))
+    unanswered = int(result.get("unanswered", 0))
+    drop = int(before["on_hand"]) - int(after["on_hand"])
+    locs = after.get("locations") or []
+    loc_sum = None
+    if locs and all(isinstance(loc, dict) and "on_hand" in loc for loc in locs):
+        loc_sum = sum(int(loc["on_hand"]) for loc in locs)
+    check = {
+        "on_hand_before": before["on_hand"],
+        "on_hand_after": after["on_hand"],
+        "on_hand_drop": drop,
+        "responses_201": created,
+        "responses_other": {k: v for k, v in status.items() if k != "201"},
+        "unanswered": unanswered,
+        "difference": drop - created,
+        "locations_sum_after": loc_sum,
+    }
+    if unanswered == 0:
+        ok = drop == created
+        check["verdict"] = ("ok: on_hand dropped by exactly the number of 201s" if ok else
+                            f"MISMATCH: on_hand dropped by {drop}, {created} issues answered 201")
+    else:
+        ok = created <= drop <= created + unanswered
+        check["verdict"] = (f"{'ok' if ok else 'MISMATCH'} (inexact: {unanswered} requests "
+                            f"unanswered): drop {drop}, 201s {created}")
+    if after["on_hand"] < 0:
+        ok = False
+        check["verdict"] = "OVERSOLD: on_hand is negative; " + check["verdict"]
+    if check["locations_sum_after"] is not None and check["locations_sum_after"] != after["on_hand"]:
+        check["verdict"] += f"; per-location on_hand sums to {loc_sum}, not {after['on_hand']}"
+        ok = False
+    check["ok"] = ok
+    with open(args.out, "w") as f:
+        json.dump(check, f, indent=2)
+    print(f"hot item: {check['verdict']}", file=sys.stderr)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    sub.add_parser("free-port").set_defaults(fn=free_port)
+
+    s = sub.add_parser("wait-ready")
+    s.add_argument("url")
+    s.add_argument("--pid", type=int, default=0)
+    s.add_argument("--timeout", type=float, default=60)
+    s.set_defaults(fn=wait_ready)
+
+    s = sub.add_parser("login")
+    s.add_argument("url")
+    s.add_argument("--username", default="admin")
+    s.add_argument("--password-env", required=True)
+    s.set_defaults(fn=login)
+
+    s = sub.add_parser("stock")
+    s.add_argument("url")
+    s.add_argument("--token-env", required=True)
+    s.add_argument("--item", required=True)
+    s.set_defaults(fn=stock)
+
+    s = sub.add_parser("seed")
+    s.add_argument("url")
+    s.add_argument("--token-env", required=True)
+    s.add_argument("--items", type=int, default=100_000)
+    s.add_argument("--workers", type=int, default=8)
+    s.add_argument("--stock", type=int, default=1000, help="units received per item")
+    s.add_argument("--hot-stock", type=int, default=100_000_000)
+    s.add_argument("--batch", type=int, default=1000)
+    s.add_argument("--timeout", type=float, default=240, help="overall deadline, seconds")
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=seed)
+
+    s = sub.add_parser("check-hot")
+    s.add_argument("--before", required=True)
+    s.add_argument("--after", required=True)
+    s.add_argument("--result", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=check_hot)
+
+    args = p.parse_args()
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    main()

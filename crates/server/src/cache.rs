@@ -1,0 +1,108 @@
+//! An in-process read cache that never serves a value older than the last
+//! acknowledged write.
+//!
+//! The classic cache-aside race: a reader misses, reads the old row, the
+//! writer commits and invalidates, then the reader fills the cache with the
+//! old row. Here every key maps to a stripe holding a generation number. An
+//! invalidation bumps it (after the commit); a fill only lands if the stripe's
+//! generation is still the one seen before the database read began.
+
+use moka::sync::Cache;
+use std::future::Future;
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::sync::Mutex;
+use std::time::Duration;
+
+pub struct CoherentCache<K, V> {
+    entries: Cache<K, V>,
+    /// Generation counters, each behind its own lock.
+    stripes: Vec<Mutex<u64>>,
+    hasher: RandomState,
+}
+
+const STRIPES: usize = 256;
+
+impl<K, V> CoherentCache<K, V>
+where
+    K: Hash + Eq + Send + Sync + Clone + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    pub fn new(capacity: u64, ttl: Duration) -> Self {
+        Self {
+            entries: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ttl)
+                .build(),
+            stripes: (0..STRIPES).map(|_| Mutex::new(0)).collect(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn stripe(&self, key: &K) -> &Mutex<u64> {
+        &self.stripes[(self.hasher.hash_one(key) as usize) % STRIPES]
+    }
+
+    fn generation(&self, key: &K) -> u64 {
+        *self.stripe(key).lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.entries.get(key)
+    }
+
+    /// Returns the cached value or loads it; a value loaded while an
+    /// invalidation of its stripe happened is returned but not cached.
+    pub async fn get_or_load<E, F, Fut>(&self, key: &K, load: F) -> Result<V, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        if let Some(v) = self.entries.get(key) {
+            return Ok(v);
+        }
+        let seen = self.generation(key);
+        let value = load().await?;
+        let stripe = self.stripe(key).lock().unwrap_or_else(|e| e.into_inner());
+        if *stripe == seen {
+            self.entries.insert(key.clone(), value.clone());
+        }
+        drop(stripe);
+        Ok(value)
+    }
+
+    /// Call after the write that changed `key` has committed.
+    pub fn invalidate(&self, key: &K) {
+        let mut stripe = self.stripe(key).lock().unwrap_or_else(|e| e.into_inner());
+        *stripe += 1;
+        self.entries.invalidate(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_fill_that_raced_an_invalidation_is_not_kept() {
+        let cache: CoherentCache<u32, &str> = CoherentCache::new(10, Duration::from_secs(60));
+        // The reader read "old"; before it could fill, the writer invalidated.
+        let v = cache
+            .get_or_load(&1, || async {
+                cache.invalidate(&1);
+                Ok::<_, ()>("old")
+            })
+            .await
+            .unwrap();
+        assert_eq!(v, "old");
+        assert_eq!(cache.get(&1), None, "a stale fill must not land");
+
+        let v = cache
+            .get_or_load(&1, || async { Ok::<_, ()>("new") })
+            .await
+            .unwrap();
+        assert_eq!(v, "new");
+        assert_eq!(cache.get(&1), Some("new"));
+        cache.invalidate(&1);
+        assert_eq!(cache.get(&1), None);
+    }
+}

@@ -1,0 +1,347 @@
+//! Configuration: command-line flags, each backed by an environment
+//! variable, validated into one typed [`Config`]. A bad value is reported in
+//! one line naming the variable, and the process exits with status 2.
+
+use clap::{Args, Parser, Subcommand};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/inventory.db";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "inventory",
+    version,
+    about = "Inventory Manager: items, locations and an append-only stock ledger over HTTP",
+    long_about = None,
+    after_help = "Every setting is a flag and an environment variable (shown in brackets). \
+Secrets also accept NAME_FILE: the value is read from that file, a trailing newline ignored; \
+setting both is an error. Secret values are never shown."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Start the HTTP server (the default when no subcommand is given)
+    Serve,
+    /// Apply pending database migrations and exit
+    Migrate,
+}
+
+/// Raw settings as given; [`Settings::validate`] turns them into a [`Config`].
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// TCP port to listen on (0 picks a free one)
+    #[arg(long, env = "PORT", default_value = "3000", global = true)]
+    pub port: String,
+    /// Address to bind
+    #[arg(long, env = "BIND_ADDR", default_value = "0.0.0.0", global = true)]
+    pub bind_addr: String,
+    /// Database URL: sqlite://PATH (relative to the working directory, or sqlite:///ABSOLUTE) [default: sqlite://data/inventory.db]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<String>,
+    /// File holding the database URL (instead of DATABASE_URL)
+    #[arg(long, env = "DATABASE_URL_FILE", global = true)]
+    pub database_url_file: Option<PathBuf>,
+    /// Log format: json or text
+    #[arg(long, env = "LOG_FORMAT", default_value = "json", global = true)]
+    pub log_format: String,
+    /// Log filter, e.g. info or inventory_server=debug,info
+    #[arg(
+        long = "rust-log",
+        env = "RUST_LOG",
+        default_value = "info",
+        global = true
+    )]
+    pub rust_log: String,
+    /// Password of the `admin` user created at first start (generated and printed once if unset)
+    #[arg(
+        long,
+        env = "INVENTORY_ADMIN_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub admin_password: Option<String>,
+    /// File holding the admin password (instead of INVENTORY_ADMIN_PASSWORD)
+    #[arg(long, env = "INVENTORY_ADMIN_PASSWORD_FILE", global = true)]
+    pub admin_password_file: Option<PathBuf>,
+    /// Seconds that in-flight requests get to finish after SIGTERM/SIGINT
+    #[arg(
+        long,
+        env = "INVENTORY_SHUTDOWN_TIMEOUT",
+        default_value = "25",
+        global = true
+    )]
+    pub shutdown_timeout: String,
+    /// SQLite durability: full (fsync every commit; survives an OS crash) or normal (faster; an OS crash may lose the last commits)
+    #[arg(
+        long,
+        env = "INVENTORY_SQLITE_SYNC",
+        default_value = "full",
+        global = true
+    )]
+    pub sqlite_sync: String,
+}
+
+/// A string that never shows in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone)]
+pub enum DatabaseConfig {
+    Sqlite { path: PathBuf, sync_full: bool },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database: DatabaseConfig,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    pub admin_password: Option<Secret>,
+    pub shutdown_timeout: Duration,
+}
+
+/// One line naming the variable and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.variable, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn bad(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+/// Reads a secret from its variable or from the file its `_FILE` variable names.
+fn secret(
+    name: &'static str,
+    file_name: &'static str,
+    value: Option<&str>,
+    file: Option<&Path>,
+) -> Result<Option<Secret>, ConfigError> {
+    match (value, file) {
+        (Some(_), Some(_)) => Err(bad(
+            name,
+            format!("set either {name} or {file_name}, not both"),
+        )),
+        (Some(v), None) => Ok(Some(Secret::new(v))),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| bad(file_name, format!("cannot read {}: {e}", path.display())))?;
+            let text = text.strip_suffix('\n').unwrap_or(&text);
+            let text = text.strip_suffix('\r').unwrap_or(text);
+            Ok(Some(Secret::new(text)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<Config, ConfigError> {
+        let port: u16 = self.port.trim().parse().map_err(|_| {
+            bad(
+                "PORT",
+                format!("'{}' is not a port number (0-65535)", self.port),
+            )
+        })?;
+        let ip: IpAddr = self.bind_addr.trim().parse().map_err(|_| {
+            bad(
+                "BIND_ADDR",
+                format!("'{}' is not an IP address", self.bind_addr),
+            )
+        })?;
+
+        let url = secret(
+            "DATABASE_URL",
+            "DATABASE_URL_FILE",
+            self.database_url.as_deref(),
+            self.database_url_file.as_deref(),
+        )?
+        .unwrap_or_else(|| Secret::new(DEFAULT_DATABASE_URL));
+        let sync_full = match self.sqlite_sync.trim() {
+            "full" => true,
+            "normal" => false,
+            other => {
+                return Err(bad(
+                    "INVENTORY_SQLITE_SYNC",
+                    format!("'{other}' is not one of full, normal"),
+                ))
+            }
+        };
+        let database = database_config(url.expose(), sync_full)?;
+
+        let log_format = match self.log_format.trim() {
+            "json" => LogFormat::Json,
+            "text" => LogFormat::Text,
+            other => {
+                return Err(bad(
+                    "LOG_FORMAT",
+                    format!("'{other}' is not one of json, text"),
+                ))
+            }
+        };
+        tracing_subscriber::EnvFilter::try_new(&self.rust_log)
+            .map_err(|e| bad("RUST_LOG", format!("invalid filter: {e}")))?;
+
+        let admin_password = secret(
+            "INVENTORY_ADMIN_PASSWORD",
+            "INVENTORY_ADMIN_PASSWORD_FILE",
+            self.admin_password.as_deref(),
+            self.admin_password_file.as_deref(),
+        )?;
+        if let Some(p) = &admin_password {
+            let len = p.expose().chars().count();
+            if !(8..=1024).contains(&len) {
+                return Err(bad("INVENTORY_ADMIN_PASSWORD", "must be 8-1024 characters"));
+            }
+        }
+
+        let shutdown_secs: u64 = self
+            .shutdown_timeout
+            .trim()
+            .parse()
+            .ok()
+            .filter(|s| *s <= 3600)
+            .ok_or_else(|| {
+                bad(
+                    "INVENTORY_SHUTDOWN_TIMEOUT",
+                    format!(
+                        "'{}' is not a whole number of seconds from 0 to 3600",
+                        self.shutdown_timeout
+                    ),
+                )
+            })?;
+
+        Ok(Config {
+            listen: SocketAddr::new(ip, port),
+            database,
+            log_format,
+            log_filter: self.rust_log.clone(),
+            admin_password,
+            shutdown_timeout: Duration::from_secs(shutdown_secs),
+        })
+    }
+}
+
+fn database_config(url: &str, sync_full: bool) -> Result<DatabaseConfig, ConfigError> {
+    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
+    match scheme {
+        "sqlite" => {
+            let path = inventory_store_sqlite::path_from_url(url).ok_or_else(|| {
+                bad(
+                    "DATABASE_URL",
+                    "a sqlite URL needs a file path, e.g. sqlite://data/inventory.db",
+                )
+            })?;
+            Ok(DatabaseConfig::Sqlite { path, sync_full })
+        }
+        "postgres" | "postgresql" => Err(bad(
+            "DATABASE_URL",
+            "PostgreSQL is not supported by this build yet; use a sqlite:// URL",
+        )),
+        // Never echo the URL: it may hold a password.
+        _ => Err(bad(
+            "DATABASE_URL",
+            "unsupported scheme (expected sqlite://)",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(args: &[&str]) -> Settings {
+        let mut argv = vec!["inventory"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).expect("parse").settings
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Settings {
+            database_url: None,
+            database_url_file: None,
+            admin_password: None,
+            admin_password_file: None,
+            ..settings(&[])
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(c.listen.port(), 3000);
+        assert_eq!(c.shutdown_timeout, Duration::from_secs(25));
+        assert!(matches!(
+            c.database,
+            DatabaseConfig::Sqlite {
+                sync_full: true,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let err = settings(&["--port", "70000"]).validate().unwrap_err();
+        assert_eq!(err.variable, "PORT");
+        let err = settings(&["--sqlite-sync", "off", "--database-url", "sqlite://x.db"])
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.variable, "INVENTORY_SQLITE_SYNC");
+        let err = settings(&["--database-url", "mysql://u:hunter2@h/db"])
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.variable, "DATABASE_URL");
+        assert!(
+            !err.to_string().contains("hunter2"),
+            "a URL may hold a password"
+        );
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        assert_eq!(
+            format!("{:?}", Secret::new("hunter2")),
+            "Secret([redacted])"
+        );
+    }
+}

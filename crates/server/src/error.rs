@@ -1,0 +1,261 @@
+//! The one HTTP error type. Every failure renders as RFC 9457
+//! `application/problem+json`; 5xx details go to the log, never the client.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use inventory_core::error::ConflictKind;
+use inventory_core::{Error, FieldError};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[derive(Debug)]
+pub enum ApiError {
+    Domain(Error),
+    Unauthorized,
+    InvalidCredentials,
+    Forbidden,
+    MalformedJson(String),
+    BadRequest(String),
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    RouteNotFound,
+    MethodNotAllowed,
+    ShuttingDown,
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        Self::Domain(e)
+    }
+}
+
+/// The problem document, as the OpenAPI document describes it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// URI reference naming the problem type; its last segment is a stable slug.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// For validation problems: what is wrong with which field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+struct Parts {
+    status: StatusCode,
+    slug: &'static str,
+    title: &'static str,
+    detail: String,
+    extra: Map<String, Value>,
+}
+
+fn parts(
+    status: StatusCode,
+    slug: &'static str,
+    title: &'static str,
+    detail: impl Into<String>,
+) -> Parts {
+    Parts {
+        status,
+        slug,
+        title,
+        detail: detail.into(),
+        extra: Map::new(),
+    }
+}
+
+fn domain_parts(e: Error) -> Parts {
+    match e {
+        Error::NotFound(what) => parts(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            format!("{what} not found"),
+        ),
+        Error::Conflict { kind, detail } => {
+            let title = match kind {
+                ConflictKind::DuplicateSku => "Duplicate SKU",
+                ConflictKind::DuplicateLocationCode => "Duplicate location code",
+                ConflictKind::DuplicateUsername => "Duplicate username",
+                ConflictKind::ItemArchived => "Item archived",
+                ConflictKind::ItemHasStock => "Item has stock",
+                ConflictKind::IdempotencyInFlight => "Request in flight",
+            };
+            parts(StatusCode::CONFLICT, kind.slug(), title, detail)
+        }
+        e @ Error::InsufficientStock { .. } => {
+            let detail = e.to_string();
+            let Error::InsufficientStock {
+                location,
+                available,
+                requested,
+            } = e
+            else {
+                unreachable!()
+            };
+            let mut p = parts(
+                StatusCode::CONFLICT,
+                "insufficient-stock",
+                "Insufficient stock",
+                detail,
+            );
+            p.extra.insert("location".into(), json!(location));
+            p.extra.insert("available".into(), json!(available));
+            p.extra.insert("requested".into(), json!(requested));
+            p
+        }
+        Error::PreconditionFailed => parts(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition-failed",
+            "Precondition failed",
+            "the resource was changed since the given ETag; fetch it again",
+        ),
+        Error::Validation(errors) => {
+            let detail = errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let mut p = parts(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation-error",
+                "Invalid request",
+                detail,
+            );
+            p.extra.insert("errors".into(), json!(errors));
+            p
+        }
+        Error::IdempotencyMismatch => parts(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "Idempotency key reused",
+            "this Idempotency-Key was used with a different request",
+        ),
+        Error::AtIndex { index, source } => {
+            let mut p = domain_parts(*source);
+            p.detail = format!("movement {index}: {}", p.detail);
+            p.extra.insert("index".into(), json!(index));
+            p
+        }
+        Error::Unavailable(detail) => {
+            tracing::error!(error = %detail, "database unavailable");
+            parts(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service-unavailable",
+                "Service unavailable",
+                "the database is unavailable; retry shortly",
+            )
+        }
+        Error::Internal(detail) => {
+            tracing::error!(error = %detail, "internal error");
+            parts(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal-error",
+                "Internal error",
+                "an internal error occurred; the request id identifies it in the logs",
+            )
+        }
+    }
+}
+
+impl ApiError {
+    fn parts(self) -> Parts {
+        match self {
+            Self::Domain(e) => domain_parts(e),
+            Self::Unauthorized => parts(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Unauthorized",
+                "a valid bearer token is required",
+            ),
+            Self::InvalidCredentials => parts(
+                StatusCode::UNAUTHORIZED,
+                "invalid-credentials",
+                "Invalid credentials",
+                "the username or password is wrong",
+            ),
+            Self::Forbidden => parts(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                "your role does not allow this",
+            ),
+            Self::MalformedJson(detail) => parts(
+                StatusCode::BAD_REQUEST,
+                "malformed-json",
+                "Malformed JSON",
+                detail,
+            ),
+            Self::BadRequest(detail) => parts(
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "Bad request",
+                detail,
+            ),
+            Self::UnsupportedMediaType => parts(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "send the body as application/json",
+            ),
+            Self::PayloadTooLarge => parts(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+                "the body is larger than 1 MiB",
+            ),
+            Self::RouteNotFound => parts(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                "no such route",
+            ),
+            Self::MethodNotAllowed => parts(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                "this route does not take that method",
+            ),
+            Self::ShuttingDown => parts(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service-unavailable",
+                "Service unavailable",
+                "the server is shutting down",
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let p = self.parts();
+        metrics::counter!("inventory_errors_total", "type" => p.slug).increment(1);
+        let mut body = Map::new();
+        body.insert("type".into(), json!(format!("/problems/{}", p.slug)));
+        body.insert("title".into(), json!(p.title));
+        body.insert("status".into(), json!(p.status.as_u16()));
+        body.insert("detail".into(), json!(p.detail));
+        body.extend(p.extra);
+        let mut response = (p.status, axum::Json(Value::Object(body))).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        match p.status {
+            StatusCode::UNAUTHORIZED => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            }
+            _ => {}
+        }
+        response
+    }
+}

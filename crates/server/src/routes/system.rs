@@ -1,0 +1,57 @@
+//! Liveness, readiness and metrics.
+
+use crate::state::AppState;
+use crate::telemetry;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::json;
+use std::sync::atomic::Ordering;
+
+/// Liveness: the process serves HTTP.
+#[utoipa::path(get, path = "/health", tag = "system",
+    responses((status = 200, description = "Alive", example = json!({"status": "healthy"}))))]
+pub async fn health() -> impl IntoResponse {
+    Json(json!({"status": "healthy"}))
+}
+
+/// Readiness: the database answers and the server is not shutting down.
+#[utoipa::path(get, path = "/ready", tag = "system",
+    responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
+pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    if state.is_shutting_down() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "shutting_down", "checks": {"database": "unknown"}})),
+        );
+    }
+    match state.store.ping().await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({"status": "ready", "checks": {"database": "ok"}})),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "checks": {"database": "unavailable"}})),
+            )
+        }
+    }
+}
+
+/// Prometheus text exposition. Gauges are read from memory, never by
+/// scanning tables.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    metrics::gauge!("inventory_items_total").set(state.items_total.load(Ordering::Relaxed) as f64);
+    metrics::gauge!("inventory_active_connections")
+        .set(f64::from(state.store.connections_in_use()));
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        telemetry::metrics().render(),
+    )
+}

@@ -1,0 +1,228 @@
+//! Application state shared by all handlers, and the services that sit
+//! between handlers and the store: authentication, idempotency, caching.
+
+use crate::auth;
+use crate::cache::CoherentCache;
+use crate::error::ApiError;
+use crate::extract::AuthUser;
+use axum::http::HeaderMap;
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use inventory_core::error::ConflictKind;
+use inventory_core::model::{Item, User};
+use inventory_core::store::{Idempotency, Render, StoredResponse};
+use inventory_core::{Error, FieldError, Store};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    items: CoherentCache<Uuid, Arc<Item>>,
+    sessions: CoherentCache<String, (User, DateTime<Utc>)>,
+    in_flight: Mutex<HashSet<(Uuid, String)>>,
+    shutting_down: AtomicBool,
+    /// Items not archived, kept in memory so a scrape never counts rows.
+    pub items_total: AtomicI64,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// An idempotent create in progress: holds the in-flight claim on the key
+/// until the response is sent.
+pub struct IdempotencyClaim {
+    state: AppState,
+    user_id: Uuid,
+    key: String,
+    pub request_hash: String,
+}
+
+impl IdempotencyClaim {
+    pub fn record<T: Serialize + 'static>(&self, status: u16) -> Idempotency<T> {
+        let render: Render<T> =
+            Arc::new(|value: &T| serde_json::to_string(value).unwrap_or_default());
+        Idempotency {
+            user_id: self.user_id,
+            key: self.key.clone(),
+            request_hash: self.request_hash.clone(),
+            status,
+            render,
+        }
+    }
+}
+
+impl Drop for IdempotencyClaim {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.state.in_flight.lock() {
+            set.remove(&(self.user_id, std::mem::take(&mut self.key)));
+        }
+    }
+}
+
+/// What an `Idempotency-Key` header leads to.
+pub enum IdempotencyStart {
+    /// No key: just do it.
+    None,
+    /// A key seen before with the same request: answer with this.
+    Replay(StoredResponse),
+    /// A new key: do it and record the response.
+    Claimed(IdempotencyClaim),
+}
+
+impl AppState {
+    pub async fn new(store: Arc<dyn Store>) -> Result<Self, Error> {
+        let items_total = store.count_items().await?;
+        Ok(Self(Arc::new(Inner {
+            store,
+            items: CoherentCache::new(100_000, Duration::from_secs(300)),
+            sessions: CoherentCache::new(100_000, Duration::from_secs(60)),
+            in_flight: Mutex::new(HashSet::new()),
+            shutting_down: AtomicBool::new(false),
+            items_total: AtomicI64::new(items_total),
+        })))
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    // ------------------------------------------------------------ auth
+
+    pub async fn authenticate(&self, token: &str) -> Result<AuthUser, ApiError> {
+        let token_hash = auth::token_hash(token);
+        let store = self.store.clone();
+        let found = self
+            .sessions
+            .get_or_load(&token_hash, || async {
+                store
+                    .find_session(&token_hash)
+                    .await?
+                    .ok_or(ApiError::Unauthorized)
+            })
+            .await?;
+        let (user, expires_at) = found;
+        if expires_at <= Utc::now() {
+            self.sessions.invalidate(&token_hash);
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(AuthUser { user, token_hash })
+    }
+
+    /// Checks a username and password; on success opens a session.
+    pub async fn login(&self, username: &str, password: &str) -> Result<(String, User), ApiError> {
+        let record = self.store.find_user(username).await?;
+        let phc = record
+            .as_ref()
+            .map(|r| r.password_hash.clone())
+            .unwrap_or_else(|| auth::dummy_hash().to_owned());
+        let password = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &phc))
+            .await
+            .map_err(Error::internal)?;
+        let record = match (ok, record) {
+            (true, Some(r)) => r,
+            _ => return Err(ApiError::InvalidCredentials),
+        };
+        let token = auth::new_token();
+        let expires_at = Utc::now() + ChronoDuration::seconds(auth::TOKEN_TTL_SECS);
+        self.store
+            .create_session(&auth::token_hash(&token), record.user.id, expires_at)
+            .await?;
+        Ok((token, record.user))
+    }
+
+    pub async fn logout(&self, caller: &AuthUser) -> Result<(), ApiError> {
+        self.store.delete_session(&caller.token_hash).await?;
+        self.sessions.invalidate(&caller.token_hash);
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ items cache
+
+    pub async fn get_item(&self, id: Uuid) -> Result<Arc<Item>, Error> {
+        let store = self.store.clone();
+        self.items
+            .get_or_load(
+                &id,
+                || async move { store.get_item(id).await.map(Arc::new) },
+            )
+            .await
+    }
+
+    /// Call after a committed write to the item.
+    pub fn item_changed(&self, id: Uuid) {
+        self.items.invalidate(&id);
+    }
+
+    // ------------------------------------------------------------ idempotency
+
+    /// Starts an idempotent create: replays a recorded response, refuses a
+    /// key in flight (409) or reused with another request (422), or claims it.
+    pub async fn begin_idempotent(
+        &self,
+        caller: &AuthUser,
+        headers: &HeaderMap,
+        route: &str,
+        body: &[u8],
+    ) -> Result<IdempotencyStart, ApiError> {
+        let Some(value) = headers.get("idempotency-key") else {
+            return Ok(IdempotencyStart::None);
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+            .ok_or_else(|| {
+                Error::Validation(vec![FieldError::new(
+                    "Idempotency-Key",
+                    "must be 1-255 visible ASCII characters",
+                )])
+            })?
+            .to_owned();
+        let mut hasher = Sha256::new();
+        hasher.update(route.as_bytes());
+        hasher.update([0]);
+        hasher.update(body);
+        let request_hash = hex::encode(hasher.finalize());
+
+        let user_id = caller.user.id;
+        {
+            let mut set = self.in_flight.lock().map_err(Error::internal)?;
+            if !set.insert((user_id, key.clone())) {
+                return Err(Error::conflict(
+                    ConflictKind::IdempotencyInFlight,
+                    "a request with this Idempotency-Key is still in flight; retry when it has finished",
+                )
+                .into());
+            }
+        }
+        let claim = IdempotencyClaim {
+            state: self.clone(),
+            user_id,
+            key,
+            request_hash,
+        };
+        match self.store.find_idempotent(user_id, &claim.key).await? {
+            Some(stored) if stored.request_hash != claim.request_hash => {
+                Err(Error::IdempotencyMismatch.into())
+            }
+            Some(stored) => Ok(IdempotencyStart::Replay(stored)),
+            None => Ok(IdempotencyStart::Claimed(claim)),
+        }
+    }
+}
