@@ -200,6 +200,7 @@ run_wrk movements_spread movements_spread.lua /api/v1/movements "$DURATION"
 ctl stock "$BASE" --token-env BENCH_TOKEN --item "$BENCH_HOT_ID" >"$OUT/hot_before.json"
 BENCH_ACTIVE_MS=$((DURATION * 1000)) run_wrk movements_hot movements_hot.lua \
   /api/v1/movements $((DURATION + HOT_TAIL))
+sleep 1 # let the server finish anything still in flight
 ctl stock "$BASE" --token-env BENCH_TOKEN --item "$BENCH_HOT_ID" >"$OUT/hot_after.json"
 ctl check-hot --before "$OUT/hot_before.json" --after "$OUT/hot_after.json" \
   --result "$OUT/movements_hot.json" --out "$OUT/hot_check.json"

@@ -110,6 +110,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_items(&self, query: &ItemQuery) -> Result<Page<Item>>;
     /// Items not archived.
     async fn count_items(&self) -> Result<i64>;
+    /// All items, archived ones included (items are never deleted).
+    async fn count_all_items(&self) -> Result<i64>;
     /// Items not archived with `reorder_point > 0 AND available <= reorder_point`.
     async fn count_low_stock(&self) -> Result<i64>;
 

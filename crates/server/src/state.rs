@@ -28,8 +28,10 @@ pub struct Inner {
     sessions: CoherentCache<String, (User, DateTime<Utc>)>,
     in_flight: Mutex<HashSet<(Uuid, String)>>,
     shutting_down: AtomicBool,
-    /// Items not archived, kept in memory so a scrape never counts rows.
+    /// Items in the catalogue (archived included) and items not archived,
+    /// kept in memory so that a scrape never counts rows.
     pub items_total: AtomicI64,
+    pub items_active: AtomicI64,
 }
 
 impl std::ops::Deref for AppState {
@@ -82,7 +84,8 @@ pub enum IdempotencyStart {
 
 impl AppState {
     pub async fn new(store: Arc<dyn Store>) -> Result<Self, Error> {
-        let items_total = store.count_items().await?;
+        let items_total = store.count_all_items().await?;
+        let items_active = store.count_items().await?;
         Ok(Self(Arc::new(Inner {
             store,
             items: CoherentCache::new(100_000, Duration::from_secs(300)),
@@ -90,6 +93,7 @@ impl AppState {
             in_flight: Mutex::new(HashSet::new()),
             shutting_down: AtomicBool::new(false),
             items_total: AtomicI64::new(items_total),
+            items_active: AtomicI64::new(items_active),
         })))
     }
 

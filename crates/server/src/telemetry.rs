@@ -71,7 +71,11 @@ fn describe() {
         "inventory_errors_total",
         "Problem responses by problem type."
     );
-    describe_gauge!("inventory_items_total", "Items that are not archived.");
+    describe_counter!(
+        "inventory_items_total",
+        "Items in the catalogue, archived ones included (items are never deleted)."
+    );
+    describe_gauge!("inventory_items_active", "Items that are not archived.");
     describe_gauge!(
         "inventory_active_connections",
         "Database connections in use."

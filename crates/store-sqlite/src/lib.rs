@@ -534,6 +534,13 @@ impl Store for SqliteStore {
             .map_err(db_error)
     }
 
+    async fn count_all_items(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM items")
+            .fetch_one(&self.reads)
+            .await
+            .map_err(db_error)
+    }
+
     async fn count_low_stock(&self) -> Result<i64> {
         sqlx::query_scalar(
             "SELECT COUNT(*) FROM items WHERE archived = 0 AND reorder_point > 0 AND on_hand - reserved <= reorder_point",

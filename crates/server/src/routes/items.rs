@@ -49,6 +49,7 @@ pub async fn create_item(
     Ok(match outcome {
         Outcome::New(item) => {
             state.items_total.fetch_add(1, Ordering::Relaxed);
+            state.items_active.fetch_add(1, Ordering::Relaxed);
             let mut response = with_etag(StatusCode::CREATED, &item);
             if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/items/{}", item.id)) {
                 response.headers_mut().insert(header::LOCATION, v);
@@ -198,7 +199,7 @@ pub async fn delete_item(
     let archived_now = state.store.archive_item(id, if_version).await?;
     state.item_changed(id);
     if archived_now {
-        state.items_total.fetch_sub(1, Ordering::Relaxed);
+        state.items_active.fetch_sub(1, Ordering::Relaxed);
     }
     Ok(StatusCode::NO_CONTENT)
 }

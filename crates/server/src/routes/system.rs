@@ -44,7 +44,9 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 /// Prometheus text exposition. Gauges are read from memory, never by
 /// scanning tables.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    metrics::gauge!("inventory_items_total").set(state.items_total.load(Ordering::Relaxed) as f64);
+    // Items are never deleted, so the catalogue size only grows: a counter.
+    metrics::counter!("inventory_items_total").absolute(state.items_total.load(Ordering::Relaxed).max(0) as u64);
+    metrics::gauge!("inventory_items_active").set(state.items_active.load(Ordering::Relaxed) as f64);
     metrics::gauge!("inventory_active_connections")
         .set(f64::from(state.store.connections_in_use()));
     (

@@ -1,0 +1,201 @@
+//! Test harness: a real server on a free loopback port with a fresh SQLite
+//! database in a temp dir, driven over HTTP with reqwest.
+#![allow(dead_code)]
+
+use inventory_server::config::{Config, DatabaseConfig, LogFormat, Secret};
+use inventory_server::state::AppState;
+use inventory_server::{build_state, serve, telemetry};
+use reqwest::{Client, Method, Response, StatusCode};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+pub struct TestApp {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub client: Client,
+    pub admin_token: String,
+    pub state: AppState,
+    pub dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+pub fn test_config(dir: &std::path::Path) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: DatabaseConfig::Sqlite {
+            path: dir.join("inventory.db"),
+            sync_full: true,
+        },
+        log_format: LogFormat::Text,
+        log_filter: "warn".into(),
+        admin_password: Some(Secret::new(ADMIN_PASSWORD)),
+        shutdown_timeout: Duration::from_secs(5),
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        telemetry::init_tracing(LogFormat::Text, "info");
+    }
+    telemetry::metrics();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = test_config(dir.path());
+    let state = build_state(&config).await.expect("state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(serve(
+        state.clone(),
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+        config.shutdown_timeout,
+    ));
+    let client = Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    let mut app = TestApp {
+        base: format!("http://{addr}"),
+        addr,
+        client,
+        admin_token: String::new(),
+        state,
+        dir,
+        stop: Some(stop),
+        server: Some(server),
+    };
+    app.admin_token = app.login("admin", ADMIN_PASSWORD).await;
+    app
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let res = self
+            .client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "login of {username}");
+        res.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a user with `role` and returns a token for it.
+    pub async fn token_for(&self, role: &str) -> String {
+        let username = format!("{role}-{}", uuid::Uuid::now_v7().simple());
+        let res = self
+            .send(
+                Method::POST,
+                &self.admin_token,
+                "/api/v1/users",
+                Some(json!({"username": username, "password": "password-1234", "role": role})),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        self.login(&username, "password-1234").await
+    }
+
+    pub async fn send(&self, method: Method, token: &str, path: &str, body: Option<Value>) -> Response {
+        let mut req = self.client.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.send(Method::GET, &self.admin_token, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.send(Method::POST, &self.admin_token, path, Some(body)).await
+    }
+
+    /// GET as admin, asserting 200, returning the JSON body.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let res = self.get(path).await;
+        assert_eq!(res.status(), StatusCode::OK, "GET {path}");
+        res.json().await.unwrap()
+    }
+
+    /// Creates an item with `sku` as admin and returns its JSON.
+    pub async fn create_item(&self, sku: &str) -> Value {
+        self.create_item_with(json!({"sku": sku, "name": format!("Item {sku}")})).await
+    }
+
+    pub async fn create_item_with(&self, body: Value) -> Value {
+        let res = self.post("/api/v1/items", body).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json().await.unwrap()
+    }
+
+    pub async fn create_location(&self, code: &str) -> Value {
+        let res = self
+            .post("/api/v1/locations", json!({"code": code, "name": format!("Location {code}")}))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json().await.unwrap()
+    }
+
+    /// Posts a movement as admin; returns status and body.
+    pub async fn movement(&self, body: Value) -> (StatusCode, Value) {
+        let res = self.post("/api/v1/movements", body).await;
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn receive(&self, item_id: &str, quantity: i64) -> Value {
+        let (status, body) = self
+            .movement(json!({"item_id": item_id, "kind": "receive", "quantity": quantity}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// The item's total on hand and the sum of its ledger, which must agree.
+    pub async fn on_hand_and_ledger(&self, item_id: &str) -> (i64, i64) {
+        let item = self.get_json(&format!("/api/v1/items/{item_id}")).await;
+        let ledger = self
+            .state
+            .store
+            .ledger_sum(item_id.parse().unwrap())
+            .await
+            .unwrap();
+        (item["on_hand"].as_i64().unwrap(), ledger)
+    }
+
+    /// Stops the server: readiness turns 503, in-flight requests finish.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// Asserts a problem+json response and returns its body.
+pub async fn problem(res: Response, status: StatusCode) -> Value {
+    assert_eq!(res.status(), status);
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(ct, "application/problem+json");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"].as_u64(), Some(u64::from(status.as_u16())));
+    assert!(body["type"].is_string() && body["title"].is_string() && body["detail"].is_string());
+    body
+}

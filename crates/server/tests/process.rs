@@ -1,0 +1,400 @@
+//! The real `inventory` binary: configuration errors, help, migrations,
+//! secrets, logs, graceful shutdown and durability across `kill -9`.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_inventory");
+const PASSWORD: &str = "process-test-password";
+
+fn command(db: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PORT", "0")
+        .env("BIND_ADDR", "127.0.0.1")
+        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("LOG_FORMAT", "json")
+        .env("INVENTORY_SHUTDOWN_TIMEOUT", "10")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// A running server, its address, and every stderr line it printed.
+struct Server {
+    child: Child,
+    base: String,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Server {
+    fn start(mut cmd: Command) -> Server {
+        let mut child = cmd.spawn().expect("start inventory");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        let base = loop {
+            let line = lines
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("no 'listening' line; stderr so far: {seen:#?}"));
+            seen.push(line.clone());
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if v["message"] == "listening" {
+                    break format!("http://{}", v["addr"].as_str().unwrap());
+                }
+            }
+        };
+        Server {
+            child,
+            base,
+            lines,
+            seen,
+        }
+    }
+
+    /// All stderr lines so far (after the process ended, all of them).
+    fn drain(&mut self) -> &[String] {
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            self.seen.push(line);
+        }
+        &self.seen
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    fn wait(&mut self) -> std::process::ExitStatus {
+        for _ in 0..600 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the server did not exit");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn login(client: &reqwest::Client, base: &str, password: &str) -> String {
+    let res = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+}
+
+fn run_to_end(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.stdout(Stdio::piped()).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_configuration_exits_2_with_one_line_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.db");
+    let secret_file = dir.path().join("pw");
+    std::fs::write(&secret_file, "from-a-file-123\n").unwrap();
+    let cases: Vec<(&str, Vec<(&str, String)>)> = vec![
+        ("PORT", vec![("PORT", "eighty".into())]),
+        ("BIND_ADDR", vec![("BIND_ADDR", "localhost:9".into())]),
+        ("INVENTORY_SQLITE_SYNC", vec![("INVENTORY_SQLITE_SYNC", "off".into())]),
+        ("LOG_FORMAT", vec![("LOG_FORMAT", "xml".into())]),
+        ("INVENTORY_SHUTDOWN_TIMEOUT", vec![("INVENTORY_SHUTDOWN_TIMEOUT", "-1".into())]),
+        ("DATABASE_URL", vec![("DATABASE_URL", "mysql://root:hunter2@db/x".into())]),
+        ("INVENTORY_ADMIN_PASSWORD", vec![("INVENTORY_ADMIN_PASSWORD", "short".into())]),
+        (
+            "INVENTORY_ADMIN_PASSWORD",
+            vec![
+                ("INVENTORY_ADMIN_PASSWORD", "long-enough-1".into()),
+                ("INVENTORY_ADMIN_PASSWORD_FILE", secret_file.display().to_string()),
+            ],
+        ),
+        (
+            "INVENTORY_ADMIN_PASSWORD_FILE",
+            vec![("INVENTORY_ADMIN_PASSWORD_FILE", "/nonexistent/pw".into())],
+        ),
+    ];
+    for (variable, env) in cases {
+        let mut cmd = command(&db);
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let (code, _, stderr) = run_to_end(&mut cmd);
+        assert_eq!(code, 2, "{variable}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(variable), "{variable} named in: {stderr}");
+        assert!(!stderr.contains("hunter2"), "no secret in: {stderr}");
+    }
+    let (code, _, stderr) = run_to_end(command(&db).arg("--no-such-flag"));
+    assert_eq!(code, 2);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(!db.exists(), "a refused start touches no database");
+}
+
+#[test]
+fn help_documents_everything_and_hides_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(&dir.path().join("x.db"));
+    cmd.env("INVENTORY_ADMIN_PASSWORD", "sup3r-secret-value").arg("--help");
+    let (code, stdout, _) = run_to_end(&mut cmd);
+    assert_eq!(code, 0);
+    for needle in [
+        "serve", "migrate", "PORT", "BIND_ADDR", "DATABASE_URL", "DATABASE_URL_FILE", "LOG_FORMAT", "RUST_LOG",
+        "INVENTORY_ADMIN_PASSWORD", "INVENTORY_ADMIN_PASSWORD_FILE", "INVENTORY_SHUTDOWN_TIMEOUT",
+        "INVENTORY_SQLITE_SYNC", "--port", "--database-url",
+    ] {
+        assert!(stdout.contains(needle), "--help lacks {needle}:\n{stdout}");
+    }
+    assert!(!stdout.contains("sup3r-secret-value"));
+    let (code, stdout, _) = run_to_end(command(&dir.path().join("x.db")).args(["serve", "--help"]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("INVENTORY_SQLITE_SYNC"));
+}
+
+#[test]
+fn migrate_applies_the_schema_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sub/dir/inventory.db");
+    let (code, _, stderr) = run_to_end(command(&db).env("INVENTORY_ADMIN_PASSWORD", PASSWORD).arg("migrate"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(db.exists(), "the database and its folder were created");
+    assert!(stderr.contains("migrations applied"));
+    // Running it again is a no-op that still succeeds.
+    let (code, _, _) = run_to_end(command(&db).arg("migrate"));
+    assert_eq!(code, 0);
+}
+
+#[tokio::test]
+async fn generated_admin_password_is_printed_once_and_logs_hold_no_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("inventory.db");
+    let mut server = Server::start(command(&db));
+    let password = server
+        .seen
+        .iter()
+        .find_map(|l| l.split("generated password: ").nth(1))
+        .expect("the generated password is printed")
+        .trim()
+        .to_owned();
+    assert!(password.len() >= 20, "a strong password");
+    let client = reqwest::Client::new();
+    let token = login(&client, &server.base, &password).await;
+    let res = client
+        .get(format!("{}/api/v1/me", server.base))
+        .bearer_auth(&token)
+        .header("X-Request-Id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-request-id"], "trace-me-42");
+    server.signal("-TERM");
+    assert!(server.wait().success());
+    let lines = server.drain().to_vec();
+    let logs: Vec<&String> = lines.iter().filter(|l| l.starts_with('{')).collect();
+    for line in &logs {
+        assert!(!line.contains(&password), "password in a log line: {line}");
+        assert!(!line.contains(&token), "token in a log line: {line}");
+    }
+    let request_line: Value = logs
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["request_id"] == "trace-me-42")
+        .expect("a log line for the request");
+    assert_eq!(request_line["method"], "GET");
+    assert_eq!(request_line["route"], "/api/v1/me");
+    assert_eq!(request_line["status"], 200);
+    assert!(request_line["latency_ms"].as_f64().is_some());
+
+    // A second start finds the admin and prints no password.
+    let mut again = Server::start(command(&db));
+    again.signal("-TERM");
+    assert!(again.wait().success());
+    assert!(!again.drain().iter().any(|l| l.contains("generated password")));
+}
+
+#[tokio::test]
+async fn admin_password_file_is_read_without_its_newline() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("admin-password");
+    std::fs::write(&file, "password-from-file\n").unwrap();
+    let mut cmd = command(&dir.path().join("inventory.db"));
+    cmd.env("INVENTORY_ADMIN_PASSWORD_FILE", &file);
+    let server = Server::start(cmd);
+    login(&reqwest::Client::new(), &server.base, "password-from-file").await;
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(&dir.path().join("inventory.db"));
+    cmd.env("INVENTORY_ADMIN_PASSWORD", PASSWORD);
+    let mut server = Server::start(cmd);
+    let client = reqwest::Client::new();
+    let token = login(&client, &server.base, PASSWORD).await;
+    let item: Value = client
+        .post(format!("{}/api/v1/items", server.base))
+        .bearer_auth(&token)
+        .json(&json!({"sku": "TERM-1", "name": "In flight"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    // On one connection: a first request proves it was accepted; the second
+    // asks for 100-continue, whose arrival proves its handler is running.
+    let body = json!({"item_id": item["id"], "kind": "receive", "quantity": 4}).to_string();
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let stream = std::net::TcpStream::connect(&addr).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    write!(writer, "GET /health HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+    let mut length = 0usize;
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap();
+        }
+        if line == "\r\n" {
+            break;
+        }
+    }
+    reader.read_exact(&mut vec![0; length]).unwrap();
+    write!(
+        writer,
+        "POST /api/v1/movements HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("HTTP/1.1 100"), "{line}");
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+
+    server.signal("-TERM");
+    // Shutdown has begun once the listener refuses new connections.
+    let mut refused = false;
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(&addr).is_err() {
+            refused = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(refused, "the listener closed after SIGTERM");
+    assert!(server.child.try_wait().unwrap().is_none(), "it waits for the request in flight");
+    writer.write_all(body.as_bytes()).unwrap();
+    let mut response = String::new();
+    reader.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    assert!(server.wait().success(), "exit status 0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_movements_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("inventory.db");
+    let start = || {
+        let mut cmd = command(&db);
+        cmd.env("INVENTORY_ADMIN_PASSWORD", PASSWORD);
+        Server::start(cmd)
+    };
+    let mut server = start();
+    let client = reqwest::Client::new();
+    let token = login(&client, &server.base, PASSWORD).await;
+    let item: Value = client
+        .post(format!("{}/api/v1/items", server.base))
+        .bearer_auth(&token)
+        .json(&json!({"sku": "DUR-1", "name": "Durable"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let item_id = item["id"].as_str().unwrap().to_owned();
+
+    let mut acknowledged = 0i64;
+    for _round in 0..10 {
+        let posts = (0..20).map(|_| {
+            client
+                .post(format!("{}/api/v1/movements", server.base))
+                .bearer_auth(&token)
+                .json(&json!({"item_id": item_id, "kind": "receive", "quantity": 1}))
+                .send()
+        });
+        for res in futures_util::future::join_all(posts).await {
+            if res.unwrap().status() == StatusCode::CREATED {
+                acknowledged += 1;
+            }
+        }
+    }
+    assert_eq!(acknowledged, 200);
+    server.signal("-KILL");
+    server.wait();
+
+    let server = start();
+    let token = login(&client, &server.base, PASSWORD).await;
+    let after: Value = client
+        .get(format!("{}/api/v1/items/{item_id}", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["on_hand"], acknowledged);
+    let ledger: Value = client
+        .get(format!("{}/api/v1/movements?item_id={item_id}&limit=500", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ledger["movements"].as_array().unwrap().len() as i64, acknowledged);
+}
