@@ -41,7 +41,11 @@ CREATE TABLE items (
     reserved      INTEGER NOT NULL DEFAULT 0 CONSTRAINT items_reserved_check CHECK (reserved >= 0 AND reserved <= on_hand),
     version       INTEGER NOT NULL DEFAULT 1,
     created_at    INTEGER NOT NULL,
-    updated_at    INTEGER NOT NULL
+    updated_at    INTEGER NOT NULL,
+    -- Unicode lower-case copies for case-insensitive search (SQLite's own
+    -- case folding covers ASCII only); written by the store.
+    sku_folded    TEXT    NOT NULL,
+    name_folded   TEXT    NOT NULL
 );
 CREATE INDEX items_category_sku_idx ON items (category, sku);
 

@@ -121,7 +121,7 @@ impl SqliteStore {
             })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
-            .pragma("cache_size", "-16000")
+            .pragma("cache_size", "-4000")
             .pragma("temp_store", "memory")
             .statement_cache_capacity(256)
             .disable_statement_logging();
@@ -492,10 +492,10 @@ impl Store for SqliteStore {
             qb.push(" AND category = ").push_bind(category.clone());
         }
         if let Some(q) = query.q.as_deref().filter(|q| !q.is_empty()) {
-            let pattern = escape_like(q);
-            qb.push(" AND (sku LIKE ")
+            let pattern = escape_like(&q.to_lowercase());
+            qb.push(" AND (sku_folded LIKE ")
                 .push_bind(pattern.clone())
-                .push(" ESCAPE '\\' OR name LIKE ")
+                .push(" ESCAPE '\\' OR name_folded LIKE ")
                 .push_bind(pattern)
                 .push(" ESCAPE '\\')");
         }

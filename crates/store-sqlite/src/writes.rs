@@ -177,15 +177,11 @@ pub(crate) async fn update_location(
             .map_err(db_error)?
             .ok_or(Error::NotFound("location"))?;
     let mut loc = location_from_row(&row)?;
-    if loc.code == MAIN_LOCATION
-        && patch
-            .code
-            .as_ref()
-            .is_some_and(|c| c.as_deref() != Some(MAIN_LOCATION))
-    {
+    let was_main = loc.code == MAIN_LOCATION;
+    patch.apply(&mut loc)?;
+    if was_main && loc.code != MAIN_LOCATION {
         return Err(Error::invalid("code", "the MAIN location keeps its code"));
     }
-    patch.apply(&mut loc)?;
     loc.updated_at = truncate(Utc::now());
     sqlx::query("UPDATE locations SET code = ?, name = ?, updated_at = ? WHERE id = ?")
         .bind(&loc.code)
@@ -235,7 +231,7 @@ pub(crate) async fn create_item(
     };
     sqlx::query(
         "INSERT INTO items (id, sku, name, description, category, unit, reorder_point, unit_cost, attributes, \
-         created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         created_at, updated_at, sku_folded, name_folded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(item.id.to_string())
     .bind(&item.sku)
@@ -248,6 +244,8 @@ pub(crate) async fn create_item(
     .bind(serde_json::to_string(&item.attributes).map_err(Error::internal)?)
     .bind(micros(now))
     .bind(micros(now))
+    .bind(item.sku.to_lowercase())
+    .bind(item.name.to_lowercase())
     .execute(&mut *conn)
     .await
     .map_err(|e| match is_unique_violation(&e) {
@@ -282,10 +280,11 @@ pub(crate) async fn update_item(
     item.updated_at = truncate(Utc::now());
     // The version guard makes the update safe even without the single writer.
     let done = sqlx::query(
-        "UPDATE items SET name = ?, description = ?, category = ?, unit = ?, reorder_point = ?, unit_cost = ?, \
-         attributes = ?, updated_at = ?, version = version + 1 WHERE id = ? AND version = ?",
+        "UPDATE items SET name = ?, name_folded = ?, description = ?, category = ?, unit = ?, reorder_point = ?, \
+         unit_cost = ?, attributes = ?, updated_at = ?, version = version + 1 WHERE id = ? AND version = ?",
     )
     .bind(&item.name)
+    .bind(item.name.to_lowercase())
     .bind(&item.description)
     .bind(&item.category)
     .bind(&item.unit)

@@ -6,11 +6,13 @@
 //! inventory_store_tests::contract_tests!(fresh_store());
 //! ```
 //!
+//! The factory may also yield `(Arc<dyn Store>, guard)`; the guard (a
+//! `TempDir`, a database to drop) is dropped once the test is over.
+//!
 //! Each public `async fn` here takes a fresh, empty, migrated store that holds
 //! the MAIN location and no users, and panics when the store breaks the
 //! contract. The macro turns every one into its own `#[tokio::test]`.
 
-use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use inventory_core::error::ConflictKind;
 use inventory_core::model::*;
@@ -29,7 +31,8 @@ use uuid::Uuid;
 
 /// Expands to one `#[tokio::test]` per contract function. The argument is
 /// an async expression (evaluated afresh for every test) that yields an
-/// `Arc<dyn Store>` over an empty, migrated database holding only MAIN.
+/// `Arc<dyn Store>` over an empty, migrated database holding only MAIN, or
+/// such a store paired with a guard to drop after the test (see [`Fixture`]).
 /// The calling crate needs `tokio` as a (dev-)dependency.
 #[macro_export]
 macro_rules! contract_tests {
@@ -44,6 +47,7 @@ macro_rules! contract_tests {
             archive_refuses_item_with_stock,
             archived_item_is_hidden_and_takes_no_movements,
             main_location_exists,
+            main_location_code_patch_is_normalised,
             location_create_duplicate_update,
             location_list_paging,
             movement_arithmetic_per_location,
@@ -56,6 +60,7 @@ macro_rules! contract_tests {
             concurrent_transfers_conserve_stock,
             item_stock_as_of,
             list_items_filters,
+            list_items_q_ignores_case_beyond_ascii,
             list_items_low_stock,
             list_items_sorts_and_paging,
             list_items_paging_under_concurrent_inserts,
@@ -74,7 +79,8 @@ macro_rules! contract_tests {
         $(
             #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
-                let store: ::std::sync::Arc<dyn $crate::Store> = $factory.await;
+                // The guard outlives the store, which the test consumes.
+                let (store, _guard) = $crate::Fixture::into_parts($factory.await);
                 $crate::$name(store).await;
             }
         )*
@@ -83,140 +89,28 @@ macro_rules! contract_tests {
 
 pub use inventory_core::Store;
 
-// ================================================================ guard
+// ================================================================ fixtures
 
-/// A store that keeps `guard` alive as long as the store itself, and drops
-/// it after the store: a `TempDir` holding a SQLite file, a handle that drops
-/// a throwaway PostgreSQL database, ...
-pub fn with_guard<G: Send + Sync + 'static>(store: Arc<dyn Store>, guard: G) -> Arc<dyn Store> {
-    Arc::new(Guarded {
-        inner: store,
-        _guard: guard,
-    })
+/// What a [`contract_tests!`] factory may yield: the store alone, or the
+/// store with a guard that must outlive it (a `TempDir` holding a SQLite
+/// file, a handle that drops a throwaway PostgreSQL database, ...). The
+/// guard is dropped after the test, once the test has let go of the store.
+pub trait Fixture {
+    type Guard;
+    fn into_parts(self) -> (Arc<dyn Store>, Self::Guard);
 }
 
-struct Guarded<G> {
-    // Fields drop in declaration order: the store goes before its guard.
-    inner: Arc<dyn Store>,
-    _guard: G,
+impl Fixture for Arc<dyn Store> {
+    type Guard = ();
+    fn into_parts(self) -> (Arc<dyn Store>, ()) {
+        (self, ())
+    }
 }
 
-#[async_trait]
-impl<G: Send + Sync + 'static> Store for Guarded<G> {
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
-    }
-    async fn ping(&self) -> Result<()> {
-        self.inner.ping().await
-    }
-    fn connections_in_use(&self) -> u32 {
-        self.inner.connections_in_use()
-    }
-    async fn count_users(&self) -> Result<i64> {
-        self.inner.count_users().await
-    }
-    async fn create_user(
-        &self,
-        username: &str,
-        password_hash: &str,
-        role: Role,
-        idem: Option<Idempotency<User>>,
-    ) -> Result<Created<User>> {
-        self.inner
-            .create_user(username, password_hash, role, idem)
-            .await
-    }
-    async fn find_user(&self, username: &str) -> Result<Option<UserRecord>> {
-        self.inner.find_user(username).await
-    }
-    async fn create_session(
-        &self,
-        token_hash: &str,
-        user_id: Uuid,
-        expires_at: DateTime<Utc>,
-    ) -> Result<()> {
-        self.inner
-            .create_session(token_hash, user_id, expires_at)
-            .await
-    }
-    async fn find_session(&self, token_hash: &str) -> Result<Option<(User, DateTime<Utc>)>> {
-        self.inner.find_session(token_hash).await
-    }
-    async fn delete_session(&self, token_hash: &str) -> Result<()> {
-        self.inner.delete_session(token_hash).await
-    }
-    async fn create_location(
-        &self,
-        new: CreateLocation,
-        idem: Option<Idempotency<Location>>,
-    ) -> Result<Created<Location>> {
-        self.inner.create_location(new, idem).await
-    }
-    async fn get_location(&self, id: Uuid) -> Result<Location> {
-        self.inner.get_location(id).await
-    }
-    async fn list_locations(&self, after_code: Option<&str>, limit: u32) -> Result<Page<Location>> {
-        self.inner.list_locations(after_code, limit).await
-    }
-    async fn update_location(&self, id: Uuid, patch: LocationPatch) -> Result<Location> {
-        self.inner.update_location(id, patch).await
-    }
-    async fn create_item(
-        &self,
-        new: NewItem,
-        idem: Option<Idempotency<Item>>,
-    ) -> Result<Created<Item>> {
-        self.inner.create_item(new, idem).await
-    }
-    async fn get_item(&self, id: Uuid) -> Result<Item> {
-        self.inner.get_item(id).await
-    }
-    async fn update_item(
-        &self,
-        id: Uuid,
-        patch: ItemPatch,
-        if_version: Option<i64>,
-    ) -> Result<Item> {
-        self.inner.update_item(id, patch, if_version).await
-    }
-    async fn archive_item(&self, id: Uuid, if_version: Option<i64>) -> Result<bool> {
-        self.inner.archive_item(id, if_version).await
-    }
-    async fn list_items(&self, query: &ItemQuery) -> Result<Page<Item>> {
-        self.inner.list_items(query).await
-    }
-    async fn count_items(&self) -> Result<i64> {
-        self.inner.count_items().await
-    }
-    async fn count_low_stock(&self) -> Result<i64> {
-        self.inner.count_low_stock().await
-    }
-    async fn apply_movements(
-        &self,
-        movements: Vec<NewMovement>,
-        actor: &Actor,
-        idem: Option<Idempotency<Vec<MovementResult>>>,
-    ) -> Result<Created<Vec<MovementResult>>> {
-        self.inner.apply_movements(movements, actor, idem).await
-    }
-    async fn list_movements(&self, query: &MovementQuery) -> Result<Page<Movement>> {
-        self.inner.list_movements(query).await
-    }
-    async fn item_stock(
-        &self,
-        item_id: Uuid,
-        as_of: Option<DateTime<Utc>>,
-    ) -> Result<StockReport> {
-        self.inner.item_stock(item_id, as_of).await
-    }
-    async fn ledger_sum(&self, item_id: Uuid) -> Result<i64> {
-        self.inner.ledger_sum(item_id).await
-    }
-    async fn find_idempotent(&self, user_id: Uuid, key: &str) -> Result<Option<StoredResponse>> {
-        self.inner.find_idempotent(user_id, key).await
-    }
-    async fn purge_expired(&self, keys_before: DateTime<Utc>) -> Result<u64> {
-        self.inner.purge_expired(keys_before).await
+impl<G> Fixture for (Arc<dyn Store>, G) {
+    type Guard = G;
+    fn into_parts(self) -> (Arc<dyn Store>, G) {
+        self
     }
 }
 
@@ -272,7 +166,12 @@ async fn new_location(store: &S, code: &str) -> Location {
 async fn new_actor(store: &S, username: &str) -> Actor {
     let user = created(
         store
-            .create_user(username, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", Role::Clerk, None)
+            .create_user(
+                username,
+                "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+                Role::Clerk,
+                None,
+            )
             .await,
         "create_user",
     );
@@ -307,15 +206,39 @@ fn movement(
 }
 
 fn receive(item_id: Uuid, quantity: i64, location: &str) -> NewMovement {
-    movement(item_id, MovementKind::Receive, quantity, Some(location), None, None, None)
+    movement(
+        item_id,
+        MovementKind::Receive,
+        quantity,
+        Some(location),
+        None,
+        None,
+        None,
+    )
 }
 
 fn issue(item_id: Uuid, quantity: i64, location: &str) -> NewMovement {
-    movement(item_id, MovementKind::Issue, quantity, Some(location), None, None, None)
+    movement(
+        item_id,
+        MovementKind::Issue,
+        quantity,
+        Some(location),
+        None,
+        None,
+        None,
+    )
 }
 
 fn transfer(item_id: Uuid, quantity: i64, from: &str, to: &str) -> NewMovement {
-    movement(item_id, MovementKind::Transfer, quantity, None, Some(from), Some(to), None)
+    movement(
+        item_id,
+        MovementKind::Transfer,
+        quantity,
+        None,
+        Some(from),
+        Some(to),
+        None,
+    )
 }
 
 fn adjust(item_id: Uuid, quantity: i64, location: &str) -> NewMovement {
@@ -364,10 +287,20 @@ async fn assert_consistent(store: &S, item_id: Uuid) -> i64 {
     let item = store.get_item(item_id).await.expect("get_item");
     let report = store.item_stock(item_id, None).await.expect("item_stock");
     let ledger = store.ledger_sum(item_id).await.expect("ledger_sum");
-    assert_eq!(ledger, item.on_hand, "ledger_sum must equal on_hand for {}", item.sku);
-    assert_eq!(report.on_hand, item.on_hand, "stock report total vs item on_hand");
+    assert_eq!(
+        ledger, item.on_hand,
+        "ledger_sum must equal on_hand for {}",
+        item.sku
+    );
+    assert_eq!(
+        report.on_hand, item.on_hand,
+        "stock report total vs item on_hand"
+    );
     let sum: i64 = report.locations.iter().map(|l| l.on_hand).sum();
-    assert_eq!(sum, item.on_hand, "per-location balances must add up to on_hand");
+    assert_eq!(
+        sum, item.on_hand,
+        "per-location balances must add up to on_hand"
+    );
     for l in &report.locations {
         assert!(l.on_hand >= 0, "negative stock at {}: {l:?}", l.location);
         assert_eq!(l.available, l.on_hand - l.reserved);
@@ -480,8 +413,16 @@ fn assert_not_found<T: Debug>(result: Result<T>) {
 pub async fn ping_answers(store: S) {
     store.ping().await.expect("ping");
     assert!(!store.backend().is_empty());
-    assert_eq!(store.count_users().await.unwrap(), 0, "a fresh store has no users");
-    assert_eq!(store.count_items().await.unwrap(), 0, "a fresh store has no items");
+    assert_eq!(
+        store.count_users().await.unwrap(),
+        0,
+        "a fresh store has no users"
+    );
+    assert_eq!(
+        store.count_items().await.unwrap(),
+        0,
+        "a fresh store has no items"
+    );
 }
 
 // ================================================================ items
@@ -522,10 +463,16 @@ pub async fn item_round_trip(store: S) {
     assert_eq!((item.on_hand, item.reserved, item.available), (0, 0, 0));
     assert_eq!(item.version, 1);
     assert_eq!(item.created_at, item.updated_at);
-    assert!(item.created_at > before && item.created_at < after, "created_at is now");
+    assert!(
+        item.created_at > before && item.created_at < after,
+        "created_at is now"
+    );
 
     let got = store.get_item(item.id).await.unwrap();
-    assert_eq!(got, item, "get_item returns exactly what create_item returned");
+    assert_eq!(
+        got, item,
+        "get_item returns exactly what create_item returned"
+    );
     assert_eq!(format_unit_cost(got.unit_cost), "1234567.8901");
 
     // Defaults and the smallest cost survive too.
@@ -560,7 +507,11 @@ pub async fn duplicate_sku_conflicts(store: S) {
         .await;
     assert_conflict(again, ConflictKind::DuplicateSku);
     assert_eq!(store.count_items().await.unwrap(), 1);
-    assert_eq!(store.get_item(first.id).await.unwrap(), first, "the first item is untouched");
+    assert_eq!(
+        store.get_item(first.id).await.unwrap(),
+        first,
+        "the first item is untouched"
+    );
     // The sku stays taken after archiving: it is the item's identity.
     store.archive_item(first.id, None).await.unwrap();
     let again = store
@@ -572,7 +523,11 @@ pub async fn duplicate_sku_conflicts(store: S) {
 pub async fn unknown_item_is_not_found(store: S) {
     let ghost = Uuid::now_v7();
     assert_not_found(store.get_item(ghost).await);
-    assert_not_found(store.update_item(ghost, patch(json!({"name": "x"})), None).await);
+    assert_not_found(
+        store
+            .update_item(ghost, patch(json!({"name": "x"})), None)
+            .await,
+    );
     assert_not_found(store.archive_item(ghost, None).await);
     assert_not_found(store.item_stock(ghost, None).await);
     assert_not_found(store.get_location(ghost).await);
@@ -618,7 +573,11 @@ pub async fn update_item_merge_patch_bumps_version(store: S) {
     assert_eq!(updated.version, 2, "an update bumps the version");
     assert_eq!(updated.name, "Renamed");
     assert_eq!(updated.description, None, "null clears a field");
-    assert_eq!(updated.category.as_deref(), Some("cat"), "absent fields stay");
+    assert_eq!(
+        updated.category.as_deref(),
+        Some("cat"),
+        "absent fields stay"
+    );
     assert_eq!(updated.unit, "kg");
     assert_eq!(updated.reorder_point, 4);
     assert_eq!(updated.unit_cost, 25_000);
@@ -630,7 +589,11 @@ pub async fn update_item_merge_patch_bumps_version(store: S) {
     assert_eq!(updated.sku, item.sku);
     assert_eq!(updated.created_at, item.created_at);
     assert!(updated.updated_at >= item.updated_at);
-    assert_eq!(store.get_item(item.id).await.unwrap(), updated, "the update was stored");
+    assert_eq!(
+        store.get_item(item.id).await.unwrap(),
+        updated,
+        "the update was stored"
+    );
 
     // With the current version the update goes through.
     let again = store
@@ -651,13 +614,21 @@ pub async fn update_item_stale_version_changes_nothing(store: S) {
         .unwrap();
     assert_eq!(v2.version, 2);
     let stale = store
-        .update_item(item.id, patch(json!({"name": "Lost update", "reorder_point": 99})), Some(1))
+        .update_item(
+            item.id,
+            patch(json!({"name": "Lost update", "reorder_point": 99})),
+            Some(1),
+        )
         .await;
     assert!(
         matches!(stale, Err(Error::PreconditionFailed)),
         "a stale if_version must fail, got {stale:?}"
     );
-    assert_eq!(store.get_item(item.id).await.unwrap(), v2, "nothing changed");
+    assert_eq!(
+        store.get_item(item.id).await.unwrap(),
+        v2,
+        "nothing changed"
+    );
 
     let stale_archive = store.archive_item(item.id, Some(1)).await;
     assert!(
@@ -670,7 +641,10 @@ pub async fn update_item_stale_version_changes_nothing(store: S) {
     let invalid = store
         .update_item(item.id, patch(json!({"name": null})), None)
         .await;
-    assert!(matches!(invalid, Err(Error::Validation(_))), "got {invalid:?}");
+    assert!(
+        matches!(invalid, Err(Error::Validation(_))),
+        "got {invalid:?}"
+    );
     assert_eq!(store.get_item(item.id).await.unwrap(), v2);
 }
 
@@ -681,7 +655,10 @@ pub async fn archive_refuses_item_with_stock(store: S) {
     let item = new_item(&store, "ARC-1").await;
     apply_ok(&store, &actor, vec![receive(item.id, 5, MAIN_LOCATION)]).await;
     let before = store.get_item(item.id).await.unwrap();
-    assert_conflict(store.archive_item(item.id, None).await, ConflictKind::ItemHasStock);
+    assert_conflict(
+        store.archive_item(item.id, None).await,
+        ConflictKind::ItemHasStock,
+    );
     let after = store.get_item(item.id).await.unwrap();
     assert!(!after.archived);
     assert_eq!(after, before, "a refused archive changes nothing");
@@ -689,7 +666,10 @@ pub async fn archive_refuses_item_with_stock(store: S) {
     apply_ok(&store, &actor, vec![issue(item.id, 5, MAIN_LOCATION)]).await;
     let current = store.get_item(item.id).await.unwrap();
     assert!(
-        store.archive_item(item.id, Some(current.version)).await.unwrap(),
+        store
+            .archive_item(item.id, Some(current.version))
+            .await
+            .unwrap(),
         "archive_item reports that this call archived the item"
     );
     assert!(store.get_item(item.id).await.unwrap().archived);
@@ -705,13 +685,30 @@ pub async fn archived_item_is_hidden_and_takes_no_movements(store: S) {
     let actor = new_actor(&store, "clerk").await;
     let gone = new_item(&store, "HIDE-1").await;
     let kept = new_item(&store, "HIDE-2").await;
-    apply_ok(&store, &actor, vec![receive(gone.id, 3, MAIN_LOCATION), issue(gone.id, 3, MAIN_LOCATION)]).await;
+    apply_ok(
+        &store,
+        &actor,
+        vec![
+            receive(gone.id, 3, MAIN_LOCATION),
+            issue(gone.id, 3, MAIN_LOCATION),
+        ],
+    )
+    .await;
     assert_eq!(store.count_items().await.unwrap(), 2);
 
     assert!(store.archive_item(gone.id, None).await.unwrap());
     let archived = store.get_item(gone.id).await.unwrap();
     assert!(archived.archived, "get_item still returns an archived item");
-    assert_eq!(store.count_items().await.unwrap(), 1, "count_items excludes archived items");
+    assert_eq!(
+        store.count_items().await.unwrap(),
+        1,
+        "count_items excludes archived items"
+    );
+    assert_eq!(
+        store.count_all_items().await.unwrap(),
+        2,
+        "count_all_items includes archived items"
+    );
 
     let listed = store.list_items(&ItemQuery::default()).await.unwrap();
     assert_eq!(skus(&listed.rows), vec!["HIDE-2".to_owned()]);
@@ -731,7 +728,10 @@ pub async fn archived_item_is_hidden_and_takes_no_movements(store: S) {
         })
         .await
         .unwrap();
-    assert!(by_sku.rows.is_empty(), "an sku filter does not reveal archived items");
+    assert!(
+        by_sku.rows.is_empty(),
+        "an sku filter does not reveal archived items"
+    );
 
     let ledger_before = movements_of(&store, gone.id).await.len();
     let err = apply(&store, &actor, vec![receive(gone.id, 1, MAIN_LOCATION)])
@@ -740,26 +740,57 @@ pub async fn archived_item_is_hidden_and_takes_no_movements(store: S) {
     let (index, cause) = at_index(err);
     assert_eq!(index, 0);
     assert!(
-        matches!(cause, Error::Conflict { kind: ConflictKind::ItemArchived, .. }),
+        matches!(
+            cause,
+            Error::Conflict {
+                kind: ConflictKind::ItemArchived,
+                ..
+            }
+        ),
         "got {cause:?}"
     );
     // Nor as the second entry of a batch whose first is fine.
-    let err = apply(&store, &actor, vec![receive(kept.id, 1, MAIN_LOCATION), receive(gone.id, 1, MAIN_LOCATION)])
-        .await
-        .expect_err("an archived item takes no movement");
+    let err = apply(
+        &store,
+        &actor,
+        vec![
+            receive(kept.id, 1, MAIN_LOCATION),
+            receive(gone.id, 1, MAIN_LOCATION),
+        ],
+    )
+    .await
+    .expect_err("an archived item takes no movement");
     let (index, cause) = at_index(err);
     assert_eq!(index, 1);
-    assert!(matches!(cause, Error::Conflict { kind: ConflictKind::ItemArchived, .. }), "got {cause:?}");
+    assert!(
+        matches!(
+            cause,
+            Error::Conflict {
+                kind: ConflictKind::ItemArchived,
+                ..
+            }
+        ),
+        "got {cause:?}"
+    );
     assert_eq!(movements_of(&store, gone.id).await.len(), ledger_before);
     assert_eq!(assert_consistent(&store, gone.id).await, 0);
-    assert_eq!(assert_consistent(&store, kept.id).await, 0, "the batch was rolled back");
+    assert_eq!(
+        assert_consistent(&store, kept.id).await,
+        0,
+        "the batch was rolled back"
+    );
 }
 
 // ================================================================ locations
 
 pub async fn main_location_exists(store: S) {
     let page = store.list_locations(None, 100).await.unwrap();
-    assert_eq!(page.rows.len(), 1, "a fresh store holds exactly MAIN: {:?}", page.rows);
+    assert_eq!(
+        page.rows.len(),
+        1,
+        "a fresh store holds exactly MAIN: {:?}",
+        page.rows
+    );
     let main = &page.rows[0];
     assert_eq!(main.code, MAIN_LOCATION);
     assert!(page.next_cursor.is_none());
@@ -790,6 +821,25 @@ pub async fn main_location_exists(store: S) {
     assert_eq!(renamed.name, "Head office");
 }
 
+pub async fn main_location_code_patch_is_normalised(store: S) {
+    let main = store.list_locations(None, 10).await.unwrap().rows.remove(0);
+    assert_eq!(main.code, MAIN_LOCATION);
+    // "main" normalises to MAIN, so the patch keeps MAIN's code and is allowed.
+    let patched = store
+        .update_location(
+            main.id,
+            LocationPatch {
+                code: Some(Some(" main ".into())),
+                name: Some(Some("Main store".into())),
+            },
+        )
+        .await
+        .expect("a patch whose code normalises to MAIN keeps MAIN's code");
+    assert_eq!(patched.code, MAIN_LOCATION);
+    assert_eq!(patched.name, "Main store");
+    assert_eq!(store.get_location(main.id).await.unwrap(), patched);
+}
+
 pub async fn location_create_duplicate_update(store: S) {
     let spec = CreateLocation {
         code: " wh-2 ".into(),
@@ -809,7 +859,10 @@ pub async fn location_create_duplicate_update(store: S) {
     }
     .validate()
     .unwrap();
-    assert_conflict(store.create_location(dup, None).await, ConflictKind::DuplicateLocationCode);
+    assert_conflict(
+        store.create_location(dup, None).await,
+        ConflictKind::DuplicateLocationCode,
+    );
     assert_eq!(store.list_locations(None, 100).await.unwrap().rows.len(), 2);
 
     let renamed = store
@@ -877,7 +930,11 @@ pub async fn location_list_paging(store: S) {
         seen.extend(page.rows.iter().map(|l| l.code.clone()));
         match page.next_cursor {
             Some(c) => {
-                assert_eq!(Some(&c), page.rows.last().map(|l| &l.code), "cursor is the last code");
+                assert_eq!(
+                    Some(&c),
+                    page.rows.last().map(|l| &l.code),
+                    "cursor is the last code"
+                );
                 after = Some(c);
             }
             None => break,
@@ -887,7 +944,13 @@ pub async fn location_list_paging(store: S) {
     assert_eq!(pages, 3);
     assert_eq!(seen, expected);
     let page = store.list_locations(Some("L03"), 2).await.unwrap();
-    assert_eq!(page.rows.iter().map(|l| l.code.as_str()).collect::<Vec<_>>(), ["L04", "L05"]);
+    assert_eq!(
+        page.rows
+            .iter()
+            .map(|l| l.code.as_str())
+            .collect::<Vec<_>>(),
+        ["L04", "L05"]
+    );
     let page = store.list_locations(None, 8).await.unwrap();
     assert_eq!(page.rows.len(), 8);
     assert!(page.next_cursor.is_none(), "no cursor when nothing follows");
@@ -904,7 +967,11 @@ pub async fn movement_arithmetic_per_location(store: S) {
     let check = |r: &MovementResult, on_hand: i64, touched: &[(&str, i64)]| {
         assert_eq!(r.balances.item_id, id);
         assert_eq!(r.balances.sku, "MOV-1");
-        assert_eq!(r.balances.on_hand, on_hand, "total after {:?}", r.movement.kind);
+        assert_eq!(
+            r.balances.on_hand, on_hand,
+            "total after {:?}",
+            r.movement.kind
+        );
         assert_eq!(r.balances.reserved, 0);
         assert_eq!(r.balances.available, on_hand);
         let mut got: Vec<(String, i64)> = r
@@ -914,7 +981,8 @@ pub async fn movement_arithmetic_per_location(store: S) {
             .map(|l| (l.location.clone(), l.on_hand))
             .collect();
         got.sort();
-        let mut want: Vec<(String, i64)> = touched.iter().map(|(c, q)| ((*c).to_owned(), *q)).collect();
+        let mut want: Vec<(String, i64)> =
+            touched.iter().map(|(c, q)| ((*c).to_owned(), *q)).collect();
         want.sort();
         assert_eq!(got, want, "balances of the touched locations");
         assert_eq!(r.movement.item_id, id);
@@ -941,7 +1009,10 @@ pub async fn movement_arithmetic_per_location(store: S) {
     check(&r[0], 110, &[("MAIN", 80)]);
     returned.push(r[0].movement.clone());
     assert_eq!(r[0].movement.kind, MovementKind::Issue);
-    assert_eq!(r[0].movement.quantity, 20, "issue quantities are stored positive");
+    assert_eq!(
+        r[0].movement.quantity, 20,
+        "issue quantities are stored positive"
+    );
     assert_eq!(assert_consistent(&store, id).await, 110);
 
     let r = apply_ok(&store, &actor, vec![transfer(id, 25, MAIN_LOCATION, "WH")]).await;
@@ -975,10 +1046,16 @@ pub async fn movement_arithmetic_per_location(store: S) {
     assert_eq!(report.as_of, None);
     assert_eq!(location_balance(&report.locations, "MAIN"), 58);
     assert_eq!(location_balance(&report.locations, "WH"), 50);
-    assert_eq!((report.on_hand, report.reserved, report.available), (108, 0, 108));
+    assert_eq!(
+        (report.on_hand, report.reserved, report.available),
+        (108, 0, 108)
+    );
     let item = store.get_item(id).await.unwrap();
     assert_eq!((item.on_hand, item.available), (108, 108));
-    assert_eq!(item.version, 1, "stock changes do not touch the editable version");
+    assert_eq!(
+        item.version, 1,
+        "stock changes do not touch the editable version"
+    );
 
     // The ledger lists exactly what was returned, in order.
     assert_eq!(movements_of(&store, id).await, returned);
@@ -1020,12 +1097,18 @@ pub async fn movement_batch_results_are_cumulative(store: S) {
     assert_eq!(location_balance(&results[3].balances.locations, "MAIN"), 55);
     assert_eq!(location_balance(&results[3].balances.locations, "WH"), 55);
     for pair in results.windows(2) {
-        assert!(pair[0].movement.seq < pair[1].movement.seq, "seq follows batch order");
+        assert!(
+            pair[0].movement.seq < pair[1].movement.seq,
+            "seq follows batch order"
+        );
     }
     assert_eq!(assert_consistent(&store, id).await, 108);
     let listed = movements_of(&store, id).await;
     let returned: Vec<Movement> = results.iter().map(|r| r.movement.clone()).collect();
-    assert_eq!(listed, returned, "list_movements returns the movements as recorded");
+    assert_eq!(
+        listed, returned,
+        "list_movements returns the movements as recorded"
+    );
 }
 
 pub async fn issue_beyond_available_writes_nothing(store: S) {
@@ -1051,16 +1134,28 @@ pub async fn issue_beyond_available_writes_nothing(store: S) {
             other => panic!("expected InsufficientStock, got {other:?}"),
         }
     };
-    let e = apply(&store, &actor, vec![issue(id, 11, MAIN_LOCATION)]).await.unwrap_err();
+    let e = apply(&store, &actor, vec![issue(id, 11, MAIN_LOCATION)])
+        .await
+        .unwrap_err();
     expect_short(e, "MAIN", 10, 11);
-    let e = apply(&store, &actor, vec![issue(id, 1, "WH")]).await.unwrap_err();
+    let e = apply(&store, &actor, vec![issue(id, 1, "WH")])
+        .await
+        .unwrap_err();
     expect_short(e, "WH", 0, 1);
-    let e = apply(&store, &actor, vec![transfer(id, 11, MAIN_LOCATION, "WH")]).await.unwrap_err();
+    let e = apply(&store, &actor, vec![transfer(id, 11, MAIN_LOCATION, "WH")])
+        .await
+        .unwrap_err();
     expect_short(e, "MAIN", 10, 11);
-    let e = apply(&store, &actor, vec![adjust(id, -11, MAIN_LOCATION)]).await.unwrap_err();
+    let e = apply(&store, &actor, vec![adjust(id, -11, MAIN_LOCATION)])
+        .await
+        .unwrap_err();
     expect_short(e, "MAIN", 10, 11);
 
-    assert_eq!(store.ledger_sum(id).await.unwrap(), 10, "nothing was written");
+    assert_eq!(
+        store.ledger_sum(id).await.unwrap(),
+        10,
+        "nothing was written"
+    );
     assert_eq!(assert_consistent(&store, id).await, 10);
     let report = store.item_stock(id, None).await.unwrap();
     assert_eq!(location_balance(&report.locations, "MAIN"), 10);
@@ -1105,7 +1200,11 @@ pub async fn batch_is_all_or_none(store: S) {
         }
         other => panic!("expected InsufficientStock, got {other:?}"),
     }
-    assert_eq!(store.ledger_sum(id).await.unwrap(), 0, "no trace of entries 0 and 1");
+    assert_eq!(
+        store.ledger_sum(id).await.unwrap(),
+        0,
+        "no trace of entries 0 and 1"
+    );
     assert_eq!(assert_consistent(&store, id).await, 0);
     let report = store.item_stock(id, None).await.unwrap();
     assert_eq!(location_balance(&report.locations, "MAIN"), 0);
@@ -1173,24 +1272,38 @@ pub async fn unknown_location_or_item_is_rejected(store: S) {
             other => panic!("expected Validation, got {other:?}"),
         }
     };
-    let e = apply(&store, &actor, vec![receive(id, 1, "NOWHERE")]).await.unwrap_err();
+    let e = apply(&store, &actor, vec![receive(id, 1, "NOWHERE")])
+        .await
+        .unwrap_err();
     assert!(validation_field(e).ends_with("location"));
     apply_ok(&store, &actor, vec![receive(id, 5, MAIN_LOCATION)]).await;
-    let e = apply(&store, &actor, vec![transfer(id, 1, MAIN_LOCATION, "NOWHERE")])
-        .await
-        .unwrap_err();
+    let e = apply(
+        &store,
+        &actor,
+        vec![transfer(id, 1, MAIN_LOCATION, "NOWHERE")],
+    )
+    .await
+    .unwrap_err();
     assert!(validation_field(e).ends_with("to_location"));
-    let e = apply(&store, &actor, vec![transfer(id, 1, "NOWHERE", MAIN_LOCATION)])
-        .await
-        .unwrap_err();
+    let e = apply(
+        &store,
+        &actor,
+        vec![transfer(id, 1, "NOWHERE", MAIN_LOCATION)],
+    )
+    .await
+    .unwrap_err();
     assert!(validation_field(e).ends_with("from_location"));
     assert_eq!(assert_consistent(&store, id).await, 5);
     assert_eq!(movements_of(&store, id).await.len(), 1);
 
     // A movement for an item that does not exist is refused, naming entry 0.
-    let e = apply(&store, &actor, vec![receive(Uuid::now_v7(), 1, MAIN_LOCATION)])
-        .await
-        .unwrap_err();
+    let e = apply(
+        &store,
+        &actor,
+        vec![receive(Uuid::now_v7(), 1, MAIN_LOCATION)],
+    )
+    .await
+    .unwrap_err();
     let (index, cause) = at_index(e);
     assert_eq!(index, 0);
     assert!(
@@ -1212,7 +1325,11 @@ pub async fn seq_is_strictly_increasing(store: S) {
     let r = apply_ok(
         &store,
         &actor,
-        vec![receive(a.id, 1, MAIN_LOCATION), receive(b.id, 1, MAIN_LOCATION), issue(a.id, 1, MAIN_LOCATION)],
+        vec![
+            receive(a.id, 1, MAIN_LOCATION),
+            receive(b.id, 1, MAIN_LOCATION),
+            issue(a.id, 1, MAIN_LOCATION),
+        ],
     )
     .await;
     seqs.extend(r.iter().map(|r| r.movement.seq));
@@ -1225,7 +1342,11 @@ pub async fn seq_is_strictly_increasing(store: S) {
     for i in 0..24 {
         let (store, actor) = (store.clone(), actor.clone());
         let item = if i % 2 == 0 { a.id } else { b.id };
-        tasks.spawn(async move { apply_ok(&store, &actor, vec![receive(item, 1, MAIN_LOCATION)]).await[0].movement.seq });
+        tasks.spawn(async move {
+            apply_ok(&store, &actor, vec![receive(item, 1, MAIN_LOCATION)]).await[0]
+                .movement
+                .seq
+        });
     }
     let mut concurrent = HashSet::new();
     while let Some(seq) = tasks.join_next().await {
@@ -1301,7 +1422,12 @@ pub async fn concurrent_transfers_conserve_stock(store: S) {
     new_location(&store, "WH").await;
     let item = new_item(&store, "SWAP-1").await;
     let id = item.id;
-    apply_ok(&store, &actor, vec![receive(id, 60, MAIN_LOCATION), receive(id, 60, "WH")]).await;
+    apply_ok(
+        &store,
+        &actor,
+        vec![receive(id, 60, MAIN_LOCATION), receive(id, 60, "WH")],
+    )
+    .await;
 
     let done = Arc::new(AtomicBool::new(false));
     let observer = {
@@ -1313,7 +1439,10 @@ pub async fn concurrent_transfers_conserve_stock(store: S) {
                 assert_eq!(report.on_hand, 120, "the total never changes: {report:?}");
                 let sum: i64 = report.locations.iter().map(|l| l.on_hand).sum();
                 assert_eq!(sum, 120, "a consistent snapshot adds up: {report:?}");
-                assert!(report.locations.iter().all(|l| l.on_hand >= 0), "{report:?}");
+                assert!(
+                    report.locations.iter().all(|l| l.on_hand >= 0),
+                    "{report:?}"
+                );
                 looks += 1;
                 tokio::task::yield_now().await;
             }
@@ -1371,8 +1500,16 @@ pub async fn concurrent_transfers_conserve_stock(store: S) {
 
     let report = store.item_stock(id, None).await.unwrap();
     assert_eq!(report.on_hand, 120);
-    assert_eq!(location_balance(&report.locations, "WH"), 60 + net, "no lost update at WH");
-    assert_eq!(location_balance(&report.locations, MAIN_LOCATION), 60 - net, "no lost update at MAIN");
+    assert_eq!(
+        location_balance(&report.locations, "WH"),
+        60 + net,
+        "no lost update at WH"
+    );
+    assert_eq!(
+        location_balance(&report.locations, MAIN_LOCATION),
+        60 - net,
+        "no lost update at MAIN"
+    );
     assert_eq!(assert_consistent(&store, id).await, 120);
 }
 
@@ -1389,7 +1526,12 @@ pub async fn item_stock_as_of(store: S) {
     let t1 = instant_between().await;
     apply_ok(&store, &actor, vec![transfer(id, 4, MAIN_LOCATION, "WH")]).await;
     let t2 = instant_between().await;
-    apply_ok(&store, &actor, vec![issue(id, 3, "WH"), adjust(id, 2, MAIN_LOCATION)]).await;
+    apply_ok(
+        &store,
+        &actor,
+        vec![issue(id, 3, "WH"), adjust(id, 2, MAIN_LOCATION)],
+    )
+    .await;
     let t3 = instant_between().await;
     apply_ok(&store, &actor, vec![adjust(id, -1, "WH")]).await;
 
@@ -1408,20 +1550,34 @@ pub async fn item_stock_as_of(store: S) {
     assert_eq!(at(&r2), (6, 4, 10), "after the transfer");
     let r3 = store.item_stock(id, Some(t3)).await.unwrap();
     assert_eq!(at(&r3), (8, 1, 9), "after the issue and the adjustment");
-    assert_eq!(r3.as_of.map(|t| t.timestamp_micros()), Some(t3.timestamp_micros()));
+    assert_eq!(
+        r3.as_of.map(|t| t.timestamp_micros()),
+        Some(t3.timestamp_micros())
+    );
     assert_eq!(r3.sku, "ASOF-1");
     assert_eq!(r3.available, r3.on_hand - r3.reserved);
 
     // as_of is inclusive: at a movement's own instant, it has happened.
     let last = movements_of(&store, id).await.pop().unwrap();
     let at_last = store.item_stock(id, Some(last.created_at)).await.unwrap();
-    assert_eq!(at(&at_last), (8, 0, 8), "as_of at a movement's created_at includes it");
+    assert_eq!(
+        at(&at_last),
+        (8, 0, 8),
+        "as_of at a movement's created_at includes it"
+    );
 
     let now = store.item_stock(id, None).await.unwrap();
     assert_eq!(at(&now), (8, 0, 8));
     assert_eq!(now.as_of, None);
-    let later = store.item_stock(id, Some(Utc::now() + Duration::hours(1))).await.unwrap();
-    assert_eq!(at(&later), (8, 0, 8), "as_of in the future equals the current balances");
+    let later = store
+        .item_stock(id, Some(Utc::now() + Duration::hours(1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        at(&later),
+        (8, 0, 8),
+        "as_of in the future equals the current balances"
+    );
     assert_eq!(assert_consistent(&store, id).await, 8);
 }
 
@@ -1437,7 +1593,10 @@ async fn seed_catalogue(store: &S) -> BTreeMap<&'static str, Item> {
     ];
     let mut out = BTreeMap::new();
     for (sku, name, category, rp) in specs {
-        out.insert(sku, add_item(store, item_spec(sku, name, category, rp)).await);
+        out.insert(
+            sku,
+            add_item(store, item_spec(sku, name, category, rp)).await,
+        );
     }
     out
 }
@@ -1457,40 +1616,79 @@ pub async fn list_items_filters(store: S) {
         list_skus(&store, q("WIDGET")).await,
         strings(&["SPROCKET-1", "WIDGET-001", "WIDGET-002"])
     );
-    assert_eq!(list_skus(&store, q("deluxe")).await, strings(&["GADGET-001"]));
+    assert_eq!(
+        list_skus(&store, q("deluxe")).await,
+        strings(&["GADGET-001"])
+    );
     assert_eq!(list_skus(&store, q("gad")).await, strings(&["GADGET-001"]));
-    assert_eq!(list_skus(&store, q("t-00")).await, strings(&["GADGET-001", "WIDGET-001", "WIDGET-002"]));
-    assert_eq!(list_skus(&store, q("_")).await, Vec::<String>::new(), "'_' is no wildcard");
-    assert_eq!(list_skus(&store, q("%")).await, Vec::<String>::new(), "'%' is no wildcard");
-    assert_eq!(list_skus(&store, q("nothing-like-this")).await, Vec::<String>::new());
+    assert_eq!(
+        list_skus(&store, q("t-00")).await,
+        strings(&["GADGET-001", "WIDGET-001", "WIDGET-002"])
+    );
+    assert_eq!(
+        list_skus(&store, q("_")).await,
+        Vec::<String>::new(),
+        "'_' is no wildcard"
+    );
+    assert_eq!(
+        list_skus(&store, q("%")).await,
+        Vec::<String>::new(),
+        "'%' is no wildcard"
+    );
+    assert_eq!(
+        list_skus(&store, q("nothing-like-this")).await,
+        Vec::<String>::new()
+    );
 
     let category = |c: &str| ItemQuery {
         category: Some(c.to_owned()),
         ..Default::default()
     };
-    assert_eq!(list_skus(&store, category("tools")).await, strings(&["WIDGET-001", "WIDGET-002"]));
-    assert_eq!(list_skus(&store, category("toys")).await, strings(&["GADGET-001"]));
-    assert_eq!(list_skus(&store, category("none")).await, Vec::<String>::new());
+    assert_eq!(
+        list_skus(&store, category("tools")).await,
+        strings(&["WIDGET-001", "WIDGET-002"])
+    );
+    assert_eq!(
+        list_skus(&store, category("toys")).await,
+        strings(&["GADGET-001"])
+    );
+    assert_eq!(
+        list_skus(&store, category("none")).await,
+        Vec::<String>::new()
+    );
 
     let sku = |s: &str| ItemQuery {
         sku: Some(s.to_owned()),
         ..Default::default()
     };
-    assert_eq!(list_skus(&store, sku("BOLT-10")).await, strings(&["BOLT-10"]));
-    assert_eq!(list_skus(&store, sku("BOLT")).await, Vec::<String>::new(), "sku is an exact match");
+    assert_eq!(
+        list_skus(&store, sku("BOLT-10")).await,
+        strings(&["BOLT-10"])
+    );
+    assert_eq!(
+        list_skus(&store, sku("BOLT")).await,
+        Vec::<String>::new(),
+        "sku is an exact match"
+    );
 
     let both = ItemQuery {
         q: Some("widget".into()),
         category: Some("tools".into()),
         ..Default::default()
     };
-    assert_eq!(list_skus(&store, both).await, strings(&["WIDGET-001", "WIDGET-002"]));
+    assert_eq!(
+        list_skus(&store, both).await,
+        strings(&["WIDGET-001", "WIDGET-002"])
+    );
 
     // Archived items drop out of filtered lists unless asked for.
     let all = store.list_items(&ItemQuery::default()).await.unwrap();
     let sprocket = all.rows.iter().find(|i| i.sku == "SPROCKET-1").unwrap();
     store.archive_item(sprocket.id, None).await.unwrap();
-    assert_eq!(list_skus(&store, q("widget")).await, strings(&["WIDGET-001", "WIDGET-002"]));
+    assert_eq!(
+        list_skus(&store, q("widget")).await,
+        strings(&["WIDGET-001", "WIDGET-002"])
+    );
     let with_archived = ItemQuery {
         include_archived: true,
         ..q("widget")
@@ -1498,6 +1696,27 @@ pub async fn list_items_filters(store: S) {
     assert_eq!(
         list_skus(&store, with_archived).await,
         strings(&["SPROCKET-1", "WIDGET-001", "WIDGET-002"])
+    );
+}
+
+pub async fn list_items_q_ignores_case_beyond_ascii(store: S) {
+    add_item(&store, item_spec("OIL-1", "Ölfilter", None, 0)).await;
+    add_item(&store, item_spec("ECL-1", "éclair box", None, 0)).await;
+    add_item(&store, item_spec("ASCII-1", "Plain", None, 0)).await;
+    let q = |text: &str| ItemQuery {
+        q: Some(text.to_owned()),
+        ..Default::default()
+    };
+    assert_eq!(list_skus(&store, q("Ölfilter")).await, strings(&["OIL-1"]));
+    assert_eq!(
+        list_skus(&store, q("ölfilter")).await,
+        strings(&["OIL-1"]),
+        "q is case-insensitive for non-ASCII letters too (ö matches Ö)"
+    );
+    assert_eq!(
+        list_skus(&store, q("ÉCLAIR")).await,
+        strings(&["ECL-1"]),
+        "q is case-insensitive for non-ASCII letters too (É matches é)"
     );
 }
 
@@ -1519,10 +1738,18 @@ pub async fn list_items_low_stock(store: S) {
         ],
     )
     .await;
-    assert_eq!(list_skus(&store, low()).await, strings(&["SPROCKET-1", "WIDGET-002"]));
+    assert_eq!(
+        list_skus(&store, low()).await,
+        strings(&["SPROCKET-1", "WIDGET-002"])
+    );
     assert_eq!(store.count_low_stock().await.unwrap(), 2);
 
-    apply_ok(&store, &actor, vec![issue(items["GADGET-001"].id, 10, MAIN_LOCATION)]).await;
+    apply_ok(
+        &store,
+        &actor,
+        vec![issue(items["GADGET-001"].id, 10, MAIN_LOCATION)],
+    )
+    .await;
     assert_eq!(
         list_skus(&store, low()).await,
         strings(&["GADGET-001", "SPROCKET-1", "WIDGET-002"]),
@@ -1531,17 +1758,31 @@ pub async fn list_items_low_stock(store: S) {
     assert_eq!(store.count_low_stock().await.unwrap(), 3);
 
     store
-        .update_item(items["WIDGET-002"].id, patch(json!({"reorder_point": 0})), None)
+        .update_item(
+            items["WIDGET-002"].id,
+            patch(json!({"reorder_point": 0})),
+            None,
+        )
         .await
         .unwrap();
-    assert_eq!(list_skus(&store, low()).await, strings(&["GADGET-001", "SPROCKET-1"]));
+    assert_eq!(
+        list_skus(&store, low()).await,
+        strings(&["GADGET-001", "SPROCKET-1"])
+    );
     assert_eq!(store.count_low_stock().await.unwrap(), 2);
 
     let extra = add_item(&store, item_spec("LOWARCH-1", "Soon gone", None, 5)).await;
     assert_eq!(store.count_low_stock().await.unwrap(), 3);
     store.archive_item(extra.id, None).await.unwrap();
-    assert_eq!(store.count_low_stock().await.unwrap(), 2, "archived items are not low on stock");
-    assert_eq!(list_skus(&store, low()).await, strings(&["GADGET-001", "SPROCKET-1"]));
+    assert_eq!(
+        store.count_low_stock().await.unwrap(),
+        2,
+        "archived items are not low on stock"
+    );
+    assert_eq!(
+        list_skus(&store, low()).await,
+        strings(&["GADGET-001", "SPROCKET-1"])
+    );
 
     let low_tools = ItemQuery {
         category: Some("toys".into()),
@@ -1551,7 +1792,9 @@ pub async fn list_items_low_stock(store: S) {
 }
 
 pub async fn list_items_sorts_and_paging(store: S) {
-    let order = ["S-05", "S-02", "S-09", "S-01", "S-07", "S-03", "S-08", "S-04", "S-06"];
+    let order = [
+        "S-05", "S-02", "S-09", "S-01", "S-07", "S-03", "S-08", "S-04", "S-06",
+    ];
     let mut created = Vec::new();
     for sku in order {
         created.push(new_item(&store, sku).await);
@@ -1561,9 +1804,15 @@ pub async fn list_items_sorts_and_paging(store: S) {
     let by_created: Vec<String> = order.iter().map(|s| (*s).to_owned()).collect();
     let cases = [
         (ItemSort::SkuAsc, by_sku.clone()),
-        (ItemSort::SkuDesc, by_sku.iter().rev().cloned().collect::<Vec<_>>()),
+        (
+            ItemSort::SkuDesc,
+            by_sku.iter().rev().cloned().collect::<Vec<_>>(),
+        ),
         (ItemSort::CreatedAsc, by_created.clone()),
-        (ItemSort::CreatedDesc, by_created.iter().rev().cloned().collect::<Vec<_>>()),
+        (
+            ItemSort::CreatedDesc,
+            by_created.iter().rev().cloned().collect::<Vec<_>>(),
+        ),
     ];
     for (sort, expected) in cases {
         let whole = store
@@ -1586,7 +1835,10 @@ pub async fn list_items_sorts_and_paging(store: S) {
             .await
             .unwrap();
         assert_eq!(exact.rows.len(), 9);
-        assert!(exact.next_cursor.is_none(), "{sort:?}: no cursor when nothing follows");
+        assert!(
+            exact.next_cursor.is_none(),
+            "{sort:?}: no cursor when nothing follows"
+        );
 
         let pages = page_all_items(
             &store,
@@ -1605,11 +1857,18 @@ pub async fn list_items_sorts_and_paging(store: S) {
         for page in &pages {
             if let Some(cursor) = &page.next_cursor {
                 let last = page.rows.last().unwrap();
-                assert_eq!(cursor, &item_key(sort, last), "{sort:?}: cursor is the last row's key");
+                assert_eq!(
+                    cursor,
+                    &item_key(sort, last),
+                    "{sort:?}: cursor is the last row's key"
+                );
             }
         }
         let paged: Vec<String> = pages.iter().flat_map(|p| skus(&p.rows)).collect();
-        assert_eq!(paged, expected, "{sort:?} pages concatenate to the whole list");
+        assert_eq!(
+            paged, expected,
+            "{sort:?} pages concatenate to the whole list"
+        );
     }
 
     // created_at order agrees with the creation timestamps.
@@ -1643,9 +1902,14 @@ pub async fn list_items_paging_under_concurrent_inserts(store: S) {
     for i in 0..60 {
         initial.insert(new_item(&store, &format!("P-{:03}", i * 2)).await.id);
     }
-    for (round, sort) in [ItemSort::SkuAsc, ItemSort::SkuDesc, ItemSort::CreatedAsc, ItemSort::CreatedDesc]
-        .into_iter()
-        .enumerate()
+    for (round, sort) in [
+        ItemSort::SkuAsc,
+        ItemSort::SkuDesc,
+        ItemSort::CreatedAsc,
+        ItemSort::CreatedDesc,
+    ]
+    .into_iter()
+    .enumerate()
     {
         let before: HashSet<Uuid> = page_all_items(
             &store,
@@ -1685,7 +1949,11 @@ pub async fn list_items_paging_under_concurrent_inserts(store: S) {
                 assert!(seen.insert(item.id), "{sort:?}: {} was repeated", item.sku);
                 let key = item_key(sort, item);
                 if let Some(prev) = &last_key {
-                    let ordered = if sort.descending() { &key < prev } else { &key > prev };
+                    let ordered = if sort.descending() {
+                        &key < prev
+                    } else {
+                        &key > prev
+                    };
                     assert!(ordered, "{sort:?}: {key} after {prev}");
                 }
                 last_key = Some(key);
@@ -1702,7 +1970,11 @@ pub async fn list_items_paging_under_concurrent_inserts(store: S) {
         }
         inserter.await.unwrap();
         let missing: Vec<&Uuid> = before.difference(&seen).collect();
-        assert!(missing.is_empty(), "{sort:?}: {} items that existed were skipped", missing.len());
+        assert!(
+            missing.is_empty(),
+            "{sort:?}: {} items that existed were skipped",
+            missing.len()
+        );
     }
 }
 
@@ -1716,7 +1988,12 @@ pub async fn list_movements_filters(store: S) {
 
     let t0 = instant_between().await;
     apply_ok(&store, &actor, vec![receive(one.id, 10, MAIN_LOCATION)]).await;
-    apply_ok(&store, &actor, vec![transfer(one.id, 3, MAIN_LOCATION, "WH")]).await;
+    apply_ok(
+        &store,
+        &actor,
+        vec![transfer(one.id, 3, MAIN_LOCATION, "WH")],
+    )
+    .await;
     apply_ok(&store, &actor, vec![receive(two.id, 5, "WH")]).await;
     let mid = instant_between().await;
     apply_ok(&store, &actor, vec![issue(one.id, 2, MAIN_LOCATION)]).await;
@@ -1753,7 +2030,14 @@ pub async fn list_movements_filters(store: S) {
         ..Default::default()
     })
     .await;
-    assert_eq!(by_item, [(one.id, Receive, 10), (one.id, Transfer, 3), (one.id, Issue, 2)]);
+    assert_eq!(
+        by_item,
+        [
+            (one.id, Receive, 10),
+            (one.id, Transfer, 3),
+            (one.id, Issue, 2)
+        ]
+    );
     let at_wh = list(MovementQuery {
         location: Some("WH".into()),
         ..Default::default()
@@ -1761,7 +2045,11 @@ pub async fn list_movements_filters(store: S) {
     .await;
     assert_eq!(
         at_wh,
-        [(one.id, Transfer, 3), (two.id, Receive, 5), (two.id, Adjust, 1)],
+        [
+            (one.id, Transfer, 3),
+            (two.id, Receive, 5),
+            (two.id, Adjust, 1)
+        ],
         "location matches location, from_location or to_location"
     );
     let at_main = list(MovementQuery {
@@ -1769,7 +2057,14 @@ pub async fn list_movements_filters(store: S) {
         ..Default::default()
     })
     .await;
-    assert_eq!(at_main, [(one.id, Receive, 10), (one.id, Transfer, 3), (one.id, Issue, 2)]);
+    assert_eq!(
+        at_main,
+        [
+            (one.id, Receive, 10),
+            (one.id, Transfer, 3),
+            (one.id, Issue, 2)
+        ]
+    );
     let receipts = list(MovementQuery {
         kind: Some(Receive),
         ..Default::default()
@@ -1787,7 +2082,14 @@ pub async fn list_movements_filters(store: S) {
         ..Default::default()
     })
     .await;
-    assert_eq!(until, [(one.id, Receive, 10), (one.id, Transfer, 3), (two.id, Receive, 5)]);
+    assert_eq!(
+        until,
+        [
+            (one.id, Receive, 10),
+            (one.id, Transfer, 3),
+            (two.id, Receive, 5)
+        ]
+    );
     let window = list(MovementQuery {
         since: Some(t0),
         until: Some(end),
@@ -1832,14 +2134,21 @@ pub async fn list_movements_filters(store: S) {
         ..Default::default()
     })
     .await;
-    assert_eq!(from_issue, [(one.id, Issue, 2), (two.id, Adjust, 1)], "since is inclusive");
+    assert_eq!(
+        from_issue,
+        [(one.id, Issue, 2), (two.id, Adjust, 1)],
+        "since is inclusive"
+    );
     let before_issue = list(MovementQuery {
         since: Some(mid),
         until: Some(issued.created_at),
         ..Default::default()
     })
     .await;
-    assert!(before_issue.is_empty(), "until is exclusive: {before_issue:?}");
+    assert!(
+        before_issue.is_empty(),
+        "until is exclusive: {before_issue:?}"
+    );
 }
 
 pub async fn list_movements_order_and_paging(store: S) {
@@ -1861,7 +2170,11 @@ pub async fn list_movements_order_and_paging(store: S) {
             })
             .await
             .unwrap();
-        assert_eq!(whole.rows.iter().map(|m| m.seq).collect::<Vec<_>>(), expected, "{order:?}");
+        assert_eq!(
+            whole.rows.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            expected,
+            "{order:?}"
+        );
         assert!(whole.next_cursor.is_none());
 
         let mut seen = Vec::new();
@@ -1890,7 +2203,10 @@ pub async fn list_movements_order_and_paging(store: S) {
             assert!(sizes.len() < 20);
         }
         assert_eq!(sizes, [4, 4, 3], "{order:?} page sizes");
-        assert_eq!(seen, expected, "{order:?} pages concatenate to the whole ledger");
+        assert_eq!(
+            seen, expected,
+            "{order:?} pages concatenate to the whole ledger"
+        );
     }
 
     let after_middle = store
@@ -1901,7 +2217,10 @@ pub async fn list_movements_order_and_paging(store: S) {
         })
         .await
         .unwrap();
-    assert_eq!(after_middle.rows.iter().map(|m| m.seq).collect::<Vec<_>>(), &asc[6..8]);
+    assert_eq!(
+        after_middle.rows.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        &asc[6..8]
+    );
     let before_middle = store
         .list_movements(&MovementQuery {
             after_seq: Some(asc[5]),
@@ -1911,7 +2230,10 @@ pub async fn list_movements_order_and_paging(store: S) {
         })
         .await
         .unwrap();
-    assert_eq!(before_middle.rows.iter().map(|m| m.seq).collect::<Vec<_>>(), [asc[4], asc[3]]);
+    assert_eq!(
+        before_middle.rows.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [asc[4], asc[3]]
+    );
 }
 
 // ================================================================ idempotency
@@ -1956,7 +2278,11 @@ pub async fn idempotent_movements(store: S) {
         Ok(Created::Replay(replayed)) => assert_eq!(replayed, stored),
         other => panic!("expected a replay, got {other:?}"),
     }
-    assert_eq!(assert_consistent(&store, id).await, 10, "a replay applies nothing");
+    assert_eq!(
+        assert_consistent(&store, id).await,
+        10,
+        "a replay applies nothing"
+    );
     assert_eq!(movements_of(&store, id).await.len(), 1);
 
     let mismatch = store
@@ -1966,9 +2292,15 @@ pub async fn idempotent_movements(store: S) {
             Some(idem(actor.user_id, "k1", "h2", render_results())),
         )
         .await;
-    assert!(matches!(mismatch, Err(Error::IdempotencyMismatch)), "got {mismatch:?}");
+    assert!(
+        matches!(mismatch, Err(Error::IdempotencyMismatch)),
+        "got {mismatch:?}"
+    );
     assert_eq!(assert_consistent(&store, id).await, 10);
-    assert_eq!(store.find_idempotent(actor.user_id, "k1").await.unwrap(), Some(stored.clone()));
+    assert_eq!(
+        store.find_idempotent(actor.user_id, "k1").await.unwrap(),
+        Some(stored.clone())
+    );
 
     // Keys belong to a user: another user's "k1" is a new request.
     let other = new_actor(&store, "other").await;
@@ -1992,8 +2324,14 @@ pub async fn idempotent_movements(store: S) {
             Some(idem(actor.user_id, "k2", "h3", render_results())),
         )
         .await;
-    assert!(matches!(failed, Err(Error::AtIndex { .. })), "got {failed:?}");
-    assert_eq!(store.find_idempotent(actor.user_id, "k2").await.unwrap(), None);
+    assert!(
+        matches!(failed, Err(Error::AtIndex { .. })),
+        "got {failed:?}"
+    );
+    assert_eq!(
+        store.find_idempotent(actor.user_id, "k2").await.unwrap(),
+        None
+    );
     let retried = created(
         store
             .apply_movements(
@@ -2005,7 +2343,13 @@ pub async fn idempotent_movements(store: S) {
         "retry after failure",
     );
     assert_eq!(retried[0].balances.on_hand, 10);
-    assert_eq!(store.find_idempotent(actor.user_id, "never-used").await.unwrap(), None);
+    assert_eq!(
+        store
+            .find_idempotent(actor.user_id, "never-used")
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(assert_consistent(&store, id).await, 10);
 }
 
@@ -2054,29 +2398,49 @@ pub async fn idempotent_create_item(store: S) {
     let spec = item_spec("IDEM-ITEM", "Once only", Some("x"), 2);
     let item = created(
         store
-            .create_item(spec.clone(), Some(idem(user, "create-1", "hash-a", render_item())))
+            .create_item(
+                spec.clone(),
+                Some(idem(user, "create-1", "hash-a", render_item())),
+            )
             .await,
         "first create",
     );
-    let stored = store.find_idempotent(user, "create-1").await.unwrap().expect("recorded");
+    let stored = store
+        .find_idempotent(user, "create-1")
+        .await
+        .unwrap()
+        .expect("recorded");
     assert_eq!(stored.request_hash, "hash-a");
     assert_eq!(stored.status, 201);
     assert_eq!(stored.body, serde_json::to_string(&item).unwrap());
 
     match store
-        .create_item(spec.clone(), Some(idem(user, "create-1", "hash-a", render_item())))
+        .create_item(
+            spec.clone(),
+            Some(idem(user, "create-1", "hash-a", render_item())),
+        )
         .await
     {
         Ok(Created::Replay(r)) => assert_eq!(r, stored),
         other => panic!("expected a replay, got {other:?}"),
     }
-    assert_eq!(store.count_items().await.unwrap(), 1, "a replay creates nothing");
+    assert_eq!(
+        store.count_items().await.unwrap(),
+        1,
+        "a replay creates nothing"
+    );
 
     let other_spec = item_spec("IDEM-OTHER", "Different", None, 0);
     let mismatch = store
-        .create_item(other_spec.clone(), Some(idem(user, "create-1", "hash-b", render_item())))
+        .create_item(
+            other_spec.clone(),
+            Some(idem(user, "create-1", "hash-b", render_item())),
+        )
         .await;
-    assert!(matches!(mismatch, Err(Error::IdempotencyMismatch)), "got {mismatch:?}");
+    assert!(
+        matches!(mismatch, Err(Error::IdempotencyMismatch)),
+        "got {mismatch:?}"
+    );
     assert_eq!(store.count_items().await.unwrap(), 1);
 
     // A create refused as a duplicate leaves its key unrecorded.
@@ -2087,7 +2451,10 @@ pub async fn idempotent_create_item(store: S) {
     assert_eq!(store.find_idempotent(user, "create-2").await.unwrap(), None);
     created(
         store
-            .create_item(other_spec, Some(idem(user, "create-2", "hash-d", render_item())))
+            .create_item(
+                other_spec,
+                Some(idem(user, "create-2", "hash-d", render_item())),
+            )
             .await,
         "the key is free after a failure",
     );
@@ -2105,7 +2472,10 @@ pub async fn idempotent_create_location_and_user(store: S) {
     .unwrap();
     created(
         store
-            .create_location(spec.clone(), Some(idem(user, "loc", "h", render_loc.clone())))
+            .create_location(
+                spec.clone(),
+                Some(idem(user, "loc", "h", render_loc.clone())),
+            )
             .await,
         "create_location",
     );
@@ -2121,21 +2491,39 @@ pub async fn idempotent_create_location_and_user(store: S) {
     let render_user: Render<User> = Arc::new(|u: &User| format!("user:{}", u.username));
     created(
         store
-            .create_user("dave", "hash", Role::Viewer, Some(idem(user, "usr", "h", render_user.clone())))
+            .create_user(
+                "dave",
+                "hash",
+                Role::Viewer,
+                Some(idem(user, "usr", "h", render_user.clone())),
+            )
             .await,
         "create_user",
     );
     match store
-        .create_user("dave", "hash", Role::Viewer, Some(idem(user, "usr", "h", render_user.clone())))
+        .create_user(
+            "dave",
+            "hash",
+            Role::Viewer,
+            Some(idem(user, "usr", "h", render_user.clone())),
+        )
         .await
     {
         Ok(Created::Replay(r)) => assert_eq!(r.body, "user:dave"),
         other => panic!("expected a replay, got {other:?}"),
     }
     let mismatch = store
-        .create_user("erin", "hash", Role::Viewer, Some(idem(user, "usr", "other", render_user)))
+        .create_user(
+            "erin",
+            "hash",
+            Role::Viewer,
+            Some(idem(user, "usr", "other", render_user)),
+        )
         .await;
-    assert!(matches!(mismatch, Err(Error::IdempotencyMismatch)), "got {mismatch:?}");
+    assert!(
+        matches!(mismatch, Err(Error::IdempotencyMismatch)),
+        "got {mismatch:?}"
+    );
     assert_eq!(store.count_users().await.unwrap(), 2);
     assert!(store.find_user("erin").await.unwrap().is_none());
 }
@@ -2144,12 +2532,19 @@ pub async fn idempotent_create_location_and_user(store: S) {
 
 pub async fn users_create_find_duplicate(store: S) {
     let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
-    let alice = created(store.create_user("alice", hash, Role::Manager, None).await, "create_user");
+    let alice = created(
+        store.create_user("alice", hash, Role::Manager, None).await,
+        "create_user",
+    );
     assert_eq!(alice.username, "alice");
     assert_eq!(alice.role, Role::Manager);
     assert_eq!(store.count_users().await.unwrap(), 1);
 
-    let found = store.find_user("alice").await.unwrap().expect("alice exists");
+    let found = store
+        .find_user("alice")
+        .await
+        .unwrap()
+        .expect("alice exists");
     assert_eq!(found.user, alice);
     assert_eq!(found.password_hash, hash);
     assert!(store.find_user("bob").await.unwrap().is_none());
@@ -2160,37 +2555,69 @@ pub async fn users_create_find_duplicate(store: S) {
     );
     assert_eq!(store.count_users().await.unwrap(), 1);
     let still = store.find_user("alice").await.unwrap().unwrap();
-    assert_eq!(still.user.role, Role::Manager, "the duplicate changed nothing");
+    assert_eq!(
+        still.user.role,
+        Role::Manager,
+        "the duplicate changed nothing"
+    );
     assert_eq!(still.password_hash, hash);
 
     for (name, role) in [("v", Role::Viewer), ("c", Role::Clerk), ("a", Role::Admin)] {
-        let u = created(store.create_user(name, "h", role, None).await, "create_user");
+        let u = created(
+            store.create_user(name, "h", role, None).await,
+            "create_user",
+        );
         assert_ne!(u.id, alice.id);
-        assert_eq!(store.find_user(name).await.unwrap().unwrap().user.role, role);
+        assert_eq!(
+            store.find_user(name).await.unwrap().unwrap().user.role,
+            role
+        );
     }
     assert_eq!(store.count_users().await.unwrap(), 4);
 }
 
 pub async fn sessions_lifecycle(store: S) {
-    let alice = created(store.create_user("alice", "h", Role::Clerk, None).await, "create_user");
+    let alice = created(
+        store.create_user("alice", "h", Role::Clerk, None).await,
+        "create_user",
+    );
     let expires = Utc::now() + Duration::hours(1);
-    store.create_session("tok-a", alice.id, expires).await.unwrap();
-    let (user, at) = store.find_session("tok-a").await.unwrap().expect("live session");
+    store
+        .create_session("tok-a", alice.id, expires)
+        .await
+        .unwrap();
+    let (user, at) = store
+        .find_session("tok-a")
+        .await
+        .unwrap()
+        .expect("live session");
     assert_eq!(user, alice);
     assert_eq!(at.timestamp_micros(), expires.timestamp_micros());
     assert!(store.find_session("tok-unknown").await.unwrap().is_none());
 
-    store.create_session("tok-b", alice.id, expires).await.unwrap();
+    store
+        .create_session("tok-b", alice.id, expires)
+        .await
+        .unwrap();
     store.delete_session("tok-a").await.unwrap();
-    assert!(store.find_session("tok-a").await.unwrap().is_none(), "deleted");
-    assert!(store.find_session("tok-b").await.unwrap().is_some(), "only that session went");
+    assert!(
+        store.find_session("tok-a").await.unwrap().is_none(),
+        "deleted"
+    );
+    assert!(
+        store.find_session("tok-b").await.unwrap().is_some(),
+        "only that session went"
+    );
     store.delete_session("tok-a").await.unwrap();
 
     store
         .create_session("tok-old", alice.id, Utc::now() - Duration::seconds(1))
         .await
         .unwrap();
-    assert!(store.find_session("tok-old").await.unwrap().is_none(), "expired sessions are not found");
+    assert!(
+        store.find_session("tok-old").await.unwrap().is_none(),
+        "expired sessions are not found"
+    );
 }
 
 pub async fn purge_expired_removes_old_keys_and_sessions(store: S) {
@@ -2214,17 +2641,38 @@ pub async fn purge_expired_removes_old_keys_and_sessions(store: S) {
         .unwrap();
 
     // Keys newer than the cut stay; expired sessions go.
-    let removed = store.purge_expired(Utc::now() - Duration::hours(1)).await.unwrap();
+    let removed = store
+        .purge_expired(Utc::now() - Duration::hours(1))
+        .await
+        .unwrap();
     assert_eq!(removed, 1, "only the expired session");
-    assert!(store.find_idempotent(actor.user_id, "old-key").await.unwrap().is_some());
+    assert!(store
+        .find_idempotent(actor.user_id, "old-key")
+        .await
+        .unwrap()
+        .is_some());
     assert!(store.find_session("live").await.unwrap().is_some());
 
     pause().await;
-    let removed = store.purge_expired(Utc::now() + Duration::seconds(1)).await.unwrap();
+    let removed = store
+        .purge_expired(Utc::now() + Duration::seconds(1))
+        .await
+        .unwrap();
     assert_eq!(removed, 1, "the old key");
-    assert!(store.find_idempotent(actor.user_id, "old-key").await.unwrap().is_none());
-    assert!(store.find_session("live").await.unwrap().is_some(), "live sessions stay");
-    assert_eq!(store.get_item(item.id).await.unwrap(), item, "purging keeps the data");
+    assert!(store
+        .find_idempotent(actor.user_id, "old-key")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        store.find_session("live").await.unwrap().is_some(),
+        "live sessions stay"
+    );
+    assert_eq!(
+        store.get_item(item.id).await.unwrap(),
+        item,
+        "purging keeps the data"
+    );
 
     // With its key forgotten, the same key is a new request again.
     created(
