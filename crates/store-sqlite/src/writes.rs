@@ -368,7 +368,9 @@ async fn apply_one(
         ));
     }
 
-    let (mut location_ids, mut net) = (Vec::new(), 0i64);
+    // Each balance statement returns the row it left, so the response needs
+    // no second read.
+    let (mut location_ids, mut locations, mut net) = (Vec::new(), Vec::new(), 0i64);
     for (code, delta) in m.deltas() {
         let field = match (m.kind, delta < 0) {
             (MovementKind::Transfer, true) => "from_location",
@@ -376,55 +378,72 @@ async fn apply_one(
             _ => "location",
         };
         let loc = location_id(conn, field, code).await?;
-        if delta < 0 {
+        let balance = if delta < 0 {
             // The guard: the balance only falls if enough is available.
-            let done = sqlx::query(
-                "UPDATE stock SET on_hand = on_hand + ?1 WHERE item_id = ?2 AND location_id = ?3 AND on_hand - reserved >= -?1",
+            let row = sqlx::query(
+                "UPDATE stock SET on_hand = on_hand + ?1 WHERE item_id = ?2 AND location_id = ?3 \
+                 AND on_hand - reserved >= -?1 RETURNING on_hand, reserved",
             )
             .bind(delta)
             .bind(&item_id)
             .bind(&loc)
-            .execute(&mut *conn)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(db_error)?;
-            if done.rows_affected() != 1 {
-                let available: Option<i64> = sqlx::query_scalar(
-                    "SELECT on_hand - reserved FROM stock WHERE item_id = ? AND location_id = ?",
-                )
-                .bind(&item_id)
-                .bind(&loc)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db_error)?;
-                return Err(Error::InsufficientStock {
-                    location: code.to_owned(),
-                    available: available.unwrap_or(0),
-                    requested: -delta,
-                });
+            match row {
+                Some(row) => row,
+                None => {
+                    let available: Option<i64> = sqlx::query_scalar(
+                        "SELECT on_hand - reserved FROM stock WHERE item_id = ? AND location_id = ?",
+                    )
+                    .bind(&item_id)
+                    .bind(&loc)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db_error)?;
+                    return Err(Error::InsufficientStock {
+                        location: code.to_owned(),
+                        available: available.unwrap_or(0),
+                        requested: -delta,
+                    });
+                }
             }
         } else {
             sqlx::query(
                 "INSERT INTO stock (item_id, location_id, on_hand) VALUES (?, ?, ?) \
-                 ON CONFLICT (item_id, location_id) DO UPDATE SET on_hand = on_hand + excluded.on_hand",
+                 ON CONFLICT (item_id, location_id) DO UPDATE SET on_hand = on_hand + excluded.on_hand \
+                 RETURNING on_hand, reserved",
             )
             .bind(&item_id)
             .bind(&loc)
             .bind(delta)
-            .execute(&mut *conn)
+            .fetch_one(&mut *conn)
             .await
-            .map_err(db_error)?;
-        }
+            .map_err(db_error)?
+        };
+        let (on_hand, reserved): (i64, i64) = (
+            balance.try_get("on_hand").map_err(Error::internal)?,
+            balance.try_get("reserved").map_err(Error::internal)?,
+        );
+        locations.push(LocationBalance {
+            location: code.to_owned(),
+            on_hand,
+            reserved,
+            available: on_hand - reserved,
+        });
         net += delta;
         location_ids.push((code.to_owned(), loc));
     }
-    if net != 0 {
-        sqlx::query("UPDATE items SET on_hand = on_hand + ? WHERE id = ?")
-            .bind(net)
-            .bind(&item_id)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_error)?;
-    }
+    let totals = sqlx::query(
+        "UPDATE items SET on_hand = on_hand + ? WHERE id = ? RETURNING on_hand, reserved",
+    )
+    .bind(net)
+    .bind(&item_id)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    let on_hand: i64 = totals.try_get("on_hand").map_err(Error::internal)?;
+    let reserved: i64 = totals.try_get("reserved").map_err(Error::internal)?;
 
     let now = truncate(Utc::now());
     let id = Uuid::now_v7();
@@ -455,34 +474,6 @@ async fn apply_one(
     .await
     .map_err(db_error)?;
 
-    let totals = sqlx::query("SELECT on_hand, reserved FROM items WHERE id = ?")
-        .bind(&item_id)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    let on_hand: i64 = totals.try_get("on_hand").map_err(Error::internal)?;
-    let reserved: i64 = totals.try_get("reserved").map_err(Error::internal)?;
-    let mut locations = Vec::with_capacity(location_ids.len());
-    for (code, loc) in &location_ids {
-        let r = sqlx::query(
-            "SELECT on_hand, reserved FROM stock WHERE item_id = ? AND location_id = ?",
-        )
-        .bind(&item_id)
-        .bind(loc)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_error)?;
-        let (oh, rs): (i64, i64) = (
-            r.try_get("on_hand").map_err(Error::internal)?,
-            r.try_get("reserved").map_err(Error::internal)?,
-        );
-        locations.push(LocationBalance {
-            location: code.clone(),
-            on_hand: oh,
-            reserved: rs,
-            available: oh - rs,
-        });
-    }
     Ok(MovementResult {
         movement: Movement {
             id,
