@@ -34,7 +34,10 @@ async fn fifty_concurrent_issues_against_twenty_on_hand_never_oversell() {
             StatusCode::CREATED => created += 1,
             StatusCode::CONFLICT => {
                 let body = problem(res, StatusCode::CONFLICT).await;
-                assert!(body["type"].as_str().unwrap().ends_with("insufficient-stock"));
+                assert!(body["type"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("insufficient-stock"));
                 assert_eq!(body["requested"], 1);
                 assert_eq!(body["available"], 0);
                 refused += 1;
@@ -83,7 +86,10 @@ async fn concurrent_transfers_conserve_the_total() {
     // The balances equal the ledger summed per location up to now.
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let replayed = app
-        .get_json(&format!("/api/v1/items/{item}/stock?as_of={}", urlencode(&now)))
+        .get_json(&format!(
+            "/api/v1/items/{item}/stock?as_of={}",
+            urlencode(&now)
+        ))
         .await;
     assert_eq!(replayed["locations"], stock["locations"]);
     assert_eq!(app.on_hand_and_ledger(&item).await, (100, 100));
@@ -94,7 +100,13 @@ fn urlencode(s: &str) -> String {
     s.replace('+', "%2B").replace(':', "%3A")
 }
 
-async fn post_with_key(app: &TestApp, token: &str, path: &str, key: &str, body: &Value) -> reqwest::Response {
+async fn post_with_key(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    key: &str,
+    body: &Value,
+) -> reqwest::Response {
     app.client
         .post(app.url(path))
         .bearer_auth(token)
@@ -118,14 +130,21 @@ async fn idempotent_replays_apply_once() {
     let again = post_with_key(&app, &app.admin_token, "/api/v1/movements", "key-1", &body).await;
     assert_eq!(again.status(), StatusCode::CREATED);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
-    assert_eq!(again.text().await.unwrap(), first_body, "a replay returns the original body");
+    assert_eq!(
+        again.text().await.unwrap(),
+        first_body,
+        "a replay returns the original body"
+    );
     assert_eq!(app.on_hand_and_ledger(&item).await, (5, 5));
 
     // The same key with another body is refused and changes nothing.
     let other = json!({"item_id": item, "kind": "receive", "quantity": 6});
     let res = post_with_key(&app, &app.admin_token, "/api/v1/movements", "key-1", &other).await;
     let p = problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert!(p["type"].as_str().unwrap().ends_with("idempotency-key-reused"));
+    assert!(p["type"]
+        .as_str()
+        .unwrap()
+        .ends_with("idempotency-key-reused"));
     assert_eq!(app.on_hand_and_ledger(&item).await, (5, 5));
 
     // Keys are per user: another user's identical key is a new request.
@@ -173,20 +192,41 @@ async fn a_duplicate_while_the_first_is_in_flight_gets_409() {
         .begin_idempotent(&caller, &headers, "POST /api/v1/movements", &raw)
         .await
         .unwrap();
-    assert!(matches!(start, inventory_server::state::IdempotencyStart::Claimed(_)));
+    assert!(matches!(
+        start,
+        inventory_server::state::IdempotencyStart::Claimed(_)
+    ));
 
-    let res = post_with_key(&app, &app.admin_token, "/api/v1/movements", "flight-1", &body).await;
+    let res = post_with_key(
+        &app,
+        &app.admin_token,
+        "/api/v1/movements",
+        "flight-1",
+        &body,
+    )
+    .await;
     let p = problem(res, StatusCode::CONFLICT).await;
-    assert!(p["type"].as_str().unwrap().ends_with("idempotency-in-flight"));
+    assert!(p["type"]
+        .as_str()
+        .unwrap()
+        .ends_with("idempotency-in-flight"));
     assert_eq!(app.on_hand_and_ledger(&item).await, (0, 0));
 
     // Once the first is done, the key is free again.
     drop(start);
-    let res = post_with_key(&app, &app.admin_token, "/api/v1/movements", "flight-1", &body).await;
+    let res = post_with_key(
+        &app,
+        &app.admin_token,
+        "/api/v1/movements",
+        "flight-1",
+        &body,
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::CREATED);
 
     // Many identical requests at once: applied exactly once, whatever each saw.
-    let burst = (0..10).map(|_| post_with_key(&app, &app.admin_token, "/api/v1/movements", "burst", &body));
+    let burst =
+        (0..10).map(|_| post_with_key(&app, &app.admin_token, "/api/v1/movements", "burst", &body));
     let mut bodies = HashSet::new();
     for res in join_all(burst).await {
         match res.status() {
@@ -197,7 +237,11 @@ async fn a_duplicate_while_the_first_is_in_flight_gets_409() {
             other => panic!("unexpected {other}"),
         }
     }
-    assert_eq!(bodies.len(), 1, "every success carries the one original body");
+    assert_eq!(
+        bodies.len(),
+        1,
+        "every success carries the one original body"
+    );
     assert_eq!(app.on_hand_and_ledger(&item).await, (6, 6));
     app.shutdown().await;
 }
@@ -214,38 +258,67 @@ async fn batches_apply_all_or_none() {
         {"item_id": b, "kind": "issue", "quantity": 1},
         {"item_id": b, "kind": "issue", "quantity": 5},
     ]});
-    let p = problem(app.post("/api/v1/movements/batch", failing).await, StatusCode::CONFLICT).await;
+    let p = problem(
+        app.post("/api/v1/movements/batch", failing).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
     assert_eq!(p["index"], 2);
     assert!(p["type"].as_str().unwrap().ends_with("insufficient-stock"));
-    assert_eq!(p["available"], 1, "entry 1 had taken one of the two inside the batch");
-    assert_eq!(app.on_hand_and_ledger(&a).await, (0, 0), "entry 0 was rolled back");
-    assert_eq!(app.on_hand_and_ledger(&b).await, (2, 2), "entry 1 was rolled back");
+    assert_eq!(
+        p["available"], 1,
+        "entry 1 had taken one of the two inside the batch"
+    );
+    assert_eq!(
+        app.on_hand_and_ledger(&a).await,
+        (0, 0),
+        "entry 0 was rolled back"
+    );
+    assert_eq!(
+        app.on_hand_and_ledger(&b).await,
+        (2, 2),
+        "entry 1 was rolled back"
+    );
 
     let invalid = json!({"movements": [
         {"item_id": a, "kind": "receive", "quantity": 1},
         {"item_id": a, "kind": "receive", "quantity": 0},
     ]});
-    let p = problem(app.post("/api/v1/movements/batch", invalid).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let p = problem(
+        app.post("/api/v1/movements/batch", invalid).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     assert_eq!(p["index"], 1);
     assert_eq!(p["errors"][0]["field"], "movements[1].quantity");
 
     let too_many: Vec<Value> = (0..1001)
         .map(|_| json!({"item_id": a, "kind": "receive", "quantity": 1}))
         .collect();
-    let res = app.post("/api/v1/movements/batch", json!({"movements": too_many})).await;
+    let res = app
+        .post("/api/v1/movements/batch", json!({"movements": too_many}))
+        .await;
     problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(app.on_hand_and_ledger(&a).await, (0, 0));
 
     let full: Vec<Value> = (0..1000)
         .map(|i| json!({"item_id": if i % 2 == 0 { &a } else { &b }, "kind": "receive", "quantity": 1}))
         .collect();
-    let res = app.post("/api/v1/movements/batch", json!({"movements": full})).await;
+    let res = app
+        .post("/api/v1/movements/batch", json!({"movements": full}))
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let body: Value = res.json().await.unwrap();
     let results = body["movements"].as_array().unwrap();
     assert_eq!(results.len(), 1000);
-    let seqs: Vec<i64> = results.iter().map(|r| r["movement"]["seq"].as_i64().unwrap()).collect();
-    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "seq increases within a batch");
+    let seqs: Vec<i64> = results
+        .iter()
+        .map(|r| r["movement"]["seq"].as_i64().unwrap())
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "seq increases within a batch"
+    );
     assert_eq!(app.on_hand_and_ledger(&a).await, (500, 500));
     assert_eq!(app.on_hand_and_ledger(&b).await, (502, 502));
     app.shutdown().await;
@@ -295,7 +368,10 @@ async fn paging_while_writing_never_repeats_or_skips() {
         writer.await.unwrap();
         let unique: HashSet<_> = seen.iter().cloned().collect();
         assert_eq!(unique.len(), seen.len(), "{sort}: a row was repeated");
-        assert!(existing.is_subset(&unique), "{sort}: a row that existed was skipped");
+        assert!(
+            existing.is_subset(&unique),
+            "{sort}: a row that existed was skipped"
+        );
     }
     app.shutdown().await;
 }
@@ -334,7 +410,10 @@ async fn movement_rules_and_ledger_listing() {
         .movement(json!({"item_id": item, "kind": "adjust", "quantity": -7, "reason": "count"}))
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
-    assert_eq!((p["available"].as_i64(), p["requested"].as_i64()), (Some(6), Some(7)));
+    assert_eq!(
+        (p["available"].as_i64(), p["requested"].as_i64()),
+        (Some(6), Some(7))
+    );
     let (s, body) = app
         .movement(json!({"item_id": item, "kind": "transfer", "quantity": 2, "to_location": "shelf", "reference": "PO-9"}))
         .await;
@@ -345,11 +424,18 @@ async fn movement_rules_and_ledger_listing() {
     app.receive(&other, 1).await;
 
     let all = app.get_json("/api/v1/movements?limit=500").await;
-    let seqs: Vec<i64> = all["movements"].as_array().unwrap().iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    let seqs: Vec<i64> = all["movements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
     assert_eq!(seqs.len(), 4);
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
 
-    let mine = app.get_json(&format!("/api/v1/movements?item_id={item}")).await;
+    let mine = app
+        .get_json(&format!("/api/v1/movements?item_id={item}"))
+        .await;
     assert_eq!(mine["movements"].as_array().unwrap().len(), 3);
     let adjusts = app.get_json("/api/v1/movements?kind=adjust").await;
     assert_eq!(adjusts["movements"].as_array().unwrap().len(), 1);
@@ -358,9 +444,15 @@ async fn movement_rules_and_ledger_listing() {
     let desc = app.get_json("/api/v1/movements?order=desc&limit=1").await;
     assert_eq!(desc["movements"][0]["seq"].as_i64(), seqs.last().copied());
     let next = desc["next_cursor"].as_str().unwrap();
-    let page2 = app.get_json(&format!("/api/v1/movements?order=desc&limit=1&cursor={next}")).await;
+    let page2 = app
+        .get_json(&format!(
+            "/api/v1/movements?order=desc&limit=1&cursor={next}"
+        ))
+        .await;
     assert_eq!(page2["movements"][0]["seq"].as_i64(), Some(seqs[2]));
-    let res = app.get(&format!("/api/v1/movements?order=asc&cursor={next}")).await;
+    let res = app
+        .get(&format!("/api/v1/movements?order=asc&cursor={next}"))
+        .await;
     problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     let res = app.get("/api/v1/movements?since=yesterday").await;
     problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
@@ -373,7 +465,9 @@ async fn shutdown_turns_readiness_off_at_once() {
     let app = spawn_app().await;
     let router = inventory_server::routes::router(app.state.clone());
     let ready = |r: axum::Router| async move {
-        let req = axum::http::Request::get("/ready").body(axum::body::Body::empty()).unwrap();
+        let req = axum::http::Request::get("/ready")
+            .body(axum::body::Body::empty())
+            .unwrap();
         r.oneshot(req).await.unwrap().status()
     };
     assert_eq!(ready(router.clone()).await, StatusCode::OK);

@@ -110,7 +110,10 @@ async fn login(client: &reqwest::Client, base: &str, password: &str) -> String {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    res.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+    res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 fn run_to_end(cmd: &mut Command) -> (i32, String, String) {
@@ -131,16 +134,31 @@ fn bad_configuration_exits_2_with_one_line_naming_the_variable() {
     let cases: Vec<(&str, Vec<(&str, String)>)> = vec![
         ("PORT", vec![("PORT", "eighty".into())]),
         ("BIND_ADDR", vec![("BIND_ADDR", "localhost:9".into())]),
-        ("INVENTORY_SQLITE_SYNC", vec![("INVENTORY_SQLITE_SYNC", "off".into())]),
+        (
+            "INVENTORY_SQLITE_SYNC",
+            vec![("INVENTORY_SQLITE_SYNC", "off".into())],
+        ),
         ("LOG_FORMAT", vec![("LOG_FORMAT", "xml".into())]),
-        ("INVENTORY_SHUTDOWN_TIMEOUT", vec![("INVENTORY_SHUTDOWN_TIMEOUT", "-1".into())]),
-        ("DATABASE_URL", vec![("DATABASE_URL", "mysql://root:hunter2@db/x".into())]),
-        ("INVENTORY_ADMIN_PASSWORD", vec![("INVENTORY_ADMIN_PASSWORD", "short".into())]),
+        (
+            "INVENTORY_SHUTDOWN_TIMEOUT",
+            vec![("INVENTORY_SHUTDOWN_TIMEOUT", "-1".into())],
+        ),
+        (
+            "DATABASE_URL",
+            vec![("DATABASE_URL", "mysql://root:hunter2@db/x".into())],
+        ),
+        (
+            "INVENTORY_ADMIN_PASSWORD",
+            vec![("INVENTORY_ADMIN_PASSWORD", "short".into())],
+        ),
         (
             "INVENTORY_ADMIN_PASSWORD",
             vec![
                 ("INVENTORY_ADMIN_PASSWORD", "long-enough-1".into()),
-                ("INVENTORY_ADMIN_PASSWORD_FILE", secret_file.display().to_string()),
+                (
+                    "INVENTORY_ADMIN_PASSWORD_FILE",
+                    secret_file.display().to_string(),
+                ),
             ],
         ),
         (
@@ -169,13 +187,25 @@ fn bad_configuration_exits_2_with_one_line_naming_the_variable() {
 fn help_documents_everything_and_hides_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = command(&dir.path().join("x.db"));
-    cmd.env("INVENTORY_ADMIN_PASSWORD", "sup3r-secret-value").arg("--help");
+    cmd.env("INVENTORY_ADMIN_PASSWORD", "sup3r-secret-value")
+        .arg("--help");
     let (code, stdout, _) = run_to_end(&mut cmd);
     assert_eq!(code, 0);
     for needle in [
-        "serve", "migrate", "PORT", "BIND_ADDR", "DATABASE_URL", "DATABASE_URL_FILE", "LOG_FORMAT", "RUST_LOG",
-        "INVENTORY_ADMIN_PASSWORD", "INVENTORY_ADMIN_PASSWORD_FILE", "INVENTORY_SHUTDOWN_TIMEOUT",
-        "INVENTORY_SQLITE_SYNC", "--port", "--database-url",
+        "serve",
+        "migrate",
+        "PORT",
+        "BIND_ADDR",
+        "DATABASE_URL",
+        "DATABASE_URL_FILE",
+        "LOG_FORMAT",
+        "RUST_LOG",
+        "INVENTORY_ADMIN_PASSWORD",
+        "INVENTORY_ADMIN_PASSWORD_FILE",
+        "INVENTORY_SHUTDOWN_TIMEOUT",
+        "INVENTORY_SQLITE_SYNC",
+        "--port",
+        "--database-url",
     ] {
         assert!(stdout.contains(needle), "--help lacks {needle}:\n{stdout}");
     }
@@ -189,7 +219,11 @@ fn help_documents_everything_and_hides_secrets() {
 fn migrate_applies_the_schema_and_exits() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("sub/dir/inventory.db");
-    let (code, _, stderr) = run_to_end(command(&db).env("INVENTORY_ADMIN_PASSWORD", PASSWORD).arg("migrate"));
+    let (code, _, stderr) = run_to_end(
+        command(&db)
+            .env("INVENTORY_ADMIN_PASSWORD", PASSWORD)
+            .arg("migrate"),
+    );
     assert_eq!(code, 0, "{stderr}");
     assert!(db.exists(), "the database and its folder were created");
     assert!(stderr.contains("migrations applied"));
@@ -244,7 +278,10 @@ async fn generated_admin_password_is_printed_once_and_logs_hold_no_secrets() {
     let mut again = Server::start(command(&db));
     again.signal("-TERM");
     assert!(again.wait().success());
-    assert!(!again.drain().iter().any(|l| l.contains("generated password")));
+    assert!(!again
+        .drain()
+        .iter()
+        .any(|l| l.contains("generated password")));
 }
 
 #[tokio::test]
@@ -324,7 +361,10 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
         std::thread::sleep(Duration::from_millis(25));
     }
     assert!(refused, "the listener closed after SIGTERM");
-    assert!(server.child.try_wait().unwrap().is_none(), "it waits for the request in flight");
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "it waits for the request in flight"
+    );
     writer.write_all(body.as_bytes()).unwrap();
     let mut response = String::new();
     reader.read_to_string(&mut response).unwrap();
@@ -388,7 +428,10 @@ async fn acknowledged_movements_survive_kill_9() {
         .unwrap();
     assert_eq!(after["on_hand"], acknowledged);
     let ledger: Value = client
-        .get(format!("{}/api/v1/movements?item_id={item_id}&limit=500", server.base))
+        .get(format!(
+            "{}/api/v1/movements?item_id={item_id}&limit=500",
+            server.base
+        ))
         .bearer_auth(&token)
         .send()
         .await
@@ -396,5 +439,8 @@ async fn acknowledged_movements_survive_kill_9() {
         .json()
         .await
         .unwrap();
-    assert_eq!(ledger["movements"].as_array().unwrap().len() as i64, acknowledged);
+    assert_eq!(
+        ledger["movements"].as_array().unwrap().len() as i64,
+        acknowledged
+    );
 }

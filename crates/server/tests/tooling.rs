@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// The tool's path; when missing, fails under CI=true and skips loudly otherwise.
@@ -37,7 +40,12 @@ fn promtool_check(promtool: &Path, text: &str) -> (bool, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let report = format!(
         "{}{}",
@@ -49,8 +57,13 @@ fn promtool_check(promtool: &Path, text: &str) -> (bool, String) {
 
 #[tokio::test]
 async fn metrics_pass_promtool_check_metrics() {
-    let Some(promtool) = tool("promtool", "prometheus") else { return };
-    let fixture = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad-metrics.prom")).unwrap();
+    let Some(promtool) = tool("promtool", "prometheus") else {
+        return;
+    };
+    let fixture = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad-metrics.prom"),
+    )
+    .unwrap();
     let (ok, report) = promtool_check(&promtool, &fixture);
     assert!(!ok, "promtool must reject the broken fixture: {report}");
 
@@ -58,7 +71,15 @@ async fn metrics_pass_promtool_check_metrics() {
     let item = app.create_item("PROM-1").await;
     app.receive(item["id"].as_str().unwrap(), 3).await;
     app.get("/api/v1/items/not-a-uuid").await;
-    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for name in [
         "inventory_requests_total",
         "inventory_request_duration_seconds_bucket",
@@ -94,14 +115,30 @@ fn shell_scripts(root: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn shell_scripts_pass_shellcheck() {
-    let Some(shellcheck) = tool("shellcheck", "shellcheck") else { return };
+    let Some(shellcheck) = tool("shellcheck", "shellcheck") else {
+        return;
+    };
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad-script.sh");
-    let status = Command::new(&shellcheck).arg(&fixture).stdout(Stdio::null()).status().unwrap();
-    assert!(!status.success(), "shellcheck must reject the broken fixture");
+    let status = Command::new(&shellcheck)
+        .arg(&fixture)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(
+        !status.success(),
+        "shellcheck must reject the broken fixture"
+    );
 
     let scripts = shell_scripts(&repo_root());
-    assert!(scripts.len() >= 2, "expected .ci/run and scripts/test.sh at least: {scripts:?}");
-    let out = Command::new(&shellcheck).args(["--shell=bash", "-x"]).args(&scripts).output().unwrap();
+    assert!(
+        scripts.len() >= 2,
+        "expected .ci/run and scripts/test.sh at least: {scripts:?}"
+    );
+    let out = Command::new(&shellcheck)
+        .args(["--shell=bash", "-x"])
+        .args(&scripts)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "shellcheck:\n{}",

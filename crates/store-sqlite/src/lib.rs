@@ -1,13 +1,18 @@
-//! SQLite implementation of the [`Store`] contract.
+//! SQLite implementation of the [`Store`] contract, on rusqlite.
 //!
 //! Reads use a pool of read-only connections (WAL lets them run beside the
-//! writer). Every write goes to one writer task that owns the only writing
-//! connection and commits in groups: it drains the jobs waiting for it, runs
-//! each inside its own SAVEPOINT (a failing job rolls back alone), then
-//! commits them all with one fsync. That is how durable writes reach
-//! thousands per second with `synchronous=FULL`, and with a single writer no
-//! two stock changes ever interleave; guarded statements and CHECK
-//! constraints back that up.
+//! writer), each read running on tokio's blocking pool. Every write goes to
+//! one writer thread that owns the only writing connection and commits in
+//! groups: it drains the jobs waiting for it, runs each inside its own
+//! SAVEPOINT (a failing job rolls back alone), then commits them all with one
+//! fsync. That is how durable writes reach thousands per second with
+//! `synchronous=FULL`, and with a single writer no two stock changes ever
+//! interleave; guarded statements and CHECK constraints back that up.
+//!
+//! rusqlite rather than sqlx here: sqlx's SQLite driver hands every
+//! statement to a worker thread and back, and on 2 cores that hand-off, not
+//! the disk, capped movements near 2,000/s (docs/PERFORMANCE.md). Statements
+//! are still only ever built from constant fragments with bound parameters.
 
 mod migrate;
 mod rows;
@@ -15,23 +20,18 @@ mod writes;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures_util::future::BoxFuture;
 use inventory_core::model::*;
 use inventory_core::paging::{ItemQuery, ItemSort, MovementQuery, Page, SeqOrder};
 use inventory_core::store::{Created, Idempotency, StoredResponse};
 use inventory_core::{Error, Result, Store};
 use rows::*;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
-};
-use sqlx::{ConnectOptions, Connection, QueryBuilder, Row, Sqlite};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use uuid::Uuid;
 
 pub use migrate::LATEST_VERSION;
@@ -52,7 +52,7 @@ impl Default for SqliteOptions {
     fn default() -> Self {
         Self {
             sync_full: true,
-            read_connections: 8,
+            read_connections: 4,
         }
     }
 }
@@ -68,10 +68,17 @@ pub fn path_from_url(url: &str) -> Option<PathBuf> {
 }
 
 type Reply = Box<dyn FnOnce(Result<()>) + Send>;
-type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Reply)> + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+
+/// Read-only connections, lent out one per read.
+struct ReadPool {
+    connections: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+    in_use: AtomicU32,
+}
 
 pub struct SqliteStore {
-    reads: SqlitePool,
+    reads: Arc<ReadPool>,
     jobs: mpsc::Sender<Job>,
     writer_busy: Arc<AtomicBool>,
 }
@@ -82,70 +89,89 @@ fn unavailable(e: impl std::fmt::Display) -> Error {
 
 /// Maps a database error: I/O and locking trouble is "unavailable", the rest
 /// is internal. Constraint violations are mapped where the statement is known.
-pub(crate) fn db_error(e: sqlx::Error) -> Error {
-    match &e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => unavailable(e),
-        sqlx::Error::Database(d)
-            if matches!(d.code().as_deref(), Some("5" | "6" | "10" | "13" | "14")) =>
-        {
-            // SQLITE_BUSY, LOCKED, IOERR, FULL, CANTOPEN
-            unavailable(e)
-        }
+pub(crate) fn db_error(e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        Some(
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DiskFull
+            | ErrorCode::CannotOpen
+            | ErrorCode::ReadOnly,
+        ) => unavailable(e),
         _ => Error::internal(e),
     }
 }
 
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
+    const SQLITE_CONSTRAINT_PRIMARYKEY: i32 = 1555;
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == SQLITE_CONSTRAINT_UNIQUE || f.extended_code == SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+fn configure(conn: &Connection, sync_full: bool) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; PRAGMA cache_size = -4000; PRAGMA temp_store = MEMORY;",
+        if sync_full { "FULL" } else { "NORMAL" }
+    ))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
 }
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `path`, applies pending
     /// migrations and makes sure the MAIN location exists.
     pub async fn open(path: &Path, opts: &SqliteOptions) -> Result<Self> {
+        let path = path.to_owned();
+        let opts = opts.clone();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&path, &opts))
+            .await
+            .map_err(Error::internal)?
+    }
+
+    fn open_blocking(path: &Path, opts: &SqliteOptions) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let base = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(Error::internal)?
-            .filename(path)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(if opts.sync_full {
-                SqliteSynchronous::Full
-            } else {
-                SqliteSynchronous::Normal
-            })
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5))
-            .pragma("cache_size", "-4000")
-            .pragma("temp_store", "memory")
-            .statement_cache_capacity(256)
-            .disable_statement_logging();
+        let cannot_open =
+            |e: rusqlite::Error| unavailable(format!("cannot open {}: {e}", path.display()));
+        let mut writer = Connection::open(path).map_err(cannot_open)?;
+        writer
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(cannot_open)?;
+        configure(&writer, opts.sync_full).map_err(cannot_open)?;
+        migrate::run(&mut writer)?;
+        writes::ensure_main_location(&writer)?;
 
-        let mut writer = base
-            .clone()
-            .create_if_missing(true)
-            .connect()
-            .await
-            .map_err(|e| unavailable(format!("cannot open {}: {e}", path.display())))?;
-        migrate::run(&mut writer).await?;
-        writes::ensure_main_location(&mut writer).await?;
-
-        let reads = SqlitePoolOptions::new()
-            .max_connections(opts.read_connections.max(1))
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(base.read_only(true))
-            .await
-            .map_err(unavailable)?;
+        let size = opts.read_connections.max(1);
+        let mut connections = Vec::with_capacity(size as usize);
+        for _ in 0..size {
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .map_err(cannot_open)?;
+            configure(&conn, opts.sync_full).map_err(cannot_open)?;
+            connections.push(conn);
+        }
+        let reads = Arc::new(ReadPool {
+            connections: Mutex::new(connections),
+            permits: Semaphore::new(size as usize),
+            in_use: AtomicU32::new(0),
+        });
 
         let (jobs, rx) = mpsc::channel::<Job>(4096);
         let writer_busy = Arc::new(AtomicBool::new(false));
-        tokio::spawn(run_writer(writer, rx, writer_busy.clone()));
+        let busy = writer_busy.clone();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run_writer(writer, rx, busy))
+            .map_err(Error::internal)?;
         Ok(Self {
             reads,
             jobs,
@@ -158,18 +184,16 @@ impl SqliteStore {
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T>>();
         let job: Job = Box::new(move |conn| {
-            Box::pin(async move {
-                let result = f(conn).await;
-                let ok = result.is_ok();
-                let reply: Reply = Box::new(move |commit: Result<()>| {
-                    let _ = tx.send(commit.and(result));
-                });
-                (ok, reply)
-            })
+            let result = f(conn);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |commit: Result<()>| {
+                let _ = tx.send(commit.and(result));
+            });
+            (ok, reply)
         });
         self.jobs
             .send(job)
@@ -179,42 +203,61 @@ impl SqliteStore {
             .map_err(|_| unavailable("the write was not committed"))?
     }
 
+    /// Runs `f` on a read-only connection, on the blocking pool.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let _permit = self.reads.permits.acquire().await.map_err(unavailable)?;
+        let pool = self.reads.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool
+                .connections
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop()
+                .ok_or_else(|| Error::internal("read pool exhausted"))?;
+            pool.in_use.fetch_add(1, Ordering::Relaxed);
+            let result = f(&conn);
+            pool.in_use.fetch_sub(1, Ordering::Relaxed);
+            pool.connections
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(conn);
+            result
+        })
+        .await
+        .map_err(Error::internal)?
+    }
+
     /// Takes a consistent copy of the database into `dest` while writes go on.
     pub async fn backup_into(&self, dest: &Path) -> Result<()> {
         let dest = dest.to_string_lossy().into_owned();
         self.write(move |conn| {
-            Box::pin(async move {
-                sqlx::query("VACUUM INTO ?")
-                    .bind(dest)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_error)?;
-                Ok(())
-            })
+            conn.execute("VACUUM INTO ?1", params![dest])
+                .map_err(db_error)?;
+            Ok(())
         })
         .await
     }
 }
 
-async fn exec(conn: &mut SqliteConnection, sql: &str) -> Result<()> {
-    sqlx::query(sql)
-        .execute(conn)
-        .await
-        .map(|_| ())
-        .map_err(db_error)
-}
-
 /// The group-commit loop: one transaction per batch of queued jobs, each job
 /// isolated in a savepoint.
-async fn run_writer(
-    mut conn: SqliteConnection,
-    mut rx: mpsc::Receiver<Job>,
-    busy: Arc<AtomicBool>,
-) {
+fn run_writer(conn: Connection, mut rx: mpsc::Receiver<Job>, busy: Arc<AtomicBool>) {
+    let exec = |sql: &str| conn.execute_batch(sql).map_err(db_error);
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_GROUP);
-    while rx.recv_many(&mut jobs, MAX_GROUP).await > 0 {
+    while let Some(first) = rx.blocking_recv() {
+        jobs.push(first);
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
         busy.store(true, Ordering::Relaxed);
-        if let Err(e) = exec(&mut conn, "BEGIN IMMEDIATE").await {
+        if let Err(e) = exec("BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "cannot begin a write transaction");
             jobs.clear(); // dropping a job tells its caller the write failed
             busy.store(false, Ordering::Relaxed);
@@ -222,31 +265,32 @@ async fn run_writer(
         }
         let mut committed: Vec<Reply> = Vec::with_capacity(jobs.len());
         for job in jobs.drain(..) {
-            if let Err(e) = exec(&mut conn, "SAVEPOINT job").await {
+            if let Err(e) = exec("SAVEPOINT job") {
                 tracing::error!(error = %e, "cannot open a savepoint");
                 continue;
             }
-            let (ok, reply) = job(&mut conn).await;
+            let (ok, reply) = job(&conn);
             if ok {
-                if exec(&mut conn, "RELEASE job").await.is_ok() {
+                if exec("RELEASE job").is_ok() {
                     committed.push(reply);
                 } else {
                     reply(Err(unavailable("cannot release a savepoint")));
                 }
             } else {
-                let undone = exec(&mut conn, "ROLLBACK TO job").await.is_ok()
-                    && exec(&mut conn, "RELEASE job").await.is_ok();
-                if !undone {
+                if exec("ROLLBACK TO job")
+                    .and_then(|_| exec("RELEASE job"))
+                    .is_err()
+                {
                     tracing::error!("cannot roll back a failed write");
                 }
                 reply(Ok(()));
             }
         }
-        match exec(&mut conn, "COMMIT").await {
+        match exec("COMMIT") {
             Ok(()) => committed.into_iter().for_each(|r| r(Ok(()))),
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed");
-                let _ = exec(&mut conn, "ROLLBACK").await;
+                let _ = exec("ROLLBACK");
                 committed
                     .into_iter()
                     .for_each(|r| r(Err(unavailable("the write could not be committed"))));
@@ -254,11 +298,6 @@ async fn run_writer(
         }
         busy.store(false, Ordering::Relaxed);
     }
-    let _ = conn.close().await;
-}
-
-fn now() -> DateTime<Utc> {
-    Utc::now()
 }
 
 fn escape_like(s: &str) -> String {
@@ -274,6 +313,28 @@ fn escape_like(s: &str) -> String {
     out
 }
 
+/// Runs a query built from constant fragments with bound values.
+fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    values: Vec<SqlValue>,
+    map: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db_error)?;
+    let mut rows = stmt.query(params_from_iter(values)).map_err(db_error)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db_error)? {
+        out.push(map(row)?);
+    }
+    Ok(out)
+}
+
+fn count(conn: &Connection, sql: &str) -> Result<i64> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(db_error)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -284,26 +345,17 @@ impl Store for SqliteStore {
         if self.jobs.is_closed() {
             return Err(unavailable("the SQLite writer has stopped"));
         }
-        sqlx::query("SELECT 1")
-            .execute(&self.reads)
-            .await
-            .map(|_| ())
-            .map_err(db_error)
+        self.read(|conn| count(conn, "SELECT 1").map(|_| ())).await
     }
 
     fn connections_in_use(&self) -> u32 {
-        let reads = self
-            .reads
-            .size()
-            .saturating_sub(self.reads.num_idle() as u32);
-        reads + u32::from(self.writer_busy.load(Ordering::Relaxed))
+        self.reads.in_use.load(Ordering::Relaxed)
+            + u32::from(self.writer_busy.load(Ordering::Relaxed))
     }
 
     async fn count_users(&self) -> Result<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.reads)
+        self.read(|conn| count(conn, "SELECT COUNT(*) FROM users"))
             .await
-            .map_err(db_error)
     }
 
     async fn create_user(
@@ -314,29 +366,29 @@ impl Store for SqliteStore {
         idem: Option<Idempotency<User>>,
     ) -> Result<Created<User>> {
         let (username, password_hash) = (username.to_owned(), password_hash.to_owned());
-        self.write(move |conn| {
-            Box::pin(
-                async move { writes::create_user(conn, username, password_hash, role, idem).await },
-            )
-        })
-        .await
+        self.write(move |conn| writes::create_user(conn, username, password_hash, role, idem))
+            .await
     }
 
     async fn find_user(&self, username: &str) -> Result<Option<UserRecord>> {
-        let row = sqlx::query(
-            "SELECT id, username, role, created_at, password_hash FROM users WHERE username = ?",
-        )
-        .bind(username)
-        .fetch_optional(&self.reads)
-        .await
-        .map_err(db_error)?;
-        row.map(|r| {
-            Ok(UserRecord {
-                user: user_from_row(&r)?,
-                password_hash: r.try_get("password_hash").map_err(Error::internal)?,
-            })
+        let username = username.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT id, username, role, created_at, password_hash FROM users WHERE username = ?1")
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![username], |r| {
+                        Ok(user_from_row(r).and_then(|user| {
+                            Ok(UserRecord {
+                                user,
+                                password_hash: get(r, "password_hash")?,
+                            })
+                        }))
+                    })
+                    .optional()
+                })
+                .map_err(db_error)?
+                .transpose()
         })
-        .transpose()
+        .await
     }
 
     async fn create_session(
@@ -347,46 +399,44 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         let token_hash = token_hash.to_owned();
         self.write(move |conn| {
-            Box::pin(async move {
-                sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
-                    .bind(token_hash)
-                    .bind(user_id.to_string())
-                    .bind(micros(now()))
-                    .bind(micros(expires_at))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_error)?;
-                Ok(())
-            })
+            conn.execute(
+                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![token_hash, user_id.to_string(), micros(Utc::now()), micros(expires_at)],
+            )
+            .map_err(db_error)?;
+            Ok(())
         })
         .await
     }
 
     async fn find_session(&self, token_hash: &str) -> Result<Option<(User, DateTime<Utc>)>> {
-        let row = sqlx::query(
-            "SELECT u.id, u.username, u.role, u.created_at, s.expires_at FROM sessions s \
-             JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?",
-        )
-        .bind(token_hash)
-        .bind(micros(now()))
-        .fetch_optional(&self.reads)
-        .await
-        .map_err(db_error)?;
-        row.map(|r| Ok((user_from_row(&r)?, time(&r, "expires_at")?)))
+        let token_hash = token_hash.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT u.id, u.username, u.role, u.created_at, s.expires_at FROM sessions s \
+                 JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![token_hash, micros(Utc::now())], |r| {
+                    Ok(user_from_row(r).and_then(|u| Ok((u, time(r, "expires_at")?))))
+                })
+                .optional()
+            })
+            .map_err(db_error)?
             .transpose()
+        })
+        .await
     }
 
     async fn delete_session(&self, token_hash: &str) -> Result<()> {
         let token_hash = token_hash.to_owned();
         self.write(move |conn| {
-            Box::pin(async move {
-                sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
-                    .bind(token_hash)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_error)?;
-                Ok(())
-            })
+            conn.execute(
+                "DELETE FROM sessions WHERE token_hash = ?1",
+                params![token_hash],
+            )
+            .map_err(db_error)?;
+            Ok(())
         })
         .await
     }
@@ -396,48 +446,46 @@ impl Store for SqliteStore {
         new: CreateLocation,
         idem: Option<Idempotency<Location>>,
     ) -> Result<Created<Location>> {
-        self.write(move |conn| {
-            Box::pin(async move { writes::create_location(conn, new, idem).await })
-        })
-        .await
+        self.write(move |conn| writes::create_location(conn, new, idem))
+            .await
     }
 
     async fn get_location(&self, id: Uuid) -> Result<Location> {
-        sqlx::query("SELECT id, code, name, created_at, updated_at FROM locations WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.reads)
-            .await
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT id, code, name, created_at, updated_at FROM locations WHERE id = ?1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![id.to_string()], |r| Ok(location_from_row(r)))
+                    .optional()
+            })
             .map_err(db_error)?
-            .map(|r| location_from_row(&r))
-            .transpose()?
-            .ok_or(Error::NotFound("location"))
+            .ok_or(Error::NotFound("location"))?
+        })
+        .await
     }
 
     async fn list_locations(&self, after_code: Option<&str>, limit: u32) -> Result<Page<Location>> {
-        let rows = sqlx::query(
-            "SELECT id, code, name, created_at, updated_at FROM locations WHERE code > ? ORDER BY code LIMIT ?",
-        )
-        .bind(after_code.unwrap_or(""))
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&self.reads)
-        .await
-        .map_err(db_error)?;
-        let mut locations = rows
-            .iter()
-            .map(location_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        let next = page_end(&mut locations, limit, |l| l.code.clone());
-        Ok(Page {
-            rows: locations,
-            next_cursor: next,
+        let after = after_code.unwrap_or("").to_owned();
+        self.read(move |conn| {
+            let mut locations = query_all(
+                conn,
+                "SELECT id, code, name, created_at, updated_at FROM locations WHERE code > ?1 ORDER BY code LIMIT ?2",
+                vec![SqlValue::Text(after), SqlValue::Integer(i64::from(limit) + 1)],
+                location_from_row,
+            )?;
+            let next = page_end(&mut locations, limit, |l| l.code.clone());
+            Ok(Page {
+                rows: locations,
+                next_cursor: next,
+            })
         })
+        .await
     }
 
     async fn update_location(&self, id: Uuid, patch: LocationPatch) -> Result<Location> {
-        self.write(move |conn| {
-            Box::pin(async move { writes::update_location(conn, id, patch).await })
-        })
-        .await
+        self.write(move |conn| writes::update_location(conn, id, patch))
+            .await
     }
 
     async fn create_item(
@@ -445,19 +493,12 @@ impl Store for SqliteStore {
         new: NewItem,
         idem: Option<Idempotency<Item>>,
     ) -> Result<Created<Item>> {
-        self.write(move |conn| Box::pin(async move { writes::create_item(conn, new, idem).await }))
+        self.write(move |conn| writes::create_item(conn, new, idem))
             .await
     }
 
     async fn get_item(&self, id: Uuid) -> Result<Item> {
-        sqlx::query(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = ?"))
-            .bind(id.to_string())
-            .fetch_optional(&self.reads)
-            .await
-            .map_err(db_error)?
-            .map(|r| item_from_row(&r))
-            .transpose()?
-            .ok_or(Error::NotFound("item"))
+        self.read(move |conn| writes::load_item(conn, id)).await
     }
 
     async fn update_item(
@@ -466,88 +507,102 @@ impl Store for SqliteStore {
         patch: ItemPatch,
         if_version: Option<i64>,
     ) -> Result<Item> {
-        self.write(move |conn| {
-            Box::pin(async move { writes::update_item(conn, id, patch, if_version).await })
-        })
-        .await
+        self.write(move |conn| writes::update_item(conn, id, patch, if_version))
+            .await
     }
 
     async fn archive_item(&self, id: Uuid, if_version: Option<i64>) -> Result<bool> {
-        self.write(move |conn| {
-            Box::pin(async move { writes::archive_item(conn, id, if_version).await })
-        })
-        .await
+        self.write(move |conn| writes::archive_item(conn, id, if_version))
+            .await
     }
 
     async fn list_items(&self, query: &ItemQuery) -> Result<Page<Item>> {
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new(format!("SELECT {ITEM_COLUMNS} FROM items WHERE 1 = 1"));
-        if !query.include_archived {
-            qb.push(" AND archived = 0");
-        }
-        if let Some(sku) = &query.sku {
-            qb.push(" AND sku = ").push_bind(sku.clone());
-        }
-        if let Some(category) = &query.category {
-            qb.push(" AND category = ").push_bind(category.clone());
-        }
-        if let Some(q) = query.q.as_deref().filter(|q| !q.is_empty()) {
-            let pattern = escape_like(&q.to_lowercase());
-            qb.push(" AND (sku_folded LIKE ")
-                .push_bind(pattern.clone())
-                .push(" ESCAPE '\\' OR name_folded LIKE ")
-                .push_bind(pattern)
-                .push(" ESCAPE '\\')");
-        }
-        if query.low_stock {
-            qb.push(" AND reorder_point > 0 AND on_hand - reserved <= reorder_point");
-        }
-        let (column, op, dir) = match query.sort {
-            ItemSort::SkuAsc => ("sku", ">", "ASC"),
-            ItemSort::SkuDesc => ("sku", "<", "DESC"),
-            ItemSort::CreatedAsc => ("id", ">", "ASC"),
-            ItemSort::CreatedDesc => ("id", "<", "DESC"),
-        };
-        if let Some(after) = &query.after {
-            qb.push(format!(" AND {column} {op} "))
-                .push_bind(after.key.clone());
-        }
-        qb.push(format!(" ORDER BY {column} {dir} LIMIT "))
-            .push_bind(i64::from(query.limit) + 1);
-        let rows = qb.build().fetch_all(&self.reads).await.map_err(db_error)?;
-        let mut items = rows.iter().map(item_from_row).collect::<Result<Vec<_>>>()?;
-        let sort = query.sort;
-        let next = page_end(&mut items, query.limit, |i| match sort {
-            ItemSort::SkuAsc | ItemSort::SkuDesc => i.sku.clone(),
-            ItemSort::CreatedAsc | ItemSort::CreatedDesc => i.id.to_string(),
-        });
-        Ok(Page {
-            rows: items,
-            next_cursor: next,
+        let query = query.clone();
+        self.read(move |conn| {
+            let mut sql = format!("SELECT {ITEM_COLUMNS} FROM items WHERE 1 = 1");
+            let mut values: Vec<SqlValue> = Vec::new();
+            let mut bind = |sql: &mut String, fragment: &str, value: SqlValue| {
+                values.push(value);
+                sql.push_str(&fragment.replace('?', &format!("?{}", values.len())));
+            };
+            if !query.include_archived {
+                sql.push_str(" AND archived = 0");
+            }
+            if let Some(sku) = &query.sku {
+                bind(&mut sql, " AND sku = ?", SqlValue::Text(sku.clone()));
+            }
+            if let Some(category) = &query.category {
+                bind(
+                    &mut sql,
+                    " AND category = ?",
+                    SqlValue::Text(category.clone()),
+                );
+            }
+            if let Some(q) = query.q.as_deref().filter(|q| !q.is_empty()) {
+                bind(
+                    &mut sql,
+                    " AND (sku_folded LIKE ? ESCAPE '\\'",
+                    SqlValue::Text(escape_like(&q.to_lowercase())),
+                );
+                bind(
+                    &mut sql,
+                    " OR name_folded LIKE ? ESCAPE '\\')",
+                    SqlValue::Text(escape_like(&q.to_lowercase())),
+                );
+            }
+            if query.low_stock {
+                sql.push_str(" AND reorder_point > 0 AND on_hand - reserved <= reorder_point");
+            }
+            let (column, op, dir) = match query.sort {
+                ItemSort::SkuAsc => ("sku", ">", "ASC"),
+                ItemSort::SkuDesc => ("sku", "<", "DESC"),
+                ItemSort::CreatedAsc => ("id", ">", "ASC"),
+                ItemSort::CreatedDesc => ("id", "<", "DESC"),
+            };
+            if let Some(after) = &query.after {
+                bind(
+                    &mut sql,
+                    &format!(" AND {column} {op} ?"),
+                    SqlValue::Text(after.key.clone()),
+                );
+            }
+            bind(
+                &mut sql,
+                &format!(" ORDER BY {column} {dir} LIMIT ?"),
+                SqlValue::Integer(i64::from(query.limit) + 1),
+            );
+            let mut items = query_all(conn, &sql, values, item_from_row)?;
+            let sort = query.sort;
+            let next = page_end(&mut items, query.limit, |i| match sort {
+                ItemSort::SkuAsc | ItemSort::SkuDesc => i.sku.clone(),
+                ItemSort::CreatedAsc | ItemSort::CreatedDesc => i.id.to_string(),
+            });
+            Ok(Page {
+                rows: items,
+                next_cursor: next,
+            })
         })
+        .await
     }
 
     async fn count_items(&self) -> Result<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM items WHERE archived = 0")
-            .fetch_one(&self.reads)
+        self.read(|conn| count(conn, "SELECT COUNT(*) FROM items WHERE archived = 0"))
             .await
-            .map_err(db_error)
     }
 
     async fn count_all_items(&self) -> Result<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM items")
-            .fetch_one(&self.reads)
+        self.read(|conn| count(conn, "SELECT COUNT(*) FROM items"))
             .await
-            .map_err(db_error)
     }
 
     async fn count_low_stock(&self) -> Result<i64> {
-        sqlx::query_scalar(
-            "SELECT COUNT(*) FROM items WHERE archived = 0 AND reorder_point > 0 AND on_hand - reserved <= reorder_point",
-        )
-        .fetch_one(&self.reads)
+        self.read(|conn| {
+            count(
+                conn,
+                "SELECT COUNT(*) FROM items WHERE archived = 0 AND reorder_point > 0 AND on_hand - reserved <= reorder_point",
+            )
+        })
         .await
-        .map_err(db_error)
     }
 
     async fn apply_movements(
@@ -557,149 +612,184 @@ impl Store for SqliteStore {
         idem: Option<Idempotency<Vec<MovementResult>>>,
     ) -> Result<Created<Vec<MovementResult>>> {
         let actor = actor.clone();
-        self.write(move |conn| {
-            Box::pin(async move { writes::apply_movements(conn, movements, actor, idem).await })
-        })
-        .await
+        self.write(move |conn| writes::apply_movements(conn, movements, actor, idem))
+            .await
     }
 
     async fn list_movements(&self, query: &MovementQuery) -> Result<Page<Movement>> {
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new(format!("{MOVEMENT_SELECT} WHERE 1 = 1"));
-        if let Some(item_id) = query.item_id {
-            qb.push(" AND m.item_id = ").push_bind(item_id.to_string());
-        }
-        if let Some(code) = &query.location {
-            qb.push(" AND ")
-                .push_bind(code.clone())
-                .push(" IN (l.code, lf.code, lt.code)");
-        }
-        if let Some(kind) = query.kind {
-            qb.push(" AND m.kind = ").push_bind(kind.as_str());
-        }
-        if let Some(since) = query.since {
-            qb.push(" AND m.created_at >= ").push_bind(micros(since));
-        }
-        if let Some(until) = query.until {
-            qb.push(" AND m.created_at < ").push_bind(micros(until));
-        }
-        let (op, dir) = match query.order {
-            SeqOrder::Asc => (">", "ASC"),
-            SeqOrder::Desc => ("<", "DESC"),
-        };
-        if let Some(after) = query.after_seq {
-            qb.push(format!(" AND m.seq {op} ")).push_bind(after);
-        }
-        qb.push(format!(" ORDER BY m.seq {dir} LIMIT "))
-            .push_bind(i64::from(query.limit) + 1);
-        let rows = qb.build().fetch_all(&self.reads).await.map_err(db_error)?;
-        let mut movements = rows
-            .iter()
-            .map(movement_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        let next = page_end(&mut movements, query.limit, |m| m.seq.to_string());
-        Ok(Page {
-            rows: movements,
-            next_cursor: next,
+        let query = query.clone();
+        self.read(move |conn| {
+            let mut sql = format!("{MOVEMENT_SELECT} WHERE 1 = 1");
+            let mut values: Vec<SqlValue> = Vec::new();
+            let mut bind = |sql: &mut String, fragment: &str, value: SqlValue| {
+                values.push(value);
+                sql.push_str(&fragment.replace('?', &format!("?{}", values.len())));
+            };
+            if let Some(item_id) = query.item_id {
+                bind(
+                    &mut sql,
+                    " AND m.item_id = ?",
+                    SqlValue::Text(item_id.to_string()),
+                );
+            }
+            if let Some(code) = &query.location {
+                bind(
+                    &mut sql,
+                    " AND ? IN (l.code, lf.code, lt.code)",
+                    SqlValue::Text(code.clone()),
+                );
+            }
+            if let Some(kind) = query.kind {
+                bind(
+                    &mut sql,
+                    " AND m.kind = ?",
+                    SqlValue::Text(kind.as_str().to_owned()),
+                );
+            }
+            if let Some(since) = query.since {
+                bind(
+                    &mut sql,
+                    " AND m.created_at >= ?",
+                    SqlValue::Integer(micros(since)),
+                );
+            }
+            if let Some(until) = query.until {
+                bind(
+                    &mut sql,
+                    " AND m.created_at < ?",
+                    SqlValue::Integer(micros(until)),
+                );
+            }
+            let (op, dir) = match query.order {
+                SeqOrder::Asc => (">", "ASC"),
+                SeqOrder::Desc => ("<", "DESC"),
+            };
+            if let Some(after) = query.after_seq {
+                bind(
+                    &mut sql,
+                    &format!(" AND m.seq {op} ?"),
+                    SqlValue::Integer(after),
+                );
+            }
+            bind(
+                &mut sql,
+                &format!(" ORDER BY m.seq {dir} LIMIT ?"),
+                SqlValue::Integer(i64::from(query.limit) + 1),
+            );
+            let mut movements = query_all(conn, &sql, values, movement_from_row)?;
+            let next = page_end(&mut movements, query.limit, |m| m.seq.to_string());
+            Ok(Page {
+                rows: movements,
+                next_cursor: next,
+            })
         })
+        .await
     }
 
     async fn item_stock(&self, item_id: Uuid, as_of: Option<DateTime<Utc>>) -> Result<StockReport> {
-        let id = item_id.to_string();
-        let mut conn = self.reads.acquire().await.map_err(db_error)?;
-        // One read transaction so that the item and its balances agree.
-        let mut tx = conn.begin().await.map_err(db_error)?;
-        let sku: String = sqlx::query_scalar("SELECT sku FROM items WHERE id = ?")
-            .bind(&id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_error)?
-            .ok_or(Error::NotFound("item"))?;
-        let rows = match as_of {
-            None => sqlx::query(
-                "SELECT l.code, s.on_hand, s.reserved FROM stock s JOIN locations l ON l.id = s.location_id \
-                 WHERE s.item_id = ? ORDER BY l.code",
-            )
-            .bind(&id)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_error)?,
-            Some(at) => sqlx::query(
-                "SELECT l.code, SUM(d.delta) AS on_hand, 0 AS reserved FROM ( \
-                   SELECT location_id AS loc, CASE kind WHEN 'issue' THEN -quantity ELSE quantity END AS delta \
-                     FROM movements WHERE item_id = ?1 AND created_at <= ?2 AND kind <> 'transfer' \
-                   UNION ALL SELECT from_location_id, -quantity FROM movements \
-                     WHERE item_id = ?1 AND created_at <= ?2 AND kind = 'transfer' \
-                   UNION ALL SELECT to_location_id, quantity FROM movements \
-                     WHERE item_id = ?1 AND created_at <= ?2 AND kind = 'transfer' \
-                 ) d JOIN locations l ON l.id = d.loc GROUP BY l.code ORDER BY l.code",
-            )
-            .bind(&id)
-            .bind(micros(at))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_error)?,
-        };
-        tx.commit().await.map_err(db_error)?;
-        let locations = rows
-            .iter()
-            .map(|r| {
-                let on_hand: i64 = r.try_get("on_hand").map_err(Error::internal)?;
-                let reserved: i64 = r.try_get("reserved").map_err(Error::internal)?;
-                Ok(LocationBalance {
-                    location: r.try_get("code").map_err(Error::internal)?,
-                    on_hand,
-                    reserved,
-                    available: on_hand - reserved,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let on_hand = locations.iter().map(|l| l.on_hand).sum();
-        let reserved = locations.iter().map(|l| l.reserved).sum();
-        Ok(StockReport {
-            item_id,
-            sku,
-            as_of,
-            locations,
-            on_hand,
-            reserved,
-            available: on_hand - reserved,
+        self.read(move |conn| {
+            let id = item_id.to_string();
+            // One read transaction so that the item and its balances agree.
+            conn.execute_batch("BEGIN").map_err(db_error)?;
+            let result = stock_report(conn, item_id, &id, as_of);
+            let _ = conn.execute_batch("COMMIT");
+            result
         })
+        .await
     }
 
     async fn ledger_sum(&self, item_id: Uuid) -> Result<i64> {
-        sqlx::query_scalar(
-            "SELECT COALESCE(SUM(CASE kind WHEN 'issue' THEN -quantity WHEN 'transfer' THEN 0 ELSE quantity END), 0) \
-             FROM movements WHERE item_id = ?",
-        )
-        .bind(item_id.to_string())
-        .fetch_one(&self.reads)
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT COALESCE(SUM(CASE kind WHEN 'issue' THEN -quantity WHEN 'transfer' THEN 0 ELSE quantity END), 0) \
+                 FROM movements WHERE item_id = ?1",
+            )
+            .and_then(|mut s| s.query_row(params![item_id.to_string()], |r| r.get(0)))
+            .map_err(db_error)
+        })
         .await
-        .map_err(db_error)
     }
 
     async fn find_idempotent(&self, user_id: Uuid, key: &str) -> Result<Option<StoredResponse>> {
-        writes::find_idempotent_in(&self.reads, user_id, key).await
+        let key = key.to_owned();
+        self.read(move |conn| writes::find_idempotent(conn, user_id, &key))
+            .await
     }
 
     async fn purge_expired(&self, keys_before: DateTime<Utc>) -> Result<u64> {
         self.write(move |conn| {
-            Box::pin(async move {
-                let keys = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
-                    .bind(micros(keys_before))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_error)?;
-                let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
-                    .bind(micros(now()))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_error)?;
-                Ok(keys.rows_affected() + sessions.rows_affected())
-            })
+            let keys = conn
+                .execute(
+                    "DELETE FROM idempotency_keys WHERE created_at < ?1",
+                    params![micros(keys_before)],
+                )
+                .map_err(db_error)?;
+            let sessions = conn
+                .execute(
+                    "DELETE FROM sessions WHERE expires_at <= ?1",
+                    params![micros(Utc::now())],
+                )
+                .map_err(db_error)?;
+            Ok((keys + sessions) as u64)
         })
         .await
     }
+}
+
+fn stock_report(
+    conn: &Connection,
+    item_id: Uuid,
+    id: &str,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<StockReport> {
+    let sku: String = conn
+        .prepare_cached("SELECT sku FROM items WHERE id = ?1")
+        .and_then(|mut s| s.query_row(params![id], |r| r.get(0)).optional())
+        .map_err(db_error)?
+        .ok_or(Error::NotFound("item"))?;
+    let balance = |r: &rusqlite::Row<'_>| {
+        let on_hand: i64 = get(r, "on_hand")?;
+        let reserved: i64 = get(r, "reserved")?;
+        Ok(LocationBalance {
+            location: get(r, "code")?,
+            on_hand,
+            reserved,
+            available: on_hand - reserved,
+        })
+    };
+    let locations = match as_of {
+        None => query_all(
+            conn,
+            "SELECT l.code, s.on_hand, s.reserved FROM stock s JOIN locations l ON l.id = s.location_id \
+             WHERE s.item_id = ?1 ORDER BY l.code",
+            vec![SqlValue::Text(id.to_owned())],
+            balance,
+        )?,
+        Some(at) => query_all(
+            conn,
+            "SELECT l.code, SUM(d.delta) AS on_hand, 0 AS reserved FROM ( \
+               SELECT location_id AS loc, CASE kind WHEN 'issue' THEN -quantity ELSE quantity END AS delta \
+                 FROM movements WHERE item_id = ?1 AND created_at <= ?2 AND kind <> 'transfer' \
+               UNION ALL SELECT from_location_id, -quantity FROM movements \
+                 WHERE item_id = ?1 AND created_at <= ?2 AND kind = 'transfer' \
+               UNION ALL SELECT to_location_id, quantity FROM movements \
+                 WHERE item_id = ?1 AND created_at <= ?2 AND kind = 'transfer' \
+             ) d JOIN locations l ON l.id = d.loc GROUP BY l.code ORDER BY l.code",
+            vec![SqlValue::Text(id.to_owned()), SqlValue::Integer(micros(at))],
+            balance,
+        )?,
+    };
+    let on_hand = locations.iter().map(|l| l.on_hand).sum();
+    let reserved = locations.iter().map(|l| l.reserved).sum();
+    Ok(StockReport {
+        item_id,
+        sku,
+        as_of,
+        locations,
+        on_hand,
+        reserved,
+        available: on_hand - reserved,
+    })
 }
 
 /// Trims the extra row fetched to detect a next page and returns the cursor key.

@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use inventory_core::model::*;
 use inventory_core::{Error, Result};
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
+use rusqlite::types::FromSql;
+use rusqlite::Row;
 use uuid::Uuid;
 
 pub(crate) const ITEM_COLUMNS: &str =
@@ -22,25 +22,22 @@ pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
-fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
-    r: &'r SqliteRow,
-    col: &str,
-) -> Result<T> {
-    r.try_get(col).map_err(Error::internal)
+pub(crate) fn get<T: FromSql>(r: &Row<'_>, col: &str) -> Result<T> {
+    r.get(col).map_err(Error::internal)
 }
 
-pub(crate) fn time(r: &SqliteRow, col: &str) -> Result<DateTime<Utc>> {
+pub(crate) fn time(r: &Row<'_>, col: &str) -> Result<DateTime<Utc>> {
     let us: i64 = get(r, col)?;
     DateTime::from_timestamp_micros(us)
         .ok_or_else(|| Error::internal(format!("bad timestamp in {col}")))
 }
 
-pub(crate) fn uuid(r: &SqliteRow, col: &str) -> Result<Uuid> {
+pub(crate) fn uuid(r: &Row<'_>, col: &str) -> Result<Uuid> {
     let s: String = get(r, col)?;
     Uuid::parse_str(&s).map_err(Error::internal)
 }
 
-pub(crate) fn user_from_row(r: &SqliteRow) -> Result<User> {
+pub(crate) fn user_from_row(r: &Row<'_>) -> Result<User> {
     let role: String = get(r, "role")?;
     Ok(User {
         id: uuid(r, "id")?,
@@ -50,7 +47,7 @@ pub(crate) fn user_from_row(r: &SqliteRow) -> Result<User> {
     })
 }
 
-pub(crate) fn location_from_row(r: &SqliteRow) -> Result<Location> {
+pub(crate) fn location_from_row(r: &Row<'_>) -> Result<Location> {
     Ok(Location {
         id: uuid(r, "id")?,
         code: get(r, "code")?,
@@ -60,7 +57,7 @@ pub(crate) fn location_from_row(r: &SqliteRow) -> Result<Location> {
     })
 }
 
-pub(crate) fn item_from_row(r: &SqliteRow) -> Result<Item> {
+pub(crate) fn item_from_row(r: &Row<'_>) -> Result<Item> {
     let attributes: String = get(r, "attributes")?;
     let on_hand: i64 = get(r, "on_hand")?;
     let reserved: i64 = get(r, "reserved")?;
@@ -84,7 +81,7 @@ pub(crate) fn item_from_row(r: &SqliteRow) -> Result<Item> {
     })
 }
 
-pub(crate) fn movement_from_row(r: &SqliteRow) -> Result<Movement> {
+pub(crate) fn movement_from_row(r: &Row<'_>) -> Result<Movement> {
     let kind: String = get(r, "kind")?;
     Ok(Movement {
         id: uuid(r, "id")?,

@@ -45,8 +45,10 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 /// scanning tables.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     // Items are never deleted, so the catalogue size only grows: a counter.
-    metrics::counter!("inventory_items_total").absolute(state.items_total.load(Ordering::Relaxed).max(0) as u64);
-    metrics::gauge!("inventory_items_active").set(state.items_active.load(Ordering::Relaxed) as f64);
+    metrics::counter!("inventory_items_total")
+        .absolute(state.items_total.load(Ordering::Relaxed).max(0) as u64);
+    metrics::gauge!("inventory_items_active")
+        .set(state.items_active.load(Ordering::Relaxed) as f64);
     metrics::gauge!("inventory_active_connections")
         .set(f64::from(state.store.connections_in_use()));
     (

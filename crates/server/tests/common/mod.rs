@@ -46,7 +46,9 @@ pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = test_config(dir.path());
     let state = build_state(&config).await.expect("state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(serve(
@@ -57,7 +59,10 @@ pub async fn spawn_app() -> TestApp {
         },
         config.shutdown_timeout,
     ));
-    let client = Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    let client = Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
     let mut app = TestApp {
         base: format!("http://{addr}"),
         addr,
@@ -86,7 +91,10 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK, "login of {username}");
-        res.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+        res.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Creates a user with `role` and returns a token for it.
@@ -104,8 +112,17 @@ impl TestApp {
         self.login(&username, "password-1234").await
     }
 
-    pub async fn send(&self, method: Method, token: &str, path: &str, body: Option<Value>) -> Response {
-        let mut req = self.client.request(method, self.url(path)).bearer_auth(token);
+    pub async fn send(
+        &self,
+        method: Method,
+        token: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -117,7 +134,8 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Response {
-        self.send(Method::POST, &self.admin_token, path, Some(body)).await
+        self.send(Method::POST, &self.admin_token, path, Some(body))
+            .await
     }
 
     /// GET as admin, asserting 200, returning the JSON body.
@@ -129,7 +147,8 @@ impl TestApp {
 
     /// Creates an item with `sku` as admin and returns its JSON.
     pub async fn create_item(&self, sku: &str) -> Value {
-        self.create_item_with(json!({"sku": sku, "name": format!("Item {sku}")})).await
+        self.create_item_with(json!({"sku": sku, "name": format!("Item {sku}")}))
+            .await
     }
 
     pub async fn create_item_with(&self, body: Value) -> Value {
@@ -140,7 +159,10 @@ impl TestApp {
 
     pub async fn create_location(&self, code: &str) -> Value {
         let res = self
-            .post("/api/v1/locations", json!({"code": code, "name": format!("Location {code}")}))
+            .post(
+                "/api/v1/locations",
+                json!({"code": code, "name": format!("Location {code}")}),
+            )
             .await;
         assert_eq!(res.status(), StatusCode::CREATED);
         res.json().await.unwrap()
