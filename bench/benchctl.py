@@ -14,6 +14,7 @@ Subcommands:
                                  DIR/seed.json
   stock URL --token-env VAR --item ID
                                  print GET /api/v1/items/ID/stock as JSON
+  fsync-probe DIR                time 4 KiB write+fsync in DIR (bounded)
   check-hot --before F --after F --result F --out F
                                  compare the hot item's drop in on_hand
                                  with the 201s counted by wrk (never fails
@@ -29,6 +30,7 @@ import http.client
 import json
 import multiprocessing
 import os
+import signal
 import socket
 import sys
 import time
@@ -178,7 +180,21 @@ _W = {}
 
 
 def _worker_init(url, token):
+    # Ctrl-C is handled by the parent, which terminates the pool; a worker
+    # dying of KeyboardInterrupt would only be replaced by a new one.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _W["client"] = Client(url, token)
+
+
+class ServerGone(Exception):
+    pass
+
+
+def _connection_failed():
+    """Counts consecutive connection failures; gives up when the server is gone."""
+    _W["failures"] = _W.get("failures", 0) + 1
+    if _W["failures"] >= 5:
+        raise ServerGone("5 connection failures in a row: is the server still running?")
 
 
 def _create_items(chunk):
@@ -197,7 +213,9 @@ def _create_items(chunk):
             status, resp, raw = c.request("POST", "/api/v1/items", body)
         except ConnectionError:
             errors["connection"] = errors.get("connection", 0) + 1
+            _connection_failed()
             continue
+        _W["failures"] = 0
         if status == 201 and isinstance(resp, dict) and resp.get("id"):
             created.append((i, resp["id"]))
         else:
@@ -213,7 +231,9 @@ def _receive_batch(movements):
         status, _, raw = c.request("POST", "/api/v1/movements/batch",
                                    {"movements": movements}, retries=0)
     except ConnectionError as e:
+        _connection_failed()
         return 0, f"connection: {e}"
+    _W["failures"] = 0
     if status == 201:
         return len(movements), 201
     return 0, f"{status}: {raw[:200].decode('utf-8', 'replace')}"
@@ -227,6 +247,9 @@ def _receive_single(movements):
             status, _, _ = c.request("POST", "/api/v1/movements", m, retries=0)
         except ConnectionError:
             status = "connection"
+            _connection_failed()
+        else:
+            _W["failures"] = 0
         if status == 201:
             ok += 1
         else:
@@ -376,6 +399,34 @@ def check_hot(args):
     print(f"hot item: {check['verdict']}", file=sys.stderr)
 
 
+def fsync_probe(args):
+    """Times write+fsync of 4 KiB in DIR: the floor under a durable commit."""
+    path = os.path.join(args.dir, "fsync-probe.tmp")
+    block = os.urandom(4096)
+    samples = []
+    deadline = time.monotonic() + args.timeout
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for i in range(args.count):
+            if time.monotonic() > deadline:
+                break
+            t0 = time.perf_counter()
+            os.pwrite(fd, block, (i % 16) * 4096)
+            os.fsync(fd)
+            samples.append((time.perf_counter() - t0) * 1000)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    samples.sort()
+
+    def pick(q):
+        return samples[min(len(samples) - 1, int(q * len(samples)))]
+
+    out = {"samples": len(samples), "p50_ms": round(pick(0.5), 3),
+           "p99_ms": round(pick(0.99), 3), "max_ms": round(samples[-1], 3)}
+    print(json.dumps(out))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -413,6 +464,12 @@ def main():
     s.add_argument("--out", required=True)
     s.set_defaults(fn=seed)
 
+    s = sub.add_parser("fsync-probe")
+    s.add_argument("dir")
+    s.add_argument("--count", type=int, default=200)
+    s.add_argument("--timeout", type=float, default=10)
+    s.set_defaults(fn=fsync_probe)
+
     s = sub.add_parser("check-hot")
     s.add_argument("--before", required=True)
     s.add_argument("--after", required=True)
@@ -421,7 +478,15 @@ def main():
     s.set_defaults(fn=check_hot)
 
     args = p.parse_args()
-    args.fn(args)
+    try:
+        args.fn(args)
+    except KeyboardInterrupt:
+        # the Pool context manager has terminated the workers by now
+        sys.exit(130)
+    except ServerGone as e:
+        sys.exit(f"{args.cmd}: {e}")
+    except multiprocessing.TimeoutError:
+        sys.exit(f"{args.cmd}: deadline passed")
 
 
 if __name__ == "__main__":

@@ -74,7 +74,10 @@ function M.init_thread()
   math.randomseed(M.now_ms() + tid * 7919)
   -- globals, read back by done() through thread:get()
   bench_status = {}
-  bench_sent = 0
+  -- wrk calls request() once in the first thread's state before the run
+  -- (script_verify_request, to count pipelined requests); that call sends
+  -- nothing, so it is not counted.
+  bench_sent = (tid == 1) and -1 or 0
   bench_responses = 0
   bench_start_ms = M.now_ms()
   bench_last_ms = bench_start_ms

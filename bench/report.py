@@ -19,7 +19,8 @@ import subprocess
 
 SCENARIOS = [
     ("health", "GET /health", "HTTP stack only: no auth, no database"),
-    ("item_get", "GET /api/v1/items/{id}", "auth + one item read, random ids over the seeded set"),
+    ("item_get_cold", "GET /api/v1/items/{id} (cold cache)", "auth + one item read, random ids over the seeded set, first pass: the in-process item cache starts empty"),
+    ("item_get", "GET /api/v1/items/{id}", "auth + one item read, random ids over the seeded set, second pass: the item cache holds what the first pass read"),
     ("item_list", "GET /api/v1/items?limit=50", "auth + first page of 50 items"),
     ("movements_spread", "POST /api/v1/movements (many items)",
      "durable writes: receive 1 then issue 1 on random seeded items"),
@@ -119,7 +120,7 @@ def rate(r):
 
 def statuses(r):
     st = r.get("status") or {}
-    return ", ".join(f"{k}: {v}" for k, v in sorted(st.items())) or "none"
+    return ", ".join(f"{k}: {v:,}" for k, v in sorted(st.items())) or "none"
 
 
 def socket_errors(r):
@@ -167,6 +168,11 @@ def main():
       f"Linux {m['kernel']}, {m['os']}")
     w(f"- Software: {cmd_output(['rustc', '--version'])}; "
       f"{cmd_output(['wrk', '--version']).split('Copyright')[0].strip()}")
+    if meta.get("git_rev"):
+        dirty = meta.get("git_dirty", "0")
+        w(f"- Code: commit {meta['git_rev']}"
+          + (f" with uncommitted changes in {dirty} file(s) under crates/ or Cargo.*"
+             if dirty not in ("", "0") else ""))
     w(f"- Command: `{meta.get('invocation', 'bench/run.sh')}`"
       + (f" (binary `{meta['binary']}`)" if meta.get("binary") else ""))
     w(f"- SQLite sync mode: **{meta.get('sync', '?')}** (`INVENTORY_SQLITE_SYNC`); "
@@ -175,12 +181,26 @@ def main():
       f"connections, {meta.get('duration', '?')} s per scenario, `--latency --timeout 10s`, "
       "to 127.0.0.1 only")
     created = seed.get("items_created")
-    w(f"- Seed: {created if created is not None else '?'} items "
-      f"(requested {meta.get('items', '?')}) created by {meta.get('workers', '?')} concurrent "
-      f"clients in {seed.get('items_seconds', '?')} s ({seed.get('items_per_second', '?')}/s)"
-      f"; {seed.get('stock_per_item', '?')} units received on each "
-      f"({seed.get('stock_mode', '?')} movements, {seed.get('stock_seconds', '?')} s); "
-      f"database {fmt_mb(meta.get('db_kb_after_seed'))} after seeding")
+    created = f"{created:,}" if isinstance(created, int) else "?"
+    requested = meta.get("items", "?")
+    requested = f"{int(requested):,}" if requested.isdigit() else requested
+    w(f"- Seed: {created} items (requested {requested}) created by {meta.get('workers', '?')} "
+      f"concurrent clients in {seed.get('items_seconds', '?')} s "
+      f"({seed.get('items_per_second', '?')}/s); {seed.get('stock_per_item', '?')} units "
+      f"received on each ({seed.get('stock_mode', '?')} movements, "
+      f"{seed.get('stock_seconds', '?')} s); database "
+      f"{fmt_mb(meta.get('db_kb_after_seed'))} after seeding")
+    if meta.get("loadavg_before_load"):
+        w(f"- Load average (1, 5, 15 min) just before the scenarios: "
+          f"{meta['loadavg_before_load']} (seeding accounts for part of it; other busy processes "
+          "on the machine lower every figure)")
+    if meta.get("run_seconds"):
+        w(f"- Whole run after the build: {meta['run_seconds']} s")
+    fs = read_json(os.path.join(args.out, "fsync.json"))
+    if fs:
+        w(f"- Disk: 4 KiB write + fsync in the database's directory, {fs['samples']} samples: "
+          f"p50 {fs['p50_ms']:.2f} ms, p99 {fs['p99_ms']:.2f} ms (the floor under one durable "
+          "commit)")
     item_errors = {k: v for k, v in (seed.get("item_errors") or {}).items() if k != "first_body"}
     if item_errors:
         w(f"- Seeding errors: {item_errors}")
@@ -188,23 +208,27 @@ def main():
 
     w("## Results")
     w("")
-    w("| Scenario | Request | req/s | p50 ms | p99 ms | max ms | non-2xx | socket errors |")
-    w("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    w("| Scenario | Request | req/s | p50 ms | p99 ms | max ms | non-2xx | socket errors "
+      "| RSS after |")
+    w("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
     for name, req, _ in SCENARIOS:
         r = results.get(name)
         if not r:
-            w(f"| {name} | {req} | not run | | | | | |")
+            w(f"| {name} | `{req}` | not run | | | | | | |")
             continue
         lat = r.get("latency_us") or {}
+        rss = fmt_mb(read_text(os.path.join(args.out, name + ".rss")))
         w(f"| {name} | `{req}` | {rate(r):,.0f} | {ms(lat.get('p50'))} | {ms(lat.get('p99'))} "
-          f"| {ms(lat.get('max'))} | {r.get('non2xx', '?')} | {socket_errors(r)} |")
+          f"| {ms(lat.get('max'))} | {r.get('non2xx', '?')} | {socket_errors(r)} | {rss} |")
+    w("")
+    w("RSS after: the server's VmRSS about a second after the scenario ended.")
     w("")
     w("Status codes seen (counted in each script's `response()`):")
     w("")
     for name, _, what in SCENARIOS:
         r = results.get(name)
         if r:
-            w(f"- `{name}` ({what}): {statuses(r)}; {r.get('requests', 0):,} responses")
+            w(f"- `{name}` ({what}): {statuses(r)}")
     w("")
     hr = results.get("movements_hot")
     if hr:
@@ -213,12 +237,13 @@ def main():
           f"{meta.get('hot_tail', '?')} s longer so that no issue is left in flight.")
         w("")
 
-    w("Exact wrk commands (`PORT` is the free port picked for the run):")
+    w("Exact wrk commands (`PORT` is the free port picked for the run; run.sh also sets "
+      "`BENCH_TOKEN`, `BENCH_IDS` and `BENCH_HOT_ID` for the scripts):")
     w("")
     w("```")
     for name, _, _ in SCENARIOS:
         if cmds.get(name):
-            w(f"BENCH_SCENARIO={name} {cmds[name]}")
+            w(cmds[name])
     w("```")
     w("")
 
@@ -264,11 +289,12 @@ def main():
         ok = rate(hr) >= 1000 and bool(hot.get("ok"))
         w(f"| movements on one hot item ≥ 1,000/s, no oversell | {rate(hr):,.0f}/s, "
           f"{'no oversell' if hot.get('ok') else 'check failed'} | {verdict(ok)} |")
-    idle = [mb(meta.get(k)) for k in ("rss_start_kb", "rss_seeded_kb", "rss_after_kb")]
-    idle = [v for v in idle if v is not None]
-    if idle:
-        w(f"| idle RSS ≤ {TARGETS_MB} MB | {max(idle):.1f} MB (largest idle reading) "
-          f"| {verdict(max(idle) <= TARGETS_MB)} |")
+    for key, when in (("rss_start_kb", "after start"), ("rss_seeded_kb", "after seeding"),
+                      ("rss_after_kb", "after load")):
+        v = mb(meta.get(key))
+        if v is not None:
+            w(f"| idle RSS ≤ {TARGETS_MB} MB ({when}) | {v:.1f} MB "
+              f"| {verdict(v <= TARGETS_MB)} |")
     w("")
     if str(m["nproc"]) != "2" or meta.get("connections") != "64" or meta.get("sync") != "full":
         w(f"The targets are set for 64 connections on a 2-core machine with sync full; this run "

@@ -26,7 +26,8 @@ set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$BENCH_DIR/.." && pwd)"
-INVOCATION="bench/run.sh${*:+ $*}"
+# the exact command, with any BENCH_* settings taken from the environment
+INVOCATION="$(env | grep -E '^BENCH_[A-Z_]+=' | sort | tr '\n' ' ' || true)bench/run.sh${*:+ $*}"
 
 SYNC="${BENCH_SYNC:-full}"
 DURATION="${BENCH_DURATION:-10}"
@@ -91,6 +92,7 @@ mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 
 # ------------------------------------------------------------------ server
+RUN_START=$(date +%s)
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/inventory-bench.XXXXXX")"
 SERVER_PID=""
 
@@ -119,6 +121,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# the floor under a durable commit on the database's filesystem
+ctl fsync-probe "$WORK" >"$OUT/fsync.json"
+log "fsync probe in $WORK: $(cat "$OUT/fsync.json")"
 
 ADMIN_PASSWORD="bench-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 export ADMIN_PASSWORD
@@ -163,8 +169,9 @@ export BENCH_HOT_ID
 DB_KB="$(du -sk "$WORK" | awk '{ print $1 }')"
 
 sleep 2
+LOADAVG="$(cut -d' ' -f1-3 /proc/loadavg)"
 RSS_SEEDED_KB="$(proc_kb VmRSS)"
-log "idle RSS after seeding (before load): ${RSS_SEEDED_KB} kB; database ${DB_KB} kB"
+log "idle RSS after seeding (before load): ${RSS_SEEDED_KB} kB; database ${DB_KB} kB; loadavg $LOADAVG"
 
 # ------------------------------------------------------------------ scenarios
 # run_wrk NAME SCRIPT PATH SECONDS: one bounded wrk run; raw output in
@@ -174,8 +181,8 @@ run_wrk() {
   local cmd=(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --timeout 10s --latency
     -s "$BENCH_DIR/$script" "$BASE$path")
   log "scenario $name: ${cmd[*]}"
-  printf '%s\n' "${cmd[*]}" | sed "s#$BENCH_DIR/#bench/#; s#$BASE#http://127.0.0.1:PORT#" \
-    >"$OUT/$name.cmd"
+  printf 'BENCH_SCENARIO=%s %s%s\n' "$name" "${BENCH_ACTIVE_MS:+BENCH_ACTIVE_MS=$BENCH_ACTIVE_MS }" \
+    "${cmd[*]}" | sed "s#$BENCH_DIR/#bench/#; s#$BASE#http://127.0.0.1:PORT#" >"$OUT/$name.cmd"
   BENCH_SCENARIO="$name" timeout --kill-after=5 $((secs + 30)) "${cmd[@]}" >"$OUT/$name.txt" 2>&1 || {
     echo "wrk failed for $name (exit $?):" >&2
     cat "$OUT/$name.txt" >&2
@@ -190,9 +197,13 @@ run_wrk() {
     exit 1
   fi
   sleep 1
+  proc_kb VmRSS >"$OUT/$name.rss"
 }
 
 run_wrk health health.lua /health "$DURATION"
+# First pass over random ids with an empty item cache, then the same load
+# once the cache holds the working set: both are reported.
+run_wrk item_get_cold item_get.lua /api/v1/items "$DURATION"
 run_wrk item_get item_get.lua /api/v1/items "$DURATION"
 run_wrk item_list item_list.lua /api/v1/items "$DURATION"
 run_wrk movements_spread movements_spread.lua /api/v1/movements "$DURATION"
@@ -231,6 +242,10 @@ rss_seeded_kb=$RSS_SEEDED_KB
 rss_after_kb=$RSS_AFTER_KB
 rss_peak_kb=$HWM_KB
 binary=${BIN#"$ROOT"/}
+run_seconds=$(($(date +%s) - RUN_START))
+loadavg_before_load=$LOADAVG
+git_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)
+git_dirty=$(git -C "$ROOT" status --porcelain --untracked-files=no -- crates Cargo.toml Cargo.lock 2>/dev/null | wc -l)
 EOF
 
 python3 "$BENCH_DIR/report.py" "$OUT" --output "$REPORT"

@@ -5,7 +5,8 @@ use crate::auth;
 use crate::cache::CoherentCache;
 use crate::error::ApiError;
 use crate::extract::AuthUser;
-use axum::http::HeaderMap;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use inventory_core::error::ConflictKind;
 use inventory_core::model::{Item, User};
@@ -24,7 +25,7 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub store: Arc<dyn Store>,
-    items: CoherentCache<Uuid, Arc<Item>>,
+    items: CoherentCache<Uuid, Arc<CachedItem>>,
     sessions: CoherentCache<String, (User, DateTime<Utc>)>,
     in_flight: Mutex<HashSet<(Uuid, String)>>,
     shutting_down: AtomicBool,
@@ -38,6 +39,22 @@ impl std::ops::Deref for AppState {
     type Target = Inner;
     fn deref(&self) -> &Inner {
         &self.0
+    }
+}
+
+/// An item as served: its JSON and its ETag, rendered once per version so
+/// that a cache hit costs no serialization.
+pub struct CachedItem {
+    pub json: Bytes,
+    pub etag: HeaderValue,
+}
+
+impl CachedItem {
+    fn render(item: &Item) -> Result<Self, Error> {
+        Ok(Self {
+            json: Bytes::from(serde_json::to_vec(item).map_err(Error::internal)?),
+            etag: HeaderValue::from_str(&item.etag()).map_err(Error::internal)?,
+        })
     }
 }
 
@@ -158,13 +175,13 @@ impl AppState {
 
     // ------------------------------------------------------------ items cache
 
-    pub async fn get_item(&self, id: Uuid) -> Result<Arc<Item>, Error> {
+    pub async fn get_item(&self, id: Uuid) -> Result<Arc<CachedItem>, Error> {
         let store = self.store.clone();
         self.items
-            .get_or_load(
-                &id,
-                || async move { store.get_item(id).await.map(Arc::new) },
-            )
+            .get_or_load(&id, || async move {
+                let item = store.get_item(id).await?;
+                CachedItem::render(&item).map(Arc::new)
+            })
             .await
     }
 

@@ -138,7 +138,17 @@ pub async fn get_item(
 ) -> ApiResult<Response> {
     let id = path_id(&id, "item")?;
     let item = state.get_item(id).await?;
-    Ok(with_etag(StatusCode::OK, &item))
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::ETAG, item.etag.clone()),
+        ],
+        item.json.clone(),
+    )
+        .into_response())
 }
 
 /// Applies a JSON merge patch to the editable fields; honours `If-Match`.
