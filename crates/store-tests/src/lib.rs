@@ -1,7 +1,7 @@
 //! The [`Store`] contract suite. Every backend runs the same tests through
 //! [`contract_tests!`]:
 //!
-//! ```ignore
+//! ```text
 //! async fn fresh_store() -> Arc<dyn Store> { /* empty, migrated, MAIN only */ }
 //! inventory_store_tests::contract_tests!(fresh_store());
 //! ```
