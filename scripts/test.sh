@@ -1,20 +1,18 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project: formatting, lints, and the whole
-# test suite. As root it first installs the tools the tests use from Debian's
-# packages; otherwise it says what is missing (and under CI=true the tests
-# that need a missing tool fail instead of skipping).
+# test suite, against SQLite and against a throwaway PostgreSQL cluster. As
+# root it first installs the tools the tests use from Debian's packages;
+# otherwise it says what is missing (and under CI=true the tests that need a
+# missing tool fail instead of skipping).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests drive for real: promtool (prometheus), shellcheck.
-packages=(prometheus shellcheck)
-tools=(promtool shellcheck)
-
+# Debian packages the tests drive for real.
 missing=()
-for i in "${!tools[@]}"; do
-  command -v "${tools[$i]}" >/dev/null 2>&1 || missing+=("${packages[$i]}")
-done
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || missing+=(postgresql)
 
 if ((${#missing[@]} > 0)); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
@@ -33,5 +31,12 @@ cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "==> cargo test"
+echo "==> starting a throwaway PostgreSQL cluster"
+eval "$(scripts/pg-test-cluster.sh start)"
+trap 'scripts/pg-test-cluster.sh stop "$PG_TEST_DIR"' EXIT
+
+echo "==> cargo test (SQLite; the Store contract suite against SQLite and PostgreSQL)"
 cargo test --workspace --locked
+
+echo "==> HTTP integration tests against PostgreSQL"
+TEST_BACKEND=postgres cargo test --locked -p inventory-server --test api --test ledger --test smoke

@@ -44,12 +44,31 @@ pub struct Settings {
     /// Address to bind
     #[arg(long, env = "BIND_ADDR", default_value = "0.0.0.0", global = true)]
     pub bind_addr: String,
-    /// Database URL: sqlite://PATH (relative to the working directory, or sqlite:///ABSOLUTE) [default: sqlite://data/inventory.db]
+    /// Database URL: sqlite://PATH (relative to the working directory, or sqlite:///ABSOLUTE), or postgres://USER:PASSWORD@HOST:PORT/DB [default: sqlite://data/inventory.db]
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     pub database_url: Option<String>,
     /// File holding the database URL (instead of DATABASE_URL)
     #[arg(long, env = "DATABASE_URL_FILE", global = true)]
     pub database_url_file: Option<PathBuf>,
+    /// PostgreSQL: connections in the pool
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value = "10", global = true)]
+    pub database_pool_size: String,
+    /// PostgreSQL: seconds a statement may run before it is cancelled
+    #[arg(
+        long,
+        env = "DATABASE_STATEMENT_TIMEOUT",
+        default_value = "30",
+        global = true
+    )]
+    pub database_statement_timeout: String,
+    /// PostgreSQL: seconds to wait for a connection
+    #[arg(
+        long,
+        env = "DATABASE_CONNECT_TIMEOUT",
+        default_value = "5",
+        global = true
+    )]
+    pub database_connect_timeout: String,
     /// Log format: json or text
     #[arg(long, env = "LOG_FORMAT", default_value = "json", global = true)]
     pub log_format: String,
@@ -117,7 +136,16 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone)]
 pub enum DatabaseConfig {
-    Sqlite { path: PathBuf, sync_full: bool },
+    Sqlite {
+        path: PathBuf,
+        sync_full: bool,
+    },
+    Postgres {
+        url: Secret,
+        pool_size: u32,
+        statement_timeout: Duration,
+        connect_timeout: Duration,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -208,7 +236,26 @@ impl Settings {
                 ))
             }
         };
-        let database = database_config(url.expose(), sync_full)?;
+        let database = match database_config(url.expose(), sync_full)? {
+            DatabaseConfig::Postgres { url, .. } => DatabaseConfig::Postgres {
+                url,
+                pool_size: whole_number("DATABASE_POOL_SIZE", &self.database_pool_size, 1, 1000)?
+                    as u32,
+                statement_timeout: Duration::from_secs(whole_number(
+                    "DATABASE_STATEMENT_TIMEOUT",
+                    &self.database_statement_timeout,
+                    1,
+                    3600,
+                )?),
+                connect_timeout: Duration::from_secs(whole_number(
+                    "DATABASE_CONNECT_TIMEOUT",
+                    &self.database_connect_timeout,
+                    1,
+                    300,
+                )?),
+            },
+            sqlite => sqlite,
+        };
 
         let log_format = match self.log_format.trim() {
             "json" => LogFormat::Json,
@@ -236,21 +283,12 @@ impl Settings {
             }
         }
 
-        let shutdown_secs: u64 = self
-            .shutdown_timeout
-            .trim()
-            .parse()
-            .ok()
-            .filter(|s| *s <= 3600)
-            .ok_or_else(|| {
-                bad(
-                    "INVENTORY_SHUTDOWN_TIMEOUT",
-                    format!(
-                        "'{}' is not a whole number of seconds from 0 to 3600",
-                        self.shutdown_timeout
-                    ),
-                )
-            })?;
+        let shutdown_secs = whole_number(
+            "INVENTORY_SHUTDOWN_TIMEOUT",
+            &self.shutdown_timeout,
+            0,
+            3600,
+        )?;
 
         Ok(Config {
             listen: SocketAddr::new(ip, port),
@@ -261,6 +299,26 @@ impl Settings {
             shutdown_timeout: Duration::from_secs(shutdown_secs),
         })
     }
+}
+
+/// A whole number within `min..=max`, or an error naming the variable.
+fn whole_number(
+    variable: &'static str,
+    value: &str,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|v| (min..=max).contains(v))
+        .ok_or_else(|| {
+            bad(
+                variable,
+                format!("'{value}' is not a whole number from {min} to {max}"),
+            )
+        })
 }
 
 fn database_config(url: &str, sync_full: bool) -> Result<DatabaseConfig, ConfigError> {

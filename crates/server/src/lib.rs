@@ -13,6 +13,7 @@ pub mod telemetry;
 use config::{Config, DatabaseConfig};
 use inventory_core::model::Role;
 use inventory_core::Store;
+use inventory_store_postgres::{PgStore, PostgresOptions};
 use inventory_store_sqlite::{SqliteOptions, SqliteStore};
 use state::AppState;
 use std::future::Future;
@@ -29,6 +30,19 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, inventory_cor
                 ..SqliteOptions::default()
             };
             Ok(Arc::new(SqliteStore::open(path, &opts).await?))
+        }
+        DatabaseConfig::Postgres {
+            url,
+            pool_size,
+            statement_timeout,
+            connect_timeout,
+        } => {
+            let opts = PostgresOptions {
+                pool_size: *pool_size,
+                statement_timeout: *statement_timeout,
+                connect_timeout: *connect_timeout,
+            };
+            Ok(Arc::new(PgStore::open(url.expose(), &opts).await?))
         }
     }
 }

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use inventory_core::model::{CreateUser, Role, User};
+use inventory_core::model::{validate_username, CreateUser, Role, User};
 use inventory_core::Error;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -39,7 +39,8 @@ pub async fn login(
     body: ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
     let LoginRequest { username, password } = body.value;
-    if username.len() > 64 || password.len() > 1024 {
+    // No stored user has such a name or password: answer as for a wrong one.
+    if validate_username(&username).is_err() || password.len() > 1024 {
         return Err(ApiError::InvalidCredentials);
     }
     let (token, user) = state.login(&username, &password).await?;

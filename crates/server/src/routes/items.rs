@@ -1,6 +1,8 @@
 //! Items: create, read, list, merge-patch, archive, and per-location stock.
 
-use super::{bad_query, idempotent, parse_bool, parse_limit, parse_time, replay, Outcome};
+use super::{
+    bad_query, idempotent, parse_bool, parse_limit, parse_time, replay, text_param, Outcome,
+};
 use crate::error::{ApiResult, Problem};
 use crate::extract::{if_match, path_id, ApiJson, AuthUser};
 use crate::state::AppState;
@@ -109,9 +111,9 @@ pub async fn list_items(
         }
     };
     let query = ItemQuery {
-        q: p.q.filter(|q| !q.is_empty()),
-        category: p.category.filter(|c| !c.is_empty()),
-        sku: p.sku.filter(|s| !s.is_empty()),
+        q: text_param("q", p.q)?,
+        category: text_param("category", p.category)?,
+        sku: text_param("sku", p.sku)?,
         low_stock: parse_bool("low_stock", p.low_stock.as_deref())?,
         include_archived: parse_bool("include_archived", p.include_archived.as_deref())?,
         sort,

@@ -161,6 +161,20 @@ pub fn parse_bool(field: &str, value: Option<&str>) -> Result<bool, Error> {
     }
 }
 
+/// A free-text query parameter: absent when empty; control characters (which
+/// no stored text holds, and PostgreSQL cannot even take) are a 422.
+pub fn text_param(field: &str, value: Option<String>) -> Result<Option<String>, Error> {
+    match value.filter(|v| !v.is_empty()) {
+        Some(v) if v.chars().any(char::is_control) => {
+            Err(Error::invalid(field, "must not contain control characters"))
+        }
+        Some(v) if v.chars().count() > 200 => {
+            Err(Error::invalid(field, "must be at most 200 characters"))
+        }
+        other => Ok(other),
+    }
+}
+
 pub fn parse_limit(value: Option<&str>) -> Result<u32, Error> {
     let limit = match value {
         None | Some("") => None,

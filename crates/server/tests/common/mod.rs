@@ -24,13 +24,44 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
-pub fn test_config(dir: &std::path::Path) -> Config {
-    Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database: DatabaseConfig::Sqlite {
+/// The backend under test: SQLite in `dir`, or with `TEST_BACKEND=postgres`
+/// a fresh database in the cluster at `TEST_DATABASE_URL` (scripts/test.sh
+/// starts one).
+pub async fn test_database(dir: &std::path::Path) -> DatabaseConfig {
+    if std::env::var("TEST_BACKEND").as_deref() != Ok("postgres") {
+        return DatabaseConfig::Sqlite {
             path: dir.join("inventory.db"),
             sync_full: true,
-        },
+        };
+    }
+    let admin_url = std::env::var("TEST_DATABASE_URL").expect(
+        "TEST_BACKEND=postgres needs TEST_DATABASE_URL: run scripts/test.sh, or start a cluster with \
+         scripts/pg-test-cluster.sh (needs apt-get install postgresql)",
+    );
+    use sqlx::Connection;
+    let name = format!("t_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("connect to the test cluster");
+    sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE template0"))
+        .execute(&mut conn)
+        .await
+        .expect("create a test database");
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .expect("a URL with a database name");
+    DatabaseConfig::Postgres {
+        url: Secret::new(format!("{base}/{name}")),
+        pool_size: 5,
+        statement_timeout: Duration::from_secs(30),
+        connect_timeout: Duration::from_secs(5),
+    }
+}
+
+pub fn test_config(database: DatabaseConfig) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database,
         log_format: LogFormat::Text,
         log_filter: "warn".into(),
         admin_password: Some(Secret::new(ADMIN_PASSWORD)),
@@ -39,12 +70,18 @@ pub fn test_config(dir: &std::path::Path) -> Config {
 }
 
 pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = test_database(dir.path()).await;
+    spawn_app_with(dir, database).await
+}
+
+/// Starts the server on `database`; `dir` lives as long as the app.
+pub async fn spawn_app_with(dir: tempfile::TempDir, database: DatabaseConfig) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         telemetry::init_tracing(LogFormat::Text, "info");
     }
     telemetry::metrics();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = test_config(dir.path());
+    let config = test_config(database);
     let state = build_state(&config).await.expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -1,0 +1,96 @@
+//! Maps sqlx errors to the domain error: unique violations by constraint
+//! name, lost connections and exhausted servers to "unavailable".
+
+use inventory_core::error::ConflictKind;
+use inventory_core::Error;
+
+/// The conflict a unique constraint stands for, by its name.
+fn conflict_of(constraint: &str) -> Option<ConflictKind> {
+    match constraint {
+        "items_sku_key" => Some(ConflictKind::DuplicateSku),
+        "locations_code_key" => Some(ConflictKind::DuplicateLocationCode),
+        "users_username_key" => Some(ConflictKind::DuplicateUsername),
+        // Another replica recorded the same key and committed first.
+        "idempotency_keys_pkey" => Some(ConflictKind::IdempotencyInFlight),
+        _ => None,
+    }
+}
+
+/// The conflict kind of a unique violation, if `e` is one we know.
+pub(crate) fn unique_violation(e: &sqlx::Error) -> Option<ConflictKind> {
+    let db = e.as_database_error()?;
+    if db.code().as_deref() != Some("23505") {
+        return None;
+    }
+    conflict_of(db.constraint()?)
+}
+
+/// Is this SQLSTATE one that says "try again later" rather than "bug"?
+fn transient(code: &str) -> bool {
+    code.starts_with("08") // connection exception
+        || code.starts_with("53") // insufficient resources
+        || matches!(
+            code,
+            "57P01" // admin_shutdown
+            | "57P02" // crash_shutdown
+            | "57P03" // cannot_connect_now
+            | "57014" // query_canceled (statement_timeout)
+            | "40001" // serialization_failure
+            | "40P01" // deadlock_detected
+            | "55P03" // lock_not_available
+        )
+}
+
+pub(crate) fn unavailable(e: impl std::fmt::Display) -> Error {
+    Error::Unavailable(e.to_string())
+}
+
+/// Maps any database error. Known unique violations become conflicts with a
+/// generic detail; call sites that know the value use [`unique_or`].
+pub(crate) fn db_error(e: sqlx::Error) -> Error {
+    if let Some(kind) = unique_violation(&e) {
+        let detail = match kind {
+            ConflictKind::DuplicateSku => "an item with this sku exists",
+            ConflictKind::DuplicateLocationCode => "this location code is taken",
+            ConflictKind::DuplicateUsername => "this username is taken",
+            _ => "a request with this Idempotency-Key is being processed",
+        };
+        return Error::conflict(kind, detail);
+    }
+    match &e {
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) if transient(&code) => unavailable(&e),
+            _ => Error::internal(&e),
+        },
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => unavailable(&e),
+        _ => Error::internal(&e),
+    }
+}
+
+/// Like [`db_error`], with a precise detail for the expected unique violation.
+pub(crate) fn unique_or(
+    e: sqlx::Error,
+    kind: ConflictKind,
+    detail: impl FnOnce() -> String,
+) -> Error {
+    match unique_violation(&e) {
+        Some(k) if k == kind => Error::conflict(kind, detail()),
+        _ => db_error(e),
+    }
+}
+
+/// Did the connection itself fail (so that it must be replaced)?
+pub(crate) fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}

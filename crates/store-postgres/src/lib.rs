@@ -1,0 +1,742 @@
+//! PostgreSQL implementation of the [`Store`] contract, on sqlx.
+//!
+//! Reads use a pool of connections. Every write goes to one writer task per
+//! store that owns a dedicated connection and commits in groups, like the
+//! SQLite store: it drains the jobs waiting for it, runs each inside its own
+//! SAVEPOINT (a failing job rolls back alone), then commits them together.
+//! Several replicas may write at once: stock changes are guarded statements
+//! backed by CHECK constraints and row locks, and the ledger's `seq` comes
+//! from a single-row counter updated inside the writing transaction, so it
+//! follows commit order. If the writer's connection breaks (the database
+//! restarted), the jobs of that group are answered "unavailable" and the
+//! next group reconnects.
+//!
+//! SQL is runtime-checked (`sqlx::query`, `QueryBuilder::push_bind`), built
+//! only from constant fragments with bound parameters.
+
+mod errors;
+mod migrate;
+mod rows;
+mod writes;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use errors::{connection_lost, db_error, unavailable};
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use inventory_core::model::*;
+use inventory_core::paging::{ItemQuery, ItemSort, MovementQuery, Page, SeqOrder};
+use inventory_core::store::{Created, Idempotency, StoredResponse};
+use inventory_core::{Error, Result, Store};
+use rows::*;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
+use std::panic::AssertUnwindSafe;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+pub use migrate::LATEST_VERSION;
+
+/// How many queued writes one commit may carry.
+const MAX_GROUP: usize = 512;
+
+/// A pooled connection idle for longer than this is pinged before use.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
+/// Settings for connecting to PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// Size of the read pool (the writer has one more connection of its own).
+    pub pool_size: u32,
+    /// Longest a statement may run before the server cancels it.
+    pub statement_timeout: std::time::Duration,
+    /// Longest to wait for a new connection, or for a pooled one.
+    pub connect_timeout: std::time::Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 10,
+            statement_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+type Reply = Box<dyn FnOnce(Result<()>) + Send>;
+type Job = Box<dyn for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, (bool, Reply)> + Send>;
+
+/// Gives a closure the higher-ranked signature of a [`Job`].
+fn job<F>(f: F) -> Job
+where
+    F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, (bool, Reply)> + Send + 'static,
+{
+    Box::new(f)
+}
+
+pub struct PgStore {
+    pool: PgPool,
+    jobs: mpsc::Sender<Job>,
+    writer_busy: Arc<AtomicBool>,
+}
+
+async fn connect_writer(connect: &PgConnectOptions, timeout: Duration) -> Result<PgConnection> {
+    match tokio::time::timeout(timeout, PgConnection::connect_with(connect)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(match db_error(e) {
+            Error::Internal(m) => Error::Unavailable(format!("cannot connect to PostgreSQL: {m}")),
+            other => other,
+        }),
+        Err(_) => Err(unavailable(format!(
+            "cannot connect to PostgreSQL within {} ms",
+            timeout.as_millis()
+        ))),
+    }
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://...`), applies pending
+    /// migrations under an advisory lock and makes sure MAIN exists.
+    pub async fn open(url: &str, opts: &PostgresOptions) -> Result<Self> {
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|e| Error::Internal(format!("invalid PostgreSQL URL: {e}")))?
+            .application_name("inventory")
+            .options([(
+                "statement_timeout",
+                format!("{}ms", opts.statement_timeout.as_millis()),
+            )]);
+        let mut writer = connect_writer(&connect, opts.connect_timeout).await?;
+        migrate::run(&mut writer).await?;
+        writes::ensure_main_location(&mut writer).await?;
+
+        let pool = PgPoolOptions::new()
+            .max_connections(opts.pool_size.max(1))
+            .acquire_timeout(opts.connect_timeout)
+            // The pool pings every connection it takes back; a ping before
+            // each read would cost a round trip per request, so only a
+            // connection that sat idle (the server may have restarted since)
+            // is checked before use.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move { Ok(meta.idle_for < IDLE_CHECK || conn.ping().await.is_ok()) })
+            })
+            .connect_lazy_with(connect.clone());
+
+        let (jobs, rx) = mpsc::channel::<Job>(4096);
+        let writer_busy = Arc::new(AtomicBool::new(false));
+        tokio::spawn(run_writer(
+            writer,
+            connect,
+            opts.connect_timeout,
+            rx,
+            writer_busy.clone(),
+        ));
+        Ok(Self {
+            pool,
+            jobs,
+            writer_busy,
+        })
+    }
+
+    /// Runs `f` on the writer connection inside the next group commit and
+    /// returns its result once that commit is durable.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T>>();
+        let job = job(move |conn| {
+            Box::pin(async move {
+                let result = f(conn).await;
+                let ok = result.is_ok();
+                let reply: Reply = Box::new(move |commit: Result<()>| {
+                    let _ = tx.send(commit.and(result));
+                });
+                (ok, reply)
+            })
+        });
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| unavailable("the PostgreSQL writer has stopped"))?;
+        rx.await
+            .map_err(|_| unavailable("the write was not committed"))?
+    }
+}
+
+/// The group-commit loop: one transaction per batch of queued jobs, each job
+/// isolated in a savepoint. It owns its connection and replaces it when it
+/// breaks; it ends only when the store is dropped.
+async fn run_writer(
+    conn: PgConnection,
+    connect: PgConnectOptions,
+    timeout: Duration,
+    mut rx: mpsc::Receiver<Job>,
+    busy: Arc<AtomicBool>,
+) {
+    let mut conn = Some(conn);
+    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = rx.recv().await {
+        jobs.push(first);
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        busy.store(true, Ordering::Relaxed);
+        match begin(&mut conn, &connect, timeout).await {
+            Ok(()) => {
+                if let Some(c) = conn.as_mut() {
+                    if !run_group(c, &mut jobs).await {
+                        // Unknown state or lost: the next group reconnects.
+                        conn = None;
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot begin a write transaction"),
+        }
+        // Dropping a job that did not run tells its caller the write failed.
+        jobs.clear();
+        busy.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Runs a transaction-control statement. Boxed so that the writer task's
+/// future stays `Send` (sqlx's generic executors defeat the inference).
+fn exec<'c>(
+    conn: &'c mut PgConnection,
+    sql: &'static str,
+) -> BoxFuture<'c, std::result::Result<(), sqlx::Error>> {
+    // A plain string with no arguments goes over the simple query protocol.
+    Box::pin(sqlx::Executor::execute(conn, sql).map(|r| r.map(|_| ())))
+}
+
+/// Opens the group's transaction, (re)connecting as needed. A connection
+/// that cannot even BEGIN (the server restarted since) is replaced once, so
+/// the first write after a restart need not fail.
+async fn begin(
+    conn: &mut Option<PgConnection>,
+    connect: &PgConnectOptions,
+    timeout: Duration,
+) -> Result<()> {
+    let mut last = unavailable("cannot begin a transaction");
+    for _ in 0..2 {
+        if conn.is_none() {
+            *conn = Some(connect_writer(connect, timeout).await?);
+            tracing::info!("the PostgreSQL writer connected");
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        match exec(c, "BEGIN").await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "the writer connection failed; reconnecting");
+                *conn = None;
+                last = db_error(e);
+            }
+        }
+    }
+    Err(last)
+}
+
+/// Runs one group; false if the connection must be replaced.
+async fn run_group(conn: &mut PgConnection, jobs: &mut Vec<Job>) -> bool {
+    let mut committed: Vec<Reply> = Vec::with_capacity(jobs.len());
+    for job in std::mem::take(jobs) {
+        if let Err(e) = exec(conn, "SAVEPOINT job").await {
+            tracing::error!(error = %e, "cannot open a savepoint");
+            return abandon(conn, committed).await;
+        }
+        let (ok, reply) = match AssertUnwindSafe(job(conn)).catch_unwind().await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                // Its caller hears "not committed" as the reply was dropped.
+                tracing::error!("a write job panicked; rolling back its group");
+                return abandon(conn, committed).await;
+            }
+        };
+        if ok {
+            match exec(conn, "RELEASE SAVEPOINT job").await {
+                Ok(()) => committed.push(reply),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot release a savepoint");
+                    reply(Err(unavailable("the write could not be committed")));
+                    return abandon(conn, committed).await;
+                }
+            }
+        } else {
+            let rolled_back = exec(conn, "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job").await;
+            // A failed job is answered at once: there is nothing to commit.
+            reply(Ok(()));
+            if let Err(e) = rolled_back {
+                tracing::error!(error = %e, "cannot roll back a failed write");
+                return abandon(conn, committed).await;
+            }
+        }
+    }
+    match exec(conn, "COMMIT").await {
+        Ok(()) => {
+            committed.into_iter().for_each(|r| r(Ok(())));
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "group commit failed");
+            committed
+                .into_iter()
+                .for_each(|r| r(Err(unavailable("the write could not be committed"))));
+            !connection_lost(&e) && exec(conn, "ROLLBACK").await.is_ok()
+        }
+    }
+}
+
+/// Gives up on a group: its finished jobs are answered "unavailable", the
+/// transaction is rolled back, and the connection is replaced.
+async fn abandon(conn: &mut PgConnection, committed: Vec<Reply>) -> bool {
+    committed
+        .into_iter()
+        .for_each(|r| r(Err(unavailable("the write could not be committed"))));
+    let _ = exec(conn, "ROLLBACK").await;
+    false
+}
+
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('%');
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+fn bad_cursor() -> Error {
+    Error::invalid("cursor", "is not a cursor this list returned")
+}
+
+/// Trims the extra row fetched to detect a next page and returns the cursor key.
+fn page_end<T>(rows: &mut Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Option<String> {
+    if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(key)
+    } else {
+        None
+    }
+}
+
+impl PgStore {
+    async fn count(&self, sql: &'static str) -> Result<i64> {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        if self.jobs.is_closed() {
+            return Err(unavailable("the PostgreSQL writer has stopped"));
+        }
+        self.count("SELECT 1::BIGINT").await.map(|_| ())
+    }
+
+    fn connections_in_use(&self) -> u32 {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        self.pool.size().saturating_sub(idle) + u32::from(self.writer_busy.load(Ordering::Relaxed))
+    }
+
+    async fn count_users(&self) -> Result<i64> {
+        self.count("SELECT COUNT(*) FROM users").await
+    }
+
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+        idem: Option<Idempotency<User>>,
+    ) -> Result<Created<User>> {
+        let (username, password_hash) = (username.to_owned(), password_hash.to_owned());
+        self.write(move |conn| {
+            Box::pin(writes::create_user(
+                conn,
+                username,
+                password_hash,
+                role,
+                idem,
+            ))
+        })
+        .await
+    }
+
+    async fn find_user(&self, username: &str) -> Result<Option<UserRecord>> {
+        let row = sqlx::query(
+            "SELECT id, username, role, created_at, password_hash FROM users WHERE username = $1",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.map(|r| {
+            Ok(UserRecord {
+                user: user_from_row(&r)?,
+                password_hash: get(&r, "password_hash")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: Uuid,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        let token_hash = token_hash.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(token_hash)
+                .bind(user_id)
+                .bind(truncate(Utc::now()))
+                .bind(truncate(expires_at))
+                .execute(conn)
+                .await
+                .map_err(db_error)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn find_session(&self, token_hash: &str) -> Result<Option<(User, DateTime<Utc>)>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.username, u.role, u.created_at, s.expires_at FROM sessions s \
+             JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(Utc::now())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.map(|r| Ok((user_from_row(&r)?, get(&r, "expires_at")?)))
+            .transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        let token_hash = token_hash.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .execute(conn)
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn create_location(
+        &self,
+        new: CreateLocation,
+        idem: Option<Idempotency<Location>>,
+    ) -> Result<Created<Location>> {
+        self.write(move |conn| Box::pin(writes::create_location(conn, new, idem)))
+            .await
+    }
+
+    async fn get_location(&self, id: Uuid) -> Result<Location> {
+        let row = sqlx::query(&format!(
+            "SELECT {LOCATION_COLUMNS} FROM locations WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?
+        .ok_or(Error::NotFound("location"))?;
+        location_from_row(&row)
+    }
+
+    async fn list_locations(&self, after_code: Option<&str>, limit: u32) -> Result<Page<Location>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {LOCATION_COLUMNS} FROM locations WHERE code > $1 ORDER BY code LIMIT $2"
+        ))
+        .bind(after_code.unwrap_or(""))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let mut locations = rows
+            .iter()
+            .map(location_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let next = page_end(&mut locations, limit, |l| l.code.clone());
+        Ok(Page {
+            rows: locations,
+            next_cursor: next,
+        })
+    }
+
+    async fn update_location(&self, id: Uuid, patch: LocationPatch) -> Result<Location> {
+        self.write(move |conn| Box::pin(writes::update_location(conn, id, patch)))
+            .await
+    }
+
+    async fn create_item(
+        &self,
+        new: NewItem,
+        idem: Option<Idempotency<Item>>,
+    ) -> Result<Created<Item>> {
+        self.write(move |conn| Box::pin(writes::create_item(conn, new, idem)))
+            .await
+    }
+
+    async fn get_item(&self, id: Uuid) -> Result<Item> {
+        writes::load_item(&self.pool, id, false).await
+    }
+
+    async fn update_item(
+        &self,
+        id: Uuid,
+        patch: ItemPatch,
+        if_version: Option<i64>,
+    ) -> Result<Item> {
+        self.write(move |conn| Box::pin(writes::update_item(conn, id, patch, if_version)))
+            .await
+    }
+
+    async fn archive_item(&self, id: Uuid, if_version: Option<i64>) -> Result<bool> {
+        self.write(move |conn| Box::pin(writes::archive_item(conn, id, if_version)))
+            .await
+    }
+
+    async fn list_items(&self, query: &ItemQuery) -> Result<Page<Item>> {
+        let mut qb: QueryBuilder<'_, Postgres> =
+            QueryBuilder::new(format!("SELECT {ITEM_COLUMNS} FROM items WHERE TRUE"));
+        if !query.include_archived {
+            qb.push(" AND NOT archived");
+        }
+        if let Some(sku) = &query.sku {
+            qb.push(" AND sku = ").push_bind(sku.clone());
+        }
+        if let Some(category) = &query.category {
+            qb.push(" AND category = ").push_bind(category.clone());
+        }
+        if let Some(q) = query.q.as_deref().filter(|q| !q.is_empty()) {
+            let pattern = escape_like(&q.to_lowercase());
+            qb.push(" AND (sku_folded LIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\' OR name_folded LIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\')");
+        }
+        if query.low_stock {
+            qb.push(" AND reorder_point > 0 AND on_hand - reserved <= reorder_point");
+        }
+        let (column, op, dir) = match query.sort {
+            ItemSort::SkuAsc => ("sku", " > ", "ASC"),
+            ItemSort::SkuDesc => ("sku", " < ", "DESC"),
+            ItemSort::CreatedAsc => ("id", " > ", "ASC"),
+            ItemSort::CreatedDesc => ("id", " < ", "DESC"),
+        };
+        if let Some(after) = &query.after {
+            qb.push(" AND ").push(column).push(op);
+            match query.sort {
+                ItemSort::SkuAsc | ItemSort::SkuDesc => qb.push_bind(after.key.clone()),
+                ItemSort::CreatedAsc | ItemSort::CreatedDesc => {
+                    qb.push_bind(Uuid::parse_str(&after.key).map_err(|_| bad_cursor())?)
+                }
+            };
+        }
+        qb.push(" ORDER BY ")
+            .push(column)
+            .push(" ")
+            .push(dir)
+            .push(" LIMIT ")
+            .push_bind(i64::from(query.limit) + 1);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(db_error)?;
+        let mut items = rows.iter().map(item_from_row).collect::<Result<Vec<_>>>()?;
+        let sort = query.sort;
+        let next = page_end(&mut items, query.limit, |i| match sort {
+            ItemSort::SkuAsc | ItemSort::SkuDesc => i.sku.clone(),
+            ItemSort::CreatedAsc | ItemSort::CreatedDesc => i.id.to_string(),
+        });
+        Ok(Page {
+            rows: items,
+            next_cursor: next,
+        })
+    }
+
+    async fn count_items(&self) -> Result<i64> {
+        self.count("SELECT COUNT(*) FROM items WHERE NOT archived")
+            .await
+    }
+
+    async fn count_all_items(&self) -> Result<i64> {
+        self.count("SELECT COUNT(*) FROM items").await
+    }
+
+    async fn count_low_stock(&self) -> Result<i64> {
+        self.count(
+            "SELECT COUNT(*) FROM items WHERE NOT archived AND reorder_point > 0 AND on_hand - reserved <= reorder_point",
+        )
+        .await
+    }
+
+    async fn apply_movements(
+        &self,
+        movements: Vec<NewMovement>,
+        actor: &Actor,
+        idem: Option<Idempotency<Vec<MovementResult>>>,
+    ) -> Result<Created<Vec<MovementResult>>> {
+        let actor = actor.clone();
+        self.write(move |conn| Box::pin(writes::apply_movements(conn, movements, actor, idem)))
+            .await
+    }
+
+    async fn list_movements(&self, query: &MovementQuery) -> Result<Page<Movement>> {
+        let mut qb: QueryBuilder<'_, Postgres> =
+            QueryBuilder::new(format!("{MOVEMENT_SELECT} WHERE TRUE"));
+        if let Some(item_id) = query.item_id {
+            qb.push(" AND m.item_id = ").push_bind(item_id);
+        }
+        if let Some(code) = &query.location {
+            qb.push(" AND ")
+                .push_bind(code.clone())
+                .push(" IN (l.code, lf.code, lt.code)");
+        }
+        if let Some(kind) = query.kind {
+            qb.push(" AND m.kind = ").push_bind(kind.as_str());
+        }
+        if let Some(since) = query.since {
+            qb.push(" AND m.created_at >= ").push_bind(since);
+        }
+        if let Some(until) = query.until {
+            qb.push(" AND m.created_at < ").push_bind(until);
+        }
+        let (op, dir) = match query.order {
+            SeqOrder::Asc => (" > ", "ASC"),
+            SeqOrder::Desc => (" < ", "DESC"),
+        };
+        if let Some(after) = query.after_seq {
+            qb.push(" AND m.seq").push(op).push_bind(after);
+        }
+        qb.push(" ORDER BY m.seq ")
+            .push(dir)
+            .push(" LIMIT ")
+            .push_bind(i64::from(query.limit) + 1);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(db_error)?;
+        let mut movements = rows
+            .iter()
+            .map(movement_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let next = page_end(&mut movements, query.limit, |m| m.seq.to_string());
+        Ok(Page {
+            rows: movements,
+            next_cursor: next,
+        })
+    }
+
+    async fn item_stock(&self, item_id: Uuid, as_of: Option<DateTime<Utc>>) -> Result<StockReport> {
+        let sku: String = sqlx::query_scalar("SELECT sku FROM items WHERE id = $1")
+            .bind(item_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?
+            .ok_or(Error::NotFound("item"))?;
+        // One statement, so one snapshot: the balances always agree.
+        let rows = match as_of {
+            None => sqlx::query(
+                "SELECT l.code, s.on_hand, s.reserved FROM stock s JOIN locations l ON l.id = s.location_id \
+                 WHERE s.item_id = $1 ORDER BY l.code",
+            )
+            .bind(item_id)
+            .fetch_all(&self.pool)
+            .await,
+            Some(at) => sqlx::query(
+                "SELECT l.code, SUM(d.delta)::BIGINT AS on_hand, 0::BIGINT AS reserved FROM ( \
+                   SELECT location_id AS loc, CASE kind WHEN 'issue' THEN -quantity ELSE quantity END AS delta \
+                     FROM movements WHERE item_id = $1 AND created_at <= $2 AND kind <> 'transfer' \
+                   UNION ALL SELECT from_location_id, -quantity FROM movements \
+                     WHERE item_id = $1 AND created_at <= $2 AND kind = 'transfer' \
+                   UNION ALL SELECT to_location_id, quantity FROM movements \
+                     WHERE item_id = $1 AND created_at <= $2 AND kind = 'transfer' \
+                 ) d JOIN locations l ON l.id = d.loc GROUP BY l.code ORDER BY l.code",
+            )
+            .bind(item_id)
+            .bind(at)
+            .fetch_all(&self.pool)
+            .await,
+        }
+        .map_err(db_error)?;
+        let locations = rows
+            .iter()
+            .map(balance_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let on_hand = locations.iter().map(|l| l.on_hand).sum();
+        let reserved = locations.iter().map(|l| l.reserved).sum();
+        Ok(StockReport {
+            item_id,
+            sku,
+            as_of,
+            locations,
+            on_hand,
+            reserved,
+            available: on_hand - reserved,
+        })
+    }
+
+    async fn ledger_sum(&self, item_id: Uuid) -> Result<i64> {
+        sqlx::query_scalar(
+            "SELECT COALESCE(SUM(CASE kind WHEN 'issue' THEN -quantity WHEN 'transfer' THEN 0 ELSE quantity END), 0)::BIGINT \
+             FROM movements WHERE item_id = $1",
+        )
+        .bind(item_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)
+    }
+
+    async fn find_idempotent(&self, user_id: Uuid, key: &str) -> Result<Option<StoredResponse>> {
+        writes::find_idempotent(&self.pool, user_id, key).await
+    }
+
+    async fn purge_expired(&self, keys_before: DateTime<Utc>) -> Result<u64> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let keys = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                    .bind(keys_before)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected();
+                let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                    .bind(Utc::now())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected();
+                Ok(keys + sessions)
+            })
+        })
+        .await
+    }
+}

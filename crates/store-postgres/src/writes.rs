@@ -1,0 +1,548 @@
+//! Writes. Each function runs on the writer connection inside the savepoint
+//! of its job; returning an error rolls the job back.
+
+use crate::errors::{db_error, unique_or};
+use crate::rows::*;
+use chrono::Utc;
+use futures_util::future::BoxFuture;
+use inventory_core::error::ConflictKind;
+use inventory_core::model::*;
+use inventory_core::store::{Created, Idempotency, StoredResponse};
+use inventory_core::{Error, Result};
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+pub(crate) async fn find_idempotent<'e, E>(
+    conn: E,
+    user_id: Uuid,
+    key: &str,
+) -> Result<Option<StoredResponse>>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    let row = sqlx::query(
+        "SELECT request_hash, status, body FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2",
+    )
+    .bind(user_id)
+    .bind(key)
+    .fetch_optional(conn)
+    .await
+    .map_err(db_error)?;
+    row.map(|r| {
+        let status: i32 = get(&r, "status")?;
+        Ok(StoredResponse {
+            request_hash: get(&r, "request_hash")?,
+            status: u16::try_from(status).map_err(Error::internal)?,
+            body: get(&r, "body")?,
+        })
+    })
+    .transpose()
+}
+
+/// The response already recorded under this key, if any. A different
+/// request under the same key is refused.
+async fn replay<T>(
+    conn: &mut PgConnection,
+    idem: &Option<Idempotency<T>>,
+) -> Result<Option<StoredResponse>> {
+    let Some(idem) = idem else { return Ok(None) };
+    match find_idempotent(&mut *conn, idem.user_id, &idem.key).await? {
+        Some(stored) if stored.request_hash != idem.request_hash => Err(Error::IdempotencyMismatch),
+        other => Ok(other),
+    }
+}
+
+/// Records the response of a create under its key, in the create's transaction.
+async fn remember<T>(
+    conn: &mut PgConnection,
+    idem: &Option<Idempotency<T>>,
+    value: &T,
+) -> Result<()> {
+    let Some(idem) = idem else { return Ok(()) };
+    sqlx::query(
+        "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, status, body, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(idem.user_id)
+    .bind(&idem.key)
+    .bind(&idem.request_hash)
+    .bind(i32::from(idem.status))
+    .bind((idem.render)(value))
+    .bind(truncate(Utc::now()))
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+pub(crate) fn ensure_main_location(conn: &mut PgConnection) -> BoxFuture<'_, Result<()>> {
+    Box::pin(ensure_main(conn))
+}
+
+async fn ensure_main(conn: &mut PgConnection) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO locations (id, code, name, created_at, updated_at) VALUES ($1, $2, 'Main location', $3, $3) \
+         ON CONFLICT (code) DO NOTHING",
+    )
+    .bind(Uuid::now_v7())
+    .bind(MAIN_LOCATION)
+    .bind(truncate(Utc::now()))
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+pub(crate) async fn create_user(
+    conn: &mut PgConnection,
+    username: String,
+    password_hash: String,
+    role: Role,
+    idem: Option<Idempotency<User>>,
+) -> Result<Created<User>> {
+    if let Some(stored) = replay(conn, &idem).await? {
+        return Ok(Created::Replay(stored));
+    }
+    let now = truncate(Utc::now());
+    let user = User {
+        id: Uuid::now_v7(),
+        username,
+        role,
+        created_at: now,
+    };
+    sqlx::query(
+        "INSERT INTO users (id, username, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(user.id)
+    .bind(&user.username)
+    .bind(&password_hash)
+    .bind(role.as_str())
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| {
+        unique_or(e, ConflictKind::DuplicateUsername, || {
+            format!("user '{}' already exists", user.username)
+        })
+    })?;
+    remember(conn, &idem, &user).await?;
+    Ok(Created::New(user))
+}
+
+fn duplicate_code(code: &str) -> String {
+    format!("location code '{code}' is taken")
+}
+
+pub(crate) async fn create_location(
+    conn: &mut PgConnection,
+    new: CreateLocation,
+    idem: Option<Idempotency<Location>>,
+) -> Result<Created<Location>> {
+    if let Some(stored) = replay(conn, &idem).await? {
+        return Ok(Created::Replay(stored));
+    }
+    let now = truncate(Utc::now());
+    let loc = Location {
+        id: Uuid::now_v7(),
+        code: new.code,
+        name: new.name,
+        created_at: now,
+        updated_at: now,
+    };
+    sqlx::query(
+        "INSERT INTO locations (id, code, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+    )
+    .bind(loc.id)
+    .bind(&loc.code)
+    .bind(&loc.name)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| unique_or(e, ConflictKind::DuplicateLocationCode, || duplicate_code(&loc.code)))?;
+    remember(conn, &idem, &loc).await?;
+    Ok(Created::New(loc))
+}
+
+pub(crate) async fn update_location(
+    conn: &mut PgConnection,
+    id: Uuid,
+    patch: LocationPatch,
+) -> Result<Location> {
+    // FOR UPDATE: another replica's writer cannot change it under us.
+    let row = sqlx::query(&format!(
+        "SELECT {LOCATION_COLUMNS} FROM locations WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error)?
+    .ok_or(Error::NotFound("location"))?;
+    let mut loc = location_from_row(&row)?;
+    let was_main = loc.code == MAIN_LOCATION;
+    patch.apply(&mut loc)?;
+    if was_main && loc.code != MAIN_LOCATION {
+        return Err(Error::invalid("code", "the MAIN location keeps its code"));
+    }
+    loc.updated_at = truncate(Utc::now());
+    sqlx::query("UPDATE locations SET code = $1, name = $2, updated_at = $3 WHERE id = $4")
+        .bind(&loc.code)
+        .bind(&loc.name)
+        .bind(loc.updated_at)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| {
+            unique_or(e, ConflictKind::DuplicateLocationCode, || {
+                duplicate_code(&loc.code)
+            })
+        })?;
+    Ok(loc)
+}
+
+fn attributes_text(item: &Item) -> String {
+    serde_json::to_string(&item.attributes).unwrap_or_else(|_| "{}".into())
+}
+
+pub(crate) async fn create_item(
+    conn: &mut PgConnection,
+    new: NewItem,
+    idem: Option<Idempotency<Item>>,
+) -> Result<Created<Item>> {
+    if let Some(stored) = replay(conn, &idem).await? {
+        return Ok(Created::Replay(stored));
+    }
+    let now = truncate(Utc::now());
+    let item = Item {
+        id: Uuid::now_v7(),
+        sku: new.sku,
+        name: new.name,
+        description: new.description,
+        category: new.category,
+        unit: new.unit,
+        reorder_point: new.reorder_point,
+        unit_cost: new.unit_cost,
+        attributes: new.attributes,
+        archived: false,
+        on_hand: 0,
+        reserved: 0,
+        available: 0,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    sqlx::query(
+        "INSERT INTO items (id, sku, name, description, category, unit, reorder_point, unit_cost, attributes, \
+         created_at, updated_at, sku_folded, name_folded) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12)",
+    )
+    .bind(item.id)
+    .bind(&item.sku)
+    .bind(&item.name)
+    .bind(&item.description)
+    .bind(&item.category)
+    .bind(&item.unit)
+    .bind(item.reorder_point)
+    .bind(item.unit_cost)
+    .bind(attributes_text(&item))
+    .bind(now)
+    .bind(item.sku.to_lowercase())
+    .bind(item.name.to_lowercase())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| {
+        unique_or(e, ConflictKind::DuplicateSku, || {
+            format!("an item with sku '{}' exists", item.sku)
+        })
+    })?;
+    remember(conn, &idem, &item).await?;
+    Ok(Created::New(item))
+}
+
+/// Loads an item; with `lock`, holds its row until the transaction ends.
+pub(crate) async fn load_item<'e, E>(conn: E, id: Uuid, lock: bool) -> Result<Item>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    let sql = if lock {
+        format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = $1 FOR UPDATE")
+    } else {
+        format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = $1")
+    };
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(db_error)?
+        .ok_or(Error::NotFound("item"))?;
+    item_from_row(&row)
+}
+
+pub(crate) async fn update_item(
+    conn: &mut PgConnection,
+    id: Uuid,
+    patch: ItemPatch,
+    if_version: Option<i64>,
+) -> Result<Item> {
+    let mut item = load_item(&mut *conn, id, false).await?;
+    if if_version.is_some_and(|v| v != item.version) {
+        return Err(Error::PreconditionFailed);
+    }
+    patch.apply(&mut item)?;
+    item.updated_at = truncate(Utc::now());
+    // The version guard makes the update safe across replicas: a concurrent
+    // change bumps the version and this statement then changes nothing.
+    let row = sqlx::query(
+        "UPDATE items SET name = $1, name_folded = $2, description = $3, category = $4, unit = $5, \
+         reorder_point = $6, unit_cost = $7, attributes = $8, updated_at = $9, version = version + 1 \
+         WHERE id = $10 AND version = $11 RETURNING on_hand, reserved, archived",
+    )
+    .bind(&item.name)
+    .bind(item.name.to_lowercase())
+    .bind(&item.description)
+    .bind(&item.category)
+    .bind(&item.unit)
+    .bind(item.reorder_point)
+    .bind(item.unit_cost)
+    .bind(attributes_text(&item))
+    .bind(item.updated_at)
+    .bind(id)
+    .bind(item.version)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error)?
+    .ok_or(Error::PreconditionFailed)?;
+    // Stock may have moved meanwhile (stock changes keep the version).
+    item.on_hand = row.try_get("on_hand").map_err(Error::internal)?;
+    item.reserved = row.try_get("reserved").map_err(Error::internal)?;
+    item.archived = row.try_get("archived").map_err(Error::internal)?;
+    item.available = item.on_hand - item.reserved;
+    item.version += 1;
+    Ok(item)
+}
+
+pub(crate) async fn archive_item(
+    conn: &mut PgConnection,
+    id: Uuid,
+    if_version: Option<i64>,
+) -> Result<bool> {
+    let item = load_item(&mut *conn, id, true).await?;
+    if if_version.is_some_and(|v| v != item.version) {
+        return Err(Error::PreconditionFailed);
+    }
+    if item.archived {
+        return Ok(false);
+    }
+    let changed = sqlx::query(
+        "UPDATE items SET archived = TRUE, version = version + 1, updated_at = $1 \
+         WHERE id = $2 AND on_hand = 0 AND reserved = 0",
+    )
+    .bind(truncate(Utc::now()))
+    .bind(id)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?
+    .rows_affected();
+    if changed != 1 {
+        return Err(Error::conflict(
+            ConflictKind::ItemHasStock,
+            format!(
+                "item '{}' still holds {} on hand; issue or adjust it to zero first",
+                item.sku, item.on_hand
+            ),
+        ));
+    }
+    Ok(true)
+}
+
+async fn location_id(conn: &mut PgConnection, field: &str, code: &str) -> Result<Uuid> {
+    sqlx::query_scalar("SELECT id FROM locations WHERE code = $1")
+        .bind(code)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| Error::invalid(field, format!("unknown location '{code}'")))
+}
+
+async fn apply_one(
+    conn: &mut PgConnection,
+    m: NewMovement,
+    actor: &Actor,
+) -> Result<MovementResult> {
+    let item_id = m.item_id;
+    let row = sqlx::query("SELECT sku, archived FROM items WHERE id = $1")
+        .bind(item_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| Error::invalid("item_id", "no item has this id"))?;
+    let sku: String = get(&row, "sku")?;
+    let archived: bool = get(&row, "archived")?;
+    if archived {
+        return Err(Error::conflict(
+            ConflictKind::ItemArchived,
+            format!("item '{sku}' is archived and takes no movements"),
+        ));
+    }
+
+    // Each balance statement returns the row it left, so the response needs
+    // no second read.
+    let (mut location_ids, mut locations, mut net) = (Vec::new(), Vec::new(), 0i64);
+    for (code, delta) in m.deltas() {
+        let field = match (m.kind, delta < 0) {
+            (MovementKind::Transfer, true) => "from_location",
+            (MovementKind::Transfer, false) => "to_location",
+            _ => "location",
+        };
+        let loc = location_id(conn, field, code).await?;
+        let row = if delta < 0 {
+            // The guard: the balance only falls if enough is available. The
+            // row lock makes a concurrent writer wait and re-check.
+            let row = sqlx::query(
+                "UPDATE stock SET on_hand = on_hand + $1 WHERE item_id = $2 AND location_id = $3 \
+                 AND on_hand - reserved >= -$1 RETURNING on_hand, reserved",
+            )
+            .bind(delta)
+            .bind(item_id)
+            .bind(loc)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_error)?;
+            match row {
+                Some(row) => row,
+                None => {
+                    let available: Option<i64> = sqlx::query_scalar(
+                        "SELECT on_hand - reserved FROM stock WHERE item_id = $1 AND location_id = $2",
+                    )
+                    .bind(item_id)
+                    .bind(loc)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db_error)?;
+                    return Err(Error::InsufficientStock {
+                        location: code.to_owned(),
+                        available: available.unwrap_or(0),
+                        requested: -delta,
+                    });
+                }
+            }
+        } else {
+            sqlx::query(
+                "INSERT INTO stock (item_id, location_id, on_hand) VALUES ($1, $2, $3) \
+                 ON CONFLICT (item_id, location_id) DO UPDATE SET on_hand = stock.on_hand + excluded.on_hand \
+                 RETURNING on_hand, reserved",
+            )
+            .bind(item_id)
+            .bind(loc)
+            .bind(delta)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_error)?
+        };
+        let on_hand: i64 = get(&row, "on_hand")?;
+        let reserved: i64 = get(&row, "reserved")?;
+        locations.push(LocationBalance {
+            location: code.to_owned(),
+            on_hand,
+            reserved,
+            available: on_hand - reserved,
+        });
+        net += delta;
+        location_ids.push((code.to_owned(), loc));
+    }
+    // NOT archived: an archive committed by another replica since the check
+    // above (this statement waits for its row lock) still wins.
+    let row = sqlx::query(
+        "UPDATE items SET on_hand = on_hand + $1 WHERE id = $2 AND NOT archived RETURNING on_hand, reserved",
+    )
+    .bind(net)
+    .bind(item_id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error)?
+    .ok_or_else(|| {
+        Error::conflict(
+            ConflictKind::ItemArchived,
+            format!("item '{sku}' is archived and takes no movements"),
+        )
+    })?;
+    let on_hand: i64 = get(&row, "on_hand")?;
+    let reserved: i64 = get(&row, "reserved")?;
+
+    let now = truncate(Utc::now());
+    let id = Uuid::now_v7();
+    let loc_of = |field: &Option<String>| {
+        field.as_ref().and_then(|code| {
+            location_ids
+                .iter()
+                .find(|(c, _)| c == code)
+                .map(|(_, id)| *id)
+        })
+    };
+    // seq comes from the single-row counter, whose row lock is held until
+    // this transaction commits: seq follows commit order across replicas.
+    let seq: i64 = sqlx::query_scalar(
+        "WITH c AS (UPDATE ledger_counter SET value = value + 1 RETURNING value) \
+         INSERT INTO movements (seq, id, item_id, kind, quantity, location_id, from_location_id, to_location_id, \
+         reason, reference, created_by, created_at) \
+         SELECT c.value, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM c RETURNING seq",
+    )
+    .bind(id)
+    .bind(item_id)
+    .bind(m.kind.as_str())
+    .bind(m.quantity)
+    .bind(loc_of(&m.location))
+    .bind(loc_of(&m.from_location))
+    .bind(loc_of(&m.to_location))
+    .bind(&m.reason)
+    .bind(&m.reference)
+    .bind(&actor.username)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db_error)?;
+
+    Ok(MovementResult {
+        movement: Movement {
+            id,
+            seq,
+            item_id: m.item_id,
+            kind: m.kind,
+            quantity: m.quantity,
+            location: m.location,
+            from_location: m.from_location,
+            to_location: m.to_location,
+            reason: m.reason,
+            reference: m.reference,
+            created_by: actor.username.clone(),
+            created_at: now,
+        },
+        balances: ItemBalances {
+            item_id: m.item_id,
+            sku,
+            on_hand,
+            reserved,
+            available: on_hand - reserved,
+            locations,
+        },
+    })
+}
+
+pub(crate) async fn apply_movements(
+    conn: &mut PgConnection,
+    movements: Vec<NewMovement>,
+    actor: Actor,
+    idem: Option<Idempotency<Vec<MovementResult>>>,
+) -> Result<Created<Vec<MovementResult>>> {
+    if let Some(stored) = replay(conn, &idem).await? {
+        return Ok(Created::Replay(stored));
+    }
+    let mut results = Vec::with_capacity(movements.len());
+    for (index, m) in movements.into_iter().enumerate() {
+        results.push(
+            apply_one(conn, m, &actor)
+                .await
+                .map_err(|e| e.at_index(index))?,
+        );
+    }
+    remember(conn, &idem, &results).await?;
+    Ok(Created::New(results))
+}
