@@ -59,6 +59,11 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<()>;
     /// Connections in use right now.
     fn connections_in_use(&self) -> u32;
+    /// Whether other server processes may write to the same database (true
+    /// for PostgreSQL). Then no process may trust a cache of its own alone.
+    fn shared_by_replicas(&self) -> bool {
+        false
+    }
 
     // users and sessions
     async fn count_users(&self) -> Result<i64>;

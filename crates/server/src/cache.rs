@@ -14,7 +14,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 pub struct CoherentCache<K, V> {
-    entries: Cache<K, V>,
+    /// `None` when caching is off: every read loads.
+    entries: Option<Cache<K, V>>,
     /// Generation counters, each behind its own lock.
     stripes: Vec<Mutex<u64>>,
     hasher: RandomState,
@@ -29,17 +30,29 @@ where
 {
     pub fn new(capacity: u64, ttl: Duration) -> Self {
         Self {
-            entries: Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(ttl)
-                .build(),
+            entries: Some(
+                Cache::builder()
+                    .max_capacity(capacity)
+                    .time_to_live(ttl)
+                    .build(),
+            ),
             stripes: (0..STRIPES).map(|_| Mutex::new(0)).collect(),
             hasher: RandomState::new(),
         }
     }
 
+    /// A cache that stores nothing: for a database other processes write
+    /// to, where invalidating only this process's copy would not be enough.
+    pub fn disabled() -> Self {
+        Self {
+            entries: None,
+            stripes: vec![Mutex::new(0)],
+            hasher: RandomState::new(),
+        }
+    }
+
     fn stripe(&self, key: &K) -> &Mutex<u64> {
-        &self.stripes[(self.hasher.hash_one(key) as usize) % STRIPES]
+        &self.stripes[(self.hasher.hash_one(key) as usize) % self.stripes.len()]
     }
 
     fn generation(&self, key: &K) -> u64 {
@@ -47,7 +60,7 @@ where
     }
 
     pub fn get(&self, key: &K) -> Option<V> {
-        self.entries.get(key)
+        self.entries.as_ref()?.get(key)
     }
 
     /// Returns the cached value or loads it; a value loaded while an
@@ -57,14 +70,17 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
-        if let Some(v) = self.entries.get(key) {
+        let Some(entries) = &self.entries else {
+            return load().await;
+        };
+        if let Some(v) = entries.get(key) {
             return Ok(v);
         }
         let seen = self.generation(key);
         let value = load().await?;
         let stripe = self.stripe(key).lock().unwrap_or_else(|e| e.into_inner());
         if *stripe == seen {
-            self.entries.insert(key.clone(), value.clone());
+            entries.insert(key.clone(), value.clone());
         }
         drop(stripe);
         Ok(value)
@@ -74,7 +90,9 @@ where
     pub fn invalidate(&self, key: &K) {
         let mut stripe = self.stripe(key).lock().unwrap_or_else(|e| e.into_inner());
         *stripe += 1;
-        self.entries.invalidate(key);
+        if let Some(entries) = &self.entries {
+            entries.invalidate(key);
+        }
     }
 }
 

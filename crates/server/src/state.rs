@@ -101,12 +101,23 @@ pub enum IdempotencyStart {
 
 impl AppState {
     pub async fn new(store: Arc<dyn Store>) -> Result<Self, Error> {
+        // With replicas writing to the same database, a process-local cache
+        // could serve a value another replica has changed: keep none.
+        let shared = store.shared_by_replicas();
         let items_total = store.count_all_items().await?;
         let items_active = store.count_items().await?;
         Ok(Self(Arc::new(Inner {
             store,
-            items: CoherentCache::new(100_000, Duration::from_secs(300)),
-            sessions: CoherentCache::new(100_000, Duration::from_secs(60)),
+            items: if shared {
+                CoherentCache::disabled()
+            } else {
+                CoherentCache::new(100_000, Duration::from_secs(300))
+            },
+            sessions: if shared {
+                CoherentCache::disabled()
+            } else {
+                CoherentCache::new(100_000, Duration::from_secs(60))
+            },
             in_flight: Mutex::new(HashSet::new()),
             shutting_down: AtomicBool::new(false),
             items_total: AtomicI64::new(items_total),

@@ -347,6 +347,10 @@ impl Store for PgStore {
         "postgres"
     }
 
+    fn shared_by_replicas(&self) -> bool {
+        true
+    }
+
     async fn ping(&self) -> Result<()> {
         if self.jobs.is_closed() {
             return Err(unavailable("the PostgreSQL writer has stopped"));
