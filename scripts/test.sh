@@ -39,4 +39,4 @@ echo "==> cargo test (SQLite; the Store contract suite against SQLite and Postgr
 cargo test --workspace --locked
 
 echo "==> HTTP integration tests against PostgreSQL"
-TEST_BACKEND=postgres cargo test --locked -p inventory-server --test api --test ledger --test smoke
+TEST_BACKEND=postgres cargo test --locked -p inventory-server --test api --test ledger --test events --test smoke

@@ -716,3 +716,25 @@ pub struct Actor {
     pub username: String,
     pub role: Role,
 }
+
+/// A committed change, as the change feed (`GET /api/v1/events`) sends it.
+/// Ids increase strictly in commit order.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Event {
+    pub id: i64,
+    /// `item.created`, `item.updated`, `item.archived` or `movement.created`.
+    pub kind: String,
+    pub entity_id: Uuid,
+    /// The item, or the movement with the balances after it.
+    #[schema(value_type = Object)]
+    pub data: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Kinds of [`Event`].
+pub mod event_kind {
+    pub const ITEM_CREATED: &str = "item.created";
+    pub const ITEM_UPDATED: &str = "item.updated";
+    pub const ITEM_ARCHIVED: &str = "item.archived";
+    pub const MOVEMENT_CREATED: &str = "movement.created";
+}

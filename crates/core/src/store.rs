@@ -135,6 +135,13 @@ pub trait Store: Send + Sync + 'static {
     /// The sum of the item's ledger, for audits: it must equal `on_hand`.
     async fn ledger_sum(&self, item_id: Uuid) -> Result<i64>;
 
+    // the change feed
+    /// Events with `id > after`, oldest first, at most `limit`. Every change
+    /// to an item and every movement records one in its own transaction.
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>>;
+    /// The id of the newest event, 0 when there is none.
+    async fn last_event_id(&self) -> Result<i64>;
+
     // idempotency
     async fn find_idempotent(&self, user_id: Uuid, key: &str) -> Result<Option<StoredResponse>>;
     /// Forgets idempotency keys recorded before `keys_before` and sessions

@@ -29,6 +29,10 @@ pub struct Inner {
     sessions: CoherentCache<String, (User, DateTime<Utc>)>,
     in_flight: Mutex<HashSet<(Uuid, String)>>,
     shutting_down: AtomicBool,
+    /// Flips to true when shutdown begins, so long-lived streams can end.
+    shutdown: tokio::sync::watch::Sender<bool>,
+    /// Bumped after every committed change, to wake change-feed streams.
+    events_tick: tokio::sync::watch::Sender<u64>,
     /// Items in the catalogue (archived included) and items not archived,
     /// kept in memory so that a scrape never counts rows.
     pub items_total: AtomicI64,
@@ -120,6 +124,8 @@ impl AppState {
             },
             in_flight: Mutex::new(HashSet::new()),
             shutting_down: AtomicBool::new(false),
+            shutdown: tokio::sync::watch::channel(false).0,
+            events_tick: tokio::sync::watch::channel(0).0,
             items_total: AtomicI64::new(items_total),
             items_active: AtomicI64::new(items_active),
         })))
@@ -127,6 +133,20 @@ impl AppState {
 
     pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
+        self.shutdown.send_replace(true);
+    }
+
+    pub fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Wakes change-feed streams: call after a committed change.
+    pub fn events_committed(&self) {
+        self.events_tick.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub fn events_ticks(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.events_tick.subscribe()
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -199,6 +219,7 @@ impl AppState {
     /// Call after a committed write to the item.
     pub fn item_changed(&self, id: Uuid) {
         self.items.invalidate(&id);
+        self.events_committed();
     }
 
     // ------------------------------------------------------------ idempotency

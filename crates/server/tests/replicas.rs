@@ -91,6 +91,19 @@ async fn replicas_agree_on_every_acknowledged_write() {
         .collect();
     assert_eq!(seqs.len(), 21);
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+
+    // The change feed: the same history from either replica; resuming on
+    // the other one continues exactly; a change on A reaches B's stream.
+    let mut on_b = SseStream::open(&b, None, "?after=0").await;
+    let history = on_b.next(23).await;
+    assert!(history.windows(2).all(|w| w[0].id < w[1].id));
+    let mut on_a = SseStream::open(&a, Some(history[9].id), "").await;
+    assert_eq!(on_a.next(13).await, history[10..].to_vec());
+    a.receive(&id, 1).await;
+    let fresh = on_b.next(1).await;
+    assert_eq!(fresh[0].kind, "movement.created");
+    assert_eq!(on_a.next(1).await, fresh);
+    drop((on_a, on_b));
     a.shutdown().await;
     b.shutdown().await;
 }

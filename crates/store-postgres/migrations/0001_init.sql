@@ -111,3 +111,22 @@ CREATE TABLE idempotency_keys (
     CONSTRAINT idempotency_keys_pkey PRIMARY KEY (user_id, idem_key)
 );
 CREATE INDEX idempotency_keys_created_at_idx ON idempotency_keys (created_at);
+
+-- The change feed: one row per committed change, written in the change's own
+-- transaction. Its id comes from a single-row counter for the same reason as
+-- the ledger's seq: it must follow commit order across replicas, so that a
+-- reader resuming after id N never misses a change committed later with a
+-- smaller id.
+CREATE TABLE event_counter (
+    id    BOOLEAN NOT NULL DEFAULT TRUE PRIMARY KEY CONSTRAINT event_counter_single_row CHECK (id),
+    value BIGINT  NOT NULL
+);
+INSERT INTO event_counter (id, value) VALUES (TRUE, 0);
+
+CREATE TABLE events (
+    id         BIGINT      NOT NULL PRIMARY KEY,
+    kind       TEXT        NOT NULL,
+    entity_id  UUID        NOT NULL,
+    data       TEXT        NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);

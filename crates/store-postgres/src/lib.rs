@@ -719,6 +719,25 @@ impl Store for PgStore {
         .map_err(db_error)
     }
 
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, entity_id, data, created_at FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn last_event_id(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(id), 0)::BIGINT FROM events")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)
+    }
+
     async fn find_idempotent(&self, user_id: Uuid, key: &str) -> Result<Option<StoredResponse>> {
         writes::find_idempotent(&self.pool, user_id, key).await
     }

@@ -106,3 +106,14 @@ pub(crate) fn balance_from_row(r: &PgRow) -> Result<LocationBalance> {
         available: on_hand - reserved,
     })
 }
+
+pub(crate) fn event_from_row(r: &PgRow) -> Result<Event> {
+    let data: String = get(r, "data")?;
+    Ok(Event {
+        id: get(r, "id")?,
+        kind: get(r, "kind")?,
+        entity_id: get(r, "entity_id")?,
+        data: serde_json::from_str(&data).map_err(Error::internal)?,
+        created_at: get(r, "created_at")?,
+    })
+}

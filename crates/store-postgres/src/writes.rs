@@ -75,6 +75,27 @@ async fn remember<T>(
     Ok(())
 }
 
+/// Records a committed change in the change feed, in the change's transaction.
+async fn record_event<T: serde::Serialize>(
+    conn: &mut PgConnection,
+    kind: &str,
+    entity_id: Uuid,
+    data: &T,
+) -> Result<()> {
+    sqlx::query(
+        "WITH c AS (UPDATE event_counter SET value = value + 1 RETURNING value) \
+         INSERT INTO events (id, kind, entity_id, data, created_at) SELECT c.value, $1, $2, $3, $4 FROM c",
+    )
+    .bind(kind)
+    .bind(entity_id)
+    .bind(serde_json::to_string(data).unwrap_or_else(|_| "null".into()))
+    .bind(truncate(Utc::now()))
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
 pub(crate) fn ensure_main_location(conn: &mut PgConnection) -> BoxFuture<'_, Result<()>> {
     Box::pin(ensure_main(conn))
 }
@@ -253,6 +274,7 @@ pub(crate) async fn create_item(
             format!("an item with sku '{}' exists", item.sku)
         })
     })?;
+    record_event(conn, event_kind::ITEM_CREATED, item.id, &item).await?;
     remember(conn, &idem, &item).await?;
     Ok(Created::New(item))
 }
@@ -316,6 +338,7 @@ pub(crate) async fn update_item(
     item.archived = row.try_get("archived").map_err(Error::internal)?;
     item.available = item.on_hand - item.reserved;
     item.version += 1;
+    record_event(conn, event_kind::ITEM_UPDATED, item.id, &item).await?;
     Ok(item)
 }
 
@@ -350,6 +373,8 @@ pub(crate) async fn archive_item(
             ),
         ));
     }
+    let archived = load_item(&mut *conn, id, false).await?;
+    record_event(conn, event_kind::ITEM_ARCHIVED, id, &archived).await?;
     Ok(true)
 }
 
@@ -500,7 +525,7 @@ async fn apply_one(
     .await
     .map_err(db_error)?;
 
-    Ok(MovementResult {
+    let result = MovementResult {
         movement: Movement {
             id,
             seq,
@@ -523,7 +548,15 @@ async fn apply_one(
             available: on_hand - reserved,
             locations,
         },
-    })
+    };
+    record_event(
+        conn,
+        event_kind::MOVEMENT_CREATED,
+        result.movement.id,
+        &result,
+    )
+    .await?;
+    Ok(result)
 }
 
 pub(crate) async fn apply_movements(

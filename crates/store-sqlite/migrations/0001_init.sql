@@ -95,3 +95,13 @@ CREATE TABLE idempotency_keys (
     CONSTRAINT idempotency_keys_pkey PRIMARY KEY (user_id, idem_key)
 );
 CREATE INDEX idempotency_keys_created_at_idx ON idempotency_keys (created_at);
+
+-- The change feed: one row per committed change, in the change's own
+-- transaction; id follows commit order (one writer commits).
+CREATE TABLE events (
+    id         INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT    NOT NULL,
+    entity_id  TEXT    NOT NULL,
+    data       TEXT    NOT NULL,
+    created_at INTEGER NOT NULL
+);

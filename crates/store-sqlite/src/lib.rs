@@ -710,6 +710,23 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>> {
+        self.read(move |conn| {
+            query_all(
+                conn,
+                "SELECT id, kind, entity_id, data, created_at FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+                vec![SqlValue::Integer(after), SqlValue::Integer(i64::from(limit))],
+                event_from_row,
+            )
+        })
+        .await
+    }
+
+    async fn last_event_id(&self) -> Result<i64> {
+        self.read(|conn| count(conn, "SELECT COALESCE(MAX(id), 0) FROM events"))
+            .await
+    }
+
     async fn find_idempotent(&self, user_id: Uuid, key: &str) -> Result<Option<StoredResponse>> {
         let key = key.to_owned();
         self.read(move |conn| writes::find_idempotent(conn, user_id, &key))

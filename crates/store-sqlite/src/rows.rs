@@ -99,3 +99,14 @@ pub(crate) fn movement_from_row(r: &Row<'_>) -> Result<Movement> {
         created_at: time(r, "created_at")?,
     })
 }
+
+pub(crate) fn event_from_row(r: &Row<'_>) -> Result<Event> {
+    let data: String = get(r, "data")?;
+    Ok(Event {
+        id: get(r, "id")?,
+        kind: get(r, "kind")?,
+        entity_id: uuid(r, "entity_id")?,
+        data: serde_json::from_str(&data).map_err(Error::internal)?,
+        created_at: time(r, "created_at")?,
+    })
+}

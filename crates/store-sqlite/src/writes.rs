@@ -65,6 +65,28 @@ fn remember<T>(conn: &Connection, idem: &Option<Idempotency<T>>, value: &T) -> R
     Ok(())
 }
 
+/// Records a committed change in the change feed, in the change's transaction.
+fn record_event<T: serde::Serialize>(
+    conn: &Connection,
+    kind: &str,
+    entity_id: Uuid,
+    data: &T,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO events (kind, entity_id, data, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            kind,
+            entity_id.to_string(),
+            serde_json::to_string(data).unwrap_or_else(|_| "null".into()),
+            micros(Utc::now()),
+        ])
+    })
+    .map_err(db_error)?;
+    Ok(())
+}
+
 /// Drops sub-microsecond precision so that a value reads back as written.
 fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros(t)).unwrap_or(t)
@@ -233,6 +255,7 @@ pub(crate) fn create_item(
         ),
         false => db_error(e),
     })?;
+    record_event(conn, event_kind::ITEM_CREATED, item.id, &item)?;
     remember(conn, &idem, &item)?;
     Ok(Created::New(item))
 }
@@ -284,6 +307,7 @@ pub(crate) fn update_item(
         return Err(Error::PreconditionFailed);
     }
     item.version += 1;
+    record_event(conn, event_kind::ITEM_UPDATED, item.id, &item)?;
     Ok(item)
 }
 
@@ -311,6 +335,8 @@ pub(crate) fn archive_item(conn: &Connection, id: Uuid, if_version: Option<i64>)
             ),
         ));
     }
+    let archived = load_item(conn, id)?;
+    record_event(conn, event_kind::ITEM_ARCHIVED, id, &archived)?;
     Ok(true)
 }
 
@@ -435,7 +461,7 @@ fn apply_one(conn: &Connection, m: NewMovement, actor: &Actor) -> Result<Movemen
         })
         .map_err(db_error)?;
 
-    Ok(MovementResult {
+    let result = MovementResult {
         movement: Movement {
             id,
             seq,
@@ -458,7 +484,14 @@ fn apply_one(conn: &Connection, m: NewMovement, actor: &Actor) -> Result<Movemen
             available: on_hand - reserved,
             locations,
         },
-    })
+    };
+    record_event(
+        conn,
+        event_kind::MOVEMENT_CREATED,
+        result.movement.id,
+        &result,
+    )?;
+    Ok(result)
 }
 
 pub(crate) fn apply_movements(

@@ -52,6 +52,7 @@ pub async fn create_item(
         Outcome::New(item) => {
             state.items_total.fetch_add(1, Ordering::Relaxed);
             state.items_active.fetch_add(1, Ordering::Relaxed);
+            state.events_committed();
             let mut response = with_etag(StatusCode::CREATED, &item);
             if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/items/{}", item.id)) {
                 response.headers_mut().insert(header::LOCATION, v);

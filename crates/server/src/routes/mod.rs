@@ -2,6 +2,7 @@
 //! Handlers stay thin: extract, authorize, call the state or the store.
 
 mod auth;
+mod events;
 mod items;
 mod locations;
 mod movements;
@@ -35,6 +36,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         items::create_item, items::list_items, items::get_item, items::patch_item, items::delete_item, items::item_stock,
         locations::create_location, locations::list_locations, locations::get_location, locations::patch_location,
         movements::create_movement, movements::create_batch, movements::list_movements,
+        events::stream_events,
     ),
     components(schemas(Problem)),
     modifiers(&BearerAuth),
@@ -44,6 +46,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "items", description = "Items and their stock"),
         (name = "locations", description = "Stock locations"),
         (name = "movements", description = "The stock ledger"),
+        (name = "events", description = "The change feed (Server-Sent Events)"),
     )
 )]
 pub struct ApiDoc;
@@ -91,6 +94,7 @@ pub fn router(state: AppState) -> Router {
             post(movements::create_movement).get(movements::list_movements),
         )
         .route("/api/v1/movements/batch", post(movements::create_batch))
+        .route("/api/v1/events", get(events::stream_events))
         .route("/health", get(system::health))
         .route("/ready", get(system::ready))
         .route("/metrics", get(system::metrics))

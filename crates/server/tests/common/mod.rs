@@ -271,3 +271,75 @@ pub async fn problem(res: Response, status: StatusCode) -> Value {
     assert!(body["type"].is_string() && body["title"].is_string() && body["detail"].is_string());
     body
 }
+
+/// One Server-Sent Event as received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sse {
+    pub id: i64,
+    pub kind: String,
+    pub data: Value,
+}
+
+/// An open `GET /api/v1/events` stream.
+pub struct SseStream {
+    response: Response,
+    buffer: String,
+}
+
+impl SseStream {
+    pub async fn open(app: &TestApp, last_event_id: Option<i64>, query: &str) -> SseStream {
+        let mut req = app
+            .client
+            .get(app.url(&format!("/api/v1/events{query}")))
+            .bearer_auth(&app.admin_token);
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id.to_string());
+        }
+        let response = req.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        SseStream {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next `n` events (keep-alive comments skipped); fails after 30 s.
+    pub async fn next(&mut self, n: usize) -> Vec<Sse> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while out.len() < n {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let field = |name: &str| {
+                    block
+                        .lines()
+                        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+                        .map(|v| v.trim_start().to_owned())
+                };
+                if let (Some(id), Some(kind), Some(data)) =
+                    (field("id"), field("event"), field("data"))
+                {
+                    out.push(Sse {
+                        id: id.parse().unwrap(),
+                        kind,
+                        data: serde_json::from_str(&data).unwrap(),
+                    });
+                }
+            }
+            if out.len() >= n {
+                break;
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .expect("events did not arrive within 30 s")
+                .unwrap()
+                .expect("the stream ended");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        out
+    }
+}
