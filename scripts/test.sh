@@ -13,6 +13,8 @@ missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || missing+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
 
 if ((${#missing[@]} > 0)); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
@@ -39,4 +41,4 @@ echo "==> cargo test (SQLite; the Store contract suite against SQLite and Postgr
 cargo test --workspace --locked
 
 echo "==> HTTP integration tests against PostgreSQL"
-TEST_BACKEND=postgres cargo test --locked -p inventory-server --test api --test ledger --test events --test smoke
+TEST_BACKEND=postgres cargo test --locked -p inventory-server --test api --test ledger --test events --test cache --test smoke

@@ -1,6 +1,7 @@
 //! Inventory Manager domain: types, validation, stock rules, the `Store`
 //! contract and the one error type. No HTTP and no SQL live here.
 
+pub mod dump;
 pub mod error;
 pub mod model;
 pub mod money;

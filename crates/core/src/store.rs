@@ -1,6 +1,7 @@
 //! The storage contract. Every backend implements [`Store`] and passes the
 //! contract suite in `inventory-store-tests`.
 
+use crate::dump::{DumpRows, ExportCounts};
 use crate::error::Result;
 use crate::model::*;
 use crate::paging::{ItemQuery, MovementQuery, Page};
@@ -147,4 +148,16 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets idempotency keys recorded before `keys_before` and sessions
     /// that have expired; returns how many rows went.
     async fn purge_expired(&self, keys_before: DateTime<Utc>) -> Result<u64>;
+
+    // backup and moving between backends (crate::dump)
+    /// Writes every user, location, item, stock balance, movement and event
+    /// to `out` in the export format, from one consistent snapshot taken
+    /// while writes go on (rows are streamed, not held in memory).
+    async fn export(&self, out: Box<dyn std::io::Write + Send>) -> Result<ExportCounts>;
+    /// Loads rows of a validated export into an empty database (no users,
+    /// items, movements or events; no location but MAIN, which the file's
+    /// MAIN replaces) in one transaction: all or nothing. A row the database
+    /// refuses fails with a validation error naming its line. Afterwards the
+    /// ledger `seq` and event ids continue after the imported ones.
+    async fn import(&self, rows: DumpRows) -> Result<ExportCounts>;
 }

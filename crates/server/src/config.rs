@@ -27,12 +27,36 @@ pub struct Cli {
     pub settings: Settings,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Start the HTTP server (the default when no subcommand is given)
     Serve,
     /// Apply pending database migrations and exit
     Migrate,
+    /// Take a consistent online backup while the server keeps writing (SQLite: a copy of the database file; PostgreSQL: an export from one snapshot)
+    Backup {
+        /// File to write; it must not exist yet
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Restore a backup into an empty or absent database (stop the server first)
+    Restore {
+        /// A file written by `inventory backup` (or by `inventory export`)
+        #[arg(long)]
+        input: PathBuf,
+    },
+    /// Write every user, location, item, stock balance, movement and event as a portable, versioned JSON Lines file, from one snapshot
+    Export {
+        /// File to write (it must not exist yet); standard output when absent
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Load an export into an empty database of either backend, all or nothing
+    Import {
+        /// A file written by `inventory export`
+        #[arg(long)]
+        input: PathBuf,
+    },
 }
 
 /// Raw settings as given; [`Settings::validate`] turns them into a [`Config`].
@@ -69,6 +93,15 @@ pub struct Settings {
         global = true
     )]
     pub database_connect_timeout: String,
+    /// Redis URL for the cache and change notifications shared by replicas (optional)
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, global = true)]
+    pub redis_url: Option<String>,
+    /// File holding the Redis URL (instead of REDIS_URL)
+    #[arg(long, env = "REDIS_URL_FILE", global = true)]
+    pub redis_url_file: Option<PathBuf>,
+    /// Seconds an item stays in the cache
+    #[arg(long, env = "CACHE_TTL", default_value = "300", global = true)]
+    pub cache_ttl: String,
     /// Log format: json or text
     #[arg(long, env = "LOG_FORMAT", default_value = "json", global = true)]
     pub log_format: String,
@@ -156,6 +189,8 @@ pub struct Config {
     pub log_filter: String,
     pub admin_password: Option<Secret>,
     pub shutdown_timeout: Duration,
+    pub redis_url: Option<Secret>,
+    pub cache_ttl: Duration,
 }
 
 /// One line naming the variable and what is wrong with it.
@@ -290,8 +325,24 @@ impl Settings {
             3600,
         )?;
 
+        let redis_url = secret(
+            "REDIS_URL",
+            "REDIS_URL_FILE",
+            self.redis_url.as_deref(),
+            self.redis_url_file.as_deref(),
+        )?;
+        if let Some(url) = &redis_url {
+            if !(url.expose().starts_with("redis://") || url.expose().starts_with("rediss://")) {
+                // Never echo the URL: it may hold a password.
+                return Err(bad("REDIS_URL", "must start with redis:// or rediss://"));
+            }
+        }
+        let cache_ttl = Duration::from_secs(whole_number("CACHE_TTL", &self.cache_ttl, 1, 86_400)?);
+
         Ok(Config {
             listen: SocketAddr::new(ip, port),
+            redis_url,
+            cache_ttl,
             database,
             log_format,
             log_filter: self.rust_log.clone(),
@@ -333,14 +384,17 @@ fn database_config(url: &str, sync_full: bool) -> Result<DatabaseConfig, ConfigE
             })?;
             Ok(DatabaseConfig::Sqlite { path, sync_full })
         }
-        "postgres" | "postgresql" => Err(bad(
-            "DATABASE_URL",
-            "PostgreSQL is not supported by this build yet; use a sqlite:// URL",
-        )),
+        // Pool size and timeouts are filled in from their own settings.
+        "postgres" | "postgresql" => Ok(DatabaseConfig::Postgres {
+            url: Secret::new(url),
+            pool_size: 0,
+            statement_timeout: Duration::ZERO,
+            connect_timeout: Duration::ZERO,
+        }),
         // Never echo the URL: it may hold a password.
         _ => Err(bad(
             "DATABASE_URL",
-            "unsupported scheme (expected sqlite://)",
+            "unsupported scheme (expected sqlite:// or postgres://)",
         )),
     }
 }
@@ -385,6 +439,28 @@ mod tests {
             .validate()
             .unwrap_err();
         assert_eq!(err.variable, "INVENTORY_SQLITE_SYNC");
+        let c = settings(&[
+            "--database-url",
+            "postgres://u:hunter2@db:5432/inv",
+            "--database-pool-size",
+            "7",
+        ])
+        .validate()
+        .unwrap();
+        assert!(matches!(
+            c.database,
+            DatabaseConfig::Postgres { pool_size: 7, .. }
+        ));
+        assert!(!format!("{c:?}").contains("hunter2"), "the URL is a secret");
+        let err = settings(&[
+            "--database-url",
+            "postgres://x/y",
+            "--database-pool-size",
+            "0",
+        ])
+        .validate()
+        .unwrap_err();
+        assert_eq!(err.variable, "DATABASE_POOL_SIZE");
         let err = settings(&["--database-url", "mysql://u:hunter2@h/db"])
             .validate()
             .unwrap_err();

@@ -2,11 +2,13 @@
 //! telemetry and the process lifecycle (start-up, graceful shutdown).
 
 pub mod auth;
+pub mod backup;
 pub mod cache;
 pub mod config;
 pub mod error;
 pub mod extract;
 pub mod routes;
+pub mod shared;
 pub mod state;
 pub mod telemetry;
 
@@ -86,7 +88,15 @@ pub async fn bootstrap_admin(
 pub async fn build_state(config: &Config) -> Result<AppState, inventory_core::Error> {
     let store = open_store(config).await?;
     bootstrap_admin(store.as_ref(), config).await?;
-    let state = AppState::new(store).await?;
+    let redis = match &config.redis_url {
+        Some(url) => Some(shared::Redis::connect(url.expose(), config.cache_ttl)?),
+        None => None,
+    };
+    let state = AppState::new(store, redis, config.cache_ttl).await?;
+    if let Some(redis) = &state.redis {
+        let wake = state.clone();
+        redis.spawn_event_listener(move || wake.wake_event_streams());
+    }
     spawn_housekeeping(state.clone());
     Ok(state)
 }
@@ -141,24 +151,41 @@ pub async fn serve(
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Installs the SIGTERM/SIGINT handlers at once (so that a signal arriving
+/// right after start-up is never the default "terminate"), and returns a
+/// future that resolves on either.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    #[cfg(unix)]
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    async move {
+        #[cfg(unix)]
+        {
+            let term = async {
+                match term.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let int = async {
+                match int.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = term => {},
+                _ = int => {},
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

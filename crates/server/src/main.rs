@@ -1,4 +1,5 @@
 use clap::Parser;
+use inventory_server::backup::{self, CliError};
 use inventory_server::config::{Cli, Command};
 use inventory_server::{build_state, open_store, serve, shutdown_signal, telemetry};
 use std::process::ExitCode;
@@ -54,7 +55,18 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             },
+            Command::Backup { output } => finish(backup::backup(&config, &output).await),
+            Command::Restore { input } => finish(backup::restore(&config, &input).await),
+            Command::Export { output } => {
+                finish(backup::export(&config, output.as_deref()).await.map(|_| ()))
+            }
+            Command::Import { input } => {
+                finish(backup::import(&config, &input).await.map(|_| ()))
+            }
             Command::Serve => {
+                // Before anything can announce readiness: a SIGTERM from then
+                // on is a graceful shutdown, never the default kill.
+                let stop = shutdown_signal();
                 telemetry::metrics();
                 let state = match build_state(&config).await {
                     Ok(s) => s,
@@ -72,7 +84,7 @@ fn main() -> ExitCode {
                 };
                 let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
                 tracing::info!(%addr, backend = state.store.backend(), version = telemetry::VERSION, "listening");
-                match serve(state, listener, shutdown_signal(), config.shutdown_timeout).await {
+                match serve(state, listener, stop, config.shutdown_timeout).await {
                     Ok(()) => {
                         tracing::info!("stopped");
                         ExitCode::SUCCESS
@@ -85,4 +97,17 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+/// Exit status of a backup, restore, export or import: 0, or one line on
+/// stderr and 2 for a bad input file or target, 1 for a failure of the
+/// database or the disk.
+fn finish(result: Result<(), CliError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", e.to_string().replace('\n', " "));
+            ExitCode::from(e.exit_code())
+        }
+    }
 }

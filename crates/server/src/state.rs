@@ -5,6 +5,7 @@ use crate::auth;
 use crate::cache::CoherentCache;
 use crate::error::ApiError;
 use crate::extract::AuthUser;
+use crate::shared::Redis;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -25,7 +26,9 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub store: Arc<dyn Store>,
-    items: CoherentCache<Uuid, Arc<CachedItem>>,
+    items: ItemCache,
+    /// The layer replicas share, when `REDIS_URL` is set.
+    pub redis: Option<Redis>,
     sessions: CoherentCache<String, (User, DateTime<Utc>)>,
     in_flight: Mutex<HashSet<(Uuid, String)>>,
     shutting_down: AtomicBool,
@@ -60,6 +63,18 @@ impl CachedItem {
             etag: HeaderValue::from_str(&item.etag()).map_err(Error::internal)?,
         })
     }
+}
+
+/// Where item reads are cached.
+enum ItemCache {
+    /// This process is the only writer (SQLite): a process-local cache.
+    Local(CoherentCache<Uuid, Arc<CachedItem>>),
+    /// Replicas share the database and Redis: local copies checked against
+    /// the generation in Redis on every read.
+    Shared(crate::shared::LocalCopies),
+    /// Replicas share the database and there is no Redis: no cache at all,
+    /// since invalidating one process's copy would not be enough.
+    Off,
 }
 
 /// An idempotent create in progress: holds the in-flight claim on the key
@@ -104,19 +119,32 @@ pub enum IdempotencyStart {
 }
 
 impl AppState {
-    pub async fn new(store: Arc<dyn Store>) -> Result<Self, Error> {
+    pub async fn new(
+        store: Arc<dyn Store>,
+        redis: Option<Redis>,
+        cache_ttl: Duration,
+    ) -> Result<Self, Error> {
         // With replicas writing to the same database, a process-local cache
-        // could serve a value another replica has changed: keep none.
+        // could serve a value another replica has changed.
         let shared = store.shared_by_replicas();
         let items_total = store.count_all_items().await?;
         let items_active = store.count_items().await?;
+        let local = || {
+            moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(cache_ttl)
+                .build()
+        };
+        let items = match (&redis, shared) {
+            (Some(_), _) => ItemCache::Shared(local()),
+            (None, false) => ItemCache::Local(CoherentCache::new(100_000, cache_ttl)),
+            (None, true) => ItemCache::Off,
+        };
         Ok(Self(Arc::new(Inner {
             store,
-            items: if shared {
-                CoherentCache::disabled()
-            } else {
-                CoherentCache::new(100_000, Duration::from_secs(300))
-            },
+            items,
+            redis,
+            // Sessions are only cached where no other process can end them.
             sessions: if shared {
                 CoherentCache::disabled()
             } else {
@@ -140,8 +168,17 @@ impl AppState {
         self.shutdown.subscribe()
     }
 
-    /// Wakes change-feed streams: call after a committed change.
+    /// Wakes change-feed streams, here and (through Redis) on the other
+    /// replicas: call after a committed change.
     pub fn events_committed(&self) {
+        self.wake_event_streams();
+        if let Some(redis) = self.redis.clone() {
+            tokio::spawn(async move { redis.publish_events().await });
+        }
+    }
+
+    /// Wakes this process's change-feed streams.
+    pub fn wake_event_streams(&self) {
         self.events_tick.send_modify(|n| *n = n.wrapping_add(1));
     }
 
@@ -208,17 +245,42 @@ impl AppState {
 
     pub async fn get_item(&self, id: Uuid) -> Result<Arc<CachedItem>, Error> {
         let store = self.store.clone();
-        self.items
-            .get_or_load(&id, || async move {
-                let item = store.get_item(id).await?;
-                CachedItem::render(&item).map(Arc::new)
-            })
-            .await
+        let load = || async move {
+            let item = store.get_item(id).await?;
+            CachedItem::render(&item)
+        };
+        match &self.items {
+            ItemCache::Local(cache) => {
+                if let Some(hit) = cache.get(&id) {
+                    metrics::counter!("inventory_cache_hits_total", "layer" => "local")
+                        .increment(1);
+                    return Ok(hit);
+                }
+                metrics::counter!("inventory_cache_misses_total", "layer" => "local").increment(1);
+                cache
+                    .get_or_load(&id, || async move { load().await.map(Arc::new) })
+                    .await
+            }
+            ItemCache::Shared(local) => match &self.redis {
+                Some(redis) => redis.get_or_load(id, local, load).await,
+                None => load().await.map(Arc::new),
+            },
+            ItemCache::Off => load().await.map(Arc::new),
+        }
     }
 
-    /// Call after a committed write to the item.
-    pub fn item_changed(&self, id: Uuid) {
-        self.items.invalidate(&id);
+    /// Call after a committed write to the item, before acknowledging it.
+    pub async fn item_changed(&self, id: Uuid) {
+        match &self.items {
+            ItemCache::Local(cache) => cache.invalidate(&id),
+            ItemCache::Shared(local) => {
+                local.invalidate(&id);
+                if let Some(redis) = &self.redis {
+                    redis.invalidate(id).await;
+                }
+            }
+            ItemCache::Off => {}
+        }
         self.events_committed();
     }
 

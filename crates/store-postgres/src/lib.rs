@@ -14,6 +14,7 @@
 //! SQL is runtime-checked (`sqlx::query`, `QueryBuilder::push_bind`), built
 //! only from constant fragments with bound parameters.
 
+mod dump;
 mod errors;
 mod migrate;
 mod rows;
@@ -24,6 +25,7 @@ use chrono::{DateTime, Utc};
 use errors::{connection_lost, db_error, unavailable};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
+use inventory_core::dump::{DumpRows, ExportCounts};
 use inventory_core::model::*;
 use inventory_core::paging::{ItemQuery, ItemSort, MovementQuery, Page, SeqOrder};
 use inventory_core::store::{Created, Idempotency, StoredResponse};
@@ -740,6 +742,15 @@ impl Store for PgStore {
 
     async fn find_idempotent(&self, user_id: Uuid, key: &str) -> Result<Option<StoredResponse>> {
         writes::find_idempotent(&self.pool, user_id, key).await
+    }
+
+    async fn export(&self, out: Box<dyn std::io::Write + Send>) -> Result<ExportCounts> {
+        dump::export(&self.pool, out).await
+    }
+
+    async fn import(&self, rows: DumpRows) -> Result<ExportCounts> {
+        self.write(move |conn| Box::pin(dump::import(conn, rows)))
+            .await
     }
 
     async fn purge_expired(&self, keys_before: DateTime<Utc>) -> Result<u64> {

@@ -14,12 +14,14 @@
 //! the disk, capped movements near 2,000/s (docs/PERFORMANCE.md). Statements
 //! are still only ever built from constant fragments with bound parameters.
 
+mod dump;
 mod migrate;
 mod rows;
 mod writes;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use inventory_core::dump::{DumpRows, ExportCounts};
 use inventory_core::model::*;
 use inventory_core::paging::{ItemQuery, ItemSort, MovementQuery, Page, SeqOrder};
 use inventory_core::store::{Created, Idempotency, StoredResponse};
@@ -34,6 +36,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use uuid::Uuid;
 
+pub use dump::{is_sqlite_file, restore_file};
 pub use migrate::LATEST_VERSION;
 
 /// How many queued writes one commit may carry.
@@ -231,10 +234,13 @@ impl SqliteStore {
         .map_err(Error::internal)?
     }
 
-    /// Takes a consistent copy of the database into `dest` while writes go on.
+    /// Takes a consistent copy of the database into `dest` (which must not
+    /// exist) while writes go on: `VACUUM INTO` on a read connection copies
+    /// one WAL snapshot and never holds up the writer. (It cannot run on the
+    /// writer, whose jobs run inside a transaction.)
     pub async fn backup_into(&self, dest: &Path) -> Result<()> {
         let dest = dest.to_string_lossy().into_owned();
-        self.write(move |conn| {
+        self.read(move |conn| {
             conn.execute("VACUUM INTO ?1", params![dest])
                 .map_err(db_error)?;
             Ok(())
@@ -731,6 +737,14 @@ impl Store for SqliteStore {
         let key = key.to_owned();
         self.read(move |conn| writes::find_idempotent(conn, user_id, &key))
             .await
+    }
+
+    async fn export(&self, out: Box<dyn std::io::Write + Send>) -> Result<ExportCounts> {
+        self.read(move |conn| dump::export(conn, out)).await
+    }
+
+    async fn import(&self, rows: DumpRows) -> Result<ExportCounts> {
+        self.write(move |conn| dump::import(conn, rows)).await
     }
 
     async fn purge_expired(&self, keys_before: DateTime<Utc>) -> Result<u64> {

@@ -171,7 +171,7 @@ pub async fn patch_item(
     let id = path_id(&id, "item")?;
     let if_version = expected_version(&state, id, &headers).await?;
     let item = state.store.update_item(id, body.value, if_version).await?;
-    state.item_changed(id);
+    state.item_changed(id).await;
     Ok(with_etag(StatusCode::OK, &item))
 }
 
@@ -210,7 +210,7 @@ pub async fn delete_item(
     let id = path_id(&id, "item")?;
     let if_version = expected_version(&state, id, &headers).await?;
     let archived_now = state.store.archive_item(id, if_version).await?;
-    state.item_changed(id);
+    state.item_changed(id).await;
     if archived_now {
         state.items_active.fetch_sub(1, Ordering::Relaxed);
     }

@@ -71,7 +71,7 @@ pub async fn create_movement(
     })?;
     Ok(match outcome {
         Outcome::New(mut results) => {
-            state.item_changed(item_id);
+            state.item_changed(item_id).await;
             count(&results);
             (StatusCode::CREATED, Json(results.remove(0))).into_response()
         }
@@ -140,7 +140,9 @@ pub async fn create_batch(
     .await?;
     Ok(match outcome {
         Outcome::New(results) => {
-            item_ids.iter().for_each(|id| state.item_changed(*id));
+            for id in &item_ids {
+                state.item_changed(*id).await;
+            }
             count(&results);
             (
                 StatusCode::CREATED,

@@ -20,22 +20,33 @@ pub async fn health() -> impl IntoResponse {
 #[utoipa::path(get, path = "/ready", tag = "system",
     responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    // The cache is optional: without it requests go to the database, so a
+    // down Redis is reported as degraded but never makes the replica unready.
+    let cache = match &state.redis {
+        None => "off",
+        Some(redis) if redis.ping().await => "ok",
+        Some(_) => "degraded",
+    };
     if state.is_shutting_down() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "shutting_down", "checks": {"database": "unknown"}})),
+            Json(
+                json!({"status": "shutting_down", "checks": {"database": "unknown", "cache": cache}}),
+            ),
         );
     }
     match state.store.ping().await {
         Ok(()) => (
             StatusCode::OK,
-            Json(json!({"status": "ready", "checks": {"database": "ok"}})),
+            Json(json!({"status": "ready", "checks": {"database": "ok", "cache": cache}})),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "checks": {"database": "unavailable"}})),
+                Json(
+                    json!({"status": "unavailable", "checks": {"database": "unavailable", "cache": cache}}),
+                ),
             )
         }
     }

@@ -79,6 +79,8 @@ pub fn test_config(database: DatabaseConfig) -> Config {
         log_filter: "warn".into(),
         admin_password: Some(Secret::new(ADMIN_PASSWORD)),
         shutdown_timeout: Duration::from_secs(5),
+        redis_url: None,
+        cache_ttl: Duration::from_secs(300),
     }
 }
 
@@ -90,11 +92,19 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the server on `database`; `dir` lives as long as the app.
 pub async fn spawn_app_with(dir: tempfile::TempDir, database: DatabaseConfig) -> TestApp {
+    spawn_configured(dir, test_config(database), None).await
+}
+
+async fn spawn_configured(
+    dir: tempfile::TempDir,
+    mut config: Config,
+    redis_url: Option<&str>,
+) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         telemetry::init_tracing(LogFormat::Text, "info");
     }
     telemetry::metrics();
-    let config = test_config(database);
+    config.redis_url = redis_url.map(Secret::new);
     let state = build_state(&config).await.expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -342,4 +352,85 @@ impl SseStream {
         }
         out
     }
+}
+
+/// A real redis-server on a free loopback port, killed on drop.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl RedisServer {
+    /// Starts one; without redis-server: a failure under CI=true, a loud skip otherwise.
+    pub fn start() -> Option<RedisServer> {
+        let found = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join("redis-server").is_file()))
+            .unwrap_or(false);
+        if !found {
+            let msg = "redis-server not found: install it with `apt-get install redis-server` (or run scripts/test.sh as root)";
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("{msg}");
+            }
+            eprintln!("SKIPPED: {msg}");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = RedisServer { port, child: None };
+        server.resume();
+        Some(server)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// (Re)starts the server on its port and waits until it answers.
+    pub fn resume(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("redis-server did not start");
+    }
+
+    /// Stops it (the data goes with it, as after a crash without persistence).
+    pub fn halt(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// Starts the server on `database` with Redis at `redis_url`.
+pub async fn spawn_app_with_redis(database: DatabaseConfig, redis_url: &str) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    spawn_configured(dir, test_config(database), Some(redis_url)).await
 }

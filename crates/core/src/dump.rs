@@ -1,0 +1,715 @@
+//! The portable export format, `inventory-export` version 1: JSON Lines.
+//!
+//! ```text
+//! {"type":"header","format":"inventory-export","version":1,"schema":1,"backend":"sqlite","exported_at":"..."}
+//! {"type":"user",...}      every user, password hash included, by id
+//! {"type":"location",...}  every location, by id
+//! {"type":"item",...}      every item, archived ones included, by id
+//! {"type":"stock",...}     every per-location balance, by item and location
+//! {"type":"movement",...}  the whole ledger, by seq
+//! {"type":"event",...}     the whole change feed, by id
+//! {"type":"end","counts":{...}}
+//! ```
+//!
+//! Timestamps are RFC 3339 UTC with exactly six fractional digits; item
+//! `attributes` and event `data` are the stored JSON text, byte for byte.
+//! Sessions and idempotency keys are not exported. The end line carries the
+//! row counts, so a truncated file is always detected.
+//!
+//! [`validate`] reads a whole file and reports the first problem with its
+//! line number; [`rows`] then streams the rows to [`crate::Store::import`].
+
+use crate::error::{Error, Result};
+use crate::model::{MovementKind, Role};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::io::{BufRead, Write};
+use uuid::Uuid;
+
+/// The `format` of the header line.
+pub const FORMAT: &str = "inventory-export";
+/// The format version this build writes and reads.
+pub const VERSION: u32 = 1;
+
+/// Rows of each kind in an export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportCounts {
+    pub users: u64,
+    pub locations: u64,
+    pub items: u64,
+    pub stock: u64,
+    pub movements: u64,
+    pub events: u64,
+}
+
+impl fmt::Display for ExportCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} users, {} locations, {} items, {} stock balances, {} movements, {} events",
+            self.users, self.locations, self.items, self.stock, self.movements, self.events
+        )
+    }
+}
+
+/// Timestamps as `2024-05-01T12:00:00.123456Z`: microseconds, always six digits.
+mod micros {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        t: &DateTime<Utc>,
+        s: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        let t = DateTime::parse_from_rfc3339(&s)
+            .map_err(|e| serde::de::Error::custom(format!("bad timestamp '{s}': {e}")))?
+            .with_timezone(&Utc);
+        if t.timestamp_subsec_nanos() % 1000 != 0 {
+            return Err(serde::de::Error::custom(format!(
+                "timestamp '{s}' is finer than a microsecond"
+            )));
+        }
+        Ok(t)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    pub format: String,
+    pub version: u32,
+    /// The schema (migration) version of the database it came from.
+    pub schema: i64,
+    pub backend: String,
+    #[serde(with = "micros")]
+    pub exported_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub username: String,
+    /// The argon2 PHC string, so that passwords keep working.
+    pub password_hash: String,
+    pub role: String,
+    #[serde(with = "micros")]
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationRow {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    #[serde(with = "micros")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "micros")]
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemRow {
+    pub id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub unit: String,
+    pub reorder_point: i64,
+    /// Ten-thousandths of the currency unit.
+    pub unit_cost: i64,
+    /// The stored JSON text, byte for byte.
+    pub attributes: String,
+    pub archived: bool,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub version: i64,
+    #[serde(with = "micros")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "micros")]
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StockRow {
+    pub item_id: Uuid,
+    pub location_id: Uuid,
+    pub on_hand: i64,
+    pub reserved: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MovementRow {
+    pub seq: i64,
+    pub id: Uuid,
+    pub item_id: Uuid,
+    pub kind: String,
+    pub quantity: i64,
+    pub location_id: Option<Uuid>,
+    pub from_location_id: Option<Uuid>,
+    pub to_location_id: Option<Uuid>,
+    pub reason: Option<String>,
+    pub reference: Option<String>,
+    pub created_by: String,
+    #[serde(with = "micros")]
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventRow {
+    pub id: i64,
+    pub kind: String,
+    pub entity_id: Uuid,
+    /// The stored JSON text, byte for byte.
+    pub data: String,
+    #[serde(with = "micros")]
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct End {
+    pub counts: ExportCounts,
+}
+
+/// One line of an export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Record {
+    Header(Header),
+    User(UserRow),
+    Location(LocationRow),
+    Item(ItemRow),
+    Stock(StockRow),
+    Movement(MovementRow),
+    Event(EventRow),
+    End(End),
+}
+
+impl Record {
+    /// The position of this kind of row in the file; rows never go back.
+    fn rank(&self) -> u8 {
+        match self {
+            Record::Header(_) => 0,
+            Record::User(_) => 1,
+            Record::Location(_) => 2,
+            Record::Item(_) => 3,
+            Record::Stock(_) => 4,
+            Record::Movement(_) => 5,
+            Record::Event(_) => 6,
+            Record::End(_) => 7,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Record::Header(_) => "header",
+            Record::User(_) => "user",
+            Record::Location(_) => "location",
+            Record::Item(_) => "item",
+            Record::Stock(_) => "stock",
+            Record::Movement(_) => "movement",
+            Record::Event(_) => "event",
+            Record::End(_) => "end",
+        }
+    }
+}
+
+/// Rows (neither header nor end) with their line numbers, as
+/// [`crate::Store::import`] takes them.
+pub type DumpRows = Box<dyn Iterator<Item = Result<(u64, Record)>> + Send>;
+
+/// Writes an export: the header at once, then rows, then the end line.
+pub struct DumpWriter<W: Write> {
+    out: W,
+    counts: ExportCounts,
+}
+
+fn write_error(e: impl fmt::Display) -> Error {
+    Error::Internal(format!("cannot write the export: {e}"))
+}
+
+impl<W: Write> DumpWriter<W> {
+    pub fn start(mut out: W, backend: &str, schema: i64) -> Result<Self> {
+        let header = Record::Header(Header {
+            format: FORMAT.to_owned(),
+            version: VERSION,
+            schema,
+            backend: backend.to_owned(),
+            exported_at: DateTime::from_timestamp_micros(Utc::now().timestamp_micros())
+                .unwrap_or_default(),
+        });
+        write_line(&mut out, &header)?;
+        Ok(Self {
+            out,
+            counts: ExportCounts::default(),
+        })
+    }
+
+    pub fn row(&mut self, record: &Record) -> Result<()> {
+        let c = &mut self.counts;
+        match record {
+            Record::User(_) => c.users += 1,
+            Record::Location(_) => c.locations += 1,
+            Record::Item(_) => c.items += 1,
+            Record::Stock(_) => c.stock += 1,
+            Record::Movement(_) => c.movements += 1,
+            Record::Event(_) => c.events += 1,
+            Record::Header(_) | Record::End(_) => {
+                return Err(Error::internal("header and end are written by the writer"))
+            }
+        }
+        write_line(&mut self.out, record)
+    }
+
+    /// Writes the end line and flushes.
+    pub fn finish(mut self) -> Result<ExportCounts> {
+        write_line(
+            &mut self.out,
+            &Record::End(End {
+                counts: self.counts,
+            }),
+        )?;
+        self.out.flush().map_err(write_error)?;
+        Ok(self.counts)
+    }
+}
+
+fn write_line<W: Write>(out: &mut W, record: &Record) -> Result<()> {
+    serde_json::to_writer(&mut *out, record).map_err(write_error)?;
+    out.write_all(b"\n").map_err(write_error)
+}
+
+/// A problem with an export file, at a line (1-based).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DumpError {
+    pub line: u64,
+    pub message: String,
+}
+
+impl fmt::Display for DumpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for DumpError {}
+
+impl From<DumpError> for Error {
+    fn from(e: DumpError) -> Self {
+        Error::invalid(format!("line {}", e.line), e.message)
+    }
+}
+
+fn at(line: u64, message: impl Into<String>) -> DumpError {
+    DumpError {
+        line,
+        message: message.into(),
+    }
+}
+
+/// Reads the lines of a file one by one: `(line number, text)`, the text
+/// without its newline. A line that does not end in a newline (the file
+/// was cut) is an error.
+struct Lines<R> {
+    reader: R,
+    line: u64,
+    buf: Vec<u8>,
+}
+
+impl<R: BufRead> Lines<R> {
+    fn new(reader: R) -> Self {
+        Self {
+            reader,
+            line: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    fn next_line(&mut self) -> Option<std::result::Result<(u64, String), DumpError>> {
+        self.buf.clear();
+        self.line += 1;
+        let line = self.line;
+        match self.reader.read_until(b'\n', &mut self.buf) {
+            Ok(0) => None,
+            Ok(_) => {
+                if self.buf.last() != Some(&b'\n') {
+                    return Some(Err(at(
+                        line,
+                        "the line does not end (the file is truncated)",
+                    )));
+                }
+                self.buf.pop();
+                if self.buf.last() == Some(&b'\r') {
+                    self.buf.pop();
+                }
+                Some(
+                    String::from_utf8(std::mem::take(&mut self.buf))
+                        .map(|s| (line, s))
+                        .map_err(|_| at(line, "not valid UTF-8")),
+                )
+            }
+            Err(e) => Some(Err(at(line, format!("cannot read: {e}")))),
+        }
+    }
+}
+
+fn parse(line: u64, text: &str) -> std::result::Result<Record, DumpError> {
+    if text.trim().is_empty() {
+        return Err(at(line, "empty line"));
+    }
+    serde_json::from_str(text).map_err(|e| {
+        let msg = e.to_string();
+        // serde_json says "at line 1 column N" of the line; keep the column.
+        let msg = match msg.rsplit_once(" at line 1 column ") {
+            Some((m, col)) => format!("{m} (column {col})"),
+            None => msg,
+        };
+        at(line, msg)
+    })
+}
+
+/// What a valid file holds, from [`validate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub header: Header,
+    pub counts: ExportCounts,
+}
+
+/// Reads a whole export and checks it: a supported header on line 1, every
+/// line a known row with its fields, rows in order (users, locations, items,
+/// stock, movements by seq, events by id), references to rows above, each
+/// item's stock and ledger adding up to its `on_hand`, and an end line whose
+/// counts match, with nothing after it. `max_schema` is the newest schema
+/// this build knows. The first problem is reported with its line number.
+pub fn validate<R: BufRead>(reader: R, max_schema: i64) -> std::result::Result<Summary, DumpError> {
+    let mut lines = Lines::new(reader);
+    let header = match lines.next_line() {
+        None => return Err(at(1, "the file is empty")),
+        Some(line) => {
+            let (n, text) = line?;
+            read_header(n, &text, max_schema)?
+        }
+    };
+    let mut counts = ExportCounts::default();
+    let mut rank = 0u8;
+    let mut users = HashSet::new();
+    let mut locations = HashSet::new();
+    // item id → (line, on_hand, stock sum, ledger sum)
+    let mut items: HashMap<Uuid, (u64, i64, i64, i64)> = HashMap::new();
+    let (mut last_seq, mut last_event) = (0i64, 0i64);
+    loop {
+        let Some(line) = lines.next_line() else {
+            return Err(at(
+                lines.line,
+                "the file ends without its end line (it is truncated)",
+            ));
+        };
+        let (n, text) = line?;
+        let record = parse(n, &text)?;
+        if record.rank() < rank {
+            return Err(at(
+                n,
+                format!("a {} row after the {} rows", record.kind(), rank_name(rank)),
+            ));
+        }
+        rank = record.rank();
+        match record {
+            Record::Header(_) => return Err(at(n, "a second header")),
+            Record::User(u) => {
+                if Role::parse(&u.role).is_none() {
+                    return Err(at(n, format!("unknown role '{}'", u.role)));
+                }
+                if !users.insert(u.id) {
+                    return Err(at(n, format!("user {} appears twice", u.id)));
+                }
+                counts.users += 1;
+            }
+            Record::Location(l) => {
+                if !locations.insert(l.id) {
+                    return Err(at(n, format!("location {} appears twice", l.id)));
+                }
+                counts.locations += 1;
+            }
+            Record::Item(i) => {
+                if serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&i.attributes)
+                    .is_err()
+                {
+                    return Err(at(n, "attributes is not the text of a JSON object"));
+                }
+                if items.insert(i.id, (n, i.on_hand, 0, 0)).is_some() {
+                    return Err(at(n, format!("item {} appears twice", i.id)));
+                }
+                counts.items += 1;
+            }
+            Record::Stock(s) => {
+                if !locations.contains(&s.location_id) {
+                    return Err(at(n, format!("unknown location {}", s.location_id)));
+                }
+                let Some(item) = items.get_mut(&s.item_id) else {
+                    return Err(at(n, format!("unknown item {}", s.item_id)));
+                };
+                item.2 += s.on_hand;
+                counts.stock += 1;
+            }
+            Record::Movement(m) => {
+                let Some(kind) = MovementKind::parse(&m.kind) else {
+                    return Err(at(n, format!("unknown movement kind '{}'", m.kind)));
+                };
+                if m.seq <= last_seq {
+                    return Err(at(n, format!("seq {} does not follow {last_seq}", m.seq)));
+                }
+                last_seq = m.seq;
+                for loc in [m.location_id, m.from_location_id, m.to_location_id]
+                    .into_iter()
+                    .flatten()
+                {
+                    if !locations.contains(&loc) {
+                        return Err(at(n, format!("unknown location {loc}")));
+                    }
+                }
+                let Some(item) = items.get_mut(&m.item_id) else {
+                    return Err(at(n, format!("unknown item {}", m.item_id)));
+                };
+                item.3 += match kind {
+                    MovementKind::Issue => -m.quantity,
+                    MovementKind::Transfer => 0,
+                    MovementKind::Receive | MovementKind::Adjust => m.quantity,
+                };
+                counts.movements += 1;
+            }
+            Record::Event(e) => {
+                if e.id <= last_event {
+                    return Err(at(
+                        n,
+                        format!("event id {} does not follow {last_event}", e.id),
+                    ));
+                }
+                last_event = e.id;
+                if serde_json::from_str::<serde_json::Value>(&e.data).is_err() {
+                    return Err(at(n, "data is not JSON text"));
+                }
+                counts.events += 1;
+            }
+            Record::End(end) => {
+                if end.counts != counts {
+                    return Err(at(
+                        n,
+                        format!(
+                            "the end line counts {} but the file holds {}",
+                            end.counts, counts
+                        ),
+                    ));
+                }
+                if let Some(extra) = lines.next_line() {
+                    let n = extra.map(|(n, _)| n).unwrap_or_else(|e| e.line);
+                    return Err(at(n, "text after the end line"));
+                }
+                break;
+            }
+        }
+    }
+    // Balances must equal the ledger, as in the database the file came from.
+    let mut wrong: Vec<_> = items
+        .values()
+        .filter(|(_, on_hand, stock, ledger)| stock != on_hand || ledger != on_hand)
+        .collect();
+    wrong.sort();
+    if let Some((n, on_hand, stock, ledger)) = wrong.first() {
+        return Err(at(
+            *n,
+            format!(
+                "the item's on_hand is {on_hand} but its stock rows add up to {stock} and its ledger to {ledger}"
+            ),
+        ));
+    }
+    Ok(Summary { header, counts })
+}
+
+fn rank_name(rank: u8) -> &'static str {
+    [
+        "header", "user", "location", "item", "stock", "movement", "event", "end",
+    ]
+    .get(usize::from(rank))
+    .copied()
+    .unwrap_or("end")
+}
+
+fn read_header(n: u64, text: &str, max_schema: i64) -> std::result::Result<Header, DumpError> {
+    // Look at format and version first, so that a newer file says so.
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|_| at(n, "not an inventory export (the first line is not JSON)"))?;
+    if value.get("type").and_then(|v| v.as_str()) != Some("header")
+        || value.get("format").and_then(|v| v.as_str()) != Some(FORMAT)
+    {
+        return Err(at(
+            n,
+            format!("not an inventory export (no {FORMAT} header)"),
+        ));
+    }
+    match value.get("version").and_then(|v| v.as_u64()) {
+        Some(v) if v == u64::from(VERSION) => {}
+        Some(v) => {
+            return Err(at(
+                n,
+                format!(
+                "export format version {v} is not supported (this build reads version {VERSION})"
+            ),
+            ))
+        }
+        None => return Err(at(n, "the header has no version")),
+    }
+    let Record::Header(header) = parse(n, text)? else {
+        return Err(at(n, "not a header"));
+    };
+    if header.schema > max_schema {
+        return Err(at(
+            n,
+            format!(
+                "the export comes from schema version {}, newer than this build knows ({max_schema})",
+                header.schema
+            ),
+        ));
+    }
+    Ok(header)
+}
+
+/// Streams the rows of a file that [`validate`] accepted, with their line
+/// numbers; header and end are skipped. A line that no longer parses (the
+/// file changed in between) ends the stream with an error.
+pub fn rows<R: BufRead + Send + 'static>(reader: R) -> DumpRows {
+    let mut lines = Lines::new(reader);
+    Box::new(std::iter::from_fn(move || loop {
+        let (n, text) = match lines.next_line()? {
+            Ok(line) => line,
+            Err(e) => return Some(Err(e.into())),
+        };
+        match parse(n, &text) {
+            Ok(Record::Header(_)) => continue,
+            Ok(Record::End(_)) => return None,
+            Ok(record) => return Some(Ok((n, record))),
+            Err(e) => return Some(Err(e.into())),
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut w = DumpWriter::start(&mut out, "sqlite", 1).unwrap();
+        let t = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
+        let (item, loc) = (Uuid::now_v7(), Uuid::now_v7());
+        w.row(&Record::Location(LocationRow {
+            id: loc,
+            code: "MAIN".into(),
+            name: "Main".into(),
+            created_at: t,
+            updated_at: t,
+        }))
+        .unwrap();
+        w.row(&Record::Item(ItemRow {
+            id: item,
+            sku: "A".into(),
+            name: "A".into(),
+            description: None,
+            category: Some("c".into()),
+            unit: "each".into(),
+            reorder_point: 0,
+            unit_cost: 12_3400,
+            attributes: r#"{"b":1.50,"a":[]}"#.into(),
+            archived: false,
+            on_hand: 5,
+            reserved: 0,
+            version: 1,
+            created_at: t,
+            updated_at: t,
+        }))
+        .unwrap();
+        w.row(&Record::Stock(StockRow {
+            item_id: item,
+            location_id: loc,
+            on_hand: 5,
+            reserved: 0,
+        }))
+        .unwrap();
+        w.row(&Record::Movement(MovementRow {
+            seq: 1,
+            id: Uuid::now_v7(),
+            item_id: item,
+            kind: "receive".into(),
+            quantity: 5,
+            location_id: Some(loc),
+            from_location_id: None,
+            to_location_id: None,
+            reason: None,
+            reference: None,
+            created_by: "admin".into(),
+            created_at: t,
+        }))
+        .unwrap();
+        w.finish().unwrap();
+        out
+    }
+
+    #[test]
+    fn round_trip_and_validate() {
+        let file = sample();
+        let text = String::from_utf8(file.clone()).unwrap();
+        assert!(text.contains(r#""attributes":"{\"b\":1.50,\"a\":[]}""#));
+        assert!(text.contains("2023-11-14T22:13:20.123456Z"));
+        let summary = validate(&file[..], 1).unwrap();
+        assert_eq!(summary.counts.items, 1);
+        let rows: Vec<_> = rows(std::io::Cursor::new(file))
+            .collect::<Result<_>>()
+            .unwrap();
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows[0].0, 2);
+    }
+
+    #[test]
+    fn truncation_and_corruption_name_the_line() {
+        let file = sample();
+        // cut inside the last line, and just before it
+        let cut = &file[..file.len() - 5];
+        assert_eq!(validate(cut, 1).unwrap_err().line, 6);
+        let last_nl = file[..file.len() - 1]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .unwrap();
+        let err = validate(&file[..=last_nl], 1).unwrap_err();
+        assert!(err.message.contains("truncated"), "{err}");
+        let text = String::from_utf8(file).unwrap();
+        let broken = text.replacen(r#""type":"item""#, r#""type":"itme""#, 1);
+        let err = validate(broken.as_bytes(), 1).unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+        let newer = text.replacen(r#""version":1"#, r#""version":2"#, 1);
+        assert!(validate(newer.as_bytes(), 1)
+            .unwrap_err()
+            .message
+            .contains("version 2"));
+        let extra = text.replacen(r#""quantity":5"#, r#""quantity":5,"x":1"#, 1);
+        assert_eq!(validate(extra.as_bytes(), 1).unwrap_err().line, 5);
+        let wrong = text.replacen(r#""quantity":5"#, r#""quantity":4"#, 1);
+        let err = validate(wrong.as_bytes(), 1).unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+    }
+}

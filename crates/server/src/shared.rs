@@ -1,0 +1,353 @@
+//! Redis as the layer that replicas share: an item cache that stays
+//! strictly coherent across replicas, and change-feed wake-ups over pub/sub.
+//!
+//! Coherence. Every item has a generation counter in Redis. A write, after
+//! its commit and before it is acknowledged, bumps the generation and deletes
+//! the cached value. A read fetches the generation and the cached value in
+//! one round trip and trusts a value (in Redis or in this process) only when
+//! it carries the current generation. A reader that missed fills Redis with
+//! a compare-and-set script that only stores its value if the generation is
+//! still the one it saw before reading the database, which closes the
+//! cache-aside race (a reader that read the old row cannot store it after
+//! the writer invalidated).
+//!
+//! Redis being down or slow never fails a request: every call has a short
+//! timeout, and a failure means "read the database" (counted as
+//! `inventory_errors_total{type="cache"}`). The connection manager
+//! reconnects by itself.
+
+use crate::state::CachedItem;
+use axum::body::Bytes;
+use axum::http::HeaderValue;
+use inventory_core::Error;
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Longest a cache call may take before the database is asked instead.
+const CALL_TIMEOUT: Duration = Duration::from_millis(250);
+/// Channel that carries "events were committed" between replicas.
+pub const EVENTS_CHANNEL: &str = "inventory:events";
+
+/// Stores a value only if the generation is still the one the reader saw.
+const FILL_SCRIPT: &str = r"
+local gen = redis.call('GET', KEYS[1]) or '0'
+if gen == ARGV[1] and redis.call('GET', KEYS[3]) == ARGV[4] then
+  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+";
+
+/// This process's copies of items, each with the Redis epoch and
+/// generation it was valid at.
+pub type LocalCopies = moka::sync::Cache<Uuid, (Arc<str>, u64, Arc<CachedItem>)>;
+
+#[derive(Clone)]
+pub struct Redis {
+    /// Invalidations that failed while Redis was unreachable; retried until
+    /// they land, and meanwhile this replica reads those items from the
+    /// database.
+    pending: Arc<std::sync::Mutex<std::collections::HashSet<Uuid>>>,
+    client: redis::Client,
+    /// Set once the first connection succeeds; it reconnects by itself after.
+    manager: Arc<tokio::sync::OnceCell<ConnectionManager>>,
+    ttl: Duration,
+    fill: Arc<Script>,
+}
+
+/// Names this Redis dataset. A Redis that restarted empty or was flushed
+/// gets a new epoch, so no replica trusts a generation from before.
+const EPOCH_KEY: &str = "inventory:epoch";
+
+fn gen_key(id: Uuid) -> String {
+    format!("inventory:item-gen:{id}")
+}
+
+fn value_key(id: Uuid) -> String {
+    format!("inventory:item:{id}")
+}
+
+fn cache_error(e: impl std::fmt::Display) {
+    metrics::counter!("inventory_errors_total", "type" => "cache").increment(1);
+    tracing::warn!(error = %e, "cache unavailable; reading the database");
+}
+
+async fn bounded<T>(call: impl Future<Output = redis::RedisResult<T>>) -> Result<T, String> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".into()),
+    }
+}
+
+/// A cached item as stored in Redis: `generation \n etag \n json`.
+fn encode(generation: u64, item: &CachedItem) -> Vec<u8> {
+    let mut out =
+        format!("{generation}\n{}\n", item.etag.to_str().unwrap_or_default()).into_bytes();
+    out.extend_from_slice(&item.json);
+    out
+}
+
+fn decode(bytes: &[u8]) -> Option<(u64, CachedItem)> {
+    let mut parts = bytes.splitn(3, |b| *b == b'\n');
+    let generation = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
+    let etag = HeaderValue::from_bytes(parts.next()?).ok()?;
+    let json = Bytes::copy_from_slice(parts.next()?);
+    Some((generation, CachedItem { json, etag }))
+}
+
+impl Redis {
+    /// Connects in the background: a Redis that is down at start-up is not
+    /// an error, only a degraded cache until it answers.
+    pub fn connect(url: &str, ttl: Duration) -> Result<Self, Error> {
+        let client = redis::Client::open(url)
+            .map_err(|_| Error::Internal("REDIS_URL is not a redis:// URL".into()))?;
+        let redis = Self {
+            pending: Default::default(),
+            client,
+            manager: Arc::new(tokio::sync::OnceCell::new()),
+            ttl,
+            fill: Arc::new(Script::new(FILL_SCRIPT)),
+        };
+        let (client, cell) = (redis.client.clone(), redis.manager.clone());
+        tokio::spawn(async move {
+            loop {
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Duration::from_secs(1))
+                    .set_response_timeout(Duration::from_secs(1))
+                    .set_number_of_retries(1);
+                match ConnectionManager::new_with_config(client.clone(), config).await {
+                    Ok(manager) => {
+                        let _ = cell.set(manager);
+                        return;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot reach redis yet; retrying"),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        let retry = redis.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let ids: Vec<Uuid> = retry
+                    .pending
+                    .lock()
+                    .map(|p| p.iter().copied().collect())
+                    .unwrap_or_default();
+                for id in ids {
+                    if retry.try_invalidate(id).await.is_ok() {
+                        if let Ok(mut p) = retry.pending.lock() {
+                            p.remove(&id);
+                        }
+                    }
+                }
+            }
+        });
+        Ok(redis)
+    }
+
+    fn conn(&self) -> Result<ConnectionManager, String> {
+        self.manager
+            .get()
+            .cloned()
+            .ok_or_else(|| "not connected yet".to_owned())
+    }
+
+    pub async fn ping(&self) -> bool {
+        let Ok(mut conn) = self.conn() else {
+            return false;
+        };
+        bounded(redis::cmd("PING").query_async::<String>(&mut conn))
+            .await
+            .is_ok()
+    }
+
+    /// The item from the cache, or loaded and offered to the cache.
+    /// `local` is this process's copy, trusted only at the current generation.
+    pub async fn get_or_load<F, Fut>(
+        &self,
+        id: Uuid,
+        local: &LocalCopies,
+        load: F,
+    ) -> Result<Arc<CachedItem>, Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<CachedItem, Error>>,
+    {
+        let mut conn = match self.conn() {
+            Ok(c) => c,
+            Err(e) => {
+                cache_error(e);
+                return load().await.map(Arc::new);
+            }
+        };
+        if self.pending.lock().map(|p| p.contains(&id)).unwrap_or(true) {
+            return load().await.map(Arc::new);
+        }
+        let (gen_k, val_k) = (gen_key(id), value_key(id));
+        let fetched = bounded(async {
+            redis::pipe()
+                .get(EPOCH_KEY)
+                .get(&gen_k)
+                .get(&val_k)
+                .query_async::<(Option<String>, Option<u64>, Option<Vec<u8>>)>(&mut conn)
+                .await
+        })
+        .await;
+        let (epoch, generation, stored) = match fetched {
+            Ok(v) => v,
+            Err(e) => {
+                cache_error(e);
+                return load().await.map(Arc::new);
+            }
+        };
+        let Some(epoch) = epoch else {
+            // A new or emptied Redis: name it, and trust nothing this time.
+            let fresh = crate::auth::random_secret(12);
+            if let Err(e) = bounded(async {
+                redis::cmd("SET")
+                    .arg(EPOCH_KEY)
+                    .arg(fresh)
+                    .arg("NX")
+                    .query_async::<Option<String>>(&mut conn)
+                    .await
+            })
+            .await
+            {
+                cache_error(e);
+            }
+            metrics::counter!("inventory_cache_misses_total", "layer" => "redis").increment(1);
+            return load().await.map(Arc::new);
+        };
+        let generation = generation.unwrap_or(0);
+        if let Some((e, g, item)) = local.get(&id) {
+            if g == generation && *e == epoch {
+                metrics::counter!("inventory_cache_hits_total", "layer" => "local").increment(1);
+                return Ok(item);
+            }
+        }
+        metrics::counter!("inventory_cache_misses_total", "layer" => "local").increment(1);
+        if let Some((g, item)) = stored.as_deref().and_then(decode) {
+            if g == generation {
+                metrics::counter!("inventory_cache_hits_total", "layer" => "redis").increment(1);
+                let item = Arc::new(item);
+                local.insert(id, (Arc::from(epoch.as_str()), g, item.clone()));
+                return Ok(item);
+            }
+        }
+        metrics::counter!("inventory_cache_misses_total", "layer" => "redis").increment(1);
+        let item = Arc::new(load().await?);
+        let filled = bounded(
+            self.fill
+                .key(&gen_k)
+                .key(&val_k)
+                .key(EPOCH_KEY)
+                .arg(generation.to_string())
+                .arg(encode(generation, &item))
+                .arg(self.ttl.as_secs().max(1))
+                .arg(&epoch)
+                .invoke_async::<i64>(&mut conn),
+        )
+        .await;
+        match filled {
+            // Stored: this process may keep it too, at that generation.
+            Ok(1) => {
+                local.insert(id, (Arc::from(epoch.as_str()), generation, item.clone()));
+            }
+            Ok(_) => {} // a writer got in between: serve it once, keep nothing
+            Err(e) => cache_error(e),
+        }
+        Ok(item)
+    }
+
+    /// After a committed write, before it is acknowledged: no replica may
+    /// serve the old value from here on. If Redis cannot be reached, the
+    /// invalidation is retried in the background until it lands, and this
+    /// replica reads the item from the database meanwhile.
+    pub async fn invalidate(&self, id: Uuid) {
+        for _attempt in 0..2 {
+            match self.try_invalidate(id).await {
+                Ok(()) => return,
+                Err(e) => cache_error(e),
+            }
+        }
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.insert(id);
+        }
+    }
+
+    async fn try_invalidate(&self, id: Uuid) -> Result<(), String> {
+        let mut conn = self.conn()?;
+        let (gen_k, val_k) = (gen_key(id), value_key(id));
+        // The generation outlives any value stamped with it.
+        let keep = (self.ttl.as_secs().max(1) * 2) as i64;
+        bounded(async {
+            redis::pipe()
+                .incr(&gen_k, 1)
+                .ignore()
+                .expire(&gen_k, keep)
+                .ignore()
+                .del(&val_k)
+                .ignore()
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await
+    }
+
+    /// Tells the other replicas that events were committed.
+    pub async fn publish_events(&self) {
+        let Ok(mut conn) = self.conn() else { return };
+        if let Err(e) = bounded(conn.publish::<_, _, i64>(EVENTS_CHANNEL, "1")).await {
+            cache_error(e);
+        }
+    }
+
+    /// Calls `wake` for every "events committed" message from any replica;
+    /// resubscribes by itself after Redis comes back.
+    pub fn spawn_event_listener(&self, wake: impl Fn() + Send + 'static) {
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            use futures_util::StreamExt;
+            loop {
+                match client.get_async_pubsub().await {
+                    Ok(mut pubsub) => {
+                        if pubsub.subscribe(EVENTS_CHANNEL).await.is_ok() {
+                            // A message may have been missed while away.
+                            wake();
+                            let mut messages = pubsub.on_message();
+                            while messages.next().await.is_some() {
+                                wake();
+                            }
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "event listener cannot reach redis"),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_items_round_trip_through_their_encoding() {
+        let item = CachedItem {
+            json: Bytes::from_static(b"{\"a\":\"x\\ny\"}"),
+            etag: HeaderValue::from_static("\"3\""),
+        };
+        let (g, back) = decode(&encode(7, &item)).unwrap();
+        assert_eq!(g, 7);
+        assert_eq!(back.json, item.json);
+        assert_eq!(back.etag, item.etag);
+        assert!(decode(b"garbage").is_none());
+    }
+}

@@ -1,0 +1,356 @@
+//! Export (one `REPEATABLE READ READ ONLY` transaction on a pooled
+//! connection: one snapshot, rows streamed while replicas keep writing) and
+//! import (one job on the writer, with the tables locked: all or nothing).
+
+use crate::errors::db_error;
+use crate::rows::get;
+use futures_util::TryStreamExt;
+use inventory_core::dump::*;
+use inventory_core::model::MAIN_LOCATION;
+use inventory_core::{Error, Result};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool};
+use std::io::Write;
+
+type Writer = DumpWriter<Box<dyn Write + Send>>;
+
+/// Streams the rows of `sql` through `decode` into the writer.
+async fn each(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    writer: &mut Writer,
+    decode: fn(&PgRow) -> Result<Record>,
+) -> Result<()> {
+    let mut rows = sqlx::query(sql).fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await.map_err(db_error)? {
+        writer.row(&decode(&row)?)?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn export(pool: &PgPool, out: Box<dyn Write + Send>) -> Result<ExportCounts> {
+    // Dropped without a commit, the transaction rolls back: it only read.
+    let mut tx = pool.begin().await.map_err(db_error)?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    // Streaming a big table to a slow sink is not a runaway statement.
+    sqlx::query("SET LOCAL statement_timeout = 0")
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    let schema: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_migrations")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+    let mut w = DumpWriter::start(out, "postgres", schema)?;
+    let conn: &mut PgConnection = &mut tx;
+    each(
+        conn,
+        "SELECT id, username, password_hash, role, created_at FROM users ORDER BY id",
+        &mut w,
+        |r| {
+            Ok(Record::User(UserRow {
+                id: get(r, "id")?,
+                username: get(r, "username")?,
+                password_hash: get(r, "password_hash")?,
+                role: get(r, "role")?,
+                created_at: get(r, "created_at")?,
+            }))
+        },
+    )
+    .await?;
+    each(
+        conn,
+        "SELECT id, code, name, created_at, updated_at FROM locations ORDER BY id",
+        &mut w,
+        |r| {
+            Ok(Record::Location(LocationRow {
+                id: get(r, "id")?,
+                code: get(r, "code")?,
+                name: get(r, "name")?,
+                created_at: get(r, "created_at")?,
+                updated_at: get(r, "updated_at")?,
+            }))
+        },
+    )
+    .await?;
+    each(
+        conn,
+        "SELECT id, sku, name, description, category, unit, reorder_point, unit_cost, attributes, \
+         archived, on_hand, reserved, version, created_at, updated_at FROM items ORDER BY id",
+        &mut w,
+        |r| {
+            Ok(Record::Item(ItemRow {
+                id: get(r, "id")?,
+                sku: get(r, "sku")?,
+                name: get(r, "name")?,
+                description: get(r, "description")?,
+                category: get(r, "category")?,
+                unit: get(r, "unit")?,
+                reorder_point: get(r, "reorder_point")?,
+                unit_cost: get(r, "unit_cost")?,
+                attributes: get(r, "attributes")?,
+                archived: get(r, "archived")?,
+                on_hand: get(r, "on_hand")?,
+                reserved: get(r, "reserved")?,
+                version: get(r, "version")?,
+                created_at: get(r, "created_at")?,
+                updated_at: get(r, "updated_at")?,
+            }))
+        },
+    )
+    .await?;
+    each(
+        conn,
+        "SELECT item_id, location_id, on_hand, reserved FROM stock ORDER BY item_id, location_id",
+        &mut w,
+        |r| {
+            Ok(Record::Stock(StockRow {
+                item_id: get(r, "item_id")?,
+                location_id: get(r, "location_id")?,
+                on_hand: get(r, "on_hand")?,
+                reserved: get(r, "reserved")?,
+            }))
+        },
+    )
+    .await?;
+    each(
+        conn,
+        "SELECT seq, id, item_id, kind, quantity, location_id, from_location_id, to_location_id, \
+         reason, reference, created_by, created_at FROM movements ORDER BY seq",
+        &mut w,
+        |r| {
+            Ok(Record::Movement(MovementRow {
+                seq: get(r, "seq")?,
+                id: get(r, "id")?,
+                item_id: get(r, "item_id")?,
+                kind: get(r, "kind")?,
+                quantity: get(r, "quantity")?,
+                location_id: get(r, "location_id")?,
+                from_location_id: get(r, "from_location_id")?,
+                to_location_id: get(r, "to_location_id")?,
+                reason: get(r, "reason")?,
+                reference: get(r, "reference")?,
+                created_by: get(r, "created_by")?,
+                created_at: get(r, "created_at")?,
+            }))
+        },
+    )
+    .await?;
+    each(
+        conn,
+        "SELECT id, kind, entity_id, data, created_at FROM events ORDER BY id",
+        &mut w,
+        |r| {
+            Ok(Record::Event(EventRow {
+                id: get(r, "id")?,
+                kind: get(r, "kind")?,
+                entity_id: get(r, "entity_id")?,
+                data: get(r, "data")?,
+                created_at: get(r, "created_at")?,
+            }))
+        },
+    )
+    .await?;
+    let counts = w.finish()?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(counts)
+}
+
+/// A row the database refuses (SQLSTATE class 23, integrity constraint
+/// violation) is the file's fault: report its line.
+fn at_line(line: u64) -> impl Fn(sqlx::Error) -> Error {
+    move |e| {
+        let refused = e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|c| c.starts_with("23"));
+        if refused {
+            Error::invalid(
+                format!("line {line}"),
+                format!("the database refuses the row: {e}"),
+            )
+        } else {
+            db_error(e)
+        }
+    }
+}
+
+async fn ensure_empty(conn: &mut PgConnection) -> Result<()> {
+    let (users, items, movements, events, others): (i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM items), \
+         (SELECT COUNT(*) FROM movements), (SELECT COUNT(*) FROM events), \
+         (SELECT COUNT(*) FROM locations WHERE code <> $1)",
+    )
+    .bind(MAIN_LOCATION)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    if users + items + movements + events + others > 0 {
+        return Err(Error::invalid(
+            "database",
+            format!(
+                "the target database is not empty ({users} users, {items} items, {movements} movements, \
+                 {events} events, {others} locations besides MAIN); import and restore need a new, empty database"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<ExportCounts> {
+    // Other replicas may read meanwhile, but not write: the emptiness check
+    // and the import are one step.
+    sqlx::query(
+        "LOCK TABLE users, locations, items, stock, movements, events, ledger_counter, event_counter \
+         IN EXCLUSIVE MODE",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    ensure_empty(conn).await?;
+    let mut counts = ExportCounts::default();
+    for row in rows {
+        let (line, record) = row?;
+        let err = at_line(line);
+        match record {
+            Record::User(u) => {
+                sqlx::query(
+                    "INSERT INTO users (id, username, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(u.id)
+                .bind(u.username)
+                .bind(u.password_hash)
+                .bind(u.role)
+                .bind(u.created_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(&err)?;
+                counts.users += 1;
+            }
+            Record::Location(l) => {
+                if l.code == MAIN_LOCATION {
+                    // The file's MAIN replaces the one this database was born with.
+                    sqlx::query("DELETE FROM locations WHERE code = $1")
+                        .bind(&l.code)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(&err)?;
+                }
+                sqlx::query(
+                    "INSERT INTO locations (id, code, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(l.id)
+                .bind(l.code)
+                .bind(l.name)
+                .bind(l.created_at)
+                .bind(l.updated_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(&err)?;
+                counts.locations += 1;
+            }
+            Record::Item(i) => {
+                sqlx::query(
+                    "INSERT INTO items (id, sku, name, description, category, unit, reorder_point, unit_cost, \
+                     attributes, archived, on_hand, reserved, version, created_at, updated_at, sku_folded, name_folded) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                )
+                .bind(i.id)
+                .bind(&i.sku)
+                .bind(&i.name)
+                .bind(i.description)
+                .bind(i.category)
+                .bind(i.unit)
+                .bind(i.reorder_point)
+                .bind(i.unit_cost)
+                .bind(i.attributes)
+                .bind(i.archived)
+                .bind(i.on_hand)
+                .bind(i.reserved)
+                .bind(i.version)
+                .bind(i.created_at)
+                .bind(i.updated_at)
+                .bind(i.sku.to_lowercase())
+                .bind(i.name.to_lowercase())
+                .execute(&mut *conn)
+                .await
+                .map_err(&err)?;
+                counts.items += 1;
+            }
+            Record::Stock(s) => {
+                sqlx::query(
+                    "INSERT INTO stock (item_id, location_id, on_hand, reserved) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(s.item_id)
+                .bind(s.location_id)
+                .bind(s.on_hand)
+                .bind(s.reserved)
+                .execute(&mut *conn)
+                .await
+                .map_err(&err)?;
+                counts.stock += 1;
+            }
+            Record::Movement(m) => {
+                sqlx::query(
+                    "INSERT INTO movements (seq, id, item_id, kind, quantity, location_id, from_location_id, \
+                     to_location_id, reason, reference, created_by, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(m.seq)
+                .bind(m.id)
+                .bind(m.item_id)
+                .bind(m.kind)
+                .bind(m.quantity)
+                .bind(m.location_id)
+                .bind(m.from_location_id)
+                .bind(m.to_location_id)
+                .bind(m.reason)
+                .bind(m.reference)
+                .bind(m.created_by)
+                .bind(m.created_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(&err)?;
+                counts.movements += 1;
+            }
+            Record::Event(e) => {
+                sqlx::query(
+                    "INSERT INTO events (id, kind, entity_id, data, created_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(e.id)
+                .bind(e.kind)
+                .bind(e.entity_id)
+                .bind(e.data)
+                .bind(e.created_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(&err)?;
+                counts.events += 1;
+            }
+            Record::Header(_) | Record::End(_) => {
+                return Err(Error::invalid(
+                    format!("line {line}"),
+                    "a header or end line among the rows",
+                ))
+            }
+        }
+    }
+    // The next movement and event continue after the imported ones.
+    sqlx::query(
+        "UPDATE ledger_counter SET value = GREATEST(value, (SELECT COALESCE(MAX(seq), 0) FROM movements))",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    sqlx::query(
+        "UPDATE event_counter SET value = GREATEST(value, (SELECT COALESCE(MAX(id), 0) FROM events))",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    Ok(counts)
+}
