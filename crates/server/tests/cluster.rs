@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::fresh_pg_database;
+use common::{fresh_pg_database, RedisServer};
 use futures_util::future::join_all;
 use inventory_server::config::DatabaseConfig;
 use reqwest::{Client, Response, StatusCode};
@@ -77,13 +77,12 @@ async fn wait_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
 
 /// The shared services every replica talks to, as the environment each
 /// replica gets, plus the processes to stop afterwards. PostgreSQL is a fresh
-/// database in the test cluster; Redis, once the server reads `REDIS_URL`, is
-/// one more function like [`postgres`]: start `redis-server` on a free port
-/// in `dir` and return `("REDIS_URL", url)` with its [`Guard`], then call it
-/// from [`Backing::start`].
+/// database in the test cluster; Redis a real `redis-server` on a free port
+/// (the replicas share it as their cache and change-feed wake-up channel).
 struct Backing {
     env: Vec<(&'static str, String)>,
     guards: Vec<Guard>,
+    redis: Option<RedisServer>,
 }
 
 impl Backing {
@@ -91,10 +90,14 @@ impl Backing {
         let mut backing = Backing {
             env: Vec::new(),
             guards: Vec::new(),
+            redis: None,
         };
         let (var, url, guard) = postgres().await?;
         backing.env.push((var, url));
         backing.guards.extend(guard);
+        let redis = RedisServer::start()?;
+        backing.env.push(("REDIS_URL", redis.url()));
+        backing.redis = Some(redis);
         Some(backing)
     }
 
@@ -272,11 +275,21 @@ fn free_port() -> u16 {
 ///   replica at once ("no live upstreams", 502).
 /// - The change feed is streamed (`proxy_buffering off`) with a long read
 ///   timeout.
-fn nginx_config(dir: &Path, listen: u16, upstreams: &[SocketAddr], as_root: bool) -> String {
+fn nginx_config(
+    dir: &Path,
+    listen: u16,
+    upstreams: &[SocketAddr],
+    as_root: bool,
+    down: Option<usize>,
+) -> String {
     let d = dir.display();
     let servers: String = upstreams
         .iter()
-        .map(|a| format!("        server {a} max_fails=0;\n"))
+        .enumerate()
+        .map(|(i, a)| {
+            let down = if down == Some(i) { " down" } else { "" };
+            format!("        server {a} max_fails=0{down};\n")
+        })
         .collect();
     let user = if as_root { "user root;\n" } else { "" };
     format!(
@@ -330,6 +343,8 @@ struct Nginx {
     guard: Guard,
     base: String,
     dir: PathBuf,
+    port: u16,
+    as_root: bool,
 }
 
 impl Nginx {
@@ -354,7 +369,7 @@ impl Nginx {
         for _attempt in 0..3 {
             let port = free_port();
             let conf = dir.join("nginx.conf");
-            std::fs::write(&conf, nginx_config(&dir, port, upstreams, as_root)).unwrap();
+            std::fs::write(&conf, nginx_config(&dir, port, upstreams, as_root, None)).unwrap();
             let child = Command::new(&bin)
                 .arg("-p")
                 .arg(&dir)
@@ -375,6 +390,8 @@ impl Nginx {
                 },
                 base: format!("http://127.0.0.1:{port}"),
                 dir: dir.clone(),
+                port,
+                as_root,
             };
             let client = Client::new();
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -405,6 +422,49 @@ impl Nginx {
 
     fn errors(&self) -> String {
         std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
+    }
+
+    /// Takes upstream `down` out of rotation (or, with `None`, puts all
+    /// back), the way a rolling restart drains a replica before stopping it:
+    /// rewrites the config, reloads, and waits until the old workers no
+    /// longer take connections.
+    async fn set_down(&self, upstreams: &[SocketAddr], down: Option<usize>) {
+        let conf = self.dir.join("nginx.conf");
+        std::fs::write(
+            &conf,
+            nginx_config(&self.dir, self.port, upstreams, self.as_root, down),
+        )
+        .unwrap();
+        let master = self.guard.child.id();
+        let children = || {
+            std::fs::read_to_string(format!("/proc/{master}/task/{master}/children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        let old_workers = children();
+        assert!(!old_workers.is_empty(), "nginx has workers");
+        signal(master, "-HUP");
+        // Applied once new workers run and every old one has stopped taking
+        // connections ("shutting down"); old ones may linger on open event
+        // streams, which the drained replica ends gracefully itself.
+        until(
+            Duration::from_secs(20),
+            "nginx to apply the new upstreams",
+            || {
+                let now = children();
+                let fresh = now.iter().any(|pid| !old_workers.contains(pid));
+                let old_stopped = old_workers.iter().all(|pid| {
+                    !now.contains(pid)
+                        || std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                            .map(|c| c.contains("shutting down"))
+                            .unwrap_or(true)
+                });
+                async move { fresh && old_stopped }
+            },
+        )
+        .await;
     }
 
     /// Access log lines of requests answered 5xx (or 499: client gone).
@@ -872,8 +932,16 @@ async fn three_replicas_behind_nginx() {
     let stop = Arc::new(AtomicBool::new(false));
     let load_deadline = Instant::now() + Duration::from_secs(40);
     let cap = 60_000;
+    // One connection per request: an nginx reload closes the keep-alive
+    // connections of its old workers, and a request racing that close would
+    // be a client-side artifact of the reload, not of the replicas.
+    let load_client_http = Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
     let shared = Load {
-        client: cluster.client.clone(),
+        client: load_client_http,
         base: cluster.nginx.base.clone(),
         token: cluster.token.clone(),
         item_id: id.clone(),
@@ -895,9 +963,13 @@ async fn three_replicas_behind_nginx() {
     .await;
     let env = cluster.backing.env.clone();
     let mut during_restarts = Vec::new();
+    let upstreams: Vec<SocketAddr> = cluster.replicas.iter().map(|r| r.addr).collect();
     for i in 0..REPLICAS {
         let before = tally.requests.load(Ordering::Relaxed);
         let port = cluster.replicas[i].addr.port();
+        // Drained from the balancer first (as Kubernetes does with readiness
+        // and a preStop delay), so no new connection reaches it; then SIGTERM.
+        cluster.nginx.set_down(&upstreams, Some(i)).await;
         signal(cluster.replicas[i].child.id(), "-TERM");
         let status = wait_exit(&mut cluster.replicas[i].child, Duration::from_secs(20)).await;
         assert!(
@@ -912,9 +984,11 @@ async fn three_replicas_behind_nginx() {
         .await
         .unwrap();
         let stopped = std::mem::replace(&mut cluster.replicas[i], restarted);
-        cluster
-            .retired
-            .push(format!("replica {i} before its restart ({}):\n{}", stopped.addr, stopped.tail()));
+        cluster.retired.push(format!(
+            "replica {i} before its restart ({}):\n{}",
+            stopped.addr,
+            stopped.tail()
+        ));
         let ready = format!("http://127.0.0.1:{port}/ready");
         let client = cluster.client.clone();
         until(
@@ -928,6 +1002,7 @@ async fn three_replicas_behind_nginx() {
             },
         )
         .await;
+        cluster.nginx.set_down(&upstreams, None).await;
         // The load kept flowing through this restart, and reaches the
         // restarted replica before the next one goes.
         let now = tally.requests.load(Ordering::Relaxed);

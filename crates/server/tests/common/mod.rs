@@ -294,6 +294,8 @@ pub struct Sse {
 pub struct SseStream {
     response: Response,
     buffer: String,
+    /// Events parsed but not yet handed out.
+    ready: std::collections::VecDeque<Sse>,
 }
 
 impl SseStream {
@@ -314,14 +316,17 @@ impl SseStream {
         SseStream {
             response,
             buffer: String::new(),
+            ready: Default::default(),
         }
     }
 
-    /// The next `n` events (keep-alive comments skipped); fails after 30 s.
+    /// Exactly the next `n` events (keep-alive comments skipped); fails after 30 s.
     pub async fn next(&mut self, n: usize) -> Vec<Sse> {
-        let mut out = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while out.len() < n {
+        loop {
+            if self.ready.len() >= n {
+                return self.ready.drain(..n).collect();
+            }
             while let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
                 let field = |name: &str| {
@@ -333,15 +338,15 @@ impl SseStream {
                 if let (Some(id), Some(kind), Some(data)) =
                     (field("id"), field("event"), field("data"))
                 {
-                    out.push(Sse {
+                    self.ready.push_back(Sse {
                         id: id.parse().unwrap(),
                         kind,
                         data: serde_json::from_str(&data).unwrap(),
                     });
                 }
             }
-            if out.len() >= n {
-                break;
+            if self.ready.len() >= n {
+                continue;
             }
             let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
                 .await
@@ -350,7 +355,6 @@ impl SseStream {
                 .expect("the stream ended");
             self.buffer.push_str(&String::from_utf8_lossy(&chunk));
         }
-        out
     }
 }
 
