@@ -15,6 +15,11 @@ Subcommands:
   stock URL --token-env VAR --item ID
                                  print GET /api/v1/items/ID/stock as JSON
   fsync-probe DIR                time 4 KiB write+fsync in DIR (bounded)
+  walk-pages URL --token-env VAR --depth N
+                                 follow item-list cursors past N items and
+                                 print the cursor found there (bounded)
+  redis-info HOST PORT           a few Redis INFO fields as JSON
+  metrics URL                    the server's inventory_cache_* metrics
   check-hot --before F --after F --result F --out F
                                  compare the hot item's drop in on_hand
                                  with the 201s counted by wrk (never fails
@@ -269,14 +274,15 @@ def seed(args):
     token = env_secret(args.token_env)
     os.makedirs(args.out, exist_ok=True)
     deadline = time.monotonic() + args.timeout
-    report = {"items_requested": args.items, "workers": args.workers}
+    report = {"items_requested": args.items - args.start + 1, "first_index": args.start,
+              "workers": args.workers}
 
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(args.workers, initializer=_worker_init, initargs=(args.url, token)) as pool:
         # 1. items: small chunks so workers stay busy to the end
         chunk = 250
         chunks = [range(s, min(s + chunk, args.items + 1))
-                  for s in range(1, args.items + 1, chunk)]
+                  for s in range(args.start, args.items + 1, chunk)]
         t0 = time.monotonic()
         ids, errors = {}, {}
         res = pool.imap_unordered(_create_items, chunks)
@@ -333,6 +339,10 @@ def seed(args):
               file=sys.stderr)
 
     # 3. the hot item
+    if args.no_hot:
+        with open(os.path.join(args.out, "seed.json"), "w") as f:
+            json.dump(report, f, indent=2)
+        return
     c = Client(args.url, token)
     status, body, raw = c.request("POST", "/api/v1/items",
                                   {"sku": "BENCH-HOT", "name": "Bench hot item",
@@ -351,6 +361,84 @@ def seed(args):
     report.update(hot_item=hot, hot_stock=args.hot_stock)
     with open(os.path.join(args.out, "seed.json"), "w") as f:
         json.dump(report, f, indent=2)
+
+
+def walk_pages(args):
+    """Follows next_cursor through GET /api/v1/items (limit STEP) until DEPTH
+    items have been passed; prints JSON with the cursor of the page that
+    starts there (cursors carry the sort key only, not the limit, so it is
+    valid for any limit)."""
+    c = Client(args.url, env_secret(args.token_env))
+    deadline = time.monotonic() + args.timeout
+    cursor, passed, pages, last_sku = None, 0, 0, None
+    t0 = time.monotonic()
+    while passed < args.depth:
+        if time.monotonic() > deadline:
+            c.close()
+            raise SystemExit(f"walk-pages: deadline passed after {passed} items")
+        limit = min(args.step, args.depth - passed)
+        path = f"/api/v1/items?limit={limit}"
+        if cursor:
+            path += "&cursor=" + urllib.parse.quote(cursor, safe="")
+        status, body, raw = c.request("GET", path)
+        if status != 200 or not isinstance(body, dict):
+            c.close()
+            raise SystemExit(f"walk-pages: HTTP {status}: {raw[:300]!r}")
+        items = body.get("items") or []
+        passed += len(items)
+        pages += 1
+        if items:
+            last_sku = items[-1].get("sku")
+        cursor = body.get("next_cursor")
+        if not cursor:
+            break
+    c.close()
+    out = {"depth_requested": args.depth, "items_passed": passed, "pages": pages,
+           "step": args.step, "seconds": round(time.monotonic() - t0, 3),
+           "last_sku_passed": last_sku, "cursor": cursor}
+    if not cursor:
+        raise SystemExit(f"walk-pages: the list ended after {passed} items: {out}")
+    print(json.dumps(out))
+
+
+def redis_info(args):
+    """Prints a few fields of Redis INFO as JSON (loopback only)."""
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit(f"refusing a non-loopback host: {args.host}")
+    with socket.create_connection((args.host, args.port), timeout=5) as s:
+        s.sendall(b"INFO\r\n")
+        s.settimeout(5)
+        data = b""
+        while True:
+            part = s.recv(65536)
+            if not part:
+                break
+            data += part
+            head, _, rest = data.partition(b"\r\n")
+            if head.startswith(b"$") and len(rest) >= int(head[1:]):
+                break
+    fields = {}
+    for line in data.decode("utf-8", "replace").splitlines():
+        if ":" in line and not line.startswith("$"):
+            k, v = line.split(":", 1)
+            fields[k] = v
+    keep = ("redis_version", "used_memory_human", "maxmemory_human", "maxmemory_policy",
+            "keyspace_hits", "keyspace_misses", "total_commands_processed",
+            "connected_clients", "rdb_changes_since_last_save", "aof_enabled", "db0")
+    print(json.dumps({k: fields[k] for k in keep if k in fields}))
+
+
+def metrics(args):
+    """Prints the server's inventory_cache_* metric lines as JSON."""
+    c = Client(args.url, os.environ.get(args.token_env or "", "") or None)
+    status, _, raw = c.request("GET", "/metrics")
+    c.close()
+    if status != 200:
+        print(json.dumps({"error": f"HTTP {status}"}))
+        return
+    lines = [ln for ln in raw.decode("utf-8", "replace").splitlines()
+             if ln.startswith(("inventory_cache_", "inventory_active_connections"))]
+    print(json.dumps({"lines": lines}))
 
 
 def check_hot(args):
@@ -455,7 +543,10 @@ def main():
     s = sub.add_parser("seed")
     s.add_argument("url")
     s.add_argument("--token-env", required=True)
-    s.add_argument("--items", type=int, default=100_000)
+    s.add_argument("--items", type=int, default=100_000,
+                   help="last item index (items BENCH-<start>..BENCH-<items>)")
+    s.add_argument("--start", type=int, default=1, help="first item index")
+    s.add_argument("--no-hot", action="store_true", help="do not create the hot item")
     s.add_argument("--workers", type=int, default=8)
     s.add_argument("--stock", type=int, default=1000, help="units received per item")
     s.add_argument("--hot-stock", type=int, default=100_000_000)
@@ -469,6 +560,24 @@ def main():
     s.add_argument("--count", type=int, default=200)
     s.add_argument("--timeout", type=float, default=10)
     s.set_defaults(fn=fsync_probe)
+
+    s = sub.add_parser("walk-pages")
+    s.add_argument("url")
+    s.add_argument("--token-env", required=True)
+    s.add_argument("--depth", type=int, required=True, help="items to pass")
+    s.add_argument("--step", type=int, default=500, help="page size while walking")
+    s.add_argument("--timeout", type=float, default=120)
+    s.set_defaults(fn=walk_pages)
+
+    s = sub.add_parser("redis-info")
+    s.add_argument("host")
+    s.add_argument("port", type=int)
+    s.set_defaults(fn=redis_info)
+
+    s = sub.add_parser("metrics")
+    s.add_argument("url")
+    s.add_argument("--token-env")
+    s.set_defaults(fn=metrics)
 
     s = sub.add_parser("check-hot")
     s.add_argument("--before", required=True)

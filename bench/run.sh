@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Inventory Manager benchmark kit: builds the release binary, starts it on a
-# free loopback port with a fresh SQLite database, seeds items and stock,
-# runs five wrk scenarios and writes docs/PERFORMANCE.md (via report.py).
+# free loopback port with a fresh database (SQLite, or a throwaway durable
+# PostgreSQL 15 cluster plus Redis), seeds items and stock, runs the wrk
+# scenarios and writes docs/PERFORMANCE.md (via report.py).
 #
-# Usage: bench/run.sh [--sync full|normal] [--duration SECONDS]
-#                     [--items N] [--no-build] [--help]
+# Usage: bench/run.sh [--backend sqlite|postgres] [--sync full|normal]
+#                     [--pool-size N] [--million|--no-million]
+#                     [--duration SECONDS] [--items N] [--no-build] [--help]
 #
 # Environment (flags win over environment):
+#   BENCH_BACKEND      sqlite (default) or postgres (PostgreSQL 15 + Redis)
+#   BENCH_POOL_SIZE    postgres: DATABASE_POOL_SIZE for the server (default 10)
+#   BENCH_PG_SHARED_BUFFERS  postgres: shared_buffers (default 512MB)
+#   BENCH_MILLION      postgres: 1 to grow the items to 1,000,000 and measure
+#                      the list again (default 1), 0 to skip
 #   BENCH_SYNC         INVENTORY_SQLITE_SYNC for the server (default full)
 #   BENCH_DURATION     seconds per wrk scenario (default 10)
 #   BENCH_ITEMS        items to seed (default 100000)
@@ -16,12 +23,14 @@
 #   BENCH_BIN          server binary to run instead of building
 #                      target/release/inventory
 #   BENCH_OUT          directory for raw results (default bench/out/<UTC time>)
-#   BENCH_REPORT       report to write (default docs/PERFORMANCE.md)
+#   BENCH_REPORT       report to write (default docs/PERFORMANCE.md, or
+#                      docs/PERFORMANCE-POSTGRES.md for postgres)
 #   BENCH_RUST_LOG     RUST_LOG for the server (default warn)
 #
 # Load goes to 127.0.0.1 only; every wrk run is bounded by its duration and
-# by `timeout`; nothing here asserts on timings. The server is killed and the
-# temporary database removed on exit, however the script ends.
+# by `timeout`; nothing here asserts on timings. The server (and PostgreSQL
+# and Redis) are killed and the temporary data removed on exit, however the
+# script ends.
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -29,6 +38,10 @@ ROOT="$(cd "$BENCH_DIR/.." && pwd)"
 # the exact command, with any BENCH_* settings taken from the environment
 INVOCATION="$(env | grep -E '^BENCH_[A-Z_]+=' | sort | tr '\n' ' ' || true)bench/run.sh${*:+ $*}"
 
+BACKEND="${BENCH_BACKEND:-sqlite}"
+POOL_SIZE="${BENCH_POOL_SIZE:-10}"
+PG_SHARED_BUFFERS="${BENCH_PG_SHARED_BUFFERS:-512MB}"
+MILLION="${BENCH_MILLION:-1}"
 SYNC="${BENCH_SYNC:-full}"
 DURATION="${BENCH_DURATION:-10}"
 ITEMS="${BENCH_ITEMS:-100000}"
@@ -38,16 +51,22 @@ WORKERS="${BENCH_WORKERS:-8}"
 BIN="${BENCH_BIN:-}"
 BUILD=1
 [[ -n "$BIN" ]] && BUILD=0
-REPORT="${BENCH_REPORT:-$ROOT/docs/PERFORMANCE.md}"
+REPORT="${BENCH_REPORT:-}"
 SERVER_LOG_LEVEL="${BENCH_RUST_LOG:-warn}"
 HOT_TAIL=3          # extra wrk seconds so in-flight hot issues are answered
 HOT_STOCK=100000000 # units on the hot item; far above any issue rate x time
 STOCK_PER_ITEM=1000 # units received on every seeded item
 
-usage() { sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while (($#)); do
   case "$1" in
+    --backend) BACKEND="${2:?--backend needs a value}"; shift 2 ;;
+    --backend=*) BACKEND="${1#*=}"; shift ;;
+    --pool-size) POOL_SIZE="${2:?--pool-size needs a value}"; shift 2 ;;
+    --pool-size=*) POOL_SIZE="${1#*=}"; shift ;;
+    --million) MILLION=1; shift ;;
+    --no-million) MILLION=0; shift ;;
     --sync) SYNC="${2:?--sync needs a value}"; shift 2 ;;
     --sync=*) SYNC="${1#*=}"; shift ;;
     --duration) DURATION="${2:?--duration needs a value}"; shift 2 ;;
@@ -61,15 +80,30 @@ while (($#)); do
 done
 
 case "$SYNC" in full | normal) ;; *) echo "sync must be full or normal, not '$SYNC'" >&2; exit 2 ;; esac
-for n in DURATION ITEMS THREADS CONNECTIONS WORKERS; do
+case "$BACKEND" in sqlite | postgres) ;; *) echo "backend must be sqlite or postgres, not '$BACKEND'" >&2; exit 2 ;; esac
+case "$MILLION" in 0 | 1) ;; *) echo "BENCH_MILLION must be 0 or 1, not '$MILLION'" >&2; exit 2 ;; esac
+[[ "$PG_SHARED_BUFFERS" =~ ^[1-9][0-9]*(kB|MB|GB)$ ]] || { echo "BENCH_PG_SHARED_BUFFERS must look like 512MB" >&2; exit 2; }
+if [[ -z "$REPORT" ]]; then
+  if [[ "$BACKEND" == postgres ]]; then REPORT="$ROOT/docs/PERFORMANCE-POSTGRES.md"; else REPORT="$ROOT/docs/PERFORMANCE.md"; fi
+fi
+LIST_SMALL=10000     # postgres: items when the list is first measured
+LIST_LARGE=1000000   # postgres: items when it is measured again (--million)
+for n in DURATION ITEMS THREADS CONNECTIONS WORKERS POOL_SIZE; do
   [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || { echo "$n must be a positive integer, not '${!n}'" >&2; exit 2; }
 done
 ((DURATION <= 120)) || { echo "BENCH_DURATION is capped at 120 s" >&2; exit 2; }
 ((ITEMS <= 1000000)) || { echo "BENCH_ITEMS is capped at 1000000" >&2; exit 2; }
+((POOL_SIZE <= 90)) || { echo "BENCH_POOL_SIZE is capped at 90 (max_connections is 100)" >&2; exit 2; }
+if [[ "$BACKEND" == postgres ]] && ((ITEMS <= LIST_SMALL)); then
+  echo "--backend postgres needs --items above $LIST_SMALL (the list is measured at $LIST_SMALL first)" >&2
+  exit 2
+fi
 
-for tool in wrk python3; do
+TOOLS=(wrk python3)
+[[ "$BACKEND" == postgres ]] && TOOLS+=(redis-server redis-cli runuser)
+for tool in "${TOOLS[@]}"; do
   command -v "$tool" >/dev/null || {
-    echo "$tool not found; on Debian: apt-get update && apt-get install -y wrk python3" >&2
+    echo "$tool not found; on Debian: apt-get update && apt-get install -y wrk python3 postgresql-15 redis-server" >&2
     exit 1
   }
 done
@@ -86,6 +120,9 @@ if [[ -z "$BIN" ]]; then
   fi
 fi
 [[ -x "$BIN" ]] || { echo "server binary not found: $BIN" >&2; exit 1; }
+# the tree the binary was built from (HEAD may move while the run goes on)
+GIT_REV="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)"
+GIT_DIRTY="$(git -C "$ROOT" status --porcelain --untracked-files=no -- crates Cargo.toml Cargo.lock 2>/dev/null | wc -l)"
 
 OUT="${BENCH_OUT:-$BENCH_DIR/out/$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$OUT"
@@ -95,6 +132,8 @@ OUT="$(cd "$OUT" && pwd)"
 RUN_START=$(date +%s)
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/inventory-bench.XXXXXX")"
 SERVER_PID=""
+REDIS_PID=""
+PG_DIR=""  # the PostgreSQL cluster's directory (postgres backend)
 
 stop_server() {
   if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -111,10 +150,28 @@ stop_server() {
   SERVER_PID=""
 }
 
+stop_redis() {
+  if [[ -n "$REDIS_PID" ]]; then
+    kill -TERM "$REDIS_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$REDIS_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$REDIS_PID" 2>/dev/null || true
+    wait "$REDIS_PID" 2>/dev/null || true
+  fi
+  REDIS_PID=""
+}
+
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   stop_server
+  stop_redis
+  if [[ -n "$PG_DIR" ]]; then
+    cp "$PG_DIR/server.log" "$OUT/postgres.log" 2>/dev/null || true
+    "$BENCH_DIR/pg.sh" stop "$PG_DIR" || true
+  fi
   rm -rf "$WORK"
   exit "$rc"
 }
@@ -131,11 +188,44 @@ export ADMIN_PASSWORD
 PORT="$(ctl free-port)"
 BASE="http://127.0.0.1:$PORT"
 
-log "starting $BIN on $BASE (sync=$SYNC, db in $WORK)"
+pg() { "$BENCH_DIR/pg.sh" psql "$PG_DIR" "$PG_PORT" "$@"; }
+
+if [[ "$BACKEND" == postgres ]]; then
+  PG_PORT="$(ctl free-port)"
+  PG_DIR="$WORK-pg"
+  log "starting PostgreSQL (durable: fsync, synchronous_commit, full_page_writes on) on 127.0.0.1:$PG_PORT, data in $PG_DIR"
+  "$BENCH_DIR/pg.sh" start "$PG_DIR" "$PG_PORT" "$PG_SHARED_BUFFERS"
+  pg -At -F '|' -c "SELECT name, setting, coalesce(unit, '') FROM pg_settings WHERE name IN
+    ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method', 'shared_buffers',
+     'max_connections', 'wal_level', 'commit_delay', 'checkpoint_timeout', 'max_wal_size',
+     'effective_cache_size', 'work_mem') ORDER BY name" >"$OUT/pg_settings.txt"
+  pg -At -c "SELECT version()" >"$OUT/pg_version.txt"
+  REDIS_PORT="$(ctl free-port)"
+  mkdir -p "$WORK/redis"
+  log "starting redis-server on 127.0.0.1:$REDIS_PORT (no persistence)"
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+    --daemonize no --protected-mode yes --dir "$WORK/redis" >"$OUT/redis.log" 2>&1 &
+  REDIS_PID=$!
+  for _ in $(seq 1 100); do
+    [[ "$(timeout 2 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]] && break
+    kill -0 "$REDIS_PID" 2>/dev/null || { cat "$OUT/redis.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  [[ "$(timeout 2 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]] ||
+    { echo "redis-server did not answer PING" >&2; exit 1; }
+  redis-server --version >"$OUT/redis_version.txt"
+  DB_ENV=(DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+    DATABASE_POOL_SIZE="$POOL_SIZE" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/")
+  DB_DESC="PostgreSQL 127.0.0.1:$PG_PORT, pool $POOL_SIZE, Redis 127.0.0.1:$REDIS_PORT"
+else
+  DB_ENV=(DATABASE_URL="sqlite://$WORK/inventory.db" INVENTORY_SQLITE_SYNC="$SYNC")
+  DB_DESC="sync=$SYNC, db in $WORK"
+fi
+
+log "starting $BIN on $BASE ($DB_DESC)"
 env PORT="$PORT" BIND_ADDR=127.0.0.1 \
-  DATABASE_URL="sqlite://$WORK/inventory.db" \
+  "${DB_ENV[@]}" \
   INVENTORY_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
-  INVENTORY_SQLITE_SYNC="$SYNC" \
   LOG_FORMAT=text RUST_LOG="$SERVER_LOG_LEVEL" \
   "$BIN" serve >"$OUT/server.log" 2>&1 &
 SERVER_PID=$!
@@ -157,23 +247,7 @@ log "idle RSS after start: ${RSS_START_KB} kB"
 BENCH_TOKEN="$(ctl login "$BASE" --password-env ADMIN_PASSWORD)"
 export BENCH_TOKEN
 
-# ------------------------------------------------------------------ seed
-log "seeding $ITEMS items with $WORKERS workers, then $STOCK_PER_ITEM units each"
-SEED_START=$(date +%s)
-ctl seed "$BASE" --token-env BENCH_TOKEN --items "$ITEMS" --workers "$WORKERS" \
-  --stock "$STOCK_PER_ITEM" --hot-stock "$HOT_STOCK" --timeout 240 --out "$OUT"
-SEED_SECONDS=$(($(date +%s) - SEED_START))
-export BENCH_IDS="$OUT/ids.txt"
-BENCH_HOT_ID="$(cat "$OUT/hot_id.txt")"
-export BENCH_HOT_ID
-DB_KB="$(du -sk "$WORK" | awk '{ print $1 }')"
-
-sleep 2
-LOADAVG="$(cut -d' ' -f1-3 /proc/loadavg)"
-RSS_SEEDED_KB="$(proc_kb VmRSS)"
-log "idle RSS after seeding (before load): ${RSS_SEEDED_KB} kB; database ${DB_KB} kB; loadavg $LOADAVG"
-
-# ------------------------------------------------------------------ scenarios
+# ------------------------------------------------------------------ wrk
 # run_wrk NAME SCRIPT PATH SECONDS: one bounded wrk run; raw output in
 # OUT/NAME.txt, the script's BENCH_RESULT line in OUT/NAME.json.
 run_wrk() {
@@ -181,8 +255,10 @@ run_wrk() {
   local cmd=(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --timeout 10s --latency
     -s "$BENCH_DIR/$script" "$BASE$path")
   log "scenario $name: ${cmd[*]}"
-  printf 'BENCH_SCENARIO=%s %s%s\n' "$name" "${BENCH_ACTIVE_MS:+BENCH_ACTIVE_MS=$BENCH_ACTIVE_MS }" \
-    "${cmd[*]}" | sed "s#$BENCH_DIR/#bench/#; s#$BASE#http://127.0.0.1:PORT#" >"$OUT/$name.cmd"
+  local list_env=""
+  [[ -n "${BENCH_LIST_PATH:-}" ]] && list_env="BENCH_LIST_PATH=\"$BENCH_LIST_PATH\" "
+  printf 'BENCH_SCENARIO=%s %s%s%s\n' "$name" "${BENCH_ACTIVE_MS:+BENCH_ACTIVE_MS=$BENCH_ACTIVE_MS }" \
+    "$list_env" "${cmd[*]}" | sed "s#$BENCH_DIR/#bench/#; s#$BASE#http://127.0.0.1:PORT#" >"$OUT/$name.cmd"
   BENCH_SCENARIO="$name" timeout --kill-after=5 $((secs + 30)) "${cmd[@]}" >"$OUT/$name.txt" 2>&1 || {
     echo "wrk failed for $name (exit $?):" >&2
     cat "$OUT/$name.txt" >&2
@@ -200,11 +276,87 @@ run_wrk() {
   proc_kb VmRSS >"$OUT/$name.rss"
 }
 
+# list_at SIZE: GET /api/v1/items?limit=50 on the first page and on the page
+# halfway through the SIZE items (reached by following cursors), as
+# list_SIZE_first and list_SIZE_deep.
+list_at() {
+  local size=$1 walk cursor
+  log "list at $size items: walking cursors to item $((size / 2))"
+  ctl walk-pages "$BASE" --token-env BENCH_TOKEN --depth $((size / 2)) --timeout 180 \
+    >"$OUT/list_${size}_walk.json"
+  walk="$(cat "$OUT/list_${size}_walk.json")"
+  cursor="$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["cursor"])' "$walk")"
+  BENCH_LIST_PATH="/api/v1/items?limit=50" run_wrk "list_${size}_first" item_list.lua /api/v1/items "$DURATION"
+  BENCH_LIST_PATH="/api/v1/items?limit=50&cursor=$cursor" \
+    run_wrk "list_${size}_deep" item_list.lua /api/v1/items "$DURATION"
+}
+
+pg_count_items() { pg -At -c "SELECT count(*) FROM items"; }
+db_kb() {
+  if [[ "$BACKEND" == postgres ]]; then
+    pg -At -c "SELECT pg_database_size('postgres') / 1024"
+  else
+    du -sk "$WORK" | awk '{ print $1 }'
+  fi
+}
+
+# ------------------------------------------------------------------ seed
+SEED_START=$(date +%s)
+if [[ "$BACKEND" == postgres ]]; then
+  # the list is measured at LIST_SMALL items first, then seeding goes on
+  log "seeding $LIST_SMALL items with $WORKERS workers, then $STOCK_PER_ITEM units each"
+  ctl seed "$BASE" --token-env BENCH_TOKEN --items "$LIST_SMALL" --workers "$WORKERS" \
+    --stock "$STOCK_PER_ITEM" --no-hot --timeout 240 --out "$OUT/seed_small"
+  pg_count_items >"$OUT/list_${LIST_SMALL}_count.txt"
+  sleep 1
+  list_at "$LIST_SMALL"
+  log "seeding items $((LIST_SMALL + 1))..$ITEMS, then $STOCK_PER_ITEM units each"
+  ctl seed "$BASE" --token-env BENCH_TOKEN --start $((LIST_SMALL + 1)) --items "$ITEMS" \
+    --workers "$WORKERS" --stock "$STOCK_PER_ITEM" --hot-stock "$HOT_STOCK" --timeout 420 \
+    --out "$OUT/seed_rest"
+  cat "$OUT/seed_small/ids.txt" "$OUT/seed_rest/ids.txt" >"$OUT/ids.txt"
+  cp "$OUT/seed_rest/hot_id.txt" "$OUT/hot_id.txt"
+  python3 - "$OUT" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+a = json.load(open(os.path.join(out, "seed_small", "seed.json")))
+b = json.load(open(os.path.join(out, "seed_rest", "seed.json")))
+m = dict(b)
+for k in ("items_requested", "items_created", "items_seconds", "stock_received_items",
+          "stock_seconds", "stock_batch_failures"):
+    m[k] = round(a.get(k, 0) + b.get(k, 0), 3)
+m["items_per_second"] = round(m["items_created"] / m["items_seconds"], 1) if m["items_seconds"] else None
+errs = dict(a.get("item_errors") or {})
+for k, v in (b.get("item_errors") or {}).items():
+    errs[k] = errs.get(k, 0) + v if isinstance(v, int) else errs.get(k, v)
+m["item_errors"] = errs
+m["phases"] = {"first": a, "rest": b}
+json.dump(m, open(os.path.join(out, "seed.json"), "w"), indent=2)
+PY
+else
+  log "seeding $ITEMS items with $WORKERS workers, then $STOCK_PER_ITEM units each"
+  ctl seed "$BASE" --token-env BENCH_TOKEN --items "$ITEMS" --workers "$WORKERS" \
+    --stock "$STOCK_PER_ITEM" --hot-stock "$HOT_STOCK" --timeout 240 --out "$OUT"
+fi
+SEED_SECONDS=$(($(date +%s) - SEED_START))
+export BENCH_IDS="$OUT/ids.txt"
+BENCH_HOT_ID="$(cat "$OUT/hot_id.txt")"
+export BENCH_HOT_ID
+DB_KB="$(db_kb)"
+
+sleep 2
+LOADAVG="$(cut -d' ' -f1-3 /proc/loadavg)"
+RSS_SEEDED_KB="$(proc_kb VmRSS)"
+log "idle RSS after seeding (before load): ${RSS_SEEDED_KB} kB; database ${DB_KB} kB; loadavg $LOADAVG"
+
 run_wrk health health.lua /health "$DURATION"
 # First pass over random ids with an empty item cache, then the same load
 # once the cache holds the working set: both are reported.
 run_wrk item_get_cold item_get.lua /api/v1/items "$DURATION"
 run_wrk item_get item_get.lua /api/v1/items "$DURATION"
+if [[ "$BACKEND" == postgres ]]; then
+  ctl metrics "$BASE" --token-env BENCH_TOKEN >"$OUT/metrics_after_item_get.json" || true
+fi
 run_wrk item_list item_list.lua /api/v1/items "$DURATION"
 run_wrk movements_spread movements_spread.lua /api/v1/movements "$DURATION"
 
@@ -221,12 +373,54 @@ RSS_AFTER_KB="$(proc_kb VmRSS)"
 HWM_KB="$(proc_kb VmHWM)"
 log "idle RSS after load: ${RSS_AFTER_KB} kB (peak ${HWM_KB} kB)"
 
+# ------------------------------------------------------------------ 1M items
+MILLION_SECONDS=""
+if [[ "$BACKEND" == postgres ]] && ((MILLION)); then
+  have="$(pg_count_items)"
+  bulk=$((LIST_LARGE - have))
+  log "growing items from $have to $LIST_LARGE: one INSERT ... SELECT generate_series of $bulk rows"
+  M_START=$(date +%s)
+  # rows as writes.rs::create_item writes them (no event or stock rows:
+  # these items are never read by id and carry no stock); ids are random
+  # (gen_random_uuid) rather than v7, skus BULK-0000001... sort after BENCH-*
+  pg -c "INSERT INTO items (id, sku, name, description, category, unit, reorder_point,
+           unit_cost, attributes, archived, on_hand, reserved, version, created_at, updated_at,
+           sku_folded, name_folded)
+         SELECT gen_random_uuid(), s.sku, s.name, NULL, 'cat-' || lpad((g % 50)::text, 2, '0'),
+           'pcs', 10, (1 + g % 997) * 10000 + (g % 100) * 100, '{}', FALSE, 0, 0, 1, t.now,
+           t.now, lower(s.sku), lower(s.name)
+         FROM generate_series(1, $bulk) AS g,
+           LATERAL (SELECT 'BULK-' || lpad(g::text, 7, '0') AS sku, 'Bulk item ' || g AS name) s,
+           (SELECT date_trunc('microseconds', now()) AS now) t" >"$OUT/million_insert.txt" 2>&1
+  M_INSERT=$(($(date +%s) - M_START))
+  pg -c "VACUUM (ANALYZE) items" -c "CHECKPOINT" >>"$OUT/million_insert.txt" 2>&1
+  MILLION_SECONDS=$(($(date +%s) - M_START))
+  pg_count_items >"$OUT/list_${LIST_LARGE}_count.txt"
+  printf 'bulk_rows=%s\ninsert_seconds=%s\ntotal_seconds=%s\ndb_kb=%s\n' "$bulk" "$M_INSERT" \
+    "$MILLION_SECONDS" "$(db_kb)" >"$OUT/million.env"
+  log "inserted $bulk rows in ${M_INSERT}s (+ VACUUM ANALYZE, CHECKPOINT: ${MILLION_SECONDS}s)"
+  sleep 2
+  list_at "$LIST_LARGE"
+fi
+
+if [[ "$BACKEND" == postgres ]]; then
+  ctl redis-info 127.0.0.1 "$REDIS_PORT" >"$OUT/redis_info.json" || true
+fi
 grep -cE 'WARN|ERROR' "$OUT/server.log" >"$OUT/server_log_warnings.txt" || true
+if [[ "$BACKEND" == postgres ]]; then
+  grep -cE 'ERROR|FATAL|PANIC' "$PG_DIR/server.log" >"$OUT/postgres_log_errors.txt" || true
+fi
 stop_server
 
 # ------------------------------------------------------------------ report
 cat >"$OUT/meta.env" <<EOF
 invocation=$INVOCATION
+backend=$BACKEND
+pool_size=$POOL_SIZE
+pg_shared_buffers=$PG_SHARED_BUFFERS
+million=$MILLION
+list_small=$LIST_SMALL
+list_large=$LIST_LARGE
 sync=$SYNC
 duration=$DURATION
 items=$ITEMS
@@ -244,8 +438,8 @@ rss_peak_kb=$HWM_KB
 binary=${BIN#"$ROOT"/}
 run_seconds=$(($(date +%s) - RUN_START))
 loadavg_before_load=$LOADAVG
-git_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)
-git_dirty=$(git -C "$ROOT" status --porcelain --untracked-files=no -- crates Cargo.toml Cargo.lock 2>/dev/null | wc -l)
+git_rev=$GIT_REV
+git_dirty=$GIT_DIRTY
 EOF
 
 python3 "$BENCH_DIR/report.py" "$OUT" --output "$REPORT"
