@@ -446,16 +446,6 @@ impl ItemPatch {
         item.attributes = fields.attributes;
         Ok(())
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.name.is_none()
-            && self.description.is_none()
-            && self.category.is_none()
-            && self.unit.is_none()
-            && self.reorder_point.is_none()
-            && self.unit_cost.is_none()
-            && self.attributes.is_none()
-    }
 }
 
 // ---------------------------------------------------------------- movements

@@ -2,7 +2,6 @@
 //! integer ten-thousandths in storage so that no backend rounds them.
 
 use rust_decimal::Decimal;
-use std::str::FromStr;
 
 pub const SCALE: u32 = 4;
 /// Ten-thousandths up to this bound fit any backend's BIGINT with room.
@@ -46,11 +45,6 @@ pub fn format_unit_cost(minor: i64) -> String {
     } else {
         d.to_string()
     }
-}
-
-/// Convenience for callers holding a `Decimal`.
-pub fn decimal_from_minor(minor: i64) -> Decimal {
-    Decimal::from_str(&format_unit_cost(minor)).unwrap_or_default()
 }
 
 #[cfg(test)]
