@@ -11,6 +11,14 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 /// A response recorded under an `Idempotency-Key`.
+/// Database connections, for `inventory_db_pool_connections{state}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub active: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {
     pub request_hash: String,
@@ -58,8 +66,9 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     /// Checks that the database answers.
     async fn ping(&self) -> Result<()>;
-    /// Connections in use right now.
-    fn connections_in_use(&self) -> u32;
+    /// The database connections: in use, idle, and the most there can be
+    /// (the writer's connection included).
+    fn pool_stats(&self) -> PoolStats;
     /// Whether other server processes may write to the same database (true
     /// for PostgreSQL). Then no process may trust a cache of its own alone.
     fn shared_by_replicas(&self) -> bool {

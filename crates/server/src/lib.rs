@@ -195,6 +195,7 @@ impl DrainingListener {
     ) -> (FirstRead, std::net::SocketAddr) {
         self.unread.send_modify(|n| *n += 1);
         let unread = Some(self.unread.clone());
+        metrics::gauge!("inventory_active_connections").increment(1.0);
         (FirstRead { io, unread }, addr)
     }
 
@@ -301,6 +302,7 @@ impl FirstRead {
 
 impl Drop for FirstRead {
     fn drop(&mut self) {
+        metrics::gauge!("inventory_active_connections").decrement(1.0);
         self.mark_read();
     }
 }

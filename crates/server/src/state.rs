@@ -40,7 +40,13 @@ pub struct Inner {
     /// kept in memory so that a scrape never counts rows.
     pub items_total: AtomicI64,
     pub items_active: AtomicI64,
+    /// Last count of items at or below their reorder point, and when it was
+    /// taken: a scrape recounts at most every [`LOW_STOCK_MAX_AGE`].
+    pub low_stock: tokio::sync::Mutex<Option<(std::time::Instant, i64)>>,
 }
+
+/// How stale `inventory_low_stock_items` may be: counting is a scan.
+pub const LOW_STOCK_MAX_AGE: Duration = Duration::from_secs(10);
 
 impl std::ops::Deref for AppState {
     type Target = Inner;
@@ -156,7 +162,28 @@ impl AppState {
             events_tick: tokio::sync::watch::channel(0).0,
             items_total: AtomicI64::new(items_total),
             items_active: AtomicI64::new(items_active),
+            low_stock: tokio::sync::Mutex::new(None),
         })))
+    }
+
+    /// Items at or below their reorder point, recounted when the last count
+    /// is older than [`LOW_STOCK_MAX_AGE`]; `None` if never counted (the
+    /// database has been down since start).
+    pub async fn low_stock_items(&self) -> Option<i64> {
+        let mut last = self.low_stock.lock().await;
+        if let Some((at, n)) = *last {
+            if at.elapsed() < LOW_STOCK_MAX_AGE {
+                return Some(n);
+            }
+        }
+        let counted = tokio::time::timeout(Duration::from_secs(2), self.store.count_low_stock());
+        match counted.await {
+            Ok(Ok(n)) => {
+                *last = Some((std::time::Instant::now(), n));
+                Some(n)
+            }
+            _ => last.map(|(_, n)| n),
+        }
     }
 
     pub fn begin_shutdown(&self) {

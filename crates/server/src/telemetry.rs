@@ -78,7 +78,15 @@ fn describe() {
     describe_gauge!("inventory_items_active", "Items that are not archived.");
     describe_gauge!(
         "inventory_active_connections",
-        "Database connections in use."
+        "HTTP client connections open."
+    );
+    describe_gauge!(
+        "inventory_low_stock_items",
+        "Active items whose on-hand quantity is at or below their reorder point."
+    );
+    describe_gauge!(
+        "inventory_db_pool_connections",
+        "Database connections by state: active (in use), idle, max (the limit; the writer's connection included)."
     );
     describe_counter!(
         "inventory_stock_movements_total",
@@ -150,4 +158,88 @@ pub async fn observe(req: Request, next: Next) -> Response {
         response.headers_mut().insert("x-request-id", value);
     }
     response
+}
+
+/// The standard `process_*` metrics (as the Prometheus client libraries
+/// name them), read from /proc at scrape time. Empty off Linux.
+pub fn process_metrics() -> String {
+    let mut out = String::new();
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return out;
+    };
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<f64>().ok());
+    // Linux reports times in USER_HZ, 100 on every architecture Rust targets.
+    const TICKS: f64 = 100.0;
+    let mut metric = |name: &str, kind: &str, help: &str, value: Option<f64>| {
+        if let Some(value) = value {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            ));
+        }
+    };
+    let cpu = field(14).zip(field(15)).map(|(u, s)| (u + s) / TICKS);
+    metric(
+        "process_cpu_seconds_total",
+        "counter",
+        "Total user and system CPU time spent in seconds.",
+        cpu,
+    );
+    let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("btime "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    });
+    metric(
+        "process_start_time_seconds",
+        "gauge",
+        "Start time of the process since unix epoch in seconds.",
+        boot.zip(field(22)).map(|(b, t)| b + t / TICKS),
+    );
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = |key: &str| {
+        status.lines().find_map(|l| {
+            l.strip_prefix(key)
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+                .map(|v| v * 1024.0)
+        })
+    };
+    metric(
+        "process_resident_memory_bytes",
+        "gauge",
+        "Resident memory size in bytes.",
+        kib("VmRSS:"),
+    );
+    metric(
+        "process_virtual_memory_bytes",
+        "gauge",
+        "Virtual memory size in bytes.",
+        kib("VmSize:"),
+    );
+    let open_fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count() as f64);
+    metric(
+        "process_open_fds",
+        "gauge",
+        "Number of open file descriptors.",
+        open_fds.ok(),
+    );
+    let max_fds = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse::<f64>().ok())
+        });
+    metric(
+        "process_max_fds",
+        "gauge",
+        "Maximum number of open file descriptors.",
+        max_fds,
+    );
+    out
 }

@@ -1569,6 +1569,67 @@ async fn metrics_use_route_templates_and_count_traffic() {
     app.shutdown().await;
 }
 
+#[tokio::test]
+async fn metrics_report_low_stock_pool_and_process() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for (sku, reorder_point) in [("LOW-1", 5), ("LOW-2", 5), ("LOW-3", 0)] {
+        let item = app
+            .create_item_with(
+                json!({"sku": sku, "name": sku, "unit": "pcs", "reorder_point": reorder_point}),
+            )
+            .await;
+        ids.push(item["id"].as_str().unwrap().to_owned());
+    }
+    app.receive(&ids[0], 10).await;
+    app.receive(&ids[1], 5).await;
+    // LOW-2 sits at its reorder point; LOW-3 has none, so it never counts.
+    let (text, samples) = scrape(&app).await;
+    assert_eq!(
+        value_of(&samples, "inventory_low_stock_items", &[]),
+        1.0,
+        "{text}"
+    );
+
+    let pool = |state| {
+        value_of(
+            &samples,
+            "inventory_db_pool_connections",
+            &[("state", state)],
+        )
+    };
+    assert!(pool("max") >= 2.0, "{text}");
+    assert_eq!(pool("active") + pool("idle"), pool("max"), "{text}");
+    // This scrape's own connection is open.
+    assert!(
+        value_of(&samples, "inventory_active_connections", &[]) >= 1.0,
+        "{text}"
+    );
+
+    assert!(
+        value_of(&samples, "process_resident_memory_bytes", &[]) > 1e6,
+        "{text}"
+    );
+    assert!(value_of(&samples, "process_open_fds", &[]) >= 3.0, "{text}");
+    assert!(
+        value_of(&samples, "process_max_fds", &[]) >= value_of(&samples, "process_open_fds", &[])
+    );
+    assert!(
+        value_of(&samples, "process_cpu_seconds_total", &[]) > 0.0,
+        "{text}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let started = value_of(&samples, "process_start_time_seconds", &[]);
+    assert!(
+        started <= now + 1.0 && started > now - 86_400.0,
+        "{started} vs {now}"
+    );
+    app.shutdown().await;
+}
+
 // ------------------------------------------------------------------ hostile input
 
 const MAX_QUANTITY: i64 = 1_000_000_000;

@@ -28,7 +28,7 @@ use futures_util::FutureExt;
 use inventory_core::dump::{DumpRows, ExportCounts};
 use inventory_core::model::*;
 use inventory_core::paging::{ItemQuery, ItemSort, MovementQuery, Page, SeqOrder};
-use inventory_core::store::{Created, Idempotency, StoredResponse};
+use inventory_core::store::{Created, Idempotency, PoolStats, StoredResponse};
 use inventory_core::{Error, Result, Store};
 use rows::*;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -360,9 +360,15 @@ impl Store for PgStore {
         self.count("SELECT 1::BIGINT").await.map(|_| ())
     }
 
-    fn connections_in_use(&self) -> u32 {
-        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
-        self.pool.size().saturating_sub(idle) + u32::from(self.writer_busy.load(Ordering::Relaxed))
+    fn pool_stats(&self) -> PoolStats {
+        let busy = u32::from(self.writer_busy.load(Ordering::Relaxed));
+        let open = self.pool.size();
+        let idle = (self.pool.num_idle() as u32).min(open);
+        PoolStats {
+            active: open - idle + busy,
+            idle: idle + 1 - busy,
+            max: self.pool.options().get_max_connections() + 1,
+        }
     }
 
     async fn count_users(&self) -> Result<i64> {

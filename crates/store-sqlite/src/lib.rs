@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use inventory_core::dump::{DumpRows, ExportCounts};
 use inventory_core::model::*;
 use inventory_core::paging::{ItemQuery, ItemSort, MovementQuery, Page, SeqOrder};
-use inventory_core::store::{Created, Idempotency, StoredResponse};
+use inventory_core::store::{Created, Idempotency, PoolStats, StoredResponse};
 use inventory_core::{Error, Result, Store};
 use rows::*;
 use rusqlite::types::Value as SqlValue;
@@ -78,6 +78,7 @@ struct ReadPool {
     connections: Mutex<Vec<Connection>>,
     permits: Semaphore,
     in_use: AtomicU32,
+    size: u32,
 }
 
 pub struct SqliteStore {
@@ -166,6 +167,7 @@ impl SqliteStore {
             connections: Mutex::new(connections),
             permits: Semaphore::new(size as usize),
             in_use: AtomicU32::new(0),
+            size,
         });
 
         let (jobs, rx) = mpsc::channel::<Job>(4096);
@@ -354,9 +356,16 @@ impl Store for SqliteStore {
         self.read(|conn| count(conn, "SELECT 1").map(|_| ())).await
     }
 
-    fn connections_in_use(&self) -> u32 {
-        self.reads.in_use.load(Ordering::Relaxed)
-            + u32::from(self.writer_busy.load(Ordering::Relaxed))
+    fn pool_stats(&self) -> PoolStats {
+        let max = self.reads.size + 1;
+        let active = (self.reads.in_use.load(Ordering::Relaxed)
+            + u32::from(self.writer_busy.load(Ordering::Relaxed)))
+        .min(max);
+        PoolStats {
+            active,
+            idle: max - active,
+            max,
+        }
     }
 
     async fn count_users(&self) -> Result<i64> {

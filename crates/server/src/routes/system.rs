@@ -52,21 +52,32 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Prometheus text exposition. Gauges are read from memory, never by
-/// scanning tables.
+/// Prometheus text exposition. Gauges are read from memory, except the
+/// low-stock count, which is recounted at most every ten seconds.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     // Items are never deleted, so the catalogue size only grows: a counter.
     metrics::counter!("inventory_items_total")
         .absolute(state.items_total.load(Ordering::Relaxed).max(0) as u64);
     metrics::gauge!("inventory_items_active")
         .set(state.items_active.load(Ordering::Relaxed) as f64);
-    metrics::gauge!("inventory_active_connections")
-        .set(f64::from(state.store.connections_in_use()));
+    let pool = state.store.pool_stats();
+    for (label, value) in [
+        ("active", pool.active),
+        ("idle", pool.idle),
+        ("max", pool.max),
+    ] {
+        metrics::gauge!("inventory_db_pool_connections", "state" => label).set(f64::from(value));
+    }
+    if let Some(n) = state.low_stock_items().await {
+        metrics::gauge!("inventory_low_stock_items").set(n as f64);
+    }
+    let mut body = telemetry::metrics().render();
+    body.push_str(&telemetry::process_metrics());
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        telemetry::metrics().render(),
+        body,
     )
 }
