@@ -1599,7 +1599,9 @@ async fn metrics_report_low_stock_pool_and_process() {
         )
     };
     assert!(pool("max") >= 2.0, "{text}");
-    assert_eq!(pool("active") + pool("idle"), pool("max"), "{text}");
+    // Pools may open connections lazily: open ones are active or idle.
+    assert!(pool("active") + pool("idle") <= pool("max"), "{text}");
+    assert!(pool("idle") >= 1.0, "{text}");
     // This scrape's own connection is open.
     assert!(
         value_of(&samples, "inventory_active_connections", &[]) >= 1.0,

@@ -130,3 +130,113 @@ CREATE TABLE events (
     data       TEXT        NOT NULL,
     created_at TIMESTAMPTZ NOT NULL
 );
+
+-- One request's stock movements in one round trip: the checks, the guarded
+-- balance updates, the item totals and the ledger rows. The writer has
+-- already locked ledger_counter (at the start of its group), so seq follows
+-- commit order. A refusal (unknown item or location, archived item, not
+-- enough stock) is returned as a final row with `o_refusal` set rather than
+-- raised, and comes before the refused movement writes anything: for a
+-- single movement nothing needs undoing; the caller rolls back to its
+-- savepoint when earlier movements of the same request were applied.
+-- Deltas are flattened: delta j belongs to movement p_delta_of[j], outflows
+-- first, in the order the response lists the locations.
+CREATE FUNCTION inventory_apply_movements(
+    p_ids UUID[], p_item_ids UUID[], p_kinds TEXT[], p_quantities BIGINT[],
+    p_locations TEXT[], p_froms TEXT[], p_tos TEXT[], p_reasons TEXT[], p_references TEXT[],
+    p_delta_of INT[], p_delta_codes TEXT[], p_delta_fields TEXT[], p_deltas BIGINT[],
+    p_created_by TEXT, p_created_at TIMESTAMPTZ)
+RETURNS TABLE (
+    o_index INT, o_seq BIGINT, o_sku TEXT, o_on_hand BIGINT, o_reserved BIGINT,
+    o_location_on_hand BIGINT[], o_location_reserved BIGINT[],
+    o_refusal TEXT, o_field TEXT, o_code TEXT, o_available BIGINT)
+LANGUAGE plpgsql AS $$
+DECLARE
+    n_deltas CONSTANT INT := coalesce(array_length(p_delta_of, 1), 0);
+    first_delta INT := 1;
+    last_delta INT;
+    v_archived BOOLEAN;
+    v_loc_ids UUID[];
+    v_loc UUID;
+    v_location UUID;
+    v_from UUID;
+    v_to UUID;
+    v_net BIGINT;
+    v_on BIGINT;
+    v_res BIGINT;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_ids, 1), 0) LOOP
+        o_index := i;
+        o_seq := NULL; o_on_hand := NULL; o_reserved := NULL;
+        o_refusal := NULL; o_field := NULL; o_code := NULL; o_available := NULL;
+        last_delta := first_delta;
+        WHILE last_delta < n_deltas AND p_delta_of[last_delta + 1] = i LOOP
+            last_delta := last_delta + 1;
+        END LOOP;
+
+        -- Locked first: an archive from another replica waits for this
+        -- transaction, and cannot slip in after the check.
+        SELECT it.sku, it.archived INTO o_sku, v_archived
+          FROM items it WHERE it.id = p_item_ids[i] FOR UPDATE;
+        IF NOT FOUND THEN
+            o_sku := NULL; o_refusal := 'no_item'; o_field := 'item_id';
+            RETURN NEXT; RETURN;
+        END IF;
+        IF v_archived THEN
+            o_refusal := 'archived';
+            RETURN NEXT; RETURN;
+        END IF;
+
+        v_loc_ids := '{}';
+        v_location := NULL; v_from := NULL; v_to := NULL;
+        FOR j IN first_delta .. last_delta LOOP
+            SELECT l.id INTO v_loc FROM locations l WHERE l.code = p_delta_codes[j];
+            IF NOT FOUND THEN
+                o_refusal := 'no_location'; o_field := p_delta_fields[j]; o_code := p_delta_codes[j];
+                RETURN NEXT; RETURN;
+            END IF;
+            v_loc_ids := v_loc_ids || v_loc;
+            IF p_delta_codes[j] = p_locations[i] THEN v_location := v_loc; END IF;
+            IF p_delta_codes[j] = p_froms[i] THEN v_from := v_loc; END IF;
+            IF p_delta_codes[j] = p_tos[i] THEN v_to := v_loc; END IF;
+        END LOOP;
+
+        o_location_on_hand := '{}'; o_location_reserved := '{}'; v_net := 0;
+        FOR j IN first_delta .. last_delta LOOP
+            v_loc := v_loc_ids[j - first_delta + 1];
+            IF p_deltas[j] < 0 THEN
+                -- The guard: the balance only falls if enough is available.
+                UPDATE stock s SET on_hand = s.on_hand + p_deltas[j]
+                 WHERE s.item_id = p_item_ids[i] AND s.location_id = v_loc
+                   AND s.on_hand - s.reserved >= -p_deltas[j]
+                RETURNING s.on_hand, s.reserved INTO v_on, v_res;
+                IF NOT FOUND THEN
+                    SELECT s.on_hand - s.reserved INTO o_available
+                      FROM stock s WHERE s.item_id = p_item_ids[i] AND s.location_id = v_loc;
+                    o_refusal := 'insufficient'; o_code := p_delta_codes[j];
+                    o_available := coalesce(o_available, 0);
+                    RETURN NEXT; RETURN;
+                END IF;
+            ELSE
+                INSERT INTO stock AS s (item_id, location_id, on_hand)
+                VALUES (p_item_ids[i], v_loc, p_deltas[j])
+                ON CONFLICT (item_id, location_id) DO UPDATE SET on_hand = s.on_hand + excluded.on_hand
+                RETURNING s.on_hand, s.reserved INTO v_on, v_res;
+            END IF;
+            o_location_on_hand := o_location_on_hand || v_on;
+            o_location_reserved := o_location_reserved || v_res;
+            v_net := v_net + p_deltas[j];
+        END LOOP;
+
+        UPDATE items it SET on_hand = it.on_hand + v_net WHERE it.id = p_item_ids[i]
+        RETURNING it.on_hand, it.reserved INTO o_on_hand, o_reserved;
+        UPDATE ledger_counter c SET value = c.value + 1 RETURNING c.value INTO o_seq;
+        INSERT INTO movements (seq, id, item_id, kind, quantity, location_id, from_location_id,
+                               to_location_id, reason, reference, created_by, created_at)
+        VALUES (o_seq, p_ids[i], p_item_ids[i], p_kinds[i], p_quantities[i], v_location, v_from,
+                v_to, p_reasons[i], p_references[i], p_created_by, p_created_at);
+        RETURN NEXT;
+        first_delta := last_delta + 1;
+    END LOOP;
+END;
+$$;

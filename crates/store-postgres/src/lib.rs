@@ -71,12 +71,47 @@ impl Default for PostgresOptions {
 }
 
 type Reply = Box<dyn FnOnce(Result<()>) + Send>;
-type Job = Box<dyn for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, (bool, Reply)> + Send>;
+type Run = Box<dyn for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, (Outcome, Reply)> + Send>;
 
-/// Gives a closure the higher-ranked signature of a [`Job`].
-fn job<F>(f: F) -> Job
+/// How a job ended, which decides what its group does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    /// Refused for a reason of the request's (not enough stock, unknown
+    /// item...): a job without a savepoint guarantees it wrote nothing.
+    Refused,
+    /// A database failure: the transaction may be aborted.
+    Failed,
+}
+
+impl Outcome {
+    fn of<T>(result: &Result<T>) -> Self {
+        match result {
+            Ok(_) => Self::Done,
+            Err(Error::Unavailable(_) | Error::Internal(_)) => Self::Failed,
+            Err(Error::AtIndex { source, .. })
+                if matches!(**source, Error::Unavailable(_) | Error::Internal(_)) =>
+            {
+                Self::Failed
+            }
+            Err(_) => Self::Refused,
+        }
+    }
+}
+
+/// One write, run inside the writer's group transaction.
+struct Job {
+    /// Whether the job may leave partial writes behind when it is refused,
+    /// so that it must run inside a savepoint. Single statements that check
+    /// before they write need none, which saves two round trips.
+    savepoint: bool,
+    run: Run,
+}
+
+/// Gives a closure the higher-ranked signature of a job's body.
+fn run<F>(f: F) -> Run
 where
-    F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, (bool, Reply)> + Send + 'static,
+    F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, (Outcome, Reply)> + Send + 'static,
 {
     Box::new(f)
 }
@@ -152,17 +187,27 @@ impl PgStore {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
     {
+        self.write_with(true, f).await
+    }
+
+    /// [`Self::write`], saying whether the job needs a savepoint.
+    async fn write_with<T, F>(&self, savepoint: bool, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel::<Result<T>>();
-        let job = job(move |conn| {
+        let run = run(move |conn| {
             Box::pin(async move {
                 let result = f(conn).await;
-                let ok = result.is_ok();
+                let outcome = Outcome::of(&result);
                 let reply: Reply = Box::new(move |commit: Result<()>| {
                     let _ = tx.send(commit.and(result));
                 });
-                (ok, reply)
+                (outcome, reply)
             })
         });
+        let job = Job { savepoint, run };
         self.jobs
             .send(job)
             .await
@@ -235,7 +280,11 @@ async fn begin(
             tracing::info!("the PostgreSQL writer connected");
         }
         let Some(c) = conn.as_mut() else { continue };
-        match exec(c, "BEGIN").await {
+        // Every group takes the two counters' row locks first (nearly every
+        // write appends an event or a movement): writers on other replicas
+        // then queue for whole groups and never deadlock on item rows.
+        let begin = "BEGIN; SELECT 1 FROM ledger_counter, event_counter FOR UPDATE";
+        match exec(c, begin).await {
             Ok(()) => return Ok(()),
             Err(e) => {
                 tracing::warn!(error = %e, "the writer connection failed; reconnecting");
@@ -250,12 +299,14 @@ async fn begin(
 /// Runs one group; false if the connection must be replaced.
 async fn run_group(conn: &mut PgConnection, jobs: &mut Vec<Job>) -> bool {
     let mut committed: Vec<Reply> = Vec::with_capacity(jobs.len());
-    for job in std::mem::take(jobs) {
-        if let Err(e) = exec(conn, "SAVEPOINT job").await {
-            tracing::error!(error = %e, "cannot open a savepoint");
-            return abandon(conn, committed).await;
+    for Job { savepoint, run } in std::mem::take(jobs) {
+        if savepoint {
+            if let Err(e) = exec(conn, "SAVEPOINT job").await {
+                tracing::error!(error = %e, "cannot open a savepoint");
+                return abandon(conn, committed).await;
+            }
         }
-        let (ok, reply) = match AssertUnwindSafe(job(conn)).catch_unwind().await {
+        let (outcome, reply) = match AssertUnwindSafe(run(conn)).catch_unwind().await {
             Ok(outcome) => outcome,
             Err(_) => {
                 // Its caller hears "not committed" as the reply was dropped.
@@ -263,21 +314,31 @@ async fn run_group(conn: &mut PgConnection, jobs: &mut Vec<Job>) -> bool {
                 return abandon(conn, committed).await;
             }
         };
-        if ok {
-            match exec(conn, "RELEASE SAVEPOINT job").await {
+        match (outcome, savepoint) {
+            (Outcome::Done, false) => committed.push(reply),
+            (Outcome::Done, true) => match exec(conn, "RELEASE SAVEPOINT job").await {
                 Ok(()) => committed.push(reply),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot release a savepoint");
                     reply(Err(unavailable("the write could not be committed")));
                     return abandon(conn, committed).await;
                 }
+            },
+            // Wrote nothing: answered at once, the group goes on.
+            (Outcome::Refused, false) => reply(Ok(())),
+            (_, true) => {
+                let rolled_back =
+                    exec(conn, "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job").await;
+                // A failed job is answered at once: there is nothing to commit.
+                reply(Ok(()));
+                if let Err(e) = rolled_back {
+                    tracing::error!(error = %e, "cannot roll back a failed write");
+                    return abandon(conn, committed).await;
+                }
             }
-        } else {
-            let rolled_back = exec(conn, "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job").await;
-            // A failed job is answered at once: there is nothing to commit.
-            reply(Ok(()));
-            if let Err(e) = rolled_back {
-                tracing::error!(error = %e, "cannot roll back a failed write");
+            (Outcome::Failed, false) => {
+                // No savepoint to return to: the transaction may be aborted.
+                reply(Ok(()));
                 return abandon(conn, committed).await;
             }
         }
@@ -620,8 +681,13 @@ impl Store for PgStore {
         idem: Option<Idempotency<Vec<MovementResult>>>,
     ) -> Result<Created<Vec<MovementResult>>> {
         let actor = actor.clone();
-        self.write(move |conn| Box::pin(writes::apply_movements(conn, movements, actor, idem)))
-            .await
+        // One movement without a key is checked before it writes anything;
+        // a batch or a recorded response needs a savepoint to undo.
+        let savepoint = movements.len() > 1 || idem.is_some();
+        self.write_with(savepoint, move |conn| {
+            Box::pin(writes::apply_movements(conn, movements, actor, idem))
+        })
+        .await
     }
 
     async fn list_movements(&self, query: &MovementQuery) -> Result<Page<Movement>> {

@@ -82,13 +82,32 @@ async fn record_event<T: serde::Serialize>(
     entity_id: Uuid,
     data: &T,
 ) -> Result<()> {
+    record_events(conn, kind, std::slice::from_ref(data), |_| entity_id).await
+}
+
+/// Records several changes of one kind with one statement; their ids are
+/// consecutive, in the order given.
+async fn record_events<T: serde::Serialize>(
+    conn: &mut PgConnection,
+    kind: &str,
+    changes: &[T],
+    entity_id: impl Fn(&T) -> Uuid,
+) -> Result<()> {
+    let ids: Vec<Uuid> = changes.iter().map(&entity_id).collect();
+    let data: Vec<String> = changes
+        .iter()
+        .map(|c| serde_json::to_string(c).unwrap_or_else(|_| "null".into()))
+        .collect();
     sqlx::query(
-        "WITH c AS (UPDATE event_counter SET value = value + 1 RETURNING value) \
-         INSERT INTO events (id, kind, entity_id, data, created_at) SELECT c.value, $1, $2, $3, $4 FROM c",
+        "WITH c AS (UPDATE event_counter SET value = value + $1 RETURNING value) \
+         INSERT INTO events (id, kind, entity_id, data, created_at) \
+         SELECT c.value - $1 + e.n, $2, e.entity_id, e.data, $5 \
+         FROM c, unnest($3::uuid[], $4::text[]) WITH ORDINALITY AS e(entity_id, data, n)",
     )
+    .bind(changes.len() as i64)
     .bind(kind)
-    .bind(entity_id)
-    .bind(serde_json::to_string(data).unwrap_or_else(|_| "null".into()))
+    .bind(&ids)
+    .bind(&data)
     .bind(truncate(Utc::now()))
     .execute(&mut *conn)
     .await
@@ -378,185 +397,147 @@ pub(crate) async fn archive_item(
     Ok(true)
 }
 
-async fn location_id(conn: &mut PgConnection, field: &str, code: &str) -> Result<Uuid> {
-    sqlx::query_scalar("SELECT id FROM locations WHERE code = $1")
-        .bind(code)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_error)?
-        .ok_or_else(|| Error::invalid(field, format!("unknown location '{code}'")))
+/// Why `inventory_apply_movements` refused a movement, as an error.
+fn refusal(row: &sqlx::postgres::PgRow, requested: i64) -> Result<Error> {
+    let refusal: String = get(row, "o_refusal")?;
+    let field: Option<String> = get(row, "o_field")?;
+    let code: Option<String> = get(row, "o_code")?;
+    let sku: Option<String> = get(row, "o_sku")?;
+    let code = code.unwrap_or_default();
+    Ok(match refusal.as_str() {
+        "no_item" => Error::invalid("item_id", "no item has this id"),
+        "archived" => Error::conflict(
+            ConflictKind::ItemArchived,
+            format!(
+                "item '{}' is archived and takes no movements",
+                sku.unwrap_or_default()
+            ),
+        ),
+        "no_location" => Error::invalid(
+            field.unwrap_or_else(|| "location".into()),
+            format!("unknown location '{code}'"),
+        ),
+        "insufficient" => Error::InsufficientStock {
+            location: code,
+            available: get::<Option<i64>>(row, "o_available")?.unwrap_or(0),
+            requested,
+        },
+        other => Error::internal(format!("unknown refusal '{other}'")),
+    })
 }
 
-async fn apply_one(
+/// Applies a request's movements with one call of the
+/// `inventory_apply_movements` function (see the migration), then records
+/// their events with one insert.
+async fn apply_all(
     conn: &mut PgConnection,
-    m: NewMovement,
+    movements: Vec<NewMovement>,
     actor: &Actor,
-) -> Result<MovementResult> {
-    let item_id = m.item_id;
-    let row = sqlx::query("SELECT sku, archived FROM items WHERE id = $1")
-        .bind(item_id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_error)?
-        .ok_or_else(|| Error::invalid("item_id", "no item has this id"))?;
-    let sku: String = get(&row, "sku")?;
-    let archived: bool = get(&row, "archived")?;
-    if archived {
-        return Err(Error::conflict(
-            ConflictKind::ItemArchived,
-            format!("item '{sku}' is archived and takes no movements"),
-        ));
-    }
-
-    // Each balance statement returns the row it left, so the response needs
-    // no second read.
-    let (mut location_ids, mut locations, mut net) = (Vec::new(), Vec::new(), 0i64);
-    for (code, delta) in m.deltas() {
-        let field = match (m.kind, delta < 0) {
-            (MovementKind::Transfer, true) => "from_location",
-            (MovementKind::Transfer, false) => "to_location",
-            _ => "location",
-        };
-        let loc = location_id(conn, field, code).await?;
-        let row = if delta < 0 {
-            // The guard: the balance only falls if enough is available. The
-            // row lock makes a concurrent writer wait and re-check.
-            let row = sqlx::query(
-                "UPDATE stock SET on_hand = on_hand + $1 WHERE item_id = $2 AND location_id = $3 \
-                 AND on_hand - reserved >= -$1 RETURNING on_hand, reserved",
-            )
-            .bind(delta)
-            .bind(item_id)
-            .bind(loc)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_error)?;
-            match row {
-                Some(row) => row,
-                None => {
-                    let available: Option<i64> = sqlx::query_scalar(
-                        "SELECT on_hand - reserved FROM stock WHERE item_id = $1 AND location_id = $2",
-                    )
-                    .bind(item_id)
-                    .bind(loc)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(db_error)?;
-                    return Err(Error::InsufficientStock {
-                        location: code.to_owned(),
-                        available: available.unwrap_or(0),
-                        requested: -delta,
-                    });
-                }
-            }
-        } else {
-            sqlx::query(
-                "INSERT INTO stock (item_id, location_id, on_hand) VALUES ($1, $2, $3) \
-                 ON CONFLICT (item_id, location_id) DO UPDATE SET on_hand = stock.on_hand + excluded.on_hand \
-                 RETURNING on_hand, reserved",
-            )
-            .bind(item_id)
-            .bind(loc)
-            .bind(delta)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db_error)?
-        };
-        let on_hand: i64 = get(&row, "on_hand")?;
-        let reserved: i64 = get(&row, "reserved")?;
-        locations.push(LocationBalance {
-            location: code.to_owned(),
-            on_hand,
-            reserved,
-            available: on_hand - reserved,
-        });
-        net += delta;
-        location_ids.push((code.to_owned(), loc));
-    }
-    // NOT archived: an archive committed by another replica since the check
-    // above (this statement waits for its row lock) still wins.
-    let row = sqlx::query(
-        "UPDATE items SET on_hand = on_hand + $1 WHERE id = $2 AND NOT archived RETURNING on_hand, reserved",
-    )
-    .bind(net)
-    .bind(item_id)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db_error)?
-    .ok_or_else(|| {
-        Error::conflict(
-            ConflictKind::ItemArchived,
-            format!("item '{sku}' is archived and takes no movements"),
-        )
-    })?;
-    let on_hand: i64 = get(&row, "on_hand")?;
-    let reserved: i64 = get(&row, "reserved")?;
-
+) -> Result<Vec<MovementResult>> {
     let now = truncate(Utc::now());
-    let id = Uuid::now_v7();
-    let loc_of = |field: &Option<String>| {
-        field.as_ref().and_then(|code| {
-            location_ids
-                .iter()
-                .find(|(c, _)| c == code)
-                .map(|(_, id)| *id)
-        })
-    };
-    // seq comes from the single-row counter, whose row lock is held until
-    // this transaction commits: seq follows commit order across replicas.
-    let seq: i64 = sqlx::query_scalar(
-        "WITH c AS (UPDATE ledger_counter SET value = value + 1 RETURNING value) \
-         INSERT INTO movements (seq, id, item_id, kind, quantity, location_id, from_location_id, to_location_id, \
-         reason, reference, created_by, created_at) \
-         SELECT c.value, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM c RETURNING seq",
+    let ids: Vec<Uuid> = movements.iter().map(|_| Uuid::now_v7()).collect();
+    let (mut delta_of, mut codes, mut fields, mut deltas) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut requested = Vec::new();
+    for (i, m) in movements.iter().enumerate() {
+        for (code, delta) in m.deltas() {
+            let field = match (m.kind, delta < 0) {
+                (MovementKind::Transfer, true) => "from_location",
+                (MovementKind::Transfer, false) => "to_location",
+                _ => "location",
+            };
+            delta_of.push(i as i32 + 1);
+            codes.push(code.to_owned());
+            fields.push(field);
+            deltas.push(delta);
+            if delta < 0 {
+                requested.push((i, -delta));
+            }
+        }
+    }
+    let column =
+        |f: fn(&NewMovement) -> Option<String>| movements.iter().map(f).collect::<Vec<_>>();
+    let rows = sqlx::query(
+        "SELECT * FROM inventory_apply_movements($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
-    .bind(id)
-    .bind(item_id)
-    .bind(m.kind.as_str())
-    .bind(m.quantity)
-    .bind(loc_of(&m.location))
-    .bind(loc_of(&m.from_location))
-    .bind(loc_of(&m.to_location))
-    .bind(&m.reason)
-    .bind(&m.reference)
+    .bind(&ids)
+    .bind(movements.iter().map(|m| m.item_id).collect::<Vec<_>>())
+    .bind(movements.iter().map(|m| m.kind.as_str()).collect::<Vec<_>>())
+    .bind(movements.iter().map(|m| m.quantity).collect::<Vec<_>>())
+    .bind(column(|m| m.location.clone()))
+    .bind(column(|m| m.from_location.clone()))
+    .bind(column(|m| m.to_location.clone()))
+    .bind(column(|m| m.reason.clone()))
+    .bind(column(|m| m.reference.clone()))
+    .bind(&delta_of)
+    .bind(&codes)
+    .bind(&fields)
+    .bind(&deltas)
     .bind(&actor.username)
     .bind(now)
-    .fetch_one(&mut *conn)
+    .fetch_all(&mut *conn)
     .await
     .map_err(db_error)?;
 
-    let result = MovementResult {
-        movement: Movement {
-            id,
-            seq,
-            item_id: m.item_id,
-            kind: m.kind,
-            quantity: m.quantity,
-            location: m.location,
-            from_location: m.from_location,
-            to_location: m.to_location,
-            reason: m.reason,
-            reference: m.reference,
-            created_by: actor.username.clone(),
-            created_at: now,
-        },
-        balances: ItemBalances {
-            item_id: m.item_id,
-            sku,
-            on_hand,
-            reserved,
-            available: on_hand - reserved,
-            locations,
-        },
-    };
-    record_event(
-        conn,
-        event_kind::MOVEMENT_CREATED,
-        result.movement.id,
-        &result,
-    )
+    let mut results = Vec::with_capacity(movements.len());
+    let mut rows = rows.iter();
+    for (i, (m, id)) in movements.into_iter().zip(ids).enumerate() {
+        let row = rows
+            .next()
+            .ok_or_else(|| Error::internal("inventory_apply_movements returned too few rows"))?;
+        if get::<Option<String>>(row, "o_refusal")?.is_some() {
+            let asked = requested
+                .iter()
+                .find(|(at, _)| *at == i)
+                .map_or(0, |(_, q)| *q);
+            return Err(refusal(row, asked)?.at_index(i));
+        }
+        let sku: String = get(row, "o_sku")?;
+        let on_hand: i64 = get(row, "o_on_hand")?;
+        let reserved: i64 = get(row, "o_reserved")?;
+        let location_on_hand: Vec<i64> = get(row, "o_location_on_hand")?;
+        let location_reserved: Vec<i64> = get(row, "o_location_reserved")?;
+        let locations = m
+            .deltas()
+            .into_iter()
+            .zip(location_on_hand.into_iter().zip(location_reserved))
+            .map(|((code, _), (on_hand, reserved))| LocationBalance {
+                location: code.to_owned(),
+                on_hand,
+                reserved,
+                available: on_hand - reserved,
+            })
+            .collect();
+        results.push(MovementResult {
+            movement: Movement {
+                id,
+                seq: get(row, "o_seq")?,
+                item_id: m.item_id,
+                kind: m.kind,
+                quantity: m.quantity,
+                location: m.location,
+                from_location: m.from_location,
+                to_location: m.to_location,
+                reason: m.reason,
+                reference: m.reference,
+                created_by: actor.username.clone(),
+                created_at: now,
+            },
+            balances: ItemBalances {
+                item_id: m.item_id,
+                sku,
+                on_hand,
+                reserved,
+                available: on_hand - reserved,
+                locations,
+            },
+        });
+    }
+    record_events(conn, event_kind::MOVEMENT_CREATED, &results, |r| {
+        r.movement.id
+    })
     .await?;
-    Ok(result)
+    Ok(results)
 }
 
 pub(crate) async fn apply_movements(
@@ -568,14 +549,7 @@ pub(crate) async fn apply_movements(
     if let Some(stored) = replay(conn, &idem).await? {
         return Ok(Created::Replay(stored));
     }
-    let mut results = Vec::with_capacity(movements.len());
-    for (index, m) in movements.into_iter().enumerate() {
-        results.push(
-            apply_one(conn, m, &actor)
-                .await
-                .map_err(|e| e.at_index(index))?,
-        );
-    }
+    let results = apply_all(conn, movements, &actor).await?;
     remember(conn, &idem, &results).await?;
     Ok(Created::New(results))
 }
