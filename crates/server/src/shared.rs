@@ -57,11 +57,39 @@ pub struct Redis {
     manager: Arc<tokio::sync::OnceCell<ConnectionManager>>,
     ttl: Duration,
     fill: Arc<Script>,
+    /// A logout whose generation bump has not reached Redis yet: until it
+    /// does, this replica checks every token in the database.
+    sessions_pending: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// Bumped by every logout on any replica: a replica trusts its copy of a
+/// session only while the generation (and the dataset epoch) it was loaded
+/// under is still current.
+const SESSIONS_GEN_KEY: &str = "inventory:sessions:generation";
+
+/// The Redis dataset's name and the sessions generation, read together.
+pub type SessionStamp = (Arc<str>, u64);
 
 /// Names this Redis dataset. A Redis that restarted empty or was flushed
 /// gets a new epoch, so no replica trusts a generation from before.
 const EPOCH_KEY: &str = "inventory:epoch";
+
+/// A new or emptied Redis gets a name; nothing cached is trusted this time.
+async fn name_dataset(conn: &mut ConnectionManager) {
+    let fresh = crate::auth::random_secret(12);
+    if let Err(e) = bounded(async {
+        redis::cmd("SET")
+            .arg(EPOCH_KEY)
+            .arg(fresh)
+            .arg("NX")
+            .query_async::<Option<String>>(conn)
+            .await
+    })
+    .await
+    {
+        cache_error(e);
+    }
+}
 
 fn gen_key(id: Uuid) -> String {
     format!("inventory:item-gen:{id}")
@@ -112,6 +140,7 @@ impl Redis {
             manager: Arc::new(tokio::sync::OnceCell::new()),
             ttl,
             fill: Arc::new(Script::new(FILL_SCRIPT)),
+            sessions_pending: Default::default(),
         };
         let (client, cell) = (redis.client.clone(), redis.manager.clone());
         tokio::spawn(async move {
@@ -145,6 +174,15 @@ impl Redis {
                             p.remove(&id);
                         }
                     }
+                }
+                if retry
+                    .sessions_pending
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                    && retry.try_bump_sessions().await.is_ok()
+                {
+                    retry
+                        .sessions_pending
+                        .store(false, std::sync::atomic::Ordering::SeqCst);
                 }
             }
         });
@@ -207,20 +245,7 @@ impl Redis {
             }
         };
         let Some(epoch) = epoch else {
-            // A new or emptied Redis: name it, and trust nothing this time.
-            let fresh = crate::auth::random_secret(12);
-            if let Err(e) = bounded(async {
-                redis::cmd("SET")
-                    .arg(EPOCH_KEY)
-                    .arg(fresh)
-                    .arg("NX")
-                    .query_async::<Option<String>>(&mut conn)
-                    .await
-            })
-            .await
-            {
-                cache_error(e);
-            }
+            name_dataset(&mut conn).await;
             metrics::counter!("inventory_cache_misses_total", "layer" => "redis").increment(1);
             return load().await.map(Arc::new);
         };
@@ -298,6 +323,58 @@ impl Redis {
                 .await
         })
         .await
+    }
+
+    /// The current sessions stamp, or `None` when sessions must be checked
+    /// in the database (Redis unreachable, emptied, or a logout of this
+    /// replica's not yet announced).
+    pub async fn sessions_stamp(&self) -> Option<SessionStamp> {
+        if self
+            .sessions_pending
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return None;
+        }
+        let mut conn = self.conn().map_err(cache_error).ok()?;
+        let fetched = bounded(async {
+            redis::pipe()
+                .get(EPOCH_KEY)
+                .get(SESSIONS_GEN_KEY)
+                .query_async::<(Option<String>, Option<u64>)>(&mut conn)
+                .await
+        })
+        .await;
+        match fetched {
+            Ok((Some(epoch), generation)) => Some((Arc::from(epoch), generation.unwrap_or(0))),
+            Ok((None, _)) => {
+                name_dataset(&mut conn).await;
+                None
+            }
+            Err(e) => {
+                cache_error(e);
+                None
+            }
+        }
+    }
+
+    /// After a session was deleted, before the logout is acknowledged: no
+    /// replica may accept the token from its copy any more.
+    pub async fn sessions_changed(&self) {
+        for _attempt in 0..2 {
+            match self.try_bump_sessions().await {
+                Ok(()) => return,
+                Err(e) => cache_error(e),
+            }
+        }
+        self.sessions_pending
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    async fn try_bump_sessions(&self) -> Result<(), String> {
+        let mut conn = self.conn()?;
+        bounded(conn.incr::<_, _, u64>(SESSIONS_GEN_KEY, 1))
+            .await
+            .map(|_| ())
     }
 
     /// Tells the other replicas that events were committed.

@@ -29,7 +29,9 @@ pub struct Inner {
     items: ItemCache,
     /// The layer replicas share, when `REDIS_URL` is set.
     pub redis: Option<Redis>,
-    sessions: CoherentCache<String, (User, DateTime<Utc>)>,
+    /// Sessions by token hash, with the Redis stamp they were loaded under
+    /// when replicas share the database (see [`Redis::sessions_stamp`]).
+    sessions: CoherentCache<String, CachedSession>,
     in_flight: Mutex<HashSet<(Uuid, String)>>,
     shutting_down: AtomicBool,
     /// Flips to true when shutdown begins, so long-lived streams can end.
@@ -54,6 +56,8 @@ impl std::ops::Deref for AppState {
         &self.0
     }
 }
+
+type CachedSession = (Option<crate::shared::SessionStamp>, User, DateTime<Utc>);
 
 /// An item as served: its JSON and its ETag, rendered once per version so
 /// that a cache hit costs no serialization.
@@ -133,6 +137,7 @@ impl AppState {
         // With replicas writing to the same database, a process-local cache
         // could serve a value another replica has changed.
         let shared = store.shared_by_replicas();
+        let with_redis = redis.is_some();
         let items_total = store.count_all_items().await?;
         let items_active = store.count_items().await?;
         let local = || {
@@ -150,8 +155,9 @@ impl AppState {
             store,
             items,
             redis,
-            // Sessions are only cached where no other process can end them.
-            sessions: if shared {
+            // Where other processes can end a session, a copy is trusted only
+            // under Redis's current sessions stamp; without Redis, not at all.
+            sessions: if shared && !with_redis {
                 CoherentCache::disabled()
             } else {
                 CoherentCache::new(100_000, Duration::from_secs(60))
@@ -221,17 +227,36 @@ impl AppState {
 
     pub async fn authenticate(&self, token: &str) -> Result<AuthUser, ApiError> {
         let token_hash = auth::token_hash(token);
-        let store = self.store.clone();
-        let found = self
-            .sessions
-            .get_or_load(&token_hash, || async {
-                store
-                    .find_session(&token_hash)
-                    .await?
-                    .ok_or(ApiError::Unauthorized)
-            })
-            .await?;
-        let (user, expires_at) = found;
+        let stamp = match (&self.redis, self.store.shared_by_replicas()) {
+            (Some(redis), true) => match redis.sessions_stamp().await {
+                Some(stamp) => Some(stamp),
+                // No stamp, no trust: ask the database, keep nothing.
+                None => {
+                    return match self.store.find_session(&token_hash).await? {
+                        Some((user, expires_at)) if expires_at > Utc::now() => {
+                            Ok(AuthUser { user, token_hash })
+                        }
+                        _ => Err(ApiError::Unauthorized),
+                    };
+                }
+            },
+            _ => None,
+        };
+        let load = || async {
+            let (user, expires_at) = self
+                .store
+                .find_session(&token_hash)
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
+            Ok::<_, ApiError>((stamp.clone(), user, expires_at))
+        };
+        let mut found = self.sessions.get_or_load(&token_hash, load).await?;
+        if found.0 != stamp {
+            // Loaded under an older stamp: a logout may have ended it since.
+            self.sessions.invalidate(&token_hash);
+            found = self.sessions.get_or_load(&token_hash, load).await?;
+        }
+        let (_, user, expires_at) = found;
         if expires_at <= Utc::now() {
             self.sessions.invalidate(&token_hash);
             return Err(ApiError::Unauthorized);
@@ -265,6 +290,9 @@ impl AppState {
     pub async fn logout(&self, caller: &AuthUser) -> Result<(), ApiError> {
         self.store.delete_session(&caller.token_hash).await?;
         self.sessions.invalidate(&caller.token_hash);
+        if let (Some(redis), true) = (&self.redis, self.store.shared_by_replicas()) {
+            redis.sessions_changed().await;
+        }
         Ok(())
     }
 

@@ -224,3 +224,61 @@ async fn redis_down_never_fails_a_request_and_the_cache_comes_back() {
     assert!(hit_again, "reads hit the cache again");
     app.shutdown().await;
 }
+
+/// With Redis, replicas keep copies of sessions (no database round trip per
+/// request) and a logout on any replica ends the token on all of them at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_cached_and_a_logout_anywhere_ends_them_everywhere() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let Some(database) = fresh_pg_database().await else {
+        return;
+    };
+    let inventory_server::config::DatabaseConfig::Postgres { url, .. } = &database else {
+        unreachable!("fresh_pg_database gives PostgreSQL");
+    };
+    let url = url.expose().to_owned();
+    let a = spawn_app_with_redis(database.clone(), &redis.url()).await;
+    let b = spawn_app_with_redis(database, &redis.url()).await;
+    let token = a.token_for("clerk").await;
+    let me = |app: &TestApp| {
+        let (client, url, token) = (app.client.clone(), app.url("/api/v1/me"), token.clone());
+        async move {
+            client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(me(&a).await, StatusCode::OK);
+    assert_eq!(me(&b).await, StatusCode::OK);
+
+    // Remove the session behind the service's back: the copies still answer,
+    // which shows requests are not checking the database.
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let deleted = sqlx::query(
+        "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE role = 'clerk')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(deleted, 1);
+    assert_eq!(me(&a).await, StatusCode::OK);
+    assert_eq!(me(&b).await, StatusCode::OK);
+
+    // A logout through B (the token is still accepted there) ends it on A too.
+    let res = b
+        .send(Method::POST, &token, "/api/v1/auth/logout", None)
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(me(&a).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&b).await, StatusCode::UNAUTHORIZED);
+    a.shutdown().await;
+    b.shutdown().await;
+}
