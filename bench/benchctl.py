@@ -262,6 +262,43 @@ def _receive_single(movements):
     return ok, errors
 
 
+def _read_items(ids):
+    """GETs each item once; returns {status: count}."""
+    c = _W["client"]
+    seen = {}
+    for item_id in ids:
+        try:
+            status, _, _ = c.request("GET", f"/api/v1/items/{item_id}")
+        except ConnectionError:
+            status = "connection"
+            _connection_failed()
+        else:
+            _W["failures"] = 0
+        seen[str(status)] = seen.get(str(status), 0) + 1
+    return seen
+
+
+def warm(args):
+    """Reads every id once, so that the next pass finds each one cached."""
+    token = env_secret(args.token_env)
+    with open(args.ids) as f:
+        ids = [line.strip() for line in f if line.strip()]
+    deadline = time.monotonic() + args.timeout
+    ctx = multiprocessing.get_context("fork")
+    t0 = time.monotonic()
+    statuses = {}
+    with ctx.Pool(args.workers, initializer=_worker_init, initargs=(args.url, token)) as pool:
+        chunks = [ids[i:i + 500] for i in range(0, len(ids), 500)]
+        res = pool.imap_unordered(_read_items, chunks)
+        for _ in chunks:
+            _merge(statuses, res.next(timeout=max(1.0, deadline - time.monotonic())))
+    took = time.monotonic() - t0
+    print(f"warm: read {len(ids)} items in {took:.1f}s, statuses {statuses}", file=sys.stderr)
+    json.dump({"items": len(ids), "seconds": round(took, 3), "statuses": statuses}, sys.stdout)
+    if statuses.get("200", 0) != len(ids):
+        raise SystemExit(f"warm: not every item read back 200: {statuses}")
+
+
 def _merge(into, more):
     for k, v in more.items():
         if k == "first_body":
@@ -554,6 +591,14 @@ def main():
     s.add_argument("--timeout", type=float, default=240, help="overall deadline, seconds")
     s.add_argument("--out", required=True)
     s.set_defaults(fn=seed)
+
+    s = sub.add_parser("warm")
+    s.add_argument("url")
+    s.add_argument("--token-env", required=True)
+    s.add_argument("--ids", required=True, help="file with one item id per line")
+    s.add_argument("--workers", type=int, default=8)
+    s.add_argument("--timeout", type=float, default=240)
+    s.set_defaults(fn=warm)
 
     s = sub.add_parser("fsync-probe")
     s.add_argument("dir")

@@ -57,6 +57,8 @@ pub enum Command {
         #[arg(long)]
         input: PathBuf,
     },
+    /// Ask the server on 127.0.0.1:PORT for /health; exit 0 if it answers 200, 1 otherwise (for container health checks: the image has no curl)
+    Healthcheck,
 }
 
 /// Raw settings as given; [`Settings::validate`] turns them into a [`Config`].
@@ -140,6 +142,12 @@ pub struct Settings {
         global = true
     )]
     pub sqlite_sync: String,
+    /// Serve /metrics on this port too (and only there: the main port then answers 404 for it); unset, /metrics is on the main port
+    #[arg(long, env = "METRICS_PORT", global = true)]
+    pub metrics_port: Option<String>,
+    /// OTLP/HTTP endpoint to export traces to, e.g. http://otel-collector:4318 (spans go to /v1/traces under it); unset, tracing is off
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    pub otel_exporter_otlp_endpoint: Option<String>,
 }
 
 /// A string that never shows in `Debug` output or logs.
@@ -191,6 +199,10 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub redis_url: Option<Secret>,
     pub cache_ttl: Duration,
+    /// A separate listener for /metrics.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Where spans are exported over OTLP/HTTP; `None` turns tracing off.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// One line naming the variable and what is wrong with it.
@@ -339,8 +351,41 @@ impl Settings {
         }
         let cache_ttl = Duration::from_secs(whole_number("CACHE_TTL", &self.cache_ttl, 1, 86_400)?);
 
+        let metrics_listen = match self.metrics_port.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(value) => {
+                let metrics_port: u16 = value.parse().map_err(|_| {
+                    bad(
+                        "METRICS_PORT",
+                        format!("'{value}' is not a port number (0-65535)"),
+                    )
+                })?;
+                if metrics_port == port && port != 0 {
+                    return Err(bad(
+                        "METRICS_PORT",
+                        format!("{metrics_port} is also PORT; pick another port"),
+                    ));
+                }
+                Some(SocketAddr::new(ip, metrics_port))
+            }
+        };
+        let otlp_endpoint = match self.otel_exporter_otlp_endpoint.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                Some(url.trim_end_matches('/').to_owned())
+            }
+            Some(url) => {
+                return Err(bad(
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    format!("'{url}' is not an http:// or https:// URL"),
+                ))
+            }
+        };
+
         Ok(Config {
             listen: SocketAddr::new(ip, port),
+            metrics_listen,
+            otlp_endpoint,
             redis_url,
             cache_ttl,
             database,

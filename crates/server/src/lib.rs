@@ -11,6 +11,7 @@ pub mod routes;
 pub mod shared;
 pub mod state;
 pub mod telemetry;
+pub mod traced_store;
 
 use config::{Config, DatabaseConfig};
 use inventory_core::model::Role;
@@ -86,7 +87,10 @@ pub async fn bootstrap_admin(
 
 /// Everything `serve` needs, built from the configuration.
 pub async fn build_state(config: &Config) -> Result<AppState, inventory_core::Error> {
-    let store = open_store(config).await?;
+    let mut store = open_store(config).await?;
+    if telemetry::traces_enabled() {
+        store = traced_store::TracedStore::wrap(store);
+    }
     bootstrap_admin(store.as_ref(), config).await?;
     let redis = match &config.redis_url {
         Some(url) => Some(shared::Redis::connect(url.expose(), config.cache_ttl)?),
@@ -139,6 +143,39 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
+    serve_with_metrics(state, listener, None, shutdown, grace).await
+}
+
+/// [`serve`], with /metrics moved to its own listener when one is given
+/// (`METRICS_PORT`): the main listener then answers 404 for it. The metrics
+/// listener keeps answering until the main one has finished, so the last
+/// scrapes see the shutdown.
+pub async fn serve_with_metrics(
+    state: AppState,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let metrics_on_main = metrics_listener.is_none();
+    let metrics_server = metrics_listener.map(|l| {
+        let app = routes::metrics_router(state.clone());
+        tokio::spawn(async move { axum::serve(l, app).await })
+    });
+    let result = serve_main(state, listener, metrics_on_main, shutdown, grace).await;
+    if let Some(task) = metrics_server {
+        task.abort();
+    }
+    result
+}
+
+async fn serve_main(
+    state: AppState,
+    listener: TcpListener,
+    metrics_on_main: bool,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let signal_state = state.clone();
     tokio::spawn(async move {
@@ -155,7 +192,7 @@ pub async fn serve(
         drained: Some(drained_tx),
         unread: Arc::new(tokio::sync::watch::channel(0).0),
     };
-    let app = routes::router(state);
+    let app = routes::router(state, metrics_on_main);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = drained.wait_for(|drained| *drained).await;
     });

@@ -1,7 +1,7 @@
 use clap::Parser;
 use inventory_server::backup::{self, CliError};
 use inventory_server::config::{Cli, Command};
-use inventory_server::{build_state, open_store, serve, shutdown_signal, telemetry};
+use inventory_server::{build_state, open_store, serve_with_metrics, shutdown_signal, telemetry};
 use std::process::ExitCode;
 
 /// Exit status for bad configuration or usage.
@@ -41,9 +41,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    telemetry::init_tracing(config.log_format, &config.log_filter);
     let command = cli.command.unwrap_or(Command::Serve);
-    runtime.block_on(async move {
+    if command == Command::Healthcheck {
+        return healthcheck(config.listen.port());
+    }
+    // Inside the runtime: the batch exporter may need it.
+    let tracing = runtime.block_on(async {
+        telemetry::init_tracing(
+            config.log_format,
+            &config.log_filter,
+            config.otlp_endpoint.as_deref(),
+        )
+    });
+    let status = runtime.block_on(async move {
         match command {
             Command::Migrate => match open_store(&config).await {
                 Ok(_) => {
@@ -82,9 +92,23 @@ fn main() -> ExitCode {
                         return ExitCode::FAILURE;
                     }
                 };
+                let metrics_listener = match config.metrics_listen {
+                    Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+                        Ok(l) => Some(l),
+                        Err(e) => {
+                            eprintln!("error: METRICS_PORT: cannot listen on {addr}: {e}");
+                            return ExitCode::FAILURE;
+                        }
+                    },
+                    None => None,
+                };
                 let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-                tracing::info!(%addr, backend = state.store.backend(), version = telemetry::VERSION, "listening");
-                match serve(state, listener, stop, config.shutdown_timeout).await {
+                let metrics_addr = metrics_listener
+                    .as_ref()
+                    .and_then(|l| l.local_addr().ok())
+                    .map(|a| a.to_string());
+                tracing::info!(%addr, metrics_addr, backend = state.store.backend(), version = telemetry::VERSION, "listening");
+                match serve_with_metrics(state, listener, metrics_listener, stop, config.shutdown_timeout).await {
                     Ok(()) => {
                         tracing::info!("stopped");
                         ExitCode::SUCCESS
@@ -95,8 +119,49 @@ fn main() -> ExitCode {
                     }
                 }
             }
+            Command::Healthcheck => unreachable!("answered before the runtime starts"),
         }
-    })
+    });
+    tracing.shutdown();
+    status
+}
+
+/// `inventory healthcheck`: GET /health on 127.0.0.1:PORT over plain TCP
+/// (the container image has no curl); 0 when it answers 200.
+fn healthcheck(port: u16) -> ExitCode {
+    use std::io::{Read, Write};
+    use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let timeout = std::time::Duration::from_secs(3);
+    let answer = TcpStream::connect_timeout(&addr, timeout).and_then(|mut stream| {
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+        let mut head = [0u8; 16];
+        let mut read = 0;
+        while read < head.len() {
+            match stream.read(&mut head[read..])? {
+                0 => break,
+                n => read += n,
+            }
+        }
+        Ok(String::from_utf8_lossy(&head[..read]).into_owned())
+    });
+    match answer {
+        Ok(head) if head.starts_with("HTTP/1.1 200") => ExitCode::SUCCESS,
+        Ok(head) => {
+            eprintln!(
+                "unhealthy: {addr}/health answered {}",
+                head.lines().next().unwrap_or("nothing")
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("unhealthy: cannot reach {addr}/health: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Exit status of a backup, restore, export or import: 0, or one line on

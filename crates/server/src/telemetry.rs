@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
@@ -20,21 +20,152 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
-/// Installs the global log subscriber (once; later calls are no-ops).
-pub fn init_tracing(format: LogFormat, filter: &str) {
+/// Keeps the trace exporter alive; [`Tracing::shutdown`] flushes the spans
+/// still buffered (call it before the process exits).
+#[must_use]
+pub struct Tracing {
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Tracing {
+    /// Whether spans are exported (`OTEL_EXPORTER_OTLP_ENDPOINT` set).
+    pub fn enabled(&self) -> bool {
+        self.provider.is_some()
+    }
+
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider {
+            if let Err(e) = provider.shutdown() {
+                eprintln!("warning: flushing traces failed: {e}");
+            }
+        }
+    }
+}
+
+static TRACES_ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether request spans are exported (see [`init_tracing`]).
+pub fn traces_enabled() -> bool {
+    TRACES_ON.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Installs the global log subscriber (once; later calls are no-ops) and,
+/// with an OTLP endpoint, the OpenTelemetry layer that exports this
+/// crate's `request` and `store` spans over OTLP/HTTP (JSON), whatever the
+/// log filter says.
+pub fn init_tracing(format: LogFormat, filter: &str, otlp_endpoint: Option<&str>) -> Tracing {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder
+    let logs: BoxedLayer = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(false)
-            .try_init(),
-        LogFormat::Text => builder.try_init(),
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed(),
+    }
+    .with_filter(filter)
+    .boxed();
+
+    let mut layers = vec![logs];
+    let provider = match otlp_endpoint.map(otlp_layer) {
+        Some(Ok((provider, layer))) => {
+            layers.push(layer);
+            Some(provider)
+        }
+        Some(Err(e)) => {
+            eprintln!("warning: OTEL_EXPORTER_OTLP_ENDPOINT: traces are off: {e}");
+            None
+        }
+        None => None,
     };
+    let installed = tracing_subscriber::registry()
+        .with(layers)
+        .try_init()
+        .is_ok();
+    if installed && provider.is_some() {
+        TRACES_ON.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    Tracing { provider }
+}
+
+type BoxedLayer = Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
+
+fn otlp_layer(
+    endpoint: &str,
+) -> Result<(opentelemetry_sdk::trace::SdkTracerProvider, BoxedLayer), String> {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+    use tracing_subscriber::Layer;
+
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpJson)
+        .with_endpoint(format!("{endpoint}/v1/traces"))
+        .with_timeout(Duration::from_secs(5))
+        .with_headers(Default::default())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name("inventory")
+        .with_attribute(opentelemetry::KeyValue::new("service.version", VERSION))
+        .build();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource)
+        .build();
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    let tracer = provider.tracer("inventory");
+    // Only this crate's spans, at info: the request and its store calls.
+    let targets = tracing_subscriber::filter::Targets::new()
+        .with_target("inventory_server", tracing::Level::INFO);
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(targets)
+        .boxed();
+    Ok((provider, layer))
+}
+
+/// Reads W3C trace context from request headers.
+struct HeaderExtractor<'a>(&'a axum::http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// The trace id of a valid W3C `traceparent` header (version 00).
+fn traceparent_trace_id(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers.get("traceparent")?.to_str().ok()?;
+    let mut parts = value.split('-');
+    let (version, trace_id, span_id, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let valid = version == "00"
+        && parts.next().is_none()
+        && hex(trace_id, 32)
+        && hex(span_id, 16)
+        && hex(flags, 2)
+        && trace_id.bytes().any(|b| b != b'0')
+        && span_id.bytes().any(|b| b != b'0');
+    valid.then(|| trace_id.to_owned())
 }
 
 /// The process-wide Prometheus recorder.
@@ -119,13 +250,45 @@ fn request_id(req: &Request) -> String {
         .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string())
 }
 
-/// Outer layer: request id, one log line and the request metrics.
+/// Outer layer: request id, trace context, one log line and the request
+/// metrics.
 pub async fn observe(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let id = request_id(&req);
     let method = req.method().as_str().to_owned();
-    let span = tracing::info_span!("request", request_id = %id, method = %method);
-    let mut response = next.run(req).instrument(span).await;
+    let span = tracing::info_span!(
+        "request",
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        request_id = %id,
+    );
+    // With traces exported, the request span continues the caller's trace
+    // and its own context goes back in `traceparent`; without, the
+    // caller's trace id is still logged so the line can be found.
+    let mut traceparent = None;
+    let trace_id = if traces_enabled() {
+        use opentelemetry::trace::TraceContextExt;
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        let parent = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&HeaderExtractor(req.headers()))
+        });
+        let _ = span.set_parent(parent);
+        let context = span.context();
+        let otel = context.span();
+        let sc = otel.span_context();
+        traceparent = Some(format!(
+            "00-{}-{}-{:02x}",
+            sc.trace_id(),
+            sc.span_id(),
+            sc.trace_flags().to_u8()
+        ));
+        Some(sc.trace_id().to_string())
+    } else {
+        traceparent_trace_id(req.headers())
+    };
+    let mut response = next.run(req).instrument(span.clone()).await;
     let elapsed = start.elapsed();
     let route = response
         .extensions()
@@ -146,14 +309,28 @@ pub async fn observe(req: Request, next: Next) -> Response {
         "endpoint" => route.clone()
     )
     .record(elapsed.as_secs_f64());
+    if traces_enabled() {
+        // The route is known only now; `otel.name` cannot be recorded late.
+        use opentelemetry::trace::TraceContextExt;
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        span.context()
+            .span()
+            .update_name(format!("{method} {route}"));
+    }
+    span.record("http.route", route.as_str());
+    span.record("http.response.status_code", status);
     tracing::info!(
         request_id = %id,
+        trace_id = trace_id.as_deref(),
         method = %method,
         route = %route,
         status,
         latency_ms = elapsed.as_secs_f64() * 1000.0,
         "request"
     );
+    if let Some(value) = traceparent.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        response.headers_mut().insert("traceparent", value);
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }

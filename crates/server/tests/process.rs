@@ -444,3 +444,162 @@ async fn acknowledged_movements_survive_kill_9() {
         acknowledged
     );
 }
+
+/// Spans received by a minimal OTLP/HTTP (JSON) receiver: (trace id, span
+/// id, parent span id, name) of every span in every export request.
+type Spans = std::sync::Arc<std::sync::Mutex<Vec<(String, String, String, String)>>>;
+
+async fn otlp_receiver() -> (String, Spans) {
+    use axum::routing::post;
+    let spans: Spans = Default::default();
+    let sink = spans.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        post(move |body: axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                let field = |span: &Value, name: &str| span[name].as_str().unwrap_or("").to_owned();
+                let mut sink = sink.lock().unwrap();
+                for rs in body["resourceSpans"].as_array().into_iter().flatten() {
+                    for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+                        for span in ss["spans"].as_array().into_iter().flatten() {
+                            sink.push((
+                                field(span, "traceId"),
+                                field(span, "spanId"),
+                                field(span, "parentSpanId"),
+                                field(span, "name"),
+                            ));
+                        }
+                    }
+                }
+                axum::Json(json!({}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), spans)
+}
+
+// Multi-threaded: the receiver must answer while this test blocks waiting
+// for the server to exit (that is when the last spans are flushed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_continue_the_callers_trace_and_nest_store_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (endpoint, spans) = otlp_receiver().await;
+    let mut cmd = command(&dir.path().join("inv.db"));
+    cmd.env("INVENTORY_ADMIN_PASSWORD", PASSWORD)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint);
+    let mut server = Server::start(cmd);
+    let client = reqwest::Client::new();
+    let token = login(&client, &server.base, PASSWORD).await;
+
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let res = client
+        .get(format!("{}/api/v1/items?limit=5", server.base))
+        .bearer_auth(&token)
+        .header("traceparent", format!("00-{trace_id}-{caller_span}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // The trace is passed on to the caller with this request's span.
+    let passed_on = res.headers()["traceparent"].to_str().unwrap().to_owned();
+    assert!(
+        passed_on.starts_with(&format!("00-{trace_id}-")),
+        "{passed_on}"
+    );
+    assert!(!passed_on.contains(caller_span), "{passed_on}");
+
+    // SIGTERM flushes the spans still buffered before the process exits.
+    server.signal("-TERM");
+    assert!(server.wait().success());
+    let spans = spans.lock().unwrap().clone();
+    let request = spans
+        .iter()
+        .find(|(t, _, _, name)| t == trace_id && name == "GET /api/v1/items")
+        .unwrap_or_else(|| panic!("no request span in the caller's trace: {spans:#?}"));
+    assert_eq!(
+        request.2, caller_span,
+        "the request span's parent is the caller's span"
+    );
+    assert!(
+        passed_on.contains(&request.1),
+        "traceparent names the request span"
+    );
+    let children: Vec<&str> = spans
+        .iter()
+        .filter(|(t, _, parent, _)| t == trace_id && *parent == request.1)
+        .map(|(_, _, _, name)| name.as_str())
+        .collect();
+    assert!(
+        children.contains(&"list_items"),
+        "store spans under the request: {children:?}"
+    );
+
+    // The request's log line carries the trace id.
+    let logged = server.drain().iter().any(|line| {
+        serde_json::from_str::<Value>(line).is_ok_and(|v| {
+            v["message"] == "request" && v["route"] == "/api/v1/items" && v["trace_id"] == trace_id
+        })
+    });
+    assert!(logged, "no request log line with trace_id {trace_id}");
+}
+
+#[tokio::test]
+async fn metrics_port_serves_metrics_apart_from_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(&dir.path().join("inv.db"));
+    cmd.env("INVENTORY_ADMIN_PASSWORD", PASSWORD)
+        .env("METRICS_PORT", "0");
+    let server = Server::start(cmd);
+    let metrics_addr = server
+        .seen
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["message"] == "listening")
+        .and_then(|v| v["metrics_addr"].as_str().map(str::to_owned))
+        .expect("the listening line names metrics_addr");
+    let client = reqwest::Client::new();
+    let public = client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), StatusCode::NOT_FOUND);
+    let private = client
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(private.status(), StatusCode::OK);
+    assert!(private
+        .text()
+        .await
+        .unwrap()
+        .contains("inventory_build_info"));
+    let health = client
+        .get(format!("{}/health", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn healthcheck_subcommand_reports_the_local_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(&dir.path().join("inv.db"));
+    cmd.env("INVENTORY_ADMIN_PASSWORD", PASSWORD);
+    let server = Server::start(cmd);
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+    let (code, _, stderr) = run_to_end(Command::new(BIN).args(["healthcheck"]).env("PORT", &port));
+    assert_eq!(code, 0, "{stderr}");
+    drop(server);
+    // Nothing listens there any more.
+    let (code, _, stderr) = run_to_end(Command::new(BIN).args(["healthcheck"]).env("PORT", &port));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("unhealthy"), "{stderr}");
+}

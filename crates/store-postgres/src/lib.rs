@@ -143,10 +143,15 @@ impl PgStore {
         let connect = PgConnectOptions::from_str(url)
             .map_err(|e| Error::Internal(format!("invalid PostgreSQL URL: {e}")))?
             .application_name("inventory")
-            .options([(
-                "statement_timeout",
-                format!("{}ms", opts.statement_timeout.as_millis()),
-            )]);
+            // JIT compilation costs milliseconds and only pays off for long
+            // analytical queries; a misestimated short one must not pay it.
+            .options([
+                (
+                    "statement_timeout",
+                    format!("{}ms", opts.statement_timeout.as_millis()),
+                ),
+                ("jit", "off".to_owned()),
+            ]);
         let mut writer = connect_writer(&connect, opts.connect_timeout).await?;
         migrate::run(&mut writer).await?;
         writes::ensure_main_location(&mut writer).await?;
@@ -283,7 +288,10 @@ async fn begin(
         // Every group takes the two counters' row locks first (nearly every
         // write appends an event or a movement): writers on other replicas
         // then queue for whole groups and never deadlock on item rows.
-        let begin = "BEGIN; SELECT 1 FROM ledger_counter, event_counter FOR UPDATE";
+        // (Two statements: a join of the two would be costed as huge and
+        // JIT-compiled on every group.)
+        let begin = "BEGIN; SELECT value FROM ledger_counter FOR UPDATE; \
+                     SELECT value FROM event_counter FOR UPDATE";
         match exec(c, begin).await {
             Ok(()) => return Ok(()),
             Err(e) => {

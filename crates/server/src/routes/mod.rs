@@ -64,8 +64,9 @@ impl Modify for BearerAuth {
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+/// The service. `/metrics` is on it unless it has a listener of its own.
+pub fn router(state: AppState, with_metrics: bool) -> Router {
+    let mut api = Router::new()
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/logout", post(auth::logout))
         .route("/api/v1/me", get(auth::me))
@@ -97,14 +98,24 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/events", get(events::stream_events))
         .route("/health", get(system::health))
         .route("/ready", get(system::ready))
-        .route("/metrics", get(system::metrics))
-        .merge(SwaggerUi::new("/docs").url("/api/openapi.json", ApiDoc::openapi()))
-        .route_layer(middleware::from_fn(telemetry::mark_route));
+        .merge(SwaggerUi::new("/docs").url("/api/openapi.json", ApiDoc::openapi()));
+    if with_metrics {
+        api = api.route("/metrics", get(system::metrics));
+    }
+    let api = api.route_layer(middleware::from_fn(telemetry::mark_route));
 
     api.fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(telemetry::observe))
+        .with_state(state)
+}
+
+/// `/metrics` alone, for the `METRICS_PORT` listener.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(system::metrics))
+        .fallback(|| async { ApiError::RouteNotFound })
         .with_state(state)
 }
 

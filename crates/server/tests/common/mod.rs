@@ -81,6 +81,8 @@ pub fn test_config(database: DatabaseConfig) -> Config {
         shutdown_timeout: Duration::from_secs(5),
         redis_url: None,
         cache_ttl: Duration::from_secs(300),
+        metrics_listen: None,
+        otlp_endpoint: None,
     }
 }
 
@@ -101,7 +103,8 @@ async fn spawn_configured(
     redis_url: Option<&str>,
 ) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
-        telemetry::init_tracing(LogFormat::Text, "info");
+        // Never shut down: the test process ends with it installed.
+        std::mem::forget(telemetry::init_tracing(LogFormat::Text, "info", None));
     }
     telemetry::metrics();
     config.redis_url = redis_url.map(Secret::new);
