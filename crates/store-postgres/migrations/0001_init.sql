@@ -131,21 +131,23 @@ CREATE TABLE events (
     created_at TIMESTAMPTZ NOT NULL
 );
 
--- One request's stock movements in one round trip: the checks, the guarded
--- balance updates, the item totals and the ledger rows. The writer has
--- already locked ledger_counter (at the start of its group), so seq follows
--- commit order. A refusal (unknown item or location, archived item, not
--- enough stock) is returned as a final row with `o_refusal` set rather than
--- raised, and comes before the refused movement writes anything: for a
--- single movement nothing needs undoing; the caller rolls back to its
--- savepoint when earlier movements of the same request were applied.
+-- Stock movements in one round trip: the checks, the guarded balance
+-- updates, the item totals and the ledger rows. The writer has already
+-- locked ledger_counter (at the start of its group), so seq follows commit
+-- order. A refusal (unknown item or location, archived item, not enough
+-- stock) is returned as a row with `o_refusal` set rather than raised, and
+-- comes before the refused movement writes anything. With p_independent the
+-- movements are separate requests (the writer batches single movements of a
+-- group into one call): a refused one is skipped and the rest go on.
+-- Otherwise they are one request's, and processing stops at the refusal; the
+-- caller rolls back to its savepoint when earlier ones were applied.
 -- Deltas are flattened: delta j belongs to movement p_delta_of[j], outflows
 -- first, in the order the response lists the locations.
 CREATE FUNCTION inventory_apply_movements(
     p_ids UUID[], p_item_ids UUID[], p_kinds TEXT[], p_quantities BIGINT[],
     p_locations TEXT[], p_froms TEXT[], p_tos TEXT[], p_reasons TEXT[], p_references TEXT[],
     p_delta_of INT[], p_delta_codes TEXT[], p_delta_fields TEXT[], p_deltas BIGINT[],
-    p_created_by TEXT, p_created_at TIMESTAMPTZ)
+    p_created_by TEXT[], p_created_at TIMESTAMPTZ, p_independent BOOLEAN)
 RETURNS TABLE (
     o_index INT, o_seq BIGINT, o_sku TEXT, o_on_hand BIGINT, o_reserved BIGINT,
     o_location_on_hand BIGINT[], o_location_reserved BIGINT[],
@@ -168,6 +170,7 @@ BEGIN
     FOR i IN 1 .. coalesce(array_length(p_ids, 1), 0) LOOP
         o_index := i;
         o_seq := NULL; o_on_hand := NULL; o_reserved := NULL;
+        o_location_on_hand := NULL; o_location_reserved := NULL;
         o_refusal := NULL; o_field := NULL; o_code := NULL; o_available := NULL;
         last_delta := first_delta;
         WHILE last_delta < n_deltas AND p_delta_of[last_delta + 1] = i LOOP
@@ -180,62 +183,72 @@ BEGIN
           FROM items it WHERE it.id = p_item_ids[i] FOR UPDATE;
         IF NOT FOUND THEN
             o_sku := NULL; o_refusal := 'no_item'; o_field := 'item_id';
-            RETURN NEXT; RETURN;
-        END IF;
-        IF v_archived THEN
+        ELSIF v_archived THEN
             o_refusal := 'archived';
-            RETURN NEXT; RETURN;
         END IF;
 
         v_loc_ids := '{}';
         v_location := NULL; v_from := NULL; v_to := NULL;
-        FOR j IN first_delta .. last_delta LOOP
-            SELECT l.id INTO v_loc FROM locations l WHERE l.code = p_delta_codes[j];
-            IF NOT FOUND THEN
-                o_refusal := 'no_location'; o_field := p_delta_fields[j]; o_code := p_delta_codes[j];
-                RETURN NEXT; RETURN;
-            END IF;
-            v_loc_ids := v_loc_ids || v_loc;
-            IF p_delta_codes[j] = p_locations[i] THEN v_location := v_loc; END IF;
-            IF p_delta_codes[j] = p_froms[i] THEN v_from := v_loc; END IF;
-            IF p_delta_codes[j] = p_tos[i] THEN v_to := v_loc; END IF;
-        END LOOP;
-
-        o_location_on_hand := '{}'; o_location_reserved := '{}'; v_net := 0;
-        FOR j IN first_delta .. last_delta LOOP
-            v_loc := v_loc_ids[j - first_delta + 1];
-            IF p_deltas[j] < 0 THEN
-                -- The guard: the balance only falls if enough is available.
-                UPDATE stock s SET on_hand = s.on_hand + p_deltas[j]
-                 WHERE s.item_id = p_item_ids[i] AND s.location_id = v_loc
-                   AND s.on_hand - s.reserved >= -p_deltas[j]
-                RETURNING s.on_hand, s.reserved INTO v_on, v_res;
+        IF o_refusal IS NULL THEN
+            FOR j IN first_delta .. last_delta LOOP
+                SELECT l.id INTO v_loc FROM locations l WHERE l.code = p_delta_codes[j];
                 IF NOT FOUND THEN
-                    SELECT s.on_hand - s.reserved INTO o_available
-                      FROM stock s WHERE s.item_id = p_item_ids[i] AND s.location_id = v_loc;
-                    o_refusal := 'insufficient'; o_code := p_delta_codes[j];
-                    o_available := coalesce(o_available, 0);
-                    RETURN NEXT; RETURN;
+                    o_refusal := 'no_location'; o_field := p_delta_fields[j]; o_code := p_delta_codes[j];
+                    EXIT;
                 END IF;
-            ELSE
-                INSERT INTO stock AS s (item_id, location_id, on_hand)
-                VALUES (p_item_ids[i], v_loc, p_deltas[j])
-                ON CONFLICT (item_id, location_id) DO UPDATE SET on_hand = s.on_hand + excluded.on_hand
-                RETURNING s.on_hand, s.reserved INTO v_on, v_res;
-            END IF;
-            o_location_on_hand := o_location_on_hand || v_on;
-            o_location_reserved := o_location_reserved || v_res;
-            v_net := v_net + p_deltas[j];
-        END LOOP;
+                v_loc_ids := v_loc_ids || v_loc;
+                IF p_delta_codes[j] = p_locations[i] THEN v_location := v_loc; END IF;
+                IF p_delta_codes[j] = p_froms[i] THEN v_from := v_loc; END IF;
+                IF p_delta_codes[j] = p_tos[i] THEN v_to := v_loc; END IF;
+            END LOOP;
+        END IF;
 
-        UPDATE items it SET on_hand = it.on_hand + v_net WHERE it.id = p_item_ids[i]
-        RETURNING it.on_hand, it.reserved INTO o_on_hand, o_reserved;
-        UPDATE ledger_counter c SET value = c.value + 1 RETURNING c.value INTO o_seq;
-        INSERT INTO movements (seq, id, item_id, kind, quantity, location_id, from_location_id,
-                               to_location_id, reason, reference, created_by, created_at)
-        VALUES (o_seq, p_ids[i], p_item_ids[i], p_kinds[i], p_quantities[i], v_location, v_from,
-                v_to, p_reasons[i], p_references[i], p_created_by, p_created_at);
-        RETURN NEXT;
+        IF o_refusal IS NULL THEN
+            o_location_on_hand := '{}'; o_location_reserved := '{}'; v_net := 0;
+            FOR j IN first_delta .. last_delta LOOP
+                v_loc := v_loc_ids[j - first_delta + 1];
+                IF p_deltas[j] < 0 THEN
+                    -- The guard: the balance only falls if enough is available.
+                    -- Outflows come first, so a refusal here has written nothing.
+                    UPDATE stock s SET on_hand = s.on_hand + p_deltas[j]
+                     WHERE s.item_id = p_item_ids[i] AND s.location_id = v_loc
+                       AND s.on_hand - s.reserved >= -p_deltas[j]
+                    RETURNING s.on_hand, s.reserved INTO v_on, v_res;
+                    IF NOT FOUND THEN
+                        SELECT s.on_hand - s.reserved INTO o_available
+                          FROM stock s WHERE s.item_id = p_item_ids[i] AND s.location_id = v_loc;
+                        o_refusal := 'insufficient'; o_code := p_delta_codes[j];
+                        o_available := coalesce(o_available, 0);
+                        EXIT;
+                    END IF;
+                ELSE
+                    INSERT INTO stock AS s (item_id, location_id, on_hand)
+                    VALUES (p_item_ids[i], v_loc, p_deltas[j])
+                    ON CONFLICT (item_id, location_id) DO UPDATE SET on_hand = s.on_hand + excluded.on_hand
+                    RETURNING s.on_hand, s.reserved INTO v_on, v_res;
+                END IF;
+                o_location_on_hand := o_location_on_hand || v_on;
+                o_location_reserved := o_location_reserved || v_res;
+                v_net := v_net + p_deltas[j];
+            END LOOP;
+        END IF;
+
+        IF o_refusal IS NOT NULL THEN
+            o_location_on_hand := NULL; o_location_reserved := NULL;
+            RETURN NEXT;
+            IF NOT p_independent THEN
+                RETURN;
+            END IF;
+        ELSE
+            UPDATE items it SET on_hand = it.on_hand + v_net WHERE it.id = p_item_ids[i]
+            RETURNING it.on_hand, it.reserved INTO o_on_hand, o_reserved;
+            UPDATE ledger_counter c SET value = c.value + 1 RETURNING c.value INTO o_seq;
+            INSERT INTO movements (seq, id, item_id, kind, quantity, location_id, from_location_id,
+                                   to_location_id, reason, reference, created_by, created_at)
+            VALUES (o_seq, p_ids[i], p_item_ids[i], p_kinds[i], p_quantities[i], v_location, v_from,
+                    v_to, p_reasons[i], p_references[i], p_created_by[i], p_created_at);
+            RETURN NEXT;
+        END IF;
         first_delta := last_delta + 1;
     END LOOP;
 END;

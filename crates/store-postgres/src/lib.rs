@@ -71,47 +71,27 @@ impl Default for PostgresOptions {
 }
 
 type Reply = Box<dyn FnOnce(Result<()>) + Send>;
-type Run = Box<dyn for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, (Outcome, Reply)> + Send>;
-
-/// How a job ended, which decides what its group does next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Done,
-    /// Refused for a reason of the request's (not enough stock, unknown
-    /// item...): a job without a savepoint guarantees it wrote nothing.
-    Refused,
-    /// A database failure: the transaction may be aborted.
-    Failed,
-}
-
-impl Outcome {
-    fn of<T>(result: &Result<T>) -> Self {
-        match result {
-            Ok(_) => Self::Done,
-            Err(Error::Unavailable(_) | Error::Internal(_)) => Self::Failed,
-            Err(Error::AtIndex { source, .. })
-                if matches!(**source, Error::Unavailable(_) | Error::Internal(_)) =>
-            {
-                Self::Failed
-            }
-            Err(_) => Self::Refused,
-        }
-    }
-}
+type Run = Box<dyn for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, (bool, Reply)> + Send>;
 
 /// One write, run inside the writer's group transaction.
-struct Job {
-    /// Whether the job may leave partial writes behind when it is refused,
-    /// so that it must run inside a savepoint. Single statements that check
-    /// before they write need none, which saves two round trips.
-    savepoint: bool,
-    run: Run,
+enum Job {
+    /// Any other write, in a savepoint of its own.
+    Run(Run),
+    /// A request of one movement and no Idempotency-Key. Those of a group
+    /// are applied together by one function call (see
+    /// [`writes::apply_batch`]): a refused one writes nothing, so they need
+    /// no savepoints.
+    Movement {
+        movement: NewMovement,
+        created_by: String,
+        reply: oneshot::Sender<Result<MovementResult>>,
+    },
 }
 
 /// Gives a closure the higher-ranked signature of a job's body.
 fn run<F>(f: F) -> Run
 where
-    F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, (Outcome, Reply)> + Send + 'static,
+    F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, (bool, Reply)> + Send + 'static,
 {
     Box::new(f)
 }
@@ -192,27 +172,18 @@ impl PgStore {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
     {
-        self.write_with(true, f).await
-    }
-
-    /// [`Self::write`], saying whether the job needs a savepoint.
-    async fn write_with<T, F>(&self, savepoint: bool, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
-    {
         let (tx, rx) = oneshot::channel::<Result<T>>();
         let run = run(move |conn| {
             Box::pin(async move {
                 let result = f(conn).await;
-                let outcome = Outcome::of(&result);
+                let ok = result.is_ok();
                 let reply: Reply = Box::new(move |commit: Result<()>| {
                     let _ = tx.send(commit.and(result));
                 });
-                (outcome, reply)
+                (ok, reply)
             })
         });
-        let job = Job { savepoint, run };
+        let job = Job::Run(run);
         self.jobs
             .send(job)
             .await
@@ -307,14 +278,28 @@ async fn begin(
 /// Runs one group; false if the connection must be replaced.
 async fn run_group(conn: &mut PgConnection, jobs: &mut Vec<Job>) -> bool {
     let mut committed: Vec<Reply> = Vec::with_capacity(jobs.len());
-    for Job { savepoint, run } in std::mem::take(jobs) {
-        if savepoint {
-            if let Err(e) = exec(conn, "SAVEPOINT job").await {
-                tracing::error!(error = %e, "cannot open a savepoint");
-                return abandon(conn, committed).await;
+    let mut movements = Vec::new();
+    for job in std::mem::take(jobs) {
+        let run = match job {
+            Job::Movement {
+                movement,
+                created_by,
+                reply,
+            } => {
+                movements.push((movement, created_by, reply));
+                continue;
             }
+            Job::Run(run) => run,
+        };
+        // Movements queued before this job are applied before it.
+        if !apply_movements(conn, &mut movements, &mut committed).await {
+            return abandon(conn, committed).await;
         }
-        let (outcome, reply) = match AssertUnwindSafe(run(conn)).catch_unwind().await {
+        if let Err(e) = exec(conn, "SAVEPOINT job").await {
+            tracing::error!(error = %e, "cannot open a savepoint");
+            return abandon(conn, committed).await;
+        }
+        let (ok, reply) = match AssertUnwindSafe(run(conn)).catch_unwind().await {
             Ok(outcome) => outcome,
             Err(_) => {
                 // Its caller hears "not committed" as the reply was dropped.
@@ -322,34 +307,27 @@ async fn run_group(conn: &mut PgConnection, jobs: &mut Vec<Job>) -> bool {
                 return abandon(conn, committed).await;
             }
         };
-        match (outcome, savepoint) {
-            (Outcome::Done, false) => committed.push(reply),
-            (Outcome::Done, true) => match exec(conn, "RELEASE SAVEPOINT job").await {
+        if ok {
+            match exec(conn, "RELEASE SAVEPOINT job").await {
                 Ok(()) => committed.push(reply),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot release a savepoint");
                     reply(Err(unavailable("the write could not be committed")));
                     return abandon(conn, committed).await;
                 }
-            },
-            // Wrote nothing: answered at once, the group goes on.
-            (Outcome::Refused, false) => reply(Ok(())),
-            (_, true) => {
-                let rolled_back =
-                    exec(conn, "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job").await;
-                // A failed job is answered at once: there is nothing to commit.
-                reply(Ok(()));
-                if let Err(e) = rolled_back {
-                    tracing::error!(error = %e, "cannot roll back a failed write");
-                    return abandon(conn, committed).await;
-                }
             }
-            (Outcome::Failed, false) => {
-                // No savepoint to return to: the transaction may be aborted.
-                reply(Ok(()));
+        } else {
+            let rolled_back = exec(conn, "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job").await;
+            // A failed job is answered at once: there is nothing to commit.
+            reply(Ok(()));
+            if let Err(e) = rolled_back {
+                tracing::error!(error = %e, "cannot roll back a failed write");
                 return abandon(conn, committed).await;
             }
         }
+    }
+    if !apply_movements(conn, &mut movements, &mut committed).await {
+        return abandon(conn, committed).await;
     }
     match exec(conn, "COMMIT").await {
         Ok(()) => {
@@ -364,6 +342,54 @@ async fn run_group(conn: &mut PgConnection, jobs: &mut Vec<Job>) -> bool {
             !connection_lost(&e) && exec(conn, "ROLLBACK").await.is_ok()
         }
     }
+}
+
+type QueuedMovement = (NewMovement, String, oneshot::Sender<Result<MovementResult>>);
+
+/// Applies the queued single movements with one call; the applied ones
+/// are answered at commit, the refused ones at once. False when the
+/// database failed (their callers then hear "not committed").
+async fn apply_movements(
+    conn: &mut PgConnection,
+    queued: &mut Vec<QueuedMovement>,
+    committed: &mut Vec<Reply>,
+) -> bool {
+    if queued.is_empty() {
+        return true;
+    }
+    let (batch, replies): (Vec<_>, Vec<_>) = std::mem::take(queued)
+        .into_iter()
+        .map(|(m, by, reply)| ((m, by), reply))
+        .unzip();
+    let results = match writes::apply_batch(conn, batch, true).await {
+        Ok(results) if results.len() == replies.len() => results,
+        Ok(_) => {
+            tracing::error!("inventory_apply_movements returned too few rows");
+            return false;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "applying a batch of movements failed");
+            return false;
+        }
+    };
+    let applied: Vec<&MovementResult> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    if !applied.is_empty() {
+        if let Err(e) = writes::record_movement_events(conn, &applied).await {
+            tracing::error!(error = %e, "recording movement events failed");
+            return false;
+        }
+    }
+    for (result, reply) in results.into_iter().zip(replies) {
+        match result {
+            Ok(applied) => committed.push(Box::new(move |commit: Result<()>| {
+                let _ = reply.send(commit.map(|()| applied));
+            })),
+            Err(refused) => {
+                let _ = reply.send(Err(refused.at_index(0)));
+            }
+        }
+    }
+    true
 }
 
 /// Gives up on a group: its finished jobs are answered "unavailable", the
@@ -689,13 +715,26 @@ impl Store for PgStore {
         idem: Option<Idempotency<Vec<MovementResult>>>,
     ) -> Result<Created<Vec<MovementResult>>> {
         let actor = actor.clone();
-        // One movement without a key is checked before it writes anything;
-        // a batch or a recorded response needs a savepoint to undo.
-        let savepoint = movements.len() > 1 || idem.is_some();
-        self.write_with(savepoint, move |conn| {
-            Box::pin(writes::apply_movements(conn, movements, actor, idem))
-        })
-        .await
+        if movements.len() == 1 && idem.is_none() {
+            let (reply, rx) = oneshot::channel();
+            let job = Job::Movement {
+                movement: movements.into_iter().next().expect("one movement"),
+                created_by: actor.username,
+                reply,
+            };
+            self.jobs
+                .send(job)
+                .await
+                .map_err(|_| unavailable("the PostgreSQL writer has stopped"))?;
+            let applied = rx
+                .await
+                .map_err(|_| unavailable("the write was not committed"))??;
+            return Ok(Created::New(vec![applied]));
+        }
+        // A request of several movements, or one whose response is
+        // recorded, is undone through a savepoint when refused.
+        self.write(move |conn| Box::pin(writes::apply_movements(conn, movements, actor, idem)))
+            .await
     }
 
     async fn list_movements(&self, query: &MovementQuery) -> Result<Page<Movement>> {

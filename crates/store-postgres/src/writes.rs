@@ -426,20 +426,23 @@ fn refusal(row: &sqlx::postgres::PgRow, requested: i64) -> Result<Error> {
     })
 }
 
-/// Applies a request's movements with one call of the
-/// `inventory_apply_movements` function (see the migration), then records
-/// their events with one insert.
-async fn apply_all(
+/// Applies movements with one call of the `inventory_apply_movements`
+/// function (see the migration): one result per movement, in order, a
+/// refusal as its error. `independent`: the movements are separate requests
+/// and a refusal skips only its own; otherwise they are one request's and
+/// the results end at the first refusal. The outer error is a database
+/// failure. Events are the caller's to record.
+pub(crate) async fn apply_batch(
     conn: &mut PgConnection,
-    movements: Vec<NewMovement>,
-    actor: &Actor,
-) -> Result<Vec<MovementResult>> {
+    movements: Vec<(NewMovement, String)>,
+    independent: bool,
+) -> Result<Vec<Result<MovementResult>>> {
     let now = truncate(Utc::now());
     let ids: Vec<Uuid> = movements.iter().map(|_| Uuid::now_v7()).collect();
     let (mut delta_of, mut codes, mut fields, mut deltas) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut requested = Vec::new();
-    for (i, m) in movements.iter().enumerate() {
+    let mut requested = vec![0i64; movements.len()];
+    for (i, (m, _)) in movements.iter().enumerate() {
         for (code, delta) in m.deltas() {
             let field = match (m.kind, delta < 0) {
                 (MovementKind::Transfer, true) => "from_location",
@@ -451,19 +454,20 @@ async fn apply_all(
             fields.push(field);
             deltas.push(delta);
             if delta < 0 {
-                requested.push((i, -delta));
+                requested[i] = -delta;
             }
         }
     }
-    let column =
-        |f: fn(&NewMovement) -> Option<String>| movements.iter().map(f).collect::<Vec<_>>();
+    let column = |f: fn(&NewMovement) -> Option<String>| {
+        movements.iter().map(|(m, _)| f(m)).collect::<Vec<_>>()
+    };
     let rows = sqlx::query(
-        "SELECT * FROM inventory_apply_movements($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        "SELECT * FROM inventory_apply_movements($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(&ids)
-    .bind(movements.iter().map(|m| m.item_id).collect::<Vec<_>>())
-    .bind(movements.iter().map(|m| m.kind.as_str()).collect::<Vec<_>>())
-    .bind(movements.iter().map(|m| m.quantity).collect::<Vec<_>>())
+    .bind(movements.iter().map(|(m, _)| m.item_id).collect::<Vec<_>>())
+    .bind(movements.iter().map(|(m, _)| m.kind.as_str()).collect::<Vec<_>>())
+    .bind(movements.iter().map(|(m, _)| m.quantity).collect::<Vec<_>>())
     .bind(column(|m| m.location.clone()))
     .bind(column(|m| m.from_location.clone()))
     .bind(column(|m| m.to_location.clone()))
@@ -473,26 +477,25 @@ async fn apply_all(
     .bind(&codes)
     .bind(&fields)
     .bind(&deltas)
-    .bind(&actor.username)
+    .bind(movements.iter().map(|(_, by)| by.as_str()).collect::<Vec<_>>())
     .bind(now)
+    .bind(independent)
     .fetch_all(&mut *conn)
     .await
     .map_err(db_error)?;
 
     let mut results = Vec::with_capacity(movements.len());
-    let mut rows = rows.iter();
-    for (i, (m, id)) in movements.into_iter().zip(ids).enumerate() {
-        let row = rows
-            .next()
-            .ok_or_else(|| Error::internal("inventory_apply_movements returned too few rows"))?;
-        if get::<Option<String>>(row, "o_refusal")?.is_some() {
-            let asked = requested
-                .iter()
-                .find(|(at, _)| *at == i)
-                .map_or(0, |(_, q)| *q);
-            return Err(refusal(row, asked)?.at_index(i));
+    for ((row, (m, created_by)), id) in rows.iter().zip(movements).zip(ids) {
+        let index: i32 = get(row, "o_index")?;
+        if index as usize != results.len() + 1 {
+            return Err(Error::internal(
+                "inventory_apply_movements answered out of order",
+            ));
         }
-        let sku: String = get(row, "o_sku")?;
+        if get::<Option<String>>(row, "o_refusal")?.is_some() {
+            results.push(Err(refusal(row, requested[results.len()])?));
+            continue;
+        }
         let on_hand: i64 = get(row, "o_on_hand")?;
         let reserved: i64 = get(row, "o_reserved")?;
         let location_on_hand: Vec<i64> = get(row, "o_location_on_hand")?;
@@ -508,7 +511,7 @@ async fn apply_all(
                 available: on_hand - reserved,
             })
             .collect();
-        results.push(MovementResult {
+        results.push(Ok(MovementResult {
             movement: Movement {
                 id,
                 seq: get(row, "o_seq")?,
@@ -520,24 +523,31 @@ async fn apply_all(
                 to_location: m.to_location,
                 reason: m.reason,
                 reference: m.reference,
-                created_by: actor.username.clone(),
+                created_by,
                 created_at: now,
             },
             balances: ItemBalances {
                 item_id: m.item_id,
-                sku,
+                sku: get(row, "o_sku")?,
                 on_hand,
                 reserved,
                 available: on_hand - reserved,
                 locations,
             },
-        });
+        }));
     }
-    record_events(conn, event_kind::MOVEMENT_CREATED, &results, |r| {
+    Ok(results)
+}
+
+/// Records the change-feed events of applied movements, with one insert.
+pub(crate) async fn record_movement_events(
+    conn: &mut PgConnection,
+    results: &[&MovementResult],
+) -> Result<()> {
+    record_events(conn, event_kind::MOVEMENT_CREATED, results, |r| {
         r.movement.id
     })
-    .await?;
-    Ok(results)
+    .await
 }
 
 pub(crate) async fn apply_movements(
@@ -549,7 +559,25 @@ pub(crate) async fn apply_movements(
     if let Some(stored) = replay(conn, &idem).await? {
         return Ok(Created::Replay(stored));
     }
-    let results = apply_all(conn, movements, &actor).await?;
+    let count = movements.len();
+    let batch = movements
+        .into_iter()
+        .map(|m| (m, actor.username.clone()))
+        .collect();
+    let mut results = Vec::with_capacity(count);
+    for (index, result) in apply_batch(conn, batch, false)
+        .await?
+        .into_iter()
+        .enumerate()
+    {
+        results.push(result.map_err(|e| e.at_index(index))?);
+    }
+    if results.len() != count {
+        return Err(Error::internal(
+            "inventory_apply_movements returned too few rows",
+        ));
+    }
+    record_movement_events(conn, &results.iter().collect::<Vec<_>>()).await?;
     remember(conn, &idem, &results).await?;
     Ok(Created::New(results))
 }
