@@ -36,6 +36,13 @@ start() {
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   as_owner "$initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
     { cat "$dir/initdb.log" >&2; exit 1; }
+  # Members of password_required log in with a password (the secret
+  # rotation test); everyone else is trusted, as initdb set up.
+  {
+    echo "host all +password_required 127.0.0.1/32 scram-sha-256"
+    cat "$dir/data/pg_hba.conf"
+  } >"$dir/pg_hba.conf.new"
+  as_owner cp "$dir/pg_hba.conf.new" "$dir/data/pg_hba.conf"
   echo "$port" >"$dir/port"
   launch "$dir"
   echo "export TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$port/postgres"

@@ -69,6 +69,11 @@ pub trait Store: Send + Sync + 'static {
     /// The database connections: in use, idle, and the most there can be
     /// (the writer's connection included).
     fn pool_stats(&self) -> PoolStats;
+    /// New connections use `url` from now on (a rotated password); open
+    /// ones stay. False when the backend cannot switch while running.
+    fn set_database_url(&self, _url: &str) -> Result<bool> {
+        Ok(false)
+    }
     /// Whether other server processes may write to the same database (true
     /// for PostgreSQL). Then no process may trust a cache of its own alone.
     fn shared_by_replicas(&self) -> bool {

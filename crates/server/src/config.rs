@@ -203,6 +203,9 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Where spans are exported over OTLP/HTTP; `None` turns tracing off.
     pub otlp_endpoint: Option<String>,
+    /// Secrets given as files, watched for changes while serving.
+    pub database_url_file: Option<PathBuf>,
+    pub redis_url_file: Option<PathBuf>,
 }
 
 /// One line naming the variable and what is wrong with it.
@@ -240,15 +243,19 @@ fn secret(
             format!("set either {name} or {file_name}, not both"),
         )),
         (Some(v), None) => Ok(Some(Secret::new(v))),
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| bad(file_name, format!("cannot read {}: {e}", path.display())))?;
-            let text = text.strip_suffix('\n').unwrap_or(&text);
-            let text = text.strip_suffix('\r').unwrap_or(text);
-            Ok(Some(Secret::new(text)))
-        }
+        (None, Some(path)) => read_secret_file(path)
+            .map(Some)
+            .map_err(|e| bad(file_name, format!("cannot read {}: {e}", path.display()))),
         (None, None) => Ok(None),
     }
+}
+
+/// A secret file's value, without its trailing newline.
+pub fn read_secret_file(path: &Path) -> std::io::Result<Secret> {
+    let text = std::fs::read_to_string(path)?;
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    Ok(Secret::new(text))
 }
 
 impl Settings {
@@ -386,6 +393,8 @@ impl Settings {
             listen: SocketAddr::new(ip, port),
             metrics_listen,
             otlp_endpoint,
+            database_url_file: self.database_url_file.clone(),
+            redis_url_file: self.redis_url_file.clone(),
             redis_url,
             cache_ttl,
             database,

@@ -102,7 +102,76 @@ pub async fn build_state(config: &Config) -> Result<AppState, inventory_core::Er
         redis.spawn_event_listener(move || wake.wake_event_streams());
     }
     spawn_housekeeping(state.clone());
+    spawn_secret_watch(state.clone(), config);
     Ok(state)
+}
+
+/// How often secret files are looked at.
+const SECRET_POLL: Duration = Duration::from_secs(1);
+
+/// Re-reads `DATABASE_URL_FILE` and `REDIS_URL_FILE` every second. A
+/// changed value (Kubernetes updates a mounted Secret in place) is used for
+/// every new connection from then on, without a restart; the connections
+/// already open stay, so no request fails while a password is rotated (see
+/// docs/runbooks/secret-rotation.md).
+fn spawn_secret_watch(state: AppState, config: &Config) {
+    let files = [
+        (config.database_url_file.clone(), "DATABASE_URL_FILE"),
+        (config.redis_url_file.clone(), "REDIS_URL_FILE"),
+    ];
+    if files.iter().all(|(path, _)| path.is_none()) {
+        return;
+    }
+    let initial = |path: &Option<std::path::PathBuf>| {
+        path.as_deref()
+            .and_then(|p| config::read_secret_file(p).ok())
+    };
+    let mut last = [initial(&files[0].0), initial(&files[1].0)];
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SECRET_POLL);
+        loop {
+            tick.tick().await;
+            for (i, (path, name)) in files.iter().enumerate() {
+                let Some(path) = path else { continue };
+                let value = match config::read_secret_file(path) {
+                    Ok(v) => v,
+                    // Mid-update (Kubernetes swaps a symlink) or gone: keep
+                    // what works and look again next second.
+                    Err(_) => continue,
+                };
+                if last[i].as_ref() == Some(&value) {
+                    continue;
+                }
+                let applied = match i {
+                    0 => state
+                        .store
+                        .set_database_url(value.expose())
+                        .map_err(|e| e.to_string()),
+                    _ => match &state.redis {
+                        Some(redis) => redis
+                            .set_url(value.expose())
+                            .map(|()| true)
+                            .map_err(|e| e.to_string()),
+                        None => Ok(false),
+                    },
+                };
+                match applied {
+                    Ok(true) => {
+                        tracing::info!(file = name, "secret changed: new connections use it")
+                    }
+                    Ok(false) => tracing::warn!(
+                        file = name,
+                        "secret changed, but this setting needs a restart to apply"
+                    ),
+                    // Never the value: it is a secret.
+                    Err(e) => {
+                        tracing::error!(file = name, error = %e, "secret changed but is not usable; keeping the previous one")
+                    }
+                }
+                last[i] = Some(value);
+            }
+        }
+    });
 }
 
 /// Forgets idempotency keys after 25 hours (kept at least 24 h, as promised)

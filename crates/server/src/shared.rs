@@ -52,14 +52,16 @@ pub struct Redis {
     /// they land, and meanwhile this replica reads those items from the
     /// database.
     pending: Arc<std::sync::Mutex<std::collections::HashSet<Uuid>>>,
-    client: redis::Client,
-    /// Set once the first connection succeeds; it reconnects by itself after.
-    manager: Arc<tokio::sync::OnceCell<ConnectionManager>>,
+    /// The client and its connection; replaced when the URL changes (a
+    /// rotated password, see [`Redis::set_url`]).
+    link: Arc<std::sync::RwLock<Link>>,
     ttl: Duration,
     fill: Arc<Script>,
     /// A logout whose generation bump has not reached Redis yet: until it
     /// does, this replica checks every token in the database.
     sessions_pending: Arc<std::sync::atomic::AtomicBool>,
+    /// Wakes the task that publishes "events committed".
+    publish: Arc<tokio::sync::Notify>,
 }
 
 /// Bumped by every logout on any replica: a replica trusts its copy of a
@@ -69,6 +71,48 @@ const SESSIONS_GEN_KEY: &str = "inventory:sessions:generation";
 
 /// The Redis dataset's name and the sessions generation, read together.
 pub type SessionStamp = (Arc<str>, u64);
+
+struct Link {
+    client: redis::Client,
+    /// Set once the first connection succeeds; it reconnects by itself after.
+    manager: Option<ConnectionManager>,
+    /// Bumped by every new URL, so that a slow connect for an older one
+    /// cannot win.
+    generation: u64,
+}
+
+/// Connects `client` in the background, retrying every second, and makes it
+/// the live connection unless a newer URL came meanwhile. Until then the
+/// previous connection (already authenticated) keeps serving.
+fn establish(link: Arc<std::sync::RwLock<Link>>, client: redis::Client, generation: u64) {
+    tokio::spawn(async move {
+        loop {
+            let config = redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Duration::from_secs(1))
+                .set_response_timeout(Duration::from_secs(1))
+                .set_number_of_retries(1);
+            match ConnectionManager::new_with_config(client.clone(), config).await {
+                Ok(manager) => {
+                    if let Ok(mut link) = link.write() {
+                        if link.generation == generation {
+                            link.manager = Some(manager);
+                        }
+                    }
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot reach redis yet; retrying"),
+            }
+            if link
+                .read()
+                .map(|l| l.generation != generation)
+                .unwrap_or(true)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+}
 
 /// Names this Redis dataset. A Redis that restarted empty or was flushed
 /// gets a new epoch, so no replica trusts a generation from before.
@@ -136,27 +180,22 @@ impl Redis {
             .map_err(|_| Error::Internal("REDIS_URL is not a redis:// URL".into()))?;
         let redis = Self {
             pending: Default::default(),
-            client,
-            manager: Arc::new(tokio::sync::OnceCell::new()),
+            link: Arc::new(std::sync::RwLock::new(Link {
+                client: client.clone(),
+                manager: None,
+                generation: 0,
+            })),
             ttl,
             fill: Arc::new(Script::new(FILL_SCRIPT)),
             sessions_pending: Default::default(),
+            publish: Default::default(),
         };
-        let (client, cell) = (redis.client.clone(), redis.manager.clone());
+        establish(redis.link.clone(), client, 0);
+        let publisher = redis.clone();
         tokio::spawn(async move {
             loop {
-                let config = redis::aio::ConnectionManagerConfig::new()
-                    .set_connection_timeout(Duration::from_secs(1))
-                    .set_response_timeout(Duration::from_secs(1))
-                    .set_number_of_retries(1);
-                match ConnectionManager::new_with_config(client.clone(), config).await {
-                    Ok(manager) => {
-                        let _ = cell.set(manager);
-                        return;
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot reach redis yet; retrying"),
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                publisher.publish.notified().await;
+                publisher.publish_events().await;
             }
         });
         let retry = redis.clone();
@@ -190,10 +229,29 @@ impl Redis {
     }
 
     fn conn(&self) -> Result<ConnectionManager, String> {
-        self.manager
-            .get()
-            .cloned()
+        self.link
+            .read()
+            .ok()
+            .and_then(|l| l.manager.clone())
             .ok_or_else(|| "not connected yet".to_owned())
+    }
+
+    /// Connects with a new URL (a rotated password) in the background; the
+    /// current connection serves until the new one is up.
+    pub fn set_url(&self, url: &str) -> Result<(), Error> {
+        let client = redis::Client::open(url)
+            .map_err(|_| Error::Internal("REDIS_URL is not a redis:// URL".into()))?;
+        let generation = {
+            let mut link = self
+                .link
+                .write()
+                .map_err(|_| Error::internal("redis link poisoned"))?;
+            link.client = client.clone();
+            link.generation += 1;
+            link.generation
+        };
+        establish(self.link.clone(), client, generation);
+        Ok(())
     }
 
     pub async fn ping(&self) -> bool {
@@ -377,8 +435,14 @@ impl Redis {
             .map(|_| ())
     }
 
-    /// Tells the other replicas that events were committed.
-    pub async fn publish_events(&self) {
+    /// Tells the other replicas that events were committed. Commits that
+    /// come while a message is on its way share the next one: at a
+    /// thousand writes a second, Redis sees far fewer messages.
+    pub fn events_committed(&self) {
+        self.publish.notify_one();
+    }
+
+    async fn publish_events(&self) {
         let Ok(mut conn) = self.conn() else { return };
         if let Err(e) = bounded(conn.publish::<_, _, i64>(EVENTS_CHANNEL, "1")).await {
             cache_error(e);
@@ -388,10 +452,12 @@ impl Redis {
     /// Calls `wake` for every "events committed" message from any replica;
     /// resubscribes by itself after Redis comes back.
     pub fn spawn_event_listener(&self, wake: impl Fn() + Send + 'static) {
-        let client = self.client.clone();
+        let link = self.link.clone();
         tokio::spawn(async move {
             use futures_util::StreamExt;
             loop {
+                let client = link.read().ok().map(|l| l.client.clone());
+                let Some(client) = client else { return };
                 match client.get_async_pubsub().await {
                     Ok(mut pubsub) => {
                         if pubsub.subscribe(EVENTS_CHANNEL).await.is_ok() {

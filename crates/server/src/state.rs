@@ -205,8 +205,8 @@ impl AppState {
     /// replicas: call after a committed change.
     pub fn events_committed(&self) {
         self.wake_event_streams();
-        if let Some(redis) = self.redis.clone() {
-            tokio::spawn(async move { redis.publish_events().await });
+        if let Some(redis) = &self.redis {
+            redis.events_committed();
         }
     }
 

@@ -47,6 +47,9 @@ impl Store for TracedStore {
     fn shared_by_replicas(&self) -> bool {
         self.inner.shared_by_replicas()
     }
+    fn set_database_url(&self, url: &str) -> Result<bool> {
+        self.inner.set_database_url(url)
+    }
     async fn count_users(&self) -> Result<i64> {
         self.inner
             .count_users()

@@ -100,6 +100,25 @@ pub struct PgStore {
     pool: PgPool,
     jobs: mpsc::Sender<Job>,
     writer_busy: Arc<AtomicBool>,
+    /// What new connections (the writer's included) connect with.
+    connect: Arc<std::sync::RwLock<PgConnectOptions>>,
+    opts: PostgresOptions,
+}
+
+/// The connection settings for `url`, with the store's own on top.
+fn connect_options(url: &str, opts: &PostgresOptions) -> Result<PgConnectOptions> {
+    Ok(PgConnectOptions::from_str(url)
+        .map_err(|e| Error::Internal(format!("invalid PostgreSQL URL: {e}")))?
+        .application_name("inventory")
+        // JIT compilation costs milliseconds and only pays off for long
+        // analytical queries; a misestimated short one must not pay it.
+        .options([
+            (
+                "statement_timeout",
+                format!("{}ms", opts.statement_timeout.as_millis()),
+            ),
+            ("jit", "off".to_owned()),
+        ]))
 }
 
 async fn connect_writer(connect: &PgConnectOptions, timeout: Duration) -> Result<PgConnection> {
@@ -120,24 +139,19 @@ impl PgStore {
     /// Connects to the database at `url` (`postgres://...`), applies pending
     /// migrations under an advisory lock and makes sure MAIN exists.
     pub async fn open(url: &str, opts: &PostgresOptions) -> Result<Self> {
-        let connect = PgConnectOptions::from_str(url)
-            .map_err(|e| Error::Internal(format!("invalid PostgreSQL URL: {e}")))?
-            .application_name("inventory")
-            // JIT compilation costs milliseconds and only pays off for long
-            // analytical queries; a misestimated short one must not pay it.
-            .options([
-                (
-                    "statement_timeout",
-                    format!("{}ms", opts.statement_timeout.as_millis()),
-                ),
-                ("jit", "off".to_owned()),
-            ]);
+        let connect = connect_options(url, opts)?;
         let mut writer = connect_writer(&connect, opts.connect_timeout).await?;
         migrate::run(&mut writer).await?;
         writes::ensure_main_location(&mut writer).await?;
 
         let pool = PgPoolOptions::new()
             .max_connections(opts.pool_size.max(1))
+            // Connections are kept, not recycled: a request then never waits
+            // for a new connection, and a rotated password (see
+            // `set_database_url`) has no window in which a request needs one.
+            .min_connections(opts.pool_size.max(1))
+            .idle_timeout(None)
+            .max_lifetime(None)
             .acquire_timeout(opts.connect_timeout)
             // The pool pings every connection it takes back; a ping before
             // each read would cost a round trip per request, so only a
@@ -151,9 +165,10 @@ impl PgStore {
 
         let (jobs, rx) = mpsc::channel::<Job>(4096);
         let writer_busy = Arc::new(AtomicBool::new(false));
+        let connect = Arc::new(std::sync::RwLock::new(connect));
         tokio::spawn(run_writer(
             writer,
-            connect,
+            connect.clone(),
             opts.connect_timeout,
             rx,
             writer_busy.clone(),
@@ -162,6 +177,8 @@ impl PgStore {
             pool,
             jobs,
             writer_busy,
+            connect,
+            opts: opts.clone(),
         })
     }
 
@@ -198,7 +215,7 @@ impl PgStore {
 /// breaks; it ends only when the store is dropped.
 async fn run_writer(
     conn: PgConnection,
-    connect: PgConnectOptions,
+    connect: Arc<std::sync::RwLock<PgConnectOptions>>,
     timeout: Duration,
     mut rx: mpsc::Receiver<Job>,
     busy: Arc<AtomicBool>,
@@ -246,13 +263,17 @@ fn exec<'c>(
 /// the first write after a restart need not fail.
 async fn begin(
     conn: &mut Option<PgConnection>,
-    connect: &PgConnectOptions,
+    connect: &std::sync::RwLock<PgConnectOptions>,
     timeout: Duration,
 ) -> Result<()> {
     let mut last = unavailable("cannot begin a transaction");
     for _ in 0..2 {
         if conn.is_none() {
-            *conn = Some(connect_writer(connect, timeout).await?);
+            let options = connect
+                .read()
+                .map_err(|_| Error::internal("connection settings poisoned"))?
+                .clone();
+            *conn = Some(connect_writer(&options, timeout).await?);
             tracing::info!("the PostgreSQL writer connected");
         }
         let Some(c) = conn.as_mut() else { continue };
@@ -442,6 +463,16 @@ impl PgStore {
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    fn set_database_url(&self, url: &str) -> Result<bool> {
+        let options = connect_options(url, &self.opts)?;
+        self.pool.set_connect_options(options.clone());
+        *self
+            .connect
+            .write()
+            .map_err(|_| Error::internal("connection settings poisoned"))? = options;
+        Ok(true)
     }
 
     fn shared_by_replicas(&self) -> bool {

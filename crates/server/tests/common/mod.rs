@@ -83,6 +83,8 @@ pub fn test_config(database: DatabaseConfig) -> Config {
         cache_ttl: Duration::from_secs(300),
         metrics_listen: None,
         otlp_endpoint: None,
+        database_url_file: None,
+        redis_url_file: None,
     }
 }
 
