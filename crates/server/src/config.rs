@@ -145,7 +145,7 @@ pub struct Settings {
     /// Serve /metrics on this port too (and only there: the main port then answers 404 for it); unset, /metrics is on the main port
     #[arg(long, env = "METRICS_PORT", global = true)]
     pub metrics_port: Option<String>,
-    /// OTLP/HTTP endpoint to export traces to, e.g. http://otel-collector:4318 (spans go to /v1/traces under it); unset, tracing is off
+    /// OTLP/HTTP endpoint (plain http) to export traces to, e.g. http://otel-collector:4318 (spans go to /v1/traces under it); unset, tracing is off
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
     pub otel_exporter_otlp_endpoint: Option<String>,
 }
@@ -378,13 +378,13 @@ impl Settings {
         };
         let otlp_endpoint = match self.otel_exporter_otlp_endpoint.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-                Some(url.trim_end_matches('/').to_owned())
-            }
+            Some(url) if url.starts_with("http://") => Some(url.trim_end_matches('/').to_owned()),
+            // The binary carries no TLS stack: send to a local collector
+            // (agent or sidecar), which forwards over TLS.
             Some(url) => {
                 return Err(bad(
                     "OTEL_EXPORTER_OTLP_ENDPOINT",
-                    format!("'{url}' is not an http:// or https:// URL"),
+                    format!("'{url}' is not an http:// URL (https is not supported: export to a local collector)"),
                 ))
             }
         };
