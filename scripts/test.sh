@@ -22,6 +22,7 @@ command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v podman >/dev/null 2>&1 || missing+=(podman)
 command -v buildah >/dev/null 2>&1 || missing+=(buildah)
 command -v runc >/dev/null 2>&1 || missing+=(runc)
+command -v catatonit >/dev/null 2>&1 || missing+=(catatonit)
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
 
 if ((${#missing[@]} > 0)); then
