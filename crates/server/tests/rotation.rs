@@ -247,3 +247,120 @@ async fn a_rotated_database_password_takes_effect_without_a_restart_or_a_failed_
             .unwrap();
     assert!(reconnected >= 1);
 }
+
+/// The Redis password rotated: `REDIS_URL_FILE` is re-read, and once Redis
+/// drops the old connections the service is back on the cache with the new
+/// password (without the reload it would stay degraded, its reconnects
+/// refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_redis_password_takes_effect_without_a_restart() {
+    let Some(redis) = common::RedisServer::start() else {
+        return;
+    };
+    let url_with = |password: &str| format!("redis://:{password}@127.0.0.1:{}/", redis.port);
+    let command = |url: &str, args: &[&str]| {
+        let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let mut cmd = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            cmd.arg(*arg);
+        }
+        cmd.query::<redis::Value>(&mut conn).unwrap();
+    };
+    command(
+        &redis.url(),
+        &["CONFIG", "SET", "requirepass", "first-redis-password"],
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("redis-url");
+    write_atomically(&secret, &format!("{}\n", url_with("first-redis-password")));
+    let mut child = Command::new(BIN)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PORT", "0")
+        .env("BIND_ADDR", "127.0.0.1")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("inv.db").display()),
+        )
+        .env("REDIS_URL_FILE", &secret)
+        .env("INVENTORY_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("LOG_FORMAT", "json")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Kill(child);
+    let (tx, lines) = mpsc::channel::<Value>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let wait_for = |message: &str| loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no '{message}' log line"));
+        if line["message"] == message {
+            break line;
+        }
+    };
+    let listening = wait_for("listening");
+    let base_url = format!("http://{}", listening["addr"].as_str().unwrap());
+    let client = reqwest::Client::new();
+    let cache_state = || {
+        let (client, url) = (client.clone(), format!("{base_url}/ready"));
+        async move {
+            let ready: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+            ready["checks"]["cache"].as_str().unwrap_or("").to_owned()
+        }
+    };
+    let until_cache = |want: &'static str| {
+        let cache_state = cache_state.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if cache_state().await == want {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "the cache never became {want}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    until_cache("ok").await;
+
+    // Rotate: Redis first (open connections stay authenticated), then the file.
+    command(
+        &url_with("first-redis-password"),
+        &["CONFIG", "SET", "requirepass", "second-redis-password"],
+    );
+    write_atomically(&secret, &format!("{}\n", url_with("second-redis-password")));
+    let changed = wait_for("secret changed: new connections use it");
+    assert_eq!(changed["file"], "REDIS_URL_FILE");
+
+    // Every client connection dropped: only the new password gets back in.
+    command(
+        &url_with("second-redis-password"),
+        &["CLIENT", "KILL", "TYPE", "normal"],
+    );
+    until_cache("ok").await;
+    assert!(redis::Client::open(url_with("first-redis-password"))
+        .unwrap()
+        .get_connection()
+        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+        .is_err());
+}
