@@ -329,7 +329,6 @@ async fn a_rotated_redis_password_takes_effect_without_a_restart() {
         }
     };
     let until_cache = |want: &'static str| {
-        let cache_state = cache_state.clone();
         async move {
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
