@@ -328,16 +328,14 @@ async fn a_rotated_redis_password_takes_effect_without_a_restart() {
             ready["checks"]["cache"].as_str().unwrap_or("").to_owned()
         }
     };
-    let until_cache = |want: &'static str| {
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if cache_state().await == want {
-                    return;
-                }
-                assert!(Instant::now() < deadline, "the cache never became {want}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+    let until_cache = |want: &'static str| async move {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if cache_state().await == want {
+                return;
             }
+            assert!(Instant::now() < deadline, "the cache never became {want}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
     until_cache("ok").await;
