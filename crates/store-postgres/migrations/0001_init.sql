@@ -134,7 +134,9 @@ CREATE TABLE events (
 -- Stock movements in one round trip: the checks, the guarded balance
 -- updates, the item totals and the ledger rows. The writer has already
 -- locked ledger_counter (at the start of its group), so seq follows commit
--- order. A refusal (unknown item or location, archived item, not enough
+-- order; the counter is read once and written once per call (updating its
+-- one row per movement would leave a growing chain of row versions for each
+-- later update in the same transaction to walk). A refusal (unknown item or location, archived item, not enough
 -- stock) is returned as a row with `o_refusal` set rather than raised, and
 -- comes before the refused movement writes anything. With p_independent the
 -- movements are separate requests (the writer batches single movements of a
@@ -166,7 +168,11 @@ DECLARE
     v_net BIGINT;
     v_on BIGINT;
     v_res BIGINT;
+    v_seq BIGINT;
+    v_first_seq BIGINT;
 BEGIN
+    SELECT c.value INTO v_seq FROM ledger_counter c;
+    v_first_seq := v_seq;
     FOR i IN 1 .. coalesce(array_length(p_ids, 1), 0) LOOP
         o_index := i;
         o_seq := NULL; o_on_hand := NULL; o_reserved := NULL;
@@ -237,12 +243,14 @@ BEGIN
             o_location_on_hand := NULL; o_location_reserved := NULL;
             RETURN NEXT;
             IF NOT p_independent THEN
+                -- The caller rolls back to its savepoint: no counter update.
                 RETURN;
             END IF;
         ELSE
             UPDATE items it SET on_hand = it.on_hand + v_net WHERE it.id = p_item_ids[i]
             RETURNING it.on_hand, it.reserved INTO o_on_hand, o_reserved;
-            UPDATE ledger_counter c SET value = c.value + 1 RETURNING c.value INTO o_seq;
+            v_seq := v_seq + 1;
+            o_seq := v_seq;
             INSERT INTO movements (seq, id, item_id, kind, quantity, location_id, from_location_id,
                                    to_location_id, reason, reference, created_by, created_at)
             VALUES (o_seq, p_ids[i], p_item_ids[i], p_kinds[i], p_quantities[i], v_location, v_from,
@@ -251,5 +259,8 @@ BEGIN
         END IF;
         first_delta := last_delta + 1;
     END LOOP;
+    IF v_seq <> v_first_seq THEN
+        UPDATE ledger_counter SET value = v_seq;
+    END IF;
 END;
 $$;
