@@ -124,6 +124,23 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
+/// The bearer token, not yet checked (for handlers that authenticate
+/// together with their read: see `AppState::authenticated_item`).
+pub struct Bearer(pub String);
+
+impl FromRequestParts<AppState> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        bearer_token(&parts.headers)
+            .map(|t| Bearer(t.to_owned()))
+            .ok_or(ApiError::Unauthorized)
+    }
+}
+
 /// Parses an id from the path; anything that is not a UUID names no resource.
 pub fn path_id(raw: &str, what: &'static str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::Domain(Error::NotFound(what)))

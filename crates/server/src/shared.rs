@@ -69,6 +69,15 @@ pub struct Redis {
 /// under is still current.
 const SESSIONS_GEN_KEY: &str = "inventory:sessions:generation";
 
+/// What one round trip to Redis read for an item (and a session) read.
+pub struct Probe {
+    conn: ConnectionManager,
+    epoch: Option<String>,
+    generation: Option<u64>,
+    stored: Option<Vec<u8>>,
+    sessions_generation: Option<u64>,
+}
+
 /// The Redis dataset's name and the sessions generation, read together.
 pub type SessionStamp = (Arc<str>, u64);
 
@@ -275,33 +284,103 @@ impl Redis {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<CachedItem, Error>>,
     {
-        let mut conn = match self.conn() {
+        let probe = self.probe(id, false).await;
+        self.resolve(id, local, load, probe).await
+    }
+
+    /// Reads, in one round trip, what a cached item read needs (the epoch,
+    /// the item's generation and cached value) and, with `sessions`, the
+    /// sessions generation too, so that an authenticated read costs one
+    /// round trip. `None`: the item must come from the database.
+    pub async fn probe(&self, id: Uuid, sessions: bool) -> Option<Probe> {
+        let conn = match self.conn() {
             Ok(c) => c,
             Err(e) => {
                 cache_error(e);
-                return load().await.map(Arc::new);
+                return None;
             }
+        };
+        let mut conn2 = conn.clone();
+        let fetched = bounded(async {
+            redis::pipe()
+                .get(EPOCH_KEY)
+                .get(gen_key(id))
+                .get(value_key(id))
+                .get(if sessions {
+                    SESSIONS_GEN_KEY
+                } else {
+                    EPOCH_KEY
+                })
+                .query_async::<(Option<String>, Option<u64>, Option<Vec<u8>>, Option<String>)>(
+                    &mut conn2,
+                )
+                .await
+        })
+        .await;
+        match fetched {
+            Ok((epoch, generation, stored, sessions_generation)) => Some(Probe {
+                conn,
+                epoch,
+                generation,
+                stored,
+                sessions_generation: if sessions {
+                    sessions_generation
+                        .map(|g| g.parse().unwrap_or(0))
+                        .or(Some(0))
+                } else {
+                    None
+                },
+            }),
+            Err(e) => {
+                cache_error(e);
+                None
+            }
+        }
+    }
+
+    /// The sessions stamp a probe read, under the rules of
+    /// [`Self::sessions_stamp`].
+    pub fn probed_sessions_stamp(&self, probe: &Option<Probe>) -> Option<SessionStamp> {
+        if self
+            .sessions_pending
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return None;
+        }
+        let probe = probe.as_ref()?;
+        Some((
+            Arc::from(probe.epoch.as_deref()?),
+            probe.sessions_generation?,
+        ))
+    }
+
+    /// The item from what `probe` read: a local or Redis copy at the
+    /// current generation, or loaded and offered to Redis.
+    pub async fn resolve<F, Fut>(
+        &self,
+        id: Uuid,
+        local: &LocalCopies,
+        load: F,
+        probe: Option<Probe>,
+    ) -> Result<Arc<CachedItem>, Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<CachedItem, Error>>,
+    {
+        let Some(Probe {
+            mut conn,
+            epoch,
+            generation,
+            stored,
+            ..
+        }) = probe
+        else {
+            return load().await.map(Arc::new);
         };
         if self.pending.lock().map(|p| p.contains(&id)).unwrap_or(true) {
             return load().await.map(Arc::new);
         }
         let (gen_k, val_k) = (gen_key(id), value_key(id));
-        let fetched = bounded(async {
-            redis::pipe()
-                .get(EPOCH_KEY)
-                .get(&gen_k)
-                .get(&val_k)
-                .query_async::<(Option<String>, Option<u64>, Option<Vec<u8>>)>(&mut conn)
-                .await
-        })
-        .await;
-        let (epoch, generation, stored) = match fetched {
-            Ok(v) => v,
-            Err(e) => {
-                cache_error(e);
-                return load().await.map(Arc::new);
-            }
-        };
         let Some(epoch) = epoch else {
             name_dataset(&mut conn).await;
             metrics::counter!("inventory_cache_misses_total", "layer" => "redis").increment(1);

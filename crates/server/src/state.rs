@@ -226,21 +226,60 @@ impl AppState {
     // ------------------------------------------------------------ auth
 
     pub async fn authenticate(&self, token: &str) -> Result<AuthUser, ApiError> {
-        let token_hash = auth::token_hash(token);
         let stamp = match (&self.redis, self.store.shared_by_replicas()) {
-            (Some(redis), true) => match redis.sessions_stamp().await {
-                Some(stamp) => Some(stamp),
-                // No stamp, no trust: ask the database, keep nothing.
-                None => {
-                    return match self.store.find_session(&token_hash).await? {
-                        Some((user, expires_at)) if expires_at > Utc::now() => {
-                            Ok(AuthUser { user, token_hash })
-                        }
-                        _ => Err(ApiError::Unauthorized),
-                    };
-                }
-            },
+            (Some(redis), true) => Some(redis.sessions_stamp().await),
             _ => None,
+        };
+        self.authenticate_under(token, stamp).await
+    }
+
+    /// An authenticated item read: with Redis shared by replicas, the
+    /// session's stamp and the item's cache state come back in one round
+    /// trip (the same checks as [`Self::authenticate`] and
+    /// [`Self::get_item`], one after the other).
+    pub async fn authenticated_item(
+        &self,
+        token: &str,
+        id: Uuid,
+    ) -> Result<(AuthUser, Arc<CachedItem>), ApiError> {
+        let (Some(redis), true, ItemCache::Shared(local)) =
+            (&self.redis, self.store.shared_by_replicas(), &self.items)
+        else {
+            let caller = self.authenticate(token).await?;
+            return Ok((caller, self.get_item(id).await?));
+        };
+        let probe = redis.probe(id, true).await;
+        let stamp = redis.probed_sessions_stamp(&probe);
+        let caller = self.authenticate_under(token, Some(stamp)).await?;
+        let store = self.store.clone();
+        let load = || async move {
+            let item = store.get_item(id).await?;
+            CachedItem::render(&item)
+        };
+        Ok((caller, redis.resolve(id, local, load, probe).await?))
+    }
+
+    /// `stamp`: `None` where sessions live in this process only;
+    /// `Some(None)` where a copy cannot be trusted now (check the database);
+    /// `Some(Some(s))` to trust copies loaded under `s`.
+    async fn authenticate_under(
+        &self,
+        token: &str,
+        stamp: Option<Option<crate::shared::SessionStamp>>,
+    ) -> Result<AuthUser, ApiError> {
+        let token_hash = auth::token_hash(token);
+        let stamp = match stamp {
+            None => None,
+            Some(Some(stamp)) => Some(stamp),
+            // No stamp, no trust: ask the database, keep nothing.
+            Some(None) => {
+                return match self.store.find_session(&token_hash).await? {
+                    Some((user, expires_at)) if expires_at > Utc::now() => {
+                        Ok(AuthUser { user, token_hash })
+                    }
+                    _ => Err(ApiError::Unauthorized),
+                };
+            }
         };
         let load = || async {
             let (user, expires_at) = self

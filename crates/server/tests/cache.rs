@@ -242,16 +242,30 @@ async fn sessions_are_cached_and_a_logout_anywhere_ends_them_everywhere() {
     let a = spawn_app_with_redis(database.clone(), &redis.url()).await;
     let b = spawn_app_with_redis(database, &redis.url()).await;
     let token = a.token_for("clerk").await;
+    let item = a.create_item("SESSION-1").await;
+    let item_path = format!("/api/v1/items/{}", item["id"].as_str().unwrap());
+    // The plain check and the item read's (session and item in one round
+    // trip to Redis) must agree at every step.
     let me = |app: &TestApp| {
-        let (client, url, token) = (app.client.clone(), app.url("/api/v1/me"), token.clone());
+        let (client, token) = (app.client.clone(), token.clone());
+        let (me_url, item_url) = (app.url("/api/v1/me"), app.url(&item_path));
         async move {
-            client
-                .get(url)
-                .bearer_auth(token)
+            let me = client
+                .get(me_url)
+                .bearer_auth(&token)
                 .send()
                 .await
                 .unwrap()
-                .status()
+                .status();
+            let read = client
+                .get(item_url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(me, read, "GET /me and GET /items/{{id}} disagree");
+            me
         }
     };
     assert_eq!(me(&a).await, StatusCode::OK);
