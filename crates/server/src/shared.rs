@@ -75,7 +75,7 @@ pub struct Probe {
     epoch: Option<String>,
     generation: Option<u64>,
     stored: Option<Vec<u8>>,
-    sessions_generation: Option<u64>,
+    sessions_generation: u64,
 }
 
 /// The Redis dataset's name and the sessions generation, read together.
@@ -284,15 +284,15 @@ impl Redis {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<CachedItem, Error>>,
     {
-        let probe = self.probe(id, false).await;
+        let probe = self.probe(id).await;
         self.resolve(id, local, load, probe).await
     }
 
     /// Reads, in one round trip, what a cached item read needs (the epoch,
-    /// the item's generation and cached value) and, with `sessions`, the
-    /// sessions generation too, so that an authenticated read costs one
-    /// round trip. `None`: the item must come from the database.
-    pub async fn probe(&self, id: Uuid, sessions: bool) -> Option<Probe> {
+    /// the item's generation and cached value) and the sessions generation,
+    /// so that an authenticated read costs one round trip. `None`: the item
+    /// must come from the database.
+    pub async fn probe(&self, id: Uuid) -> Option<Probe> {
         let conn = match self.conn() {
             Ok(c) => c,
             Err(e) => {
@@ -300,19 +300,15 @@ impl Redis {
                 return None;
             }
         };
-        let mut conn2 = conn.clone();
+        let mut pipe_conn = conn.clone();
         let fetched = bounded(async {
             redis::pipe()
                 .get(EPOCH_KEY)
                 .get(gen_key(id))
                 .get(value_key(id))
-                .get(if sessions {
-                    SESSIONS_GEN_KEY
-                } else {
-                    EPOCH_KEY
-                })
-                .query_async::<(Option<String>, Option<u64>, Option<Vec<u8>>, Option<String>)>(
-                    &mut conn2,
+                .get(SESSIONS_GEN_KEY)
+                .query_async::<(Option<String>, Option<u64>, Option<Vec<u8>>, Option<u64>)>(
+                    &mut pipe_conn,
                 )
                 .await
         })
@@ -323,13 +319,7 @@ impl Redis {
                 epoch,
                 generation,
                 stored,
-                sessions_generation: if sessions {
-                    sessions_generation
-                        .map(|g| g.parse().unwrap_or(0))
-                        .or(Some(0))
-                } else {
-                    None
-                },
+                sessions_generation: sessions_generation.unwrap_or(0),
             }),
             Err(e) => {
                 cache_error(e);
@@ -350,7 +340,7 @@ impl Redis {
         let probe = probe.as_ref()?;
         Some((
             Arc::from(probe.epoch.as_deref()?),
-            probe.sessions_generation?,
+            probe.sessions_generation,
         ))
     }
 

@@ -248,7 +248,7 @@ impl AppState {
             let caller = self.authenticate(token).await?;
             return Ok((caller, self.get_item(id).await?));
         };
-        let probe = redis.probe(id, true).await;
+        let probe = redis.probe(id).await;
         let stamp = redis.probed_sessions_stamp(&probe);
         let caller = self.authenticate_under(token, Some(stamp)).await?;
         let store = self.store.clone();

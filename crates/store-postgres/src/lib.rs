@@ -313,7 +313,7 @@ async fn run_group(conn: &mut PgConnection, jobs: &mut Vec<Job>) -> bool {
             Job::Run(run) => run,
         };
         // Movements queued before this job are applied before it.
-        if !apply_movements(conn, &mut movements, &mut committed).await {
+        if !apply_queued_movements(conn, &mut movements, &mut committed).await {
             return abandon(conn, committed).await;
         }
         if let Err(e) = exec(conn, "SAVEPOINT job").await {
@@ -347,7 +347,7 @@ async fn run_group(conn: &mut PgConnection, jobs: &mut Vec<Job>) -> bool {
             }
         }
     }
-    if !apply_movements(conn, &mut movements, &mut committed).await {
+    if !apply_queued_movements(conn, &mut movements, &mut committed).await {
         return abandon(conn, committed).await;
     }
     match exec(conn, "COMMIT").await {
@@ -370,7 +370,7 @@ type QueuedMovement = (NewMovement, String, oneshot::Sender<Result<MovementResul
 /// Applies the queued single movements with one call; the applied ones
 /// are answered at commit, the refused ones at once. False when the
 /// database failed (their callers then hear "not committed").
-async fn apply_movements(
+async fn apply_queued_movements(
     conn: &mut PgConnection,
     queued: &mut Vec<QueuedMovement>,
     committed: &mut Vec<Reply>,
