@@ -146,12 +146,30 @@ pub fn encode_cursor<T: Serialize>(cursor: &T) -> String {
 }
 
 /// Decodes a cursor made by [`encode_cursor`]; anything else is a 422.
+///
+/// A forged cursor can carry any text, but no key we hand out holds a control
+/// character (stored text is validated), and PostgreSQL refuses NUL outright:
+/// such a cursor is as foreign as garbage.
 pub fn decode_cursor<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T> {
     URL_SAFE_NO_PAD
         .decode(text.as_bytes())
         .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .filter(|value| !has_control_characters(value))
+        .and_then(|value| serde_json::from_value(value).ok())
         .ok_or_else(|| Error::invalid("cursor", "is not a cursor this list returned"))
+}
+
+fn has_control_characters(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.chars().any(char::is_control),
+        Value::Array(values) => values.iter().any(has_control_characters),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(k, v)| k.chars().any(char::is_control) || has_control_characters(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
 }
 
 #[cfg(test)]
@@ -166,6 +184,19 @@ mod tests {
             key: "A-1".into(),
         };
         assert_eq!(decode_cursor::<ItemCursor>(&encode_cursor(&c)).unwrap(), c);
+    }
+
+    #[test]
+    fn forged_cursors_with_control_characters_are_rejected() {
+        let forged = ItemCursor {
+            sort: ItemSort::SkuAsc,
+            key: "\u{0}".into(),
+        };
+        let err = decode_cursor::<ItemCursor>(&encode_cursor(&forged)).unwrap_err();
+        assert!(
+            matches!(&err, Error::Validation(fields) if fields[0].field == "cursor"),
+            "{err:?}"
+        );
     }
 
     proptest! {

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod backup;
+mod body;
 pub mod cache;
 pub mod config;
 pub mod error;

@@ -247,6 +247,88 @@ async fn logout_ends_the_session_at_once() {
     app.shutdown().await;
 }
 
+/// Writes `bytes` and reads one HTTP/1.1 response (head and a
+/// Content-Length body); `None` if the server closed the connection first.
+async fn exchange(stream: &mut tokio::net::TcpStream, bytes: &[u8]) -> Option<String> {
+    use tokio::io::AsyncWriteExt;
+    if stream.write_all(bytes).await.is_err() {
+        return None;
+    }
+    read_response(stream).await
+}
+
+async fn read_response(stream: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if body.len() >= length {
+                return Some(head.to_owned());
+            }
+        }
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// A request answered before its body has arrived (here 401: no token)
+/// must leave the connection usable: a client pools it, and its next request
+/// would otherwise go into a closing socket and get no answer at all.
+#[tokio::test]
+async fn early_answers_leave_the_connection_reusable() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app().await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let body =
+        br#"{"item_id": "00000000-0000-0000-0000-000000000000", "kind": "receive", "quantity": 1}"#;
+    let head = format!(
+        "POST /api/v1/movements HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..10]).await.unwrap();
+    // A server that answers now, with the body half sent, is the bug; give it
+    // the chance (a slow machine can only make this test pass wrongly, never
+    // fail wrongly).
+    let early = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        read_response(&mut stream),
+    )
+    .await;
+    let first = match early {
+        Ok(answer) => {
+            stream.write_all(&body[10..]).await.unwrap();
+            answer
+        }
+        Err(_) => exchange(&mut stream, &body[10..]).await,
+    };
+    let first = first.expect("an answer to the first request");
+    assert!(first.starts_with("HTTP/1.1 401"), "{first}");
+    assert!(
+        !first.to_ascii_lowercase().contains("connection: close"),
+        "{first}"
+    );
+    let again = format!(
+        "GET /api/v1/me HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {}\r\n\r\n",
+        app.admin_token
+    );
+    let second = exchange(&mut stream, again.as_bytes()).await;
+    let second = second.expect("the connection was closed after an early answer");
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+}
+
 #[tokio::test]
 async fn api_routes_require_a_token() {
     let app = spawn_app().await;

@@ -107,6 +107,10 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
     api.fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(crate::body::read_whole_body))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            crate::error::panic_response,
+        ))
         .layer(middleware::from_fn(telemetry::observe))
         .with_state(state)
 }
