@@ -6,7 +6,6 @@ local lib = dofile(dir .. "lib.lua")
 local req
 
 setup = lib.setup
-response = lib.response
 done = lib.done
 
 function init(args)

@@ -3,9 +3,10 @@
 //!
 //! Coherence. Every item has a generation counter in Redis. A write, after
 //! its commit and before it is acknowledged, bumps the generation and deletes
-//! the cached value. A read fetches the generation and the cached value in
-//! one round trip and trusts a value (in Redis or in this process) only when
-//! it carries the current generation. A reader that missed fills Redis with
+//! the cached value. A read fetches the generation (batched with other
+//! reads waiting at the same time, see [`Redis::probe`]) and trusts a value
+//! (in this process, or else in Redis) only when it carries the current
+//! generation. A reader that missed fills Redis with
 //! a compare-and-set script that only stores its value if the generation is
 //! still the one it saw before reading the database, which closes the
 //! cache-aside race (a reader that read the old row cannot store it after
@@ -62,7 +63,18 @@ pub struct Redis {
     sessions_pending: Arc<std::sync::atomic::AtomicBool>,
     /// Wakes the task that publishes "events committed".
     publish: Arc<tokio::sync::Notify>,
+    /// Item reads waiting for their probe (see [`Redis::probe`]).
+    probes: tokio::sync::mpsc::UnboundedSender<WaitingProbe>,
 }
+
+/// An item read waiting for the next probe batch.
+type WaitingProbe = (Uuid, tokio::sync::oneshot::Sender<Option<Probe>>);
+
+/// Probe batches on their way to Redis at once. While they are, new reads
+/// queue up and go together in the next one.
+const PROBES_IN_FLIGHT: usize = 2;
+/// Most item reads one probe batch carries.
+const MAX_PROBE_BATCH: usize = 256;
 
 /// Bumped by every logout on any replica: a replica trusts its copy of a
 /// session only while the generation (and the dataset epoch) it was loaded
@@ -72,9 +84,8 @@ const SESSIONS_GEN_KEY: &str = "inventory:sessions:generation";
 /// What one round trip to Redis read for an item (and a session) read.
 pub struct Probe {
     conn: ConnectionManager,
-    epoch: Option<String>,
+    epoch: Option<Arc<str>>,
     generation: Option<u64>,
-    stored: Option<Vec<u8>>,
     sessions_generation: u64,
 }
 
@@ -153,8 +164,13 @@ fn value_key(id: Uuid) -> String {
 }
 
 fn cache_error(e: impl std::fmt::Display) {
-    metrics::counter!("inventory_errors_total", "type" => "cache").increment(1);
-    tracing::warn!(error = %e, "cache unavailable; reading the database");
+    cache_errors(1, e);
+}
+
+/// `requests` requests fell back to the database for one reason.
+fn cache_errors(requests: usize, e: impl std::fmt::Display) {
+    metrics::counter!("inventory_errors_total", "type" => "cache").increment(requests as u64);
+    tracing::warn!(error = %e, requests, "cache unavailable; reading the database");
 }
 
 async fn bounded<T>(call: impl Future<Output = redis::RedisResult<T>>) -> Result<T, String> {
@@ -187,6 +203,7 @@ impl Redis {
     pub fn connect(url: &str, ttl: Duration) -> Result<Self, Error> {
         let client = redis::Client::open(url)
             .map_err(|_| Error::Internal("REDIS_URL is not a redis:// URL".into()))?;
+        let (probes, waiting) = tokio::sync::mpsc::unbounded_channel();
         let redis = Self {
             pending: Default::default(),
             link: Arc::new(std::sync::RwLock::new(Link {
@@ -198,8 +215,10 @@ impl Redis {
             fill: Arc::new(Script::new(FILL_SCRIPT)),
             sessions_pending: Default::default(),
             publish: Default::default(),
+            probes,
         };
         establish(redis.link.clone(), client, 0);
+        tokio::spawn(redis.clone().send_probes(waiting));
         let publisher = redis.clone();
         tokio::spawn(async move {
             loop {
@@ -288,43 +307,87 @@ impl Redis {
         self.resolve(id, local, load, probe).await
     }
 
-    /// Reads, in one round trip, what a cached item read needs (the epoch,
-    /// the item's generation and cached value) and the sessions generation,
-    /// so that an authenticated read costs one round trip. `None`: the item
-    /// must come from the database.
+    /// Reads, in one round trip, what a cached item read needs (the epoch
+    /// and the item's generation) and the sessions generation, so that an
+    /// authenticated read costs one round trip. `None`: the item must come
+    /// from the database.
+    ///
+    /// Reads that wait at the same time share one `MGET`: each joins a batch
+    /// that has not been sent yet, so what it reads was read after it began
+    /// (a write acknowledged before that is seen).
     pub async fn probe(&self, id: Uuid) -> Option<Probe> {
-        let conn = match self.conn() {
-            Ok(c) => c,
-            Err(e) => {
-                cache_error(e);
-                return None;
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.probes.send((id, answer)).ok()?;
+        answered.await.ok().flatten()
+    }
+
+    /// Sends the waiting probes in batches, at most [`PROBES_IN_FLIGHT`]
+    /// at once.
+    async fn send_probes(self, mut waiting: tokio::sync::mpsc::UnboundedReceiver<WaitingProbe>) {
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(PROBES_IN_FLIGHT));
+        let mut batch = Vec::new();
+        loop {
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                return;
+            };
+            if waiting.recv_many(&mut batch, MAX_PROBE_BATCH).await == 0 {
+                return;
             }
+            let redis = self.clone();
+            let batch = std::mem::take(&mut batch);
+            tokio::spawn(async move {
+                redis.probe_batch(batch).await;
+                drop(permit);
+            });
+        }
+    }
+
+    async fn probe_batch(&self, batch: Vec<WaitingProbe>) {
+        let Ok(conn) = self.conn() else {
+            cache_errors(batch.len(), "not connected yet");
+            for (_, answer) in batch {
+                let _ = answer.send(None);
+            }
+            return;
         };
-        let mut pipe_conn = conn.clone();
+        let mut mget = redis::cmd("MGET");
+        mget.arg(EPOCH_KEY).arg(SESSIONS_GEN_KEY);
+        for (id, _) in &batch {
+            mget.arg(gen_key(*id));
+        }
+        let mut mget_conn = conn.clone();
         let fetched = bounded(async {
-            redis::pipe()
-                .get(EPOCH_KEY)
-                .get(gen_key(id))
-                .get(value_key(id))
-                .get(SESSIONS_GEN_KEY)
-                .query_async::<(Option<String>, Option<u64>, Option<Vec<u8>>, Option<u64>)>(
-                    &mut pipe_conn,
-                )
+            mget.query_async::<Vec<Option<String>>>(&mut mget_conn)
                 .await
         })
         .await;
-        match fetched {
-            Ok((epoch, generation, stored, sessions_generation)) => Some(Probe {
-                conn,
-                epoch,
-                generation,
-                stored,
-                sessions_generation: sessions_generation.unwrap_or(0),
-            }),
-            Err(e) => {
-                cache_error(e);
-                None
+        let fetched = fetched.and_then(|values| {
+            if values.len() == batch.len() + 2 {
+                Ok(values)
+            } else {
+                Err("MGET answered the wrong number of values".to_owned())
             }
+        });
+        let values = match fetched {
+            Ok(values) => values,
+            Err(e) => {
+                cache_errors(batch.len(), e);
+                for (_, answer) in batch {
+                    let _ = answer.send(None);
+                }
+                return;
+            }
+        };
+        let mut values = values.into_iter();
+        let epoch: Option<Arc<str>> = values.next().flatten().map(Arc::from);
+        let sessions_generation = values.next().flatten().and_then(|g| g.parse().ok());
+        for ((_, answer), generation) in batch.into_iter().zip(values) {
+            let _ = answer.send(Some(Probe {
+                conn: conn.clone(),
+                epoch: epoch.clone(),
+                generation: generation.and_then(|g| g.parse().ok()),
+                sessions_generation: sessions_generation.unwrap_or(0),
+            }));
         }
     }
 
@@ -338,10 +401,7 @@ impl Redis {
             return None;
         }
         let probe = probe.as_ref()?;
-        Some((
-            Arc::from(probe.epoch.as_deref()?),
-            probe.sessions_generation,
-        ))
+        Some((probe.epoch.clone()?, probe.sessions_generation))
     }
 
     /// The item from what `probe` read: a local or Redis copy at the
@@ -361,7 +421,6 @@ impl Redis {
             mut conn,
             epoch,
             generation,
-            stored,
             ..
         }) = probe
         else {
@@ -378,17 +437,26 @@ impl Redis {
         };
         let generation = generation.unwrap_or(0);
         if let Some((e, g, item)) = local.get(&id) {
-            if g == generation && *e == epoch {
+            if g == generation && e == epoch {
                 metrics::counter!("inventory_cache_hits_total", "layer" => "local").increment(1);
                 return Ok(item);
             }
         }
         metrics::counter!("inventory_cache_misses_total", "layer" => "local").increment(1);
+        // Read after the generation: a value stamped with it is still that
+        // generation's (a write since would have deleted it).
+        let stored = match bounded(conn.get::<_, Option<Vec<u8>>>(&val_k)).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                cache_error(e);
+                return load().await.map(Arc::new);
+            }
+        };
         if let Some((g, item)) = stored.as_deref().and_then(decode) {
             if g == generation {
                 metrics::counter!("inventory_cache_hits_total", "layer" => "redis").increment(1);
                 let item = Arc::new(item);
-                local.insert(id, (Arc::from(epoch.as_str()), g, item.clone()));
+                local.insert(id, (epoch.clone(), g, item.clone()));
                 return Ok(item);
             }
         }
@@ -402,14 +470,14 @@ impl Redis {
                 .arg(generation.to_string())
                 .arg(encode(generation, &item))
                 .arg(self.ttl.as_secs().max(1))
-                .arg(&epoch)
+                .arg(&*epoch)
                 .invoke_async::<i64>(&mut conn),
         )
         .await;
         match filled {
             // Stored: this process may keep it too, at that generation.
             Ok(1) => {
-                local.insert(id, (Arc::from(epoch.as_str()), generation, item.clone()));
+                local.insert(id, (epoch.clone(), generation, item.clone()));
             }
             Ok(_) => {} // a writer got in between: serve it once, keep nothing
             Err(e) => cache_error(e),
