@@ -32,7 +32,8 @@ ARG RUST_VERSION=1.95
 
 # ---- toolchain + cargo-chef -------------------------------------------------
 FROM rust:${RUST_VERSION}-alpine AS chef
-# musl-dev: C headers and start files for the bundled SQLite (rusqlite).
+# musl-dev: C headers and start files for the bundled SQLite (rusqlite) and
+# mimalloc (the global allocator).
 RUN apk add --no-cache 'musl-dev>=1.2' \
  && cargo install cargo-chef --version 0.1.78 --locked \
  && rm -rf "${CARGO_HOME}/registry"

@@ -1,3 +1,9 @@
+// Measured (docs/PERFORMANCE-POSTGRES.md): glibc's malloc took 10-15% of the
+// server's CPU on the read and write paths; musl's (the container image) is
+// slower still.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use inventory_server::backup::{self, CliError};
 use inventory_server::config::{Cli, Command};
