@@ -86,8 +86,9 @@ case "$MILLION" in 0 | 1) ;; *) echo "BENCH_MILLION must be 0 or 1, not '$MILLIO
 if [[ -z "$REPORT" ]]; then
   if [[ "$BACKEND" == postgres ]]; then REPORT="$ROOT/docs/PERFORMANCE-POSTGRES.md"; else REPORT="$ROOT/docs/PERFORMANCE.md"; fi
 fi
-LIST_SMALL=10000     # postgres: items when the list is first measured
-LIST_LARGE=1000000   # postgres: items when it is measured again (--million)
+LIST_SMALL=10000     # postgres: items on the second server's database
+LIST_LARGE=1000000   # postgres: items the main server's database grows to (--million)
+ROUNDS=3             # alternating rounds for the read ratio and the list sizes
 for n in DURATION ITEMS THREADS CONNECTIONS WORKERS POOL_SIZE; do
   [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || { echo "$n must be a positive integer, not '${!n}'" >&2; exit 2; }
 done
@@ -95,9 +96,12 @@ done
 ((ITEMS <= 1000000)) || { echo "BENCH_ITEMS is capped at 1000000" >&2; exit 2; }
 ((POOL_SIZE <= 90)) || { echo "BENCH_POOL_SIZE is capped at 90 (max_connections is 100)" >&2; exit 2; }
 if [[ "$BACKEND" == postgres ]] && ((ITEMS <= LIST_SMALL)); then
-  echo "--backend postgres needs --items above $LIST_SMALL (the list is measured at $LIST_SMALL first)" >&2
+  echo "--backend postgres needs --items above $LIST_SMALL (the list is compared with a $LIST_SMALL-item database)" >&2
   exit 2
 fi
+# each alternating round's scenarios are shorter than the main ones
+ROUND_SECONDS=$((DURATION < 5 ? DURATION : 5))
+LIST_ROUNDS=$ROUNDS
 
 TOOLS=(wrk python3)
 [[ "$BACKEND" == postgres ]] && TOOLS+=(redis-server redis-cli runuser)
@@ -150,6 +154,20 @@ stop_server() {
   SERVER_PID=""
 }
 
+SMALL_PID=""  # postgres: the second server, on the 10,000-item database
+stop_small() {
+  if [[ -n "$SMALL_PID" ]]; then
+    kill -TERM "$SMALL_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$SMALL_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$SMALL_PID" 2>/dev/null || true
+    wait "$SMALL_PID" 2>/dev/null || true
+  fi
+  SMALL_PID=""
+}
+
 stop_redis() {
   if [[ -n "$REDIS_PID" ]]; then
     kill -TERM "$REDIS_PID" 2>/dev/null || true
@@ -167,6 +185,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   stop_server
+  stop_small
   stop_redis
   if [[ -n "$PG_DIR" ]]; then
     cp "$PG_DIR/server.log" "$OUT/postgres.log" 2>/dev/null || true
@@ -250,15 +269,16 @@ export BENCH_TOKEN
 # ------------------------------------------------------------------ wrk
 # run_wrk NAME SCRIPT PATH SECONDS: one bounded wrk run; raw output in
 # OUT/NAME.txt, the script's BENCH_RESULT line in OUT/NAME.json.
+# WRK_BASE (optional) sends the load to another server than $BASE.
 run_wrk() {
-  local name=$1 script=$2 path=$3 secs=$4
+  local name=$1 script=$2 path=$3 secs=$4 base=${WRK_BASE:-$BASE}
   local cmd=(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --timeout 10s --latency
-    -s "$BENCH_DIR/$script" "$BASE$path")
+    -s "$BENCH_DIR/$script" "$base$path")
   log "scenario $name: ${cmd[*]}"
   local list_env=""
   [[ -n "${BENCH_LIST_PATH:-}" ]] && list_env="BENCH_LIST_PATH=\"$BENCH_LIST_PATH\" "
   printf 'BENCH_SCENARIO=%s %s%s%s\n' "$name" "${BENCH_ACTIVE_MS:+BENCH_ACTIVE_MS=$BENCH_ACTIVE_MS }" \
-    "$list_env" "${cmd[*]}" | sed "s#$BENCH_DIR/#bench/#; s#$BASE#http://127.0.0.1:PORT#" >"$OUT/$name.cmd"
+    "$list_env" "${cmd[*]}" | sed "s#$BENCH_DIR/#bench/#; s#$BASE#http://127.0.0.1:PORT#; s#${SMALL_BASE:-no-second-server}#http://127.0.0.1:PORT2#" >"$OUT/$name.cmd"
   BENCH_SCENARIO="$name" timeout --kill-after=5 $((secs + 30)) "${cmd[@]}" >"$OUT/$name.txt" 2>&1 || {
     echo "wrk failed for $name (exit $?):" >&2
     cat "$OUT/$name.txt" >&2
@@ -276,19 +296,39 @@ run_wrk() {
   proc_kb VmRSS >"$OUT/$name.rss"
 }
 
-# list_at SIZE: GET /api/v1/items?limit=50 on the first page and on the page
-# halfway through the SIZE items (reached by following cursors), as
-# list_SIZE_first and list_SIZE_deep.
-list_at() {
-  local size=$1 walk cursor
-  log "list at $size items: walking cursors to item $((size / 2))"
-  ctl walk-pages "$BASE" --token-env BENCH_TOKEN --depth $((size / 2)) --timeout 180 \
-    >"$OUT/list_${size}_walk.json"
-  walk="$(cat "$OUT/list_${size}_walk.json")"
-  cursor="$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["cursor"])' "$walk")"
-  BENCH_LIST_PATH="/api/v1/items?limit=50" run_wrk "list_${size}_first" item_list.lua /api/v1/items "$DURATION"
-  BENCH_LIST_PATH="/api/v1/items?limit=50&cursor=$cursor" \
-    run_wrk "list_${size}_deep" item_list.lua /api/v1/items "$DURATION"
+# walk_to_middle NAME BASE TOKEN SIZE: follows cursors to item SIZE/2 on the
+# server at BASE; prints the cursor of the page there.
+walk_to_middle() {
+  local name=$1 base=$2 token=$3 size=$4
+  log "list at $size items ($name): walking cursors to item $((size / 2))"
+  LIST_TOKEN="$token" ctl walk-pages "$base" --token-env LIST_TOKEN --depth $((size / 2)) \
+    --timeout 180 >"$OUT/list_${size}_walk.json"
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["cursor"])' \
+    "$OUT/list_${size}_walk.json"
+}
+
+# list_rounds: GET /api/v1/items?limit=50, the first page and the page
+# halfway through the table, on the 10,000-item server and on the
+# 1,000,000-item one in turn, LIST_ROUNDS times: both sizes are measured
+# under the same conditions (a comparison minutes apart measures the
+# machine's drift as much as the table).
+list_rounds() {
+  local small_cursor large_cursor round which
+  small_cursor="$(walk_to_middle small "$SMALL_BASE" "$SMALL_TOKEN" "$LIST_SMALL")"
+  large_cursor="$(walk_to_middle large "$BASE" "$BENCH_TOKEN" "$LIST_LARGE")"
+  for round in $(seq 1 "$LIST_ROUNDS"); do
+    for which in first deep; do
+      local small_path="/api/v1/items?limit=50" large_path="/api/v1/items?limit=50"
+      if [[ "$which" == deep ]]; then
+        small_path="$small_path&cursor=$small_cursor"
+        large_path="$large_path&cursor=$large_cursor"
+      fi
+      BENCH_TOKEN="$SMALL_TOKEN" WRK_BASE="$SMALL_BASE" BENCH_LIST_PATH="$small_path" \
+        run_wrk "list_${LIST_SMALL}_${which}_r${round}" item_list.lua /api/v1/items "$ROUND_SECONDS"
+      BENCH_LIST_PATH="$large_path" \
+        run_wrk "list_${LIST_LARGE}_${which}_r${round}" item_list.lua /api/v1/items "$ROUND_SECONDS"
+    done
+  done
 }
 
 pg_count_items() { pg -At -c "SELECT count(*) FROM items"; }
@@ -303,36 +343,30 @@ db_kb() {
 # ------------------------------------------------------------------ seed
 SEED_START=$(date +%s)
 if [[ "$BACKEND" == postgres ]]; then
-  # the list is measured at LIST_SMALL items first, then seeding goes on
-  log "seeding $LIST_SMALL items with $WORKERS workers, then $STOCK_PER_ITEM units each"
-  ctl seed "$BASE" --token-env BENCH_TOKEN --items "$LIST_SMALL" --workers "$WORKERS" \
-    --stock "$STOCK_PER_ITEM" --no-hot --timeout 240 --out "$OUT/seed_small"
-  pg_count_items >"$OUT/list_${LIST_SMALL}_count.txt"
-  sleep 1
-  list_at "$LIST_SMALL"
-  log "seeding items $((LIST_SMALL + 1))..$ITEMS, then $STOCK_PER_ITEM units each"
-  ctl seed "$BASE" --token-env BENCH_TOKEN --start $((LIST_SMALL + 1)) --items "$ITEMS" \
-    --workers "$WORKERS" --stock "$STOCK_PER_ITEM" --hot-stock "$HOT_STOCK" --timeout 420 \
-    --out "$OUT/seed_rest"
-  cat "$OUT/seed_small/ids.txt" "$OUT/seed_rest/ids.txt" >"$OUT/ids.txt"
-  cp "$OUT/seed_rest/hot_id.txt" "$OUT/hot_id.txt"
-  python3 - "$OUT" <<'PY'
-import json, os, sys
-out = sys.argv[1]
-a = json.load(open(os.path.join(out, "seed_small", "seed.json")))
-b = json.load(open(os.path.join(out, "seed_rest", "seed.json")))
-m = dict(b)
-for k in ("items_requested", "items_created", "items_seconds", "stock_received_items",
-          "stock_seconds", "stock_batch_failures"):
-    m[k] = round(a.get(k, 0) + b.get(k, 0), 3)
-m["items_per_second"] = round(m["items_created"] / m["items_seconds"], 1) if m["items_seconds"] else None
-errs = dict(a.get("item_errors") or {})
-for k, v in (b.get("item_errors") or {}).items():
-    errs[k] = errs.get(k, 0) + v if isinstance(v, int) else errs.get(k, v)
-m["item_errors"] = errs
-m["phases"] = {"first": a, "rest": b}
-json.dump(m, open(os.path.join(out, "seed.json"), "w"), indent=2)
-PY
+  # The list at LIST_SMALL items is measured on a second server (same binary
+  # and settings) over a second database of the same cluster, seeded now and
+  # idle until the list rounds at the end.
+  pg -q -c "CREATE DATABASE list_small"
+  SMALL_PORT="$(ctl free-port)"
+  SMALL_BASE="http://127.0.0.1:$SMALL_PORT"
+  log "starting a second server on $SMALL_BASE (database list_small, Redis database 1)"
+  env PORT="$SMALL_PORT" BIND_ADDR=127.0.0.1 \
+    DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/list_small" \
+    DATABASE_POOL_SIZE="$POOL_SIZE" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/1" \
+    INVENTORY_ADMIN_PASSWORD="$ADMIN_PASSWORD" LOG_FORMAT=text RUST_LOG="$SERVER_LOG_LEVEL" \
+    "$BIN" serve >"$OUT/server_small.log" 2>&1 &
+  SMALL_PID=$!
+  ctl wait-ready "$SMALL_BASE" --pid "$SMALL_PID" --timeout 60 ||
+    { tail -n 30 "$OUT/server_small.log" >&2; exit 1; }
+  SMALL_TOKEN="$(ctl login "$SMALL_BASE" --password-env ADMIN_PASSWORD)"
+  export SMALL_TOKEN
+  log "seeding $LIST_SMALL items on the second server, $STOCK_PER_ITEM units each"
+  ctl seed "$SMALL_BASE" --token-env SMALL_TOKEN --items "$LIST_SMALL" --workers "$WORKERS" \
+    --stock "$STOCK_PER_ITEM" --no-hot --timeout 240 --out "$OUT/seed_small" >/dev/null
+  pg -At -d list_small -c "SELECT count(*) FROM items" >"$OUT/list_${LIST_SMALL}_count.txt"
+  log "seeding $ITEMS items with $WORKERS workers, then $STOCK_PER_ITEM units each"
+  ctl seed "$BASE" --token-env BENCH_TOKEN --items "$ITEMS" --workers "$WORKERS" \
+    --stock "$STOCK_PER_ITEM" --hot-stock "$HOT_STOCK" --timeout 420 --out "$OUT"
 else
   log "seeding $ITEMS items with $WORKERS workers, then $STOCK_PER_ITEM units each"
   ctl seed "$BASE" --token-env BENCH_TOKEN --items "$ITEMS" --workers "$WORKERS" \
@@ -356,6 +390,12 @@ run_wrk health health.lua /health "$DURATION"
 run_wrk item_get_cold item_get.lua /api/v1/items "$DURATION"
 ctl warm "$BASE" --token-env BENCH_TOKEN --ids "$BENCH_IDS" >"$OUT/warm.json"
 run_wrk item_get item_get.lua /api/v1/items "$DURATION"
+# The ratio of the two, in alternating rounds: the machine's speed drifts
+# between runs a minute apart, and the rounds show by how much.
+for round in $(seq 1 "$ROUNDS"); do
+  run_wrk "health_r$round" health.lua /health "$ROUND_SECONDS"
+  run_wrk "item_get_r$round" item_get.lua /api/v1/items "$ROUND_SECONDS"
+done
 if [[ "$BACKEND" == postgres ]]; then
   ctl metrics "$BASE" --token-env BENCH_TOKEN >"$OUT/metrics_after_item_get.json" || true
 fi
@@ -401,8 +441,9 @@ if [[ "$BACKEND" == postgres ]] && ((MILLION)); then
   printf 'bulk_rows=%s\ninsert_seconds=%s\ntotal_seconds=%s\ndb_kb=%s\n' "$bulk" "$M_INSERT" \
     "$MILLION_SECONDS" "$(db_kb)" >"$OUT/million.env"
   log "inserted $bulk rows in ${M_INSERT}s (+ VACUUM ANALYZE, CHECKPOINT: ${MILLION_SECONDS}s)"
+  pg -d list_small -c "VACUUM (ANALYZE) items" >>"$OUT/million_insert.txt" 2>&1
   sleep 2
-  list_at "$LIST_LARGE"
+  list_rounds
 fi
 
 if [[ "$BACKEND" == postgres ]]; then
@@ -413,6 +454,7 @@ if [[ "$BACKEND" == postgres ]]; then
   grep -cE 'ERROR|FATAL|PANIC' "$PG_DIR/server.log" >"$OUT/postgres_log_errors.txt" || true
 fi
 stop_server
+stop_small
 
 # ------------------------------------------------------------------ report
 cat >"$OUT/meta.env" <<EOF
@@ -423,6 +465,8 @@ pg_shared_buffers=$PG_SHARED_BUFFERS
 million=$MILLION
 list_small=$LIST_SMALL
 list_large=$LIST_LARGE
+rounds=$ROUNDS
+round_seconds=$ROUND_SECONDS
 sync=$SYNC
 duration=$DURATION
 items=$ITEMS
