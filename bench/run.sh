@@ -139,47 +139,25 @@ SERVER_PID=""
 REDIS_PID=""
 PG_DIR=""  # the PostgreSQL cluster's directory (postgres backend)
 
-stop_server() {
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
+# stop_process PID: SIGTERM, up to 5 s to exit, then SIGKILL; reaps it.
+stop_process() {
+  local pid=$1
+  [[ -n "$pid" ]] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 50); do
-      kill -0 "$SERVER_PID" 2>/dev/null || break
+      kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    kill -KILL "$pid" 2>/dev/null || true
   fi
-  if [[ -n "$SERVER_PID" ]]; then
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  SERVER_PID=""
+  wait "$pid" 2>/dev/null || true
 }
 
 SMALL_PID=""  # postgres: the second server, on the 10,000-item database
-stop_small() {
-  if [[ -n "$SMALL_PID" ]]; then
-    kill -TERM "$SMALL_PID" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-      kill -0 "$SMALL_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$SMALL_PID" 2>/dev/null || true
-    wait "$SMALL_PID" 2>/dev/null || true
-  fi
-  SMALL_PID=""
-}
-
-stop_redis() {
-  if [[ -n "$REDIS_PID" ]]; then
-    kill -TERM "$REDIS_PID" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-      kill -0 "$REDIS_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$REDIS_PID" 2>/dev/null || true
-    wait "$REDIS_PID" 2>/dev/null || true
-  fi
-  REDIS_PID=""
-}
+stop_server() { stop_process "$SERVER_PID"; SERVER_PID=""; }
+stop_small() { stop_process "$SMALL_PID"; SMALL_PID=""; }
+stop_redis() { stop_process "$REDIS_PID"; REDIS_PID=""; }
 
 cleanup() {
   local rc=$?

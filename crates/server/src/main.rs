@@ -4,6 +4,23 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's option number for the purge delay (`mi_option_e` in
+/// mimalloc.h, v3, the version Cargo.lock pins; the crate does not name it).
+const MI_OPTION_PURGE_DELAY: i32 = 15;
+
+/// Freed memory goes back to the system at once (mimalloc's default waits
+/// for later allocator activity, which an idle server has none of), and the
+/// build leaves out transparent huge pages (feature `no_thp`): with
+/// mimalloc's defaults an idle server held 40 MB (the password hash's 19 MB
+/// among it) where glibc's held 13 MB. The workspace's only `unsafe` (the
+/// lint is `deny` for this function's sake).
+#[allow(unsafe_code)]
+fn tune_allocator() {
+    // SAFETY: a plain setter of a process-wide integer, called before any
+    // other thread exists.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
+}
+
 use clap::Parser;
 use inventory_server::backup::{self, CliError};
 use inventory_server::config::{Cli, Command};
@@ -14,6 +31,7 @@ use std::process::ExitCode;
 const USAGE: u8 = 2;
 
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
