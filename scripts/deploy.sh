@@ -233,19 +233,6 @@ if ! kube rollout status deployment/inventory --timeout="${rollout_timeout}s"; t
 fi
 
 # 5. Smoke test.
-if [[ $skip_smoke -eq 1 ]]; then
-  warn "5/5 smoke test skipped (--skip-smoke-test)"
-else
-  log "5/5 smoke test"
-  smoke=("$INVENTORY_ROOT/scripts/smoke-test.sh" --url "$url" --env "$env_name")
-  if [[ $DRY_RUN -eq 1 ]]; then
-    printf '+ %s\n' "$(quote_cmd "${smoke[@]}")"
-  elif ! "${smoke[@]}"; then
-    die "the smoke test failed after the rollout; undo with: $rollback_hint"
-  fi
-fi
-if [[ $DRY_RUN -eq 1 ]]; then
-  echo "dry run: nothing was changed"
-else
-  log "deployed $deployed_image to $env_name"
-fi
+smoke_step 5/5 "$url" "$env_name" "$skip_smoke" \
+  "the smoke test failed after the rollout; undo with: $rollback_hint"
+finish_change "deployed $deployed_image to $env_name"

@@ -109,19 +109,6 @@ if ! kube rollout status deployment/inventory --timeout="${rollout_timeout}s"; t
   die "the rollback did not complete within ${rollout_timeout}s; the pods that were serving keep serving. If the new pods fail with 'newer than this binary supports', the release being undone migrated the database: see docs/runbooks/rollback.md"
 fi
 
-if [[ $skip_smoke -eq 1 ]]; then
-  warn "4/4 smoke test skipped (--skip-smoke-test)"
-else
-  log "4/4 smoke test"
-  smoke=("$INVENTORY_ROOT/scripts/smoke-test.sh" --url "$url" --env "$env_name")
-  if [[ $DRY_RUN -eq 1 ]]; then
-    printf '+ %s\n' "$(quote_cmd "${smoke[@]}")"
-  elif ! "${smoke[@]}"; then
-    die "the smoke test failed after the rollback: see docs/runbooks/incident-response.md"
-  fi
-fi
-if [[ $DRY_RUN -eq 1 ]]; then
-  echo "dry run: nothing was changed"
-else
-  log "rolled back $env_name"
-fi
+smoke_step 4/4 "$url" "$env_name" "$skip_smoke" \
+  "the smoke test failed after the rollback: see docs/runbooks/incident-response.md"
+finish_change "rolled back $env_name"

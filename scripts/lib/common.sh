@@ -211,6 +211,34 @@ kube() {
   run kubectl "${ctx[@]}" --namespace "$K8S_NAMESPACE" "$@"
 }
 
+# smoke_step LABEL URL ENV SKIP ON_FAILURE: the smoke test that ends a
+# deploy or a rollback (skipped when SKIP is 1, printed in dry-run mode);
+# dies with ON_FAILURE if it fails.
+smoke_step() {
+  local label=$1 url=$2 env_name=$3 skip=$4 on_failure=$5
+  if [[ $skip -eq 1 ]]; then
+    warn "$label smoke test skipped (--skip-smoke-test)"
+    return 0
+  fi
+  log "$label smoke test"
+  local smoke=("$INVENTORY_ROOT/scripts/smoke-test.sh" --url "$url" --env "$env_name")
+  if [[ $DRY_RUN -eq 1 ]]; then
+    printf '+ %s\n' "$(quote_cmd "${smoke[@]}")"
+  elif ! "${smoke[@]}"; then
+    die "$on_failure"
+  fi
+}
+
+# finish_change DONE: the last line of a change: DONE, or in dry-run mode
+# that nothing was changed.
+finish_change() {
+  if [[ $DRY_RUN -eq 1 ]]; then
+    echo "dry run: nothing was changed"
+  else
+    log "$1"
+  fi
+}
+
 # kube_read ARGS...: kubectl for reading; runs even in dry-run mode.
 kube_read() {
   local ctx=()
