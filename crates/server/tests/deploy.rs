@@ -522,13 +522,27 @@ fn check_app(objects: &[Value]) {
         assert!(volume["secret"]["secretName"].is_string(), "{volume}");
     }
 
-    // Prometheus scrapes the pods.
+    // Prometheus scrapes the pods on METRICS_PORT, a port of its own that
+    // the Service (and so the Ingress) does not expose.
     let annotations = &pod["metadata"]["annotations"];
     assert_eq!(annotations["prometheus.io/scrape"], "true");
     assert_eq!(annotations["prometheus.io/path"], "/metrics");
+    let port_named = |name: &str| {
+        app["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["containerPort"].as_u64())
+            .unwrap_or_else(|| panic!("no container port named {name}"))
+    };
+    let metrics_port = port_named("metrics");
+    assert_eq!(app_setting(objects, app, "METRICS_PORT"), metrics_port);
+    assert_ne!(metrics_port, app_setting(objects, app, "PORT"));
+    assert_eq!(app_setting(objects, app, "PORT"), port_named("http"));
     assert_eq!(
         annotations["prometheus.io/port"].as_str().unwrap(),
-        app["ports"][0]["containerPort"].to_string()
+        metrics_port.to_string()
     );
 
     // Service, Ingress with TLS, PDB, the migration Job.
@@ -537,6 +551,13 @@ fn check_app(objects: &[Value]) {
         service["spec"]["selector"]["app.kubernetes.io/component"],
         "server"
     );
+    for port in service["spec"]["ports"].as_array().unwrap() {
+        assert_ne!(
+            port["targetPort"], "metrics",
+            "the Service exposes /metrics"
+        );
+        assert_ne!(port["targetPort"].as_u64(), Some(metrics_port));
+    }
     let ingress = find(objects, "Ingress", "inventory");
     let tls_hosts = strings(&ingress["spec"]["tls"][0]["hosts"]);
     assert!(tls_hosts.contains(&ingress["spec"]["rules"][0]["host"].as_str().unwrap()));
@@ -575,6 +596,26 @@ fn check_app(objects: &[Value]) {
         })
         .collect();
     assert_eq!(sources, BTreeSet::from(["ingress-nginx", "monitoring"]));
+    // The ingress controller reaches the API port only, Prometheus the
+    // metrics port only.
+    for rule in policy["spec"]["ingress"].as_array().unwrap() {
+        let from = rule["from"][0]["namespaceSelector"]["matchLabels"]
+            ["kubernetes.io/metadata.name"]
+            .as_str()
+            .unwrap();
+        let allowed: Vec<u64> = rule["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["port"].as_u64().unwrap())
+            .collect();
+        let expected = if from == "monitoring" {
+            metrics_port
+        } else {
+            port_named("http")
+        };
+        assert_eq!(allowed, [expected], "ingress from {from}");
+    }
     let ports: BTreeSet<u64> = policy["spec"]["egress"]
         .as_array()
         .unwrap()

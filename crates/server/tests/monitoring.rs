@@ -204,7 +204,8 @@ fn localised_config(discovery: &Discovery) -> Value {
 }
 
 /// Target groups as Kubernetes pod discovery would give them: one pod of the
-/// app on its `http` port, and three the relabelling must drop.
+/// app on its `metrics` port, and three the relabelling must drop (the API
+/// port of the same pod among them).
 fn fake_pods(address: &str) -> Value {
     let pod = |address: &str, app: &str, port: &str, phase: &str, name: &str| {
         json!({
@@ -223,22 +224,28 @@ fn fake_pods(address: &str) -> Value {
         pod(
             address,
             "inventory",
-            "http",
+            "metrics",
             "Running",
             "inventory-7c9d-x2x4q"
         ),
-        pod("127.0.0.1:1", "postgres", "http", "Running", "postgres-0"),
+        pod(
+            "127.0.0.1:1",
+            "postgres",
+            "metrics",
+            "Running",
+            "postgres-0"
+        ),
         pod(
             "127.0.0.1:2",
             "inventory",
-            "debug",
+            "http",
             "Running",
             "inventory-7c9d-x2x4q"
         ),
         pod(
             "127.0.0.1:3",
             "inventory",
-            "http",
+            "metrics",
             "Pending",
             "inventory-7c9d-pend1"
         ),
