@@ -200,3 +200,25 @@ fn finish(result: Result<(), CliError>) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// `MI_OPTION_PURGE_DELAY` is a bare number from mimalloc.h: an upgrade
+    /// of libmimalloc-sys must re-check it (and then update this version).
+    #[test]
+    fn the_mimalloc_option_number_matches_the_pinned_version() {
+        let lock =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock"))
+                .expect("Cargo.lock");
+        let pinned = lock
+            .split("[[package]]")
+            .find(|p| p.contains("name = \"libmimalloc-sys\""))
+            .expect("libmimalloc-sys in Cargo.lock");
+        assert!(
+            pinned.contains("version = \"0.1.49\""),
+            "libmimalloc-sys changed: check mi_option_purge_delay's number (now {}) in its \
+             c_src/mimalloc/v3/include/mimalloc.h, then update this test",
+            super::MI_OPTION_PURGE_DELAY
+        );
+    }
+}
