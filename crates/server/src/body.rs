@@ -42,24 +42,21 @@ pub async fn read_whole_body(request: Request, next: Next) -> Response {
 
 async fn read_capped(body: Body) -> Result<Bytes, ApiError> {
     let mut stream = body.into_data_stream();
-    let mut first: Option<Bytes> = None;
-    let mut whole = Vec::new();
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut read = 0;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| ApiError::BadRequest("the body could not be read".into()))?;
-        let read = first.as_ref().map_or(0, Bytes::len) + whole.len();
-        if read + chunk.len() > MAX_BODY_BYTES {
+        read += chunk.len();
+        if read > MAX_BODY_BYTES {
             return Err(ApiError::PayloadTooLarge);
         }
-        // Most bodies arrive in one chunk: keep it without copying.
-        match first.take() {
-            None if whole.is_empty() => first = Some(chunk),
-            earlier => {
-                whole.extend_from_slice(earlier.as_deref().unwrap_or_default());
-                whole.extend_from_slice(&chunk);
-            }
-        }
+        chunks.push(chunk);
     }
-    Ok(first.unwrap_or_else(|| Bytes::from(whole)))
+    // Most bodies arrive in one chunk: that one is kept without a copy.
+    Ok(match chunks.len() {
+        1 => chunks.swap_remove(0),
+        _ => Bytes::from(chunks.concat()),
+    })
 }
 
 /// An error answered before the body was read to its end: the connection

@@ -343,38 +343,34 @@ impl Redis {
     }
 
     async fn probe_batch(&self, batch: Vec<WaitingProbe>) {
-        let Ok(conn) = self.conn() else {
-            cache_errors(batch.len(), "not connected yet");
-            for (_, answer) in batch {
-                let _ = answer.send(None);
-            }
-            return;
-        };
-        let mut mget = redis::cmd("MGET");
-        mget.arg(EPOCH_KEY).arg(SESSIONS_GEN_KEY);
-        for (id, _) in &batch {
-            mget.arg(gen_key(*id));
-        }
-        let mut mget_conn = conn.clone();
-        let fetched = bounded(async {
-            mget.query_async::<Vec<Option<String>>>(&mut mget_conn)
-                .await
-        })
-        .await;
-        let fetched = fetched.and_then(|values| {
-            if values.len() == batch.len() + 2 {
-                Ok(values)
-            } else {
-                Err("MGET answered the wrong number of values".to_owned())
-            }
-        });
-        let values = match fetched {
-            Ok(values) => values,
-            Err(e) => {
-                cache_errors(batch.len(), e);
-                for (_, answer) in batch {
-                    let _ = answer.send(None);
+        let fetched = match self.conn() {
+            Ok(conn) => {
+                let mut mget = redis::cmd("MGET");
+                mget.arg(EPOCH_KEY).arg(SESSIONS_GEN_KEY);
+                for (id, _) in &batch {
+                    mget.arg(gen_key(*id));
                 }
+                let mut mget_conn = conn.clone();
+                bounded(async {
+                    mget.query_async::<Vec<Option<String>>>(&mut mget_conn)
+                        .await
+                })
+                .await
+                .and_then(|values| {
+                    if values.len() == batch.len() + 2 {
+                        Ok((conn, values))
+                    } else {
+                        Err("MGET answered the wrong number of values".to_owned())
+                    }
+                })
+            }
+            Err(e) => Err(e),
+        };
+        let (conn, values) = match fetched {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                // Dropping the batch answers every read `None`: the database.
+                cache_errors(batch.len(), e);
                 return;
             }
         };

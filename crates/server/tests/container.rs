@@ -11,11 +11,13 @@
 //! `RUSTFLAGS="-C target-feature=+crt-static" cargo build --target
 //! x86_64-unknown-linux-gnu -p inventory-server --bin inventory`.
 
+mod tools;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+use tools::{missing, on_path};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -24,22 +26,9 @@ fn repo_root() -> PathBuf {
         .unwrap()
 }
 
-/// Fails under CI=true, skips loudly otherwise.
-fn missing(msg: &str) {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{msg}");
-    }
-    eprintln!("SKIPPED: {msg}");
-}
-
-fn on_path(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
-}
-
 /// What these tests need, or `None` after saying what is missing.
 fn prerequisites() -> Option<PathBuf> {
-    if !on_path("podman") {
+    if on_path("podman").is_none() {
         missing(
             "podman not found: apt-get install podman buildah (or run scripts/test.sh as root)",
         );
@@ -330,7 +319,7 @@ fn decode_base64(text: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rendered_dev_deployment_runs_under_podman_kube_play() {
     let Some(bin) = prerequisites() else { return };
-    if !on_path("kubectl") {
+    if on_path("kubectl").is_none() {
         missing("kubectl not found: install kubectl (v1.27 or later, for kustomize v5)");
         return;
     }

