@@ -1,8 +1,6 @@
 //! The ledger under concurrency, idempotency and batches, over real HTTP.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -2,9 +2,7 @@
 //! calls get 503 problem+json with Retry-After (never a hang, never a 500),
 //! and service resumes by itself when the database is back.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use inventory_server::config::{DatabaseConfig, Secret};
 use reqwest::StatusCode;
 use serde_json::json;

@@ -3,9 +3,7 @@
 //! acknowledged writes at once, logout anywhere ends the token everywhere,
 //! and concurrent issues through both never oversell.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::json;

@@ -3,9 +3,7 @@
 //! under concurrent readers racing to fill the cache), and Redis being down
 //! never fails a request.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -1,9 +1,7 @@
 //! The change feed over Server-Sent Events: every committed change once, in
 //! order, and `Last-Event-ID` resumes exactly where a client left off.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

@@ -2,11 +2,9 @@
 //! server per test: authentication and roles, items, lists, locations,
 //! stock, error envelopes, request ids, OpenAPI, metrics, and hostile input.
 
-mod common;
-
+use crate::common::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, ETAG, IF_MATCH, LOCATION};

@@ -1,0 +1,21 @@
+//! The HTTP integration tests, one test binary: each test starts the server
+//! in this process on a free loopback port with a fresh database
+//! (`common::spawn_app*`) and drives it over HTTP with reqwest.
+//!
+//! `contract`, `ledger`, `events`, `cache` and `smoke` run on the backend
+//! that `TEST_BACKEND` names (SQLite by default); scripts/test.sh runs them
+//! a second time with `TEST_BACKEND=postgres`, selecting them by module path
+//! (a new module that follows `TEST_BACKEND` goes into that list too).
+//! `replicas` and `pg_outage` always use PostgreSQL (the shared test cluster,
+//! or a private one that `pg_outage` stops and restarts).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cache;
+mod contract;
+mod events;
+mod ledger;
+mod pg_outage;
+mod replicas;
+mod smoke;
