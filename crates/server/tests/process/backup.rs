@@ -3,9 +3,9 @@
 //! truncated files refused with their line number and nothing written, and
 //! online backups taken while a writer posts movements.
 
-mod common;
+use crate::common;
 
-use common::{fresh_pg_database, spawn_app_with, TestApp, ADMIN_PASSWORD};
+use crate::common::{fresh_pg_database, spawn_app_with, TestApp, ADMIN_PASSWORD};
 use inventory_core::model::MAIN_LOCATION;
 use inventory_server::config::DatabaseConfig;
 use reqwest::{Method, StatusCode};

@@ -10,9 +10,7 @@
 //! (`apt-get install nginx`). Without them it skips loudly; under CI=true it
 //! fails and says what to install.
 
-mod common;
-
-use common::{fresh_pg_database, RedisServer};
+use crate::common::{fresh_pg_database, RedisServer};
 use futures_util::future::join_all;
 use inventory_server::config::DatabaseConfig;
 use reqwest::{Client, Response, StatusCode};
