@@ -81,10 +81,13 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # The container test runs the image with a statically linked binary built
-# here (base images cannot be pulled); a debug build is enough for it.
-echo "==> static binary for the container image"
+# here (base images cannot be pulled); a debug build is enough for it. The
+# other operations-kit tests (crates/ops-tests, which does not depend on the
+# server) run the same binary as INVENTORY_BIN.
+echo "==> static binary for the container image and the operations-kit tests"
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --locked --target x86_64-unknown-linux-gnu -p inventory-server --bin inventory
 export INVENTORY_STATIC_BIN="$PWD/target/x86_64-unknown-linux-gnu/debug/inventory"
+export INVENTORY_BIN="$INVENTORY_STATIC_BIN"
 
 echo "==> starting a throwaway PostgreSQL cluster"
 eval "$(scripts/pg-test-cluster.sh start)"

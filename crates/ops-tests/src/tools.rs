@@ -1,7 +1,6 @@
 //! Finding the real tools the operations-kit tests run (promtool, podman,
 //! kubectl...). A missing tool fails the test under `CI=true` and is a loud
 //! skip otherwise: nothing is skipped silently.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 

@@ -12,7 +12,7 @@
 //! Nothing is written inside the repository: secrets and rendered manifests
 //! go to temporary directories.
 
-mod tools;
+use inventory_ops_tests::tools;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

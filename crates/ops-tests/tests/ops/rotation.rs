@@ -4,7 +4,7 @@
 //! test cluster, where members of `password_required` must log in with a
 //! password (scripts/pg-test-cluster.sh).
 
-mod common;
+use crate::common;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_inventory");
 const ADMIN_PASSWORD: &str = "rotation-admin-password";
 
 fn write_atomically(path: &std::path::Path, text: &str) {
@@ -30,6 +29,9 @@ async fn a_rotated_database_password_takes_effect_without_a_restart_or_a_failed_
         let msg = "TEST_DATABASE_URL is not set: run scripts/test.sh";
         assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
         eprintln!("SKIPPED: {msg}");
+        return;
+    };
+    let Some(bin) = inventory_ops_tests::inventory_bin() else {
         return;
     };
     let suffix = uuid::Uuid::now_v7().simple().to_string();
@@ -49,7 +51,7 @@ async fn a_rotated_database_password_takes_effect_without_a_restart_or_a_failed_
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("database-url");
     write_atomically(&secret, &format!("{}\n", url_with("first-password")));
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(&bin)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("PORT", "0")
@@ -257,6 +259,9 @@ async fn a_rotated_redis_password_takes_effect_without_a_restart() {
     let Some(redis) = common::RedisServer::start() else {
         return;
     };
+    let Some(bin) = inventory_ops_tests::inventory_bin() else {
+        return;
+    };
     let url_with = |password: &str| format!("redis://:{password}@127.0.0.1:{}/", redis.port);
     let command = |url: &str, args: &[&str]| {
         let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
@@ -274,7 +279,7 @@ async fn a_rotated_redis_password_takes_effect_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("redis-url");
     write_atomically(&secret, &format!("{}\n", url_with("first-redis-password")));
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(&bin)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("PORT", "0")

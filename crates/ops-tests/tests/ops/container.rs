@@ -11,7 +11,7 @@
 //! `RUSTFLAGS="-C target-feature=+crt-static" cargo build --target
 //! x86_64-unknown-linux-gnu -p inventory-server --bin inventory`.
 
-mod tools;
+use inventory_ops_tests::tools;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};

@@ -5,8 +5,8 @@
 //! expression the dashboards, rules and runbooks use. Each checker is first
 //! shown to fail on a broken fixture in tests/fixtures/monitoring/.
 
-mod common;
-mod tools;
+use crate::common;
+use inventory_ops_tests::tools;
 
 use tools::apt_tool;
 
@@ -977,7 +977,9 @@ async fn prometheus_scrapes_the_server_and_answers_every_dashboard_and_rule_quer
     let Some(binary) = apt_tool("prometheus", "prometheus") else {
         return;
     };
-    let app = common::spawn_app().await;
+    let Some(app) = common::spawn_app().await else {
+        return;
+    };
     let mut movements = drive_traffic(&app, "A").await;
 
     // The shipped configuration and rules, scraping this server every second:
