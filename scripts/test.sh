@@ -45,7 +45,7 @@ pip_tool() {
   local version=${requirement##*==}
   local installed=""
   if [[ -x /opt/$venv/bin/pip ]]; then
-    installed=$(/opt/$venv/bin/pip show "$package" 2>/dev/null | sed -n 's/^Version: //p')
+    installed=$("/opt/$venv/bin/pip" show "$package" 2>/dev/null | sed -n 's/^Version: //p')
   fi
   if [[ $installed != "$version" ]]; then
     if [[ $(id -u) -ne 0 ]]; then
@@ -56,7 +56,7 @@ pip_tool() {
     echo "==> installing $requirement (PyPI) into /opt/$venv"
     python3 -m venv --clear "/opt/$venv"
     "/opt/$venv/bin/pip" install -q --disable-pip-version-check "$requirement"
-    installed=$(/opt/$venv/bin/pip show "$package" 2>/dev/null | sed -n 's/^Version: //p')
+    installed=$("/opt/$venv/bin/pip" show "$package" 2>/dev/null | sed -n 's/^Version: //p')
     if [[ $installed != "$version" ]]; then
       echo "error: /opt/$venv holds $package '${installed:-nothing}' after installing $requirement" >&2
       exit 1
