@@ -16,7 +16,9 @@ pub mod state;
 pub mod telemetry;
 pub mod traced_store;
 
-pub use listener::{serve, serve_with_metrics, shutdown_signal};
+pub use listener::{
+    serve, serve_with_metrics, serve_with_options, shutdown_signal, ListenerOptions,
+};
 
 use config::{Config, DatabaseConfig};
 use inventory_core::model::Role;
