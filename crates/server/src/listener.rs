@@ -361,7 +361,9 @@ fn connection_failed(error: &hyper::Error, activity: &ConnActivity, role: Role) 
 /// At the cap, the listener accepts one more connection, finds no slot,
 /// counts it (`inventory_connection_limit_waits_total`, a log line at most
 /// every [`LIMIT_LOG_EVERY`]) and holds it, unread, until a connection
-/// closes; the ones after it stay in the kernel's backlog. Connections
+/// closes; the ones after it stay in the kernel's backlog (128 with
+/// `TcpListener::bind`; past that the kernel drops SYNs and clients retry
+/// them). Connections
 /// already accepted are served meanwhile as usual, and the timeouts free the
 /// slots that slow clients hold.
 struct DrainingListener {
