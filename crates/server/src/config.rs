@@ -2,6 +2,7 @@
 //! variable, validated into one typed [`Config`]. A bad value is reported in
 //! one line naming the variable, and the process exits with status 2.
 
+use crate::listener::{self, FileLimit, ListenerOptions};
 use clap::{Args, Parser, Subcommand};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -148,6 +149,30 @@ pub struct Settings {
     /// OTLP/HTTP endpoint (plain http) to export traces to, e.g. http://otel-collector:4318 (spans go to /v1/traces under it); unset, tracing is off
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
     pub otel_exporter_otlp_endpoint: Option<String>,
+    /// Seconds a client has to send a complete request head, counted from connecting (or from the first byte of a later request on a kept-alive connection); a slower one is closed
+    #[arg(
+        long,
+        env = "INVENTORY_HEADER_READ_TIMEOUT",
+        default_value = "10",
+        global = true
+    )]
+    pub header_read_timeout: String,
+    /// Seconds a kept-alive connection may wait for its next request before it is closed; keep it above the idle timeout of any proxy in front that reuses connections (nginx, AWS ALB: 60), so that the proxy closes them first
+    #[arg(
+        long,
+        env = "INVENTORY_IDLE_TIMEOUT",
+        default_value = "75",
+        global = true
+    )]
+    pub idle_timeout: String,
+    /// Client connections served at once; more wait in the kernel's backlog until one closes. auto: the soft open-file limit (ulimit -n) minus 128 kept for files, Redis and logs, minus DATABASE_POOL_SIZE + 1 with PostgreSQL and 16 with METRICS_PORT (896 under a limit of 1024)
+    #[arg(
+        long,
+        env = "INVENTORY_MAX_CONNECTIONS",
+        default_value = "auto",
+        global = true
+    )]
+    pub max_connections: String,
 }
 
 /// A string that never shows in `Debug` output or logs.
@@ -206,6 +231,8 @@ pub struct Config {
     /// Secrets given as files, watched for changes while serving.
     pub database_url_file: Option<PathBuf>,
     pub redis_url_file: Option<PathBuf>,
+    /// Timeouts and the connection cap of the HTTP listener.
+    pub listener: ListenerOptions,
 }
 
 /// One line naming the variable and what is wrong with it.
@@ -389,8 +416,37 @@ impl Settings {
             }
         };
 
+        let header_read_timeout = Duration::from_secs(whole_number(
+            "INVENTORY_HEADER_READ_TIMEOUT",
+            &self.header_read_timeout,
+            1,
+            3600,
+        )?);
+        let idle_timeout = Duration::from_secs(whole_number(
+            "INVENTORY_IDLE_TIMEOUT",
+            &self.idle_timeout,
+            1,
+            86_400,
+        )?);
+        // Files the process needs besides client connections.
+        let mut reserved = listener::RESERVED_FILES;
+        if let DatabaseConfig::Postgres { pool_size, .. } = &database {
+            // The pool and the writer's own connection.
+            reserved += u64::from(*pool_size) + 1;
+        }
+        if metrics_listen.is_some() {
+            reserved += listener::METRICS_MAX_CONNECTIONS as u64;
+        }
+        let max_connections =
+            max_connections(&self.max_connections, listener::open_file_limit(), reserved)?;
+
         Ok(Config {
             listen: SocketAddr::new(ip, port),
+            listener: ListenerOptions {
+                header_read_timeout,
+                idle_timeout,
+                max_connections,
+            },
             metrics_listen,
             otlp_endpoint,
             database_url_file: self.database_url_file.clone(),
@@ -424,6 +480,39 @@ fn whole_number(
                 format!("'{value}' is not a whole number from {min} to {max}"),
             )
         })
+}
+
+/// `INVENTORY_MAX_CONNECTIONS`: `auto` (the file limit minus `reserved`) or
+/// a number the file limit allows.
+fn max_connections(value: &str, limit: FileLimit, reserved: u64) -> Result<usize, ConfigError> {
+    const VARIABLE: &str = "INVENTORY_MAX_CONNECTIONS";
+    let most = listener::max_connections_for(limit, reserved);
+    match value.trim() {
+        "auto" => Ok(most),
+        number => {
+            let n: usize = number
+                .parse()
+                .ok()
+                .filter(|n| (1..=1_000_000).contains(n))
+                .ok_or_else(|| {
+                    bad(
+                        VARIABLE,
+                        format!("'{value}' is not auto or a whole number from 1 to 1000000"),
+                    )
+                })?;
+            match limit {
+                FileLimit::Limited(files) if n > most => Err(bad(
+                    VARIABLE,
+                    format!(
+                        "{n} is more than the open-file limit allows: {files} files, {reserved} \
+                         of them kept for the database, Redis and logs, leave {most}; raise the \
+                         limit (ulimit -n) or lower this"
+                    ),
+                )),
+                _ => Ok(n),
+            }
+        }
+    }
 }
 
 fn database_config(url: &str, sync_full: bool) -> Result<DatabaseConfig, ConfigError> {
@@ -523,6 +612,91 @@ mod tests {
             !err.to_string().contains("hunter2"),
             "a URL may hold a password"
         );
+    }
+
+    #[test]
+    fn listener_settings_default_and_validate() {
+        let c = settings(&["--database-url", "sqlite://x.db"])
+            .validate()
+            .unwrap();
+        assert_eq!(c.listener.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.listener.idle_timeout, Duration::from_secs(75));
+        let limit = listener::open_file_limit();
+        assert_eq!(
+            c.listener.max_connections,
+            listener::max_connections_for(limit, 128)
+        );
+        // A PostgreSQL pool and the metrics listener are kept back too.
+        let c = settings(&[
+            "--database-url",
+            "postgres://u:p@db/inv",
+            "--database-pool-size",
+            "20",
+            "--metrics-port",
+            "9090",
+        ])
+        .validate()
+        .unwrap();
+        assert_eq!(
+            c.listener.max_connections,
+            listener::max_connections_for(limit, 128 + 21 + 16)
+        );
+
+        let c = settings(&[
+            "--database-url",
+            "sqlite://x.db",
+            "--header-read-timeout",
+            "3",
+            "--idle-timeout",
+            "90",
+            "--max-connections",
+            "50",
+        ])
+        .validate()
+        .unwrap();
+        assert_eq!(
+            c.listener,
+            ListenerOptions {
+                header_read_timeout: Duration::from_secs(3),
+                idle_timeout: Duration::from_secs(90),
+                max_connections: 50,
+            }
+        );
+
+        for (flag, value, variable) in [
+            (
+                "--header-read-timeout",
+                "0",
+                "INVENTORY_HEADER_READ_TIMEOUT",
+            ),
+            (
+                "--header-read-timeout",
+                "ten",
+                "INVENTORY_HEADER_READ_TIMEOUT",
+            ),
+            ("--idle-timeout", "0", "INVENTORY_IDLE_TIMEOUT"),
+            ("--idle-timeout", "1.5", "INVENTORY_IDLE_TIMEOUT"),
+            ("--max-connections", "0", "INVENTORY_MAX_CONNECTIONS"),
+            ("--max-connections", "lots", "INVENTORY_MAX_CONNECTIONS"),
+        ] {
+            let err = settings(&["--database-url", "sqlite://x.db", flag, value])
+                .validate()
+                .unwrap_err();
+            assert_eq!(err.variable, variable, "{flag} {value}");
+        }
+    }
+
+    #[test]
+    fn max_connections_must_fit_the_file_limit() {
+        let limit = FileLimit::Limited(1024);
+        assert_eq!(max_connections("auto", limit, 128), Ok(896));
+        assert_eq!(max_connections(" 896 ", limit, 128), Ok(896));
+        let err = max_connections("897", limit, 128).unwrap_err();
+        assert_eq!(err.variable, "INVENTORY_MAX_CONNECTIONS");
+        assert!(err.message.contains("ulimit -n"), "{err}");
+        // An unknown limit cannot refuse an explicit number.
+        assert_eq!(max_connections("5000", FileLimit::Unknown, 128), Ok(5000));
+        assert_eq!(max_connections("5000", FileLimit::Unlimited, 128), Ok(5000));
     }
 
     #[test]

@@ -24,7 +24,7 @@ fn tune_allocator() {
 use clap::Parser;
 use inventory_server::backup::{self, CliError};
 use inventory_server::config::{Cli, Command};
-use inventory_server::{build_state, open_store, serve_with_metrics, shutdown_signal, telemetry};
+use inventory_server::{build_state, open_store, serve_with_options, shutdown_signal, telemetry};
 use std::process::ExitCode;
 
 /// Exit status for bad configuration or usage.
@@ -94,9 +94,7 @@ fn main() -> ExitCode {
             Command::Export { output } => {
                 finish(backup::export(&config, output.as_deref()).await.map(|_| ()))
             }
-            Command::Import { input } => {
-                finish(backup::import(&config, &input).await.map(|_| ()))
-            }
+            Command::Import { input } => finish(backup::import(&config, &input).await.map(|_| ())),
             Command::Serve => {
                 // Before anything can announce readiness: a SIGTERM from then
                 // on is a graceful shutdown, never the default kill.
@@ -126,13 +124,35 @@ fn main() -> ExitCode {
                     },
                     None => None,
                 };
-                let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                let addr = listener
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
                 let metrics_addr = metrics_listener
                     .as_ref()
                     .and_then(|l| l.local_addr().ok())
                     .map(|a| a.to_string());
-                tracing::info!(%addr, metrics_addr, backend = state.store.backend(), version = telemetry::VERSION, "listening");
-                match serve_with_metrics(state, listener, metrics_listener, stop, config.shutdown_timeout).await {
+                let limits = &config.listener;
+                tracing::info!(
+                    %addr,
+                    metrics_addr,
+                    backend = state.store.backend(),
+                    version = telemetry::VERSION,
+                    max_connections = limits.max_connections,
+                    header_read_timeout_s = limits.header_read_timeout.as_secs(),
+                    idle_timeout_s = limits.idle_timeout.as_secs(),
+                    "listening"
+                );
+                match serve_with_options(
+                    state,
+                    listener,
+                    metrics_listener,
+                    config.listener,
+                    stop,
+                    config.shutdown_timeout,
+                )
+                .await
+                {
                     Ok(()) => {
                         tracing::info!("stopped");
                         ExitCode::SUCCESS

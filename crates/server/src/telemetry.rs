@@ -212,6 +212,18 @@ fn describe() {
         "HTTP client connections open."
     );
     describe_gauge!(
+        "inventory_max_connections",
+        "Client connections served at once (INVENTORY_MAX_CONNECTIONS); more wait in the listen backlog."
+    );
+    describe_counter!(
+        "inventory_connection_limit_waits_total",
+        "Connections accepted while every connection slot was taken, which waited for one to free."
+    );
+    describe_counter!(
+        "inventory_connection_timeouts_total",
+        "Connections closed by a timeout: header (no complete request head in time) or idle (kept alive with no request)."
+    );
+    describe_gauge!(
         "inventory_low_stock_items",
         "Active items whose on-hand quantity is at or below their reorder point."
     );

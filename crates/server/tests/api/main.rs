@@ -16,6 +16,7 @@ mod cache;
 mod contract;
 mod events;
 mod ledger;
+mod listener;
 mod pg_outage;
 mod replicas;
 mod smoke;

@@ -4,7 +4,7 @@
 
 use inventory_server::config::{Config, DatabaseConfig, LogFormat, Secret};
 use inventory_server::state::AppState;
-use inventory_server::{build_state, serve, telemetry};
+use inventory_server::{build_state, serve_with_options, telemetry, ListenerOptions};
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -85,6 +85,7 @@ pub fn test_config(database: DatabaseConfig) -> Config {
         otlp_endpoint: None,
         database_url_file: None,
         redis_url_file: None,
+        listener: ListenerOptions::default(),
     }
 }
 
@@ -97,6 +98,23 @@ pub async fn spawn_app() -> TestApp {
 /// Starts the server on `database`; `dir` lives as long as the app.
 pub async fn spawn_app_with(dir: tempfile::TempDir, database: DatabaseConfig) -> TestApp {
     spawn_configured(dir, test_config(database), None).await
+}
+
+/// Starts the server with these timeouts and connection cap. The app's
+/// client opens a connection per request: a pooled one would hold one of
+/// the few connection slots, and be closed under it by a short idle
+/// timeout. The login's pooled connection is closed (its client dropped).
+pub async fn spawn_app_with_listener(listener: ListenerOptions) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = test_config(test_database(dir.path()).await);
+    config.listener = listener;
+    let mut app = spawn_configured(dir, config, None).await;
+    app.client = Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    app
 }
 
 async fn spawn_configured(
@@ -116,9 +134,11 @@ async fn spawn_configured(
         .expect("bind");
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(serve(
+    let server = tokio::spawn(serve_with_options(
         state.clone(),
         listener,
+        None,
+        config.listener,
         async move {
             let _ = stopped.await;
         },

@@ -144,6 +144,18 @@ fn bad_configuration_exits_2_with_one_line_naming_the_variable() {
             vec![("INVENTORY_SHUTDOWN_TIMEOUT", "-1".into())],
         ),
         (
+            "INVENTORY_HEADER_READ_TIMEOUT",
+            vec![("INVENTORY_HEADER_READ_TIMEOUT", "0".into())],
+        ),
+        (
+            "INVENTORY_IDLE_TIMEOUT",
+            vec![("INVENTORY_IDLE_TIMEOUT", "forever".into())],
+        ),
+        (
+            "INVENTORY_MAX_CONNECTIONS",
+            vec![("INVENTORY_MAX_CONNECTIONS", "lots".into())],
+        ),
+        (
             "DATABASE_URL",
             vec![("DATABASE_URL", "mysql://root:hunter2@db/x".into())],
         ),
@@ -204,6 +216,11 @@ fn help_documents_everything_and_hides_secrets() {
         "INVENTORY_ADMIN_PASSWORD_FILE",
         "INVENTORY_SHUTDOWN_TIMEOUT",
         "INVENTORY_SQLITE_SYNC",
+        "INVENTORY_HEADER_READ_TIMEOUT",
+        "INVENTORY_IDLE_TIMEOUT",
+        "INVENTORY_MAX_CONNECTIONS",
+        // What the default cap means.
+        "open-file limit",
         "--port",
         "--database-url",
     ] {
