@@ -24,7 +24,7 @@ fn tune_allocator() {
 use clap::Parser;
 use inventory_server::backup::{self, CliError};
 use inventory_server::config::{Cli, Command};
-use inventory_server::{build_state, open_store, serve_with_metrics, shutdown_signal, telemetry};
+use inventory_server::{build_app, open_store, serve_with_metrics, shutdown_signal, telemetry};
 use std::process::ExitCode;
 
 /// Exit status for bad configuration or usage.
@@ -102,7 +102,7 @@ fn main() -> ExitCode {
                 // on is a graceful shutdown, never the default kill.
                 let stop = shutdown_signal();
                 telemetry::metrics();
-                let state = match build_state(&config).await {
+                let app = match build_app(&config).await {
                     Ok(s) => s,
                     Err(e) => {
                         eprintln!("error: DATABASE_URL: {e}");
@@ -131,8 +131,8 @@ fn main() -> ExitCode {
                     .as_ref()
                     .and_then(|l| l.local_addr().ok())
                     .map(|a| a.to_string());
-                tracing::info!(%addr, metrics_addr, backend = state.store.backend(), version = telemetry::VERSION, "listening");
-                match serve_with_metrics(state, listener, metrics_listener, stop, config.shutdown_timeout).await {
+                tracing::info!(%addr, metrics_addr, backend = app.backend(), version = telemetry::VERSION, "listening");
+                match serve_with_metrics(app, listener, metrics_listener, stop, config.shutdown_timeout).await {
                     Ok(()) => {
                         tracing::info!("stopped");
                         ExitCode::SUCCESS
