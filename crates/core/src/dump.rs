@@ -113,6 +113,9 @@ pub struct LocationRow {
     pub id: Uuid,
     pub code: String,
     pub name: String,
+    /// The default location (absent in exports of schema 1, where MAIN was).
+    #[serde(default)]
+    pub default: bool,
     #[serde(with = "micros")]
     pub created_at: DateTime<Utc>,
     #[serde(with = "micros")]
@@ -165,6 +168,9 @@ pub struct MovementRow {
     pub to_location_id: Option<Uuid>,
     pub reason: Option<String>,
     pub reference: Option<String>,
+    /// The movement this one reverses (absent in exports of schema 1).
+    #[serde(default)]
+    pub reverses: Option<Uuid>,
     pub created_by: String,
     #[serde(with = "micros")]
     pub created_at: DateTime<Utc>,
@@ -411,6 +417,9 @@ pub fn validate<R: BufRead>(reader: R, max_schema: i64) -> std::result::Result<S
     let mut rank = 0u8;
     let mut users = HashSet::new();
     let mut locations = HashSet::new();
+    let mut defaults = 0;
+    let mut movements = HashSet::new();
+    let mut reversed = HashSet::new();
     // item id → (line, on_hand, stock sum, ledger sum)
     let mut items: HashMap<Uuid, (u64, i64, i64, i64)> = HashMap::new();
     let (mut last_seq, mut last_event) = (0i64, 0i64);
@@ -445,6 +454,12 @@ pub fn validate<R: BufRead>(reader: R, max_schema: i64) -> std::result::Result<S
                 if !locations.insert(l.id) {
                     return Err(at(n, format!("location {} appears twice", l.id)));
                 }
+                if l.default {
+                    defaults += 1;
+                    if defaults > 1 {
+                        return Err(at(n, "a second default location"));
+                    }
+                }
                 counts.locations += 1;
             }
             Record::Item(i) => {
@@ -476,6 +491,15 @@ pub fn validate<R: BufRead>(reader: R, max_schema: i64) -> std::result::Result<S
                     return Err(at(n, format!("seq {} does not follow {last_seq}", m.seq)));
                 }
                 last_seq = m.seq;
+                if let Some(original) = m.reverses {
+                    if !movements.contains(&original) {
+                        return Err(at(n, format!("reverses unknown movement {original}")));
+                    }
+                    if !reversed.insert(original) {
+                        return Err(at(n, format!("movement {original} is reversed twice")));
+                    }
+                }
+                movements.insert(m.id);
                 for loc in [m.location_id, m.from_location_id, m.to_location_id]
                     .into_iter()
                     .flatten()
@@ -622,6 +646,7 @@ mod tests {
             id: loc,
             code: "MAIN".into(),
             name: "Main".into(),
+            default: true,
             created_at: t,
             updated_at: t,
         }))
@@ -662,6 +687,7 @@ mod tests {
             to_location_id: None,
             reason: None,
             reference: None,
+            reverses: None,
             created_by: "admin".into(),
             created_at: t,
         }))

@@ -1,6 +1,8 @@
 //! The domain error. The HTTP layer maps each variant to one RFC 9457
-//! problem type; stores map constraint names to these variants.
+//! problem type (and the web UI to an HTML page with the same meaning);
+//! stores map constraint names to these variants.
 
+use crate::identity::{Permission, Role};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -31,6 +33,8 @@ pub enum ConflictKind {
     ItemArchived,
     ItemHasStock,
     IdempotencyInFlight,
+    AlreadyReversed,
+    NotReversible,
 }
 
 impl ConflictKind {
@@ -42,8 +46,17 @@ impl ConflictKind {
             Self::ItemArchived => "item-archived",
             Self::ItemHasStock => "item-has-stock",
             Self::IdempotencyInFlight => "idempotency-in-flight",
+            Self::AlreadyReversed => "already-reversed",
+            Self::NotReversible => "not-reversible",
         }
     }
+}
+
+/// Stock available at a location, where a refused outflow could take it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Availability {
+    pub location: String,
+    pub available: i64,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -52,12 +65,32 @@ pub enum Error {
     NotFound(&'static str),
     #[error("{detail}")]
     Conflict { kind: ConflictKind, detail: String },
-    #[error("insufficient stock at {location}: {available} available, {requested} requested")]
+    #[error("insufficient stock at {location}: {available} available, {requested} requested{}", elsewhere_text(.elsewhere))]
     InsufficientStock {
         location: String,
         available: i64,
         requested: i64,
+        /// Other locations that hold the item, filled in by the application
+        /// layer so that the message says where the stock is.
+        elsewhere: Vec<Availability>,
     },
+    /// A movement named a location that does not exist; `known` lists the
+    /// codes there are (filled in by the application layer).
+    #[error("unknown location '{code}'")]
+    UnknownLocation {
+        field: String,
+        code: String,
+        known: Vec<String>,
+    },
+    /// No valid credentials came with the request.
+    #[error("authentication required")]
+    Unauthorized,
+    /// A sign-in with a wrong username or password (never says which).
+    #[error("the username or password is wrong")]
+    InvalidCredentials,
+    /// The caller is signed in but lacks the permission.
+    #[error("this needs the permission {}", .permission.as_str())]
+    Forbidden { permission: Permission, role: Role },
     #[error("the resource was changed since the given ETag")]
     PreconditionFailed,
     #[error("invalid request")]
@@ -73,7 +106,55 @@ pub enum Error {
     Internal(String),
 }
 
+fn elsewhere_text(elsewhere: &[Availability]) -> String {
+    if elsewhere.is_empty() {
+        return String::new();
+    }
+    let places: Vec<String> = elsewhere
+        .iter()
+        .map(|a| format!("{} at {}", a.available, a.location))
+        .collect();
+    format!("; available elsewhere: {}", places.join(", "))
+}
+
 impl Error {
+    pub fn duplicate_sku(sku: &str) -> Self {
+        Self::conflict(
+            ConflictKind::DuplicateSku,
+            format!("an item with sku '{sku}' exists (SKUs are unique without regard to case)"),
+        )
+    }
+
+    pub fn duplicate_location_code(code: &str) -> Self {
+        Self::conflict(
+            ConflictKind::DuplicateLocationCode,
+            format!("location code '{code}' is taken"),
+        )
+    }
+
+    pub fn duplicate_username(username: &str) -> Self {
+        Self::conflict(
+            ConflictKind::DuplicateUsername,
+            format!("user '{username}' already exists"),
+        )
+    }
+
+    /// The field errors this error stands for, if it is a validation error
+    /// (an unknown location is one, naming its field).
+    pub fn field_errors(&self) -> Option<Vec<FieldError>> {
+        match self {
+            Self::Validation(errors) => Some(errors.clone()),
+            Self::UnknownLocation { field, code, known } => {
+                let mut message = format!("unknown location '{code}'");
+                if !known.is_empty() {
+                    message.push_str(&format!("; the locations are {}", known.join(", ")));
+                }
+                Some(vec![FieldError::new(field.clone(), message)])
+            }
+            _ => None,
+        }
+    }
+
     pub fn conflict(kind: ConflictKind, detail: impl Into<String>) -> Self {
         Self::Conflict {
             kind,
@@ -89,21 +170,10 @@ impl Error {
         Self::Internal(e.to_string())
     }
 
-    /// Tags an error with the batch index it happened at; validation field
-    /// names gain a `movements[i].` prefix so they point into the request.
+    /// Tags an error with the batch index it happened at (a renderer
+    /// names the fields of a tagged validation error `movements[i].<field>`).
     pub fn at_index(self, index: usize) -> Self {
         match self {
-            Self::Validation(errors) => Self::AtIndex {
-                index,
-                source: Box::new(Self::Validation(
-                    errors
-                        .into_iter()
-                        .map(|e| {
-                            FieldError::new(format!("movements[{index}].{}", e.field), e.message)
-                        })
-                        .collect(),
-                )),
-            },
             e @ (Self::Unavailable(_) | Self::Internal(_) | Self::AtIndex { .. }) => e,
             other => Self::AtIndex {
                 index,

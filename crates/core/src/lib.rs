@@ -1,13 +1,34 @@
-//! Inventory Manager domain: types, validation, stock rules, the `Store`
-//! contract and the one error type. No HTTP and no SQL live here.
+//! Inventory Manager domain: the types and pure rules of every business
+//! area, the storage contract split by area, and the one error type. No
+//! HTTP and no SQL live here.
+//!
+//! Areas: [`identity`] (users, roles, permissions), [`catalogue`]
+//! (locations and items), [`ledger`] (movements, the stock arithmetic and
+//! its guard, reversals), [`events`] (the change feed). [`store`] holds one
+//! storage trait per area.
 
+pub mod catalogue;
 pub mod dump;
 pub mod error;
+pub mod events;
+pub mod identity;
+pub mod ledger;
 pub mod model;
 pub mod money;
 pub mod paging;
 pub mod patch;
 pub mod store;
+mod validation;
 
 pub use error::{Error, FieldError, Result};
 pub use store::{Idempotency, Store, StoredResponse};
+pub use validation::{article, fold};
+
+use chrono::{DateTime, Utc};
+
+/// The current time at the precision every backend stores (microseconds),
+/// so that a value built now reads back exactly as written.
+pub fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}

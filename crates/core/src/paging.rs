@@ -72,9 +72,14 @@ pub struct ItemCursor {
 
 #[derive(Debug, Clone)]
 pub struct ItemQuery {
+    /// Case-insensitive substring of the sku or the name.
     pub q: Option<String>,
+    /// Category, without regard to case.
     pub category: Option<String>,
+    /// Exact SKU, without regard to case.
     pub sku: Option<String>,
+    /// Location code: only items with stock on hand there.
+    pub location: Option<String>,
     pub low_stock: bool,
     pub include_archived: bool,
     pub sort: ItemSort,
@@ -88,6 +93,7 @@ impl Default for ItemQuery {
             q: None,
             category: None,
             sku: None,
+            location: None,
             low_stock: false,
             include_archived: false,
             sort: ItemSort::SkuAsc,

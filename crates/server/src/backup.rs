@@ -10,6 +10,7 @@
 use crate::config::{Config, DatabaseConfig};
 use crate::open_store;
 use inventory_core::dump::{self, ExportCounts};
+use inventory_core::store::AdminStore;
 use inventory_core::{Error, Store};
 use inventory_store_sqlite::{SqliteOptions, SqliteStore};
 use std::fmt;

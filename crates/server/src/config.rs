@@ -2,7 +2,7 @@
 //! variable, validated into one typed [`Config`]. A bad value is reported in
 //! one line naming the variable, and the process exits with status 2.
 
-use crate::listener::{self, FileLimit, ListenerOptions};
+use crate::http::listener::{self, FileLimit, ListenerOptions};
 use clap::{Args, Parser, Subcommand};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -105,6 +105,9 @@ pub struct Settings {
     /// Seconds an item stays in the cache
     #[arg(long, env = "CACHE_TTL", default_value = "300", global = true)]
     pub cache_ttl: String,
+    /// Most memory this process's cached items may take: bytes, or with KiB, MiB or GiB (0 keeps no copies)
+    #[arg(long, env = "CACHE_MAX_BYTES", default_value = "64MiB", global = true)]
+    pub cache_max_bytes: String,
     /// Log format: json or text
     #[arg(long, env = "LOG_FORMAT", default_value = "json", global = true)]
     pub log_format: String,
@@ -224,6 +227,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub redis_url: Option<Secret>,
     pub cache_ttl: Duration,
+    /// Bound on the process's cached item copies, in bytes.
+    pub cache_max_bytes: u64,
     /// A separate listener for /metrics.
     pub metrics_listen: Option<SocketAddr>,
     /// Where spans are exported over OTLP/HTTP; `None` turns tracing off.
@@ -384,6 +389,7 @@ impl Settings {
             }
         }
         let cache_ttl = Duration::from_secs(whole_number("CACHE_TTL", &self.cache_ttl, 1, 86_400)?);
+        let cache_max_bytes = byte_size("CACHE_MAX_BYTES", &self.cache_max_bytes)?;
 
         let metrics_listen = match self.metrics_port.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -453,6 +459,7 @@ impl Settings {
             redis_url_file: self.redis_url_file.clone(),
             redis_url,
             cache_ttl,
+            cache_max_bytes,
             database,
             log_format,
             log_filter: self.rust_log.clone(),
@@ -513,6 +520,34 @@ fn max_connections(value: &str, limit: FileLimit, reserved: u64) -> Result<usize
             }
         }
     }
+}
+
+/// A size in bytes: a whole number, optionally with KiB, MiB or GiB; at most 64 GiB.
+fn byte_size(variable: &'static str, value: &str) -> Result<u64, ConfigError> {
+    let text = value.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => (&text[..at], text[at..].trim()),
+        None => (text, ""),
+    };
+    let scale: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        _ => 0,
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .filter(|_| scale > 0)
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|bytes| *bytes <= 64 << 30)
+        .ok_or_else(|| {
+            bad(
+                variable,
+                format!("'{value}' is not a size such as 67108864, 512KiB, 64MiB or 1GiB (at most 64GiB)"),
+            )
+        })
 }
 
 fn database_config(url: &str, sync_full: bool) -> Result<DatabaseConfig, ConfigError> {
@@ -697,6 +732,20 @@ mod tests {
         // An unknown limit cannot refuse an explicit number.
         assert_eq!(max_connections("5000", FileLimit::Unknown, 128), Ok(5000));
         assert_eq!(max_connections("5000", FileLimit::Unlimited, 128), Ok(5000));
+    }
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(byte_size("X", "1024"), Ok(1024));
+        assert_eq!(byte_size("X", "64MiB"), Ok(64 << 20));
+        assert_eq!(byte_size("X", " 2 GiB "), Ok(2 << 30));
+        assert_eq!(byte_size("X", "0"), Ok(0));
+        for bad_value in ["", "64MB", "-1", "1.5GiB", "65GiB", "MiB"] {
+            let err = byte_size("CACHE_MAX_BYTES", bad_value).unwrap_err();
+            assert_eq!(err.variable, "CACHE_MAX_BYTES", "{bad_value}");
+        }
+        let c = settings(&["--cache-max-bytes", "8MiB"]).validate().unwrap();
+        assert_eq!(c.cache_max_bytes, 8 << 20);
     }
 
     #[test]

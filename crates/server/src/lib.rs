@@ -1,31 +1,27 @@
-//! The `inventory` server: configuration, HTTP routes, authentication,
-//! telemetry and the process lifecycle (start-up here; serving connections
-//! and graceful shutdown in `listener.rs`).
+//! The `inventory` binary's crate: HTTP (the REST API in [`api`], the web
+//! UI's place in [`web`], the shared plumbing in [`http`]), configuration,
+//! telemetry, the backup commands, and the process lifecycle (start-up,
+//! secret rotation, housekeeping, graceful shutdown). Every use case lives
+//! in `inventory_app`; handlers only extract, call one, and render.
 
-pub mod auth;
+pub mod api;
 pub mod backup;
-mod body;
-pub mod cache;
 pub mod config;
-pub mod error;
-pub mod extract;
-mod listener;
-pub mod routes;
-pub mod shared;
-pub mod state;
+pub mod http;
 pub mod telemetry;
-pub mod traced_store;
+pub mod web;
 
-pub use listener::{
+pub use http::listener::{
     serve, serve_with_metrics, serve_with_options, shutdown_signal, ListenerOptions,
 };
 
 use config::{Config, DatabaseConfig};
-use inventory_core::model::Role;
+use inventory_app::redis::Redis;
+use inventory_app::users::Bootstrap;
+use inventory_app::{App, AppOptions};
 use inventory_core::Store;
 use inventory_store_postgres::{PgStore, PostgresOptions};
 use inventory_store_sqlite::{SqliteOptions, SqliteStore};
-use state::AppState;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,54 +57,39 @@ pub async fn bootstrap_admin(
     store: &dyn Store,
     config: &Config,
 ) -> Result<(), inventory_core::Error> {
-    if store.count_users().await? > 0 {
-        return Ok(());
+    let password = config.admin_password.as_ref().map(|p| p.expose());
+    match inventory_app::users::bootstrap_admin(store, password).await? {
+        Bootstrap::UsersExist => {}
+        Bootstrap::Created => tracing::info!("created the admin user"),
+        Bootstrap::Generated(password) => {
+            // Deliberately not a log line: shown once, to whoever started the server.
+            eprintln!(
+                "inventory: created user 'admin' with generated password: {password}\n\
+                 inventory: this is shown once; set INVENTORY_ADMIN_PASSWORD(_FILE) to choose it"
+            );
+            tracing::info!("created the admin user");
+        }
     }
-    let (password, generated) = match &config.admin_password {
-        Some(p) => (p.expose().to_owned(), false),
-        None => (auth::random_secret(18), true),
-    };
-    let to_hash = password.clone();
-    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&to_hash))
-        .await
-        .map_err(inventory_core::Error::internal)?
-        .map_err(inventory_core::Error::internal)?;
-    match store.create_user("admin", &hash, Role::Admin, None).await {
-        Ok(_) => {}
-        // Another process created it first.
-        Err(inventory_core::Error::Conflict { .. }) => return Ok(()),
-        Err(e) => return Err(e),
-    }
-    if generated {
-        // Deliberately not a log line: shown once, to whoever started the server.
-        eprintln!(
-            "inventory: created user 'admin' with generated password: {password}\n\
-             inventory: this is shown once; set INVENTORY_ADMIN_PASSWORD(_FILE) to choose it"
-        );
-    }
-    tracing::info!("created the admin user");
     Ok(())
 }
 
 /// Everything `serve` needs, built from the configuration.
-pub async fn build_state(config: &Config) -> Result<AppState, inventory_core::Error> {
-    let mut store = open_store(config).await?;
-    if telemetry::traces_enabled() {
-        store = traced_store::TracedStore::wrap(store);
-    }
+pub async fn build_app(config: &Config) -> Result<App, inventory_core::Error> {
+    let store = open_store(config).await?;
     bootstrap_admin(store.as_ref(), config).await?;
     let redis = match &config.redis_url {
-        Some(url) => Some(shared::Redis::connect(url.expose(), config.cache_ttl)?),
+        Some(url) => Some(Redis::connect(url.expose(), config.cache_ttl)?),
         None => None,
     };
-    let state = AppState::new(store, redis, config.cache_ttl).await?;
-    if let Some(redis) = &state.redis {
-        let wake = state.clone();
-        redis.spawn_event_listener(move || wake.wake_event_streams());
-    }
-    spawn_housekeeping(state.clone());
-    spawn_secret_watch(state.clone(), config);
-    Ok(state)
+    let options = AppOptions {
+        cache_ttl: config.cache_ttl,
+        cache_max_bytes: config.cache_max_bytes,
+        trace_use_cases: telemetry::traces_enabled(),
+    };
+    let app = App::new(store, redis, options).await?;
+    spawn_housekeeping(app.clone());
+    spawn_secret_watch(app.clone(), config);
+    Ok(app)
 }
 
 /// How often secret files are looked at.
@@ -119,7 +100,7 @@ const SECRET_POLL: Duration = Duration::from_secs(1);
 /// every new connection from then on, without a restart; the connections
 /// already open stay, so no request fails while a password is rotated (see
 /// docs/runbooks/secret-rotation.md).
-fn spawn_secret_watch(state: AppState, config: &Config) {
+fn spawn_secret_watch(app: App, config: &Config) {
     let files = [
         (config.database_url_file.clone(), "DATABASE_URL_FILE"),
         (config.redis_url_file.clone(), "REDIS_URL_FILE"),
@@ -148,18 +129,10 @@ fn spawn_secret_watch(state: AppState, config: &Config) {
                     continue;
                 }
                 let applied = match i {
-                    0 => state
-                        .store
-                        .set_database_url(value.expose())
-                        .map_err(|e| e.to_string()),
-                    _ => match &state.redis {
-                        Some(redis) => redis
-                            .set_url(value.expose())
-                            .map(|()| true)
-                            .map_err(|e| e.to_string()),
-                        None => Ok(false),
-                    },
-                };
+                    0 => app.set_database_url(value.expose()),
+                    _ => app.set_redis_url(value.expose()),
+                }
+                .map_err(|e| e.to_string());
                 match applied {
                     Ok(true) => {
                         tracing::info!(file = name, "secret changed: new connections use it")
@@ -181,13 +154,12 @@ fn spawn_secret_watch(state: AppState, config: &Config) {
 
 /// Forgets idempotency keys after 25 hours (kept at least 24 h, as promised)
 /// and expired sessions, once an hour.
-fn spawn_housekeeping(state: AppState) {
+fn spawn_housekeeping(app: App) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
             tick.tick().await;
-            let before = chrono::Utc::now() - chrono::Duration::hours(25);
-            match state.store.purge_expired(before).await {
+            match app.purge_expired().await {
                 Ok(n) => tracing::debug!(rows = n, "purged expired keys and sessions"),
                 Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
             }

@@ -24,7 +24,7 @@ fn tune_allocator() {
 use clap::Parser;
 use inventory_server::backup::{self, CliError};
 use inventory_server::config::{Cli, Command};
-use inventory_server::{build_state, open_store, serve_with_options, shutdown_signal, telemetry};
+use inventory_server::{build_app, open_store, serve_with_options, shutdown_signal, telemetry};
 use std::process::ExitCode;
 
 /// Exit status for bad configuration or usage.
@@ -100,7 +100,7 @@ fn main() -> ExitCode {
                 // on is a graceful shutdown, never the default kill.
                 let stop = shutdown_signal();
                 telemetry::metrics();
-                let state = match build_state(&config).await {
+                let app = match build_app(&config).await {
                     Ok(s) => s,
                     Err(e) => {
                         eprintln!("error: DATABASE_URL: {e}");
@@ -136,7 +136,7 @@ fn main() -> ExitCode {
                 tracing::info!(
                     %addr,
                     metrics_addr,
-                    backend = state.store.backend(),
+                    backend = app.backend(),
                     version = telemetry::VERSION,
                     max_connections = limits.max_connections,
                     header_read_timeout_s = limits.header_read_timeout.as_secs(),
@@ -144,7 +144,7 @@ fn main() -> ExitCode {
                     "listening"
                 );
                 match serve_with_options(
-                    state,
+                    app,
                     listener,
                     metrics_listener,
                     config.listener,

@@ -51,7 +51,7 @@ pub fn traces_enabled() -> bool {
 
 /// Installs the global log subscriber (once; later calls are no-ops) and,
 /// with an OTLP endpoint, the OpenTelemetry layer that exports this
-/// crate's `request` and `store` spans over OTLP/HTTP (JSON), whatever the
+/// crates' `request` and use-case spans over OTLP/HTTP (JSON), whatever the
 /// log filter says.
 pub fn init_tracing(format: LogFormat, filter: &str, otlp_endpoint: Option<&str>) -> Tracing {
     use tracing_subscriber::layer::SubscriberExt;
@@ -125,9 +125,10 @@ fn otlp_layer(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
     let tracer = provider.tracer("inventory");
-    // Only this crate's spans, at info: the request and its store calls.
+    // Only our spans, at info: the request and its use cases.
     let targets = tracing_subscriber::filter::Targets::new()
-        .with_target("inventory_server", tracing::Level::INFO);
+        .with_target("inventory_server", tracing::Level::INFO)
+        .with_target("inventory_app", tracing::Level::INFO);
     let layer = tracing_opentelemetry::layer()
         .with_tracer(tracer)
         .with_filter(targets)

@@ -6,7 +6,7 @@ use crate::errors::db_error;
 use crate::rows::get;
 use futures_util::TryStreamExt;
 use inventory_core::dump::*;
-use inventory_core::model::MAIN_LOCATION;
+use inventory_core::fold;
 use inventory_core::{Error, Result};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool};
@@ -64,13 +64,14 @@ pub(crate) async fn export(pool: &PgPool, out: Box<dyn Write + Send>) -> Result<
     .await?;
     each(
         conn,
-        "SELECT id, code, name, created_at, updated_at FROM locations ORDER BY id",
+        "SELECT id, code, name, is_default, created_at, updated_at FROM locations ORDER BY id",
         &mut w,
         |r| {
             Ok(Record::Location(LocationRow {
                 id: get(r, "id")?,
                 code: get(r, "code")?,
                 name: get(r, "name")?,
+                default: get(r, "is_default")?,
                 created_at: get(r, "created_at")?,
                 updated_at: get(r, "updated_at")?,
             }))
@@ -120,7 +121,7 @@ pub(crate) async fn export(pool: &PgPool, out: Box<dyn Write + Send>) -> Result<
     each(
         conn,
         "SELECT seq, id, item_id, kind, quantity, location_id, from_location_id, to_location_id, \
-         reason, reference, created_by, created_at FROM movements ORDER BY seq",
+         reason, reference, reverses, created_by, created_at FROM movements ORDER BY seq",
         &mut w,
         |r| {
             Ok(Record::Movement(MovementRow {
@@ -134,6 +135,7 @@ pub(crate) async fn export(pool: &PgPool, out: Box<dyn Write + Send>) -> Result<
                 to_location_id: get(r, "to_location_id")?,
                 reason: get(r, "reason")?,
                 reference: get(r, "reference")?,
+                reverses: get(r, "reverses")?,
                 created_by: get(r, "created_by")?,
                 created_at: get(r, "created_at")?,
             }))
@@ -179,22 +181,23 @@ fn at_line(line: u64) -> impl Fn(sqlx::Error) -> Error {
     }
 }
 
+/// Whether the database holds nothing but the one location it was born with.
 async fn ensure_empty(conn: &mut PgConnection) -> Result<()> {
-    let (users, items, movements, events, others): (i64, i64, i64, i64, i64) = sqlx::query_as(
+    let (users, items, movements, events, locations): (i64, i64, i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM items), \
          (SELECT COUNT(*) FROM movements), (SELECT COUNT(*) FROM events), \
-         (SELECT COUNT(*) FROM locations WHERE code <> $1)",
+         (SELECT COUNT(*) FROM locations)",
     )
-    .bind(MAIN_LOCATION)
     .fetch_one(&mut *conn)
     .await
     .map_err(db_error)?;
+    let others = (locations - 1).max(0);
     if users + items + movements + events + others > 0 {
         return Err(Error::invalid(
             "database",
             format!(
                 "the target database is not empty ({users} users, {items} items, {movements} movements, \
-                 {events} events, {others} locations besides MAIN); import and restore need a new, empty database"
+                 {events} events, {others} locations besides the first); import and restore need a new, empty database"
             ),
         ));
     }
@@ -212,6 +215,11 @@ pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<Ex
     .await
     .map_err(db_error)?;
     ensure_empty(conn).await?;
+    // The file's locations replace the one this database was born with.
+    sqlx::query("DELETE FROM locations")
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
     let mut counts = ExportCounts::default();
     for row in rows {
         let (line, record) = row?;
@@ -232,20 +240,14 @@ pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<Ex
                 counts.users += 1;
             }
             Record::Location(l) => {
-                if l.code == MAIN_LOCATION {
-                    // The file's MAIN replaces the one this database was born with.
-                    sqlx::query("DELETE FROM locations WHERE code = $1")
-                        .bind(&l.code)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(&err)?;
-                }
                 sqlx::query(
-                    "INSERT INTO locations (id, code, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO locations (id, code, name, is_default, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(l.id)
                 .bind(l.code)
                 .bind(l.name)
+                .bind(l.default)
                 .bind(l.created_at)
                 .bind(l.updated_at)
                 .execute(&mut *conn)
@@ -256,14 +258,14 @@ pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<Ex
             Record::Item(i) => {
                 sqlx::query(
                     "INSERT INTO items (id, sku, name, description, category, unit, reorder_point, unit_cost, \
-                     attributes, archived, on_hand, reserved, version, created_at, updated_at, sku_folded, name_folded) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                     attributes, archived, on_hand, reserved, version, created_at, updated_at, sku_folded, name_folded, \
+                     category_folded) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
                 )
                 .bind(i.id)
                 .bind(&i.sku)
                 .bind(&i.name)
                 .bind(i.description)
-                .bind(i.category)
+                .bind(&i.category)
                 .bind(i.unit)
                 .bind(i.reorder_point)
                 .bind(i.unit_cost)
@@ -274,8 +276,9 @@ pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<Ex
                 .bind(i.version)
                 .bind(i.created_at)
                 .bind(i.updated_at)
-                .bind(i.sku.to_lowercase())
-                .bind(i.name.to_lowercase())
+                .bind(fold(&i.sku))
+                .bind(fold(&i.name))
+                .bind(i.category.as_deref().map(fold))
                 .execute(&mut *conn)
                 .await
                 .map_err(&err)?;
@@ -297,8 +300,8 @@ pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<Ex
             Record::Movement(m) => {
                 sqlx::query(
                     "INSERT INTO movements (seq, id, item_id, kind, quantity, location_id, from_location_id, \
-                     to_location_id, reason, reference, created_by, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     to_location_id, reason, reference, created_by, created_at, reverses) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 )
                 .bind(m.seq)
                 .bind(m.id)
@@ -312,6 +315,7 @@ pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<Ex
                 .bind(m.reference)
                 .bind(m.created_by)
                 .bind(m.created_at)
+                .bind(m.reverses)
                 .execute(&mut *conn)
                 .await
                 .map_err(&err)?;
@@ -339,6 +343,15 @@ pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<Ex
             }
         }
     }
+    // An export of schema 1 names no default: MAIN was it (or, renamed
+    // away, the first location by code).
+    sqlx::query(
+        "UPDATE locations SET is_default = TRUE WHERE NOT EXISTS (SELECT 1 FROM locations WHERE is_default) \
+         AND id = (SELECT id FROM locations ORDER BY code = 'MAIN' DESC, code LIMIT 1)",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
     // The next movement and event continue after the imported ones.
     sqlx::query(
         "UPDATE ledger_counter SET value = GREATEST(value, (SELECT COALESCE(MAX(seq), 0) FROM movements))",

@@ -7,9 +7,11 @@ use inventory_core::Error;
 /// The conflict a unique constraint stands for, by its name.
 fn conflict_of(constraint: &str) -> Option<ConflictKind> {
     match constraint {
-        "items_sku_key" => Some(ConflictKind::DuplicateSku),
+        "items_sku_key" | "items_sku_folded_key" => Some(ConflictKind::DuplicateSku),
         "locations_code_key" => Some(ConflictKind::DuplicateLocationCode),
         "users_username_key" => Some(ConflictKind::DuplicateUsername),
+        // A second reversal of one movement.
+        "movements_reverses_key" => Some(ConflictKind::AlreadyReversed),
         // Another replica recorded the same key and committed first.
         "idempotency_keys_pkey" => Some(ConflictKind::IdempotencyInFlight),
         _ => None,
@@ -53,6 +55,7 @@ pub(crate) fn db_error(e: sqlx::Error) -> Error {
             ConflictKind::DuplicateSku => "an item with this sku exists",
             ConflictKind::DuplicateLocationCode => "this location code is taken",
             ConflictKind::DuplicateUsername => "this username is taken",
+            ConflictKind::AlreadyReversed => "the movement was already reversed",
             _ => "a request with this Idempotency-Key is being processed",
         };
         return Error::conflict(kind, detail);
@@ -72,14 +75,15 @@ pub(crate) fn db_error(e: sqlx::Error) -> Error {
     }
 }
 
-/// Like [`db_error`], with a precise detail for the expected unique violation.
+/// Like [`db_error`], with the precise error (naming the value) for the
+/// expected unique violation.
 pub(crate) fn unique_or(
     e: sqlx::Error,
     kind: ConflictKind,
-    detail: impl FnOnce() -> String,
+    error: impl FnOnce() -> Error,
 ) -> Error {
     match unique_violation(&e) {
-        Some(k) if k == kind => Error::conflict(kind, detail()),
+        Some(k) if k == kind => error(),
         _ => db_error(e),
     }
 }

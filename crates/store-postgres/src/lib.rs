@@ -28,8 +28,11 @@ use futures_util::FutureExt;
 use inventory_core::dump::{DumpRows, ExportCounts};
 use inventory_core::model::*;
 use inventory_core::paging::{ItemQuery, ItemSort, MovementQuery, Page, SeqOrder};
-use inventory_core::store::{Created, Idempotency, PoolStats, StoredResponse};
-use inventory_core::{Error, Result, Store};
+use inventory_core::store::{
+    AdminStore, CatalogueStore, Created, EventStore, Idempotency, IdentityStore, LedgerStore,
+    PoolStats, StoredResponse,
+};
+use inventory_core::{fold, Error, Result};
 use rows::*;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
@@ -460,7 +463,7 @@ impl PgStore {
 }
 
 #[async_trait]
-impl Store for PgStore {
+impl AdminStore for PgStore {
     fn backend(&self) -> &'static str {
         "postgres"
     }
@@ -497,28 +500,56 @@ impl Store for PgStore {
         }
     }
 
+    async fn find_idempotent(&self, user_id: Uuid, key: &str) -> Result<Option<StoredResponse>> {
+        writes::find_idempotent(&self.pool, user_id, key).await
+    }
+
+    async fn purge_expired(&self, keys_before: DateTime<Utc>) -> Result<u64> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let keys = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                    .bind(keys_before)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected();
+                let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                    .bind(Utc::now())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected();
+                Ok(keys + sessions)
+            })
+        })
+        .await
+    }
+
+    async fn export(&self, out: Box<dyn std::io::Write + Send>) -> Result<ExportCounts> {
+        dump::export(&self.pool, out).await
+    }
+
+    async fn import(&self, rows: DumpRows) -> Result<ExportCounts> {
+        self.write(move |conn| Box::pin(dump::import(conn, rows)))
+            .await
+    }
+}
+
+#[async_trait]
+impl IdentityStore for PgStore {
     async fn count_users(&self) -> Result<i64> {
         self.count("SELECT COUNT(*) FROM users").await
     }
 
     async fn create_user(
         &self,
-        username: &str,
+        user: User,
         password_hash: &str,
-        role: Role,
         idem: Option<Idempotency<User>>,
     ) -> Result<Created<User>> {
-        let (username, password_hash) = (username.to_owned(), password_hash.to_owned());
-        self.write(move |conn| {
-            Box::pin(writes::create_user(
-                conn,
-                username,
-                password_hash,
-                role,
-                idem,
-            ))
-        })
-        .await
+        let password_hash = password_hash.to_owned();
+        self.write(move |conn| Box::pin(writes::create_user(conn, user, password_hash, idem)))
+            .await
     }
 
     async fn find_user(&self, username: &str) -> Result<Option<UserRecord>> {
@@ -552,7 +583,7 @@ impl Store for PgStore {
                 )
                 .bind(token_hash)
                 .bind(user_id)
-                .bind(truncate(Utc::now()))
+                .bind(inventory_core::now())
                 .bind(truncate(expires_at))
                 .execute(conn)
                 .await
@@ -591,13 +622,16 @@ impl Store for PgStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl CatalogueStore for PgStore {
     async fn create_location(
         &self,
-        new: CreateLocation,
+        location: Location,
         idem: Option<Idempotency<Location>>,
     ) -> Result<Created<Location>> {
-        self.write(move |conn| Box::pin(writes::create_location(conn, new, idem)))
+        self.write(move |conn| Box::pin(writes::create_location(conn, location, idem)))
             .await
     }
 
@@ -611,6 +645,17 @@ impl Store for PgStore {
         .map_err(db_error)?
         .ok_or(Error::NotFound("location"))?;
         location_from_row(&row)
+    }
+
+    async fn find_location(&self, code: &str) -> Result<Option<Location>> {
+        let row = sqlx::query(&format!(
+            "SELECT {LOCATION_COLUMNS} FROM locations WHERE code = $1"
+        ))
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.as_ref().map(location_from_row).transpose()
     }
 
     async fn list_locations(&self, after_code: Option<&str>, limit: u32) -> Result<Page<Location>> {
@@ -640,15 +685,26 @@ impl Store for PgStore {
 
     async fn create_item(
         &self,
-        new: NewItem,
+        item: Item,
         idem: Option<Idempotency<Item>>,
     ) -> Result<Created<Item>> {
-        self.write(move |conn| Box::pin(writes::create_item(conn, new, idem)))
+        self.write(move |conn| Box::pin(writes::create_item(conn, item, idem)))
             .await
     }
 
     async fn get_item(&self, id: Uuid) -> Result<Item> {
         writes::load_item(&self.pool, id, false).await
+    }
+
+    async fn find_item_by_sku(&self, sku: &str) -> Result<Option<Item>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ITEM_COLUMNS} FROM items WHERE sku_folded = $1"
+        ))
+        .bind(fold(sku))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.as_ref().map(item_from_row).transpose()
     }
 
     async fn update_item(
@@ -666,6 +722,11 @@ impl Store for PgStore {
             .await
     }
 
+    async fn restore_item(&self, id: Uuid, if_version: Option<i64>) -> Result<(Item, bool)> {
+        self.write(move |conn| Box::pin(writes::restore_item(conn, id, if_version)))
+            .await
+    }
+
     async fn list_items(&self, query: &ItemQuery) -> Result<Page<Item>> {
         let mut qb: QueryBuilder<'_, Postgres> =
             QueryBuilder::new(format!("SELECT {ITEM_COLUMNS} FROM items WHERE TRUE"));
@@ -673,13 +734,21 @@ impl Store for PgStore {
             qb.push(" AND NOT archived");
         }
         if let Some(sku) = &query.sku {
-            qb.push(" AND sku = ").push_bind(sku.clone());
+            qb.push(" AND sku_folded = ").push_bind(fold(sku));
         }
         if let Some(category) = &query.category {
-            qb.push(" AND category = ").push_bind(category.clone());
+            qb.push(" AND category_folded = ").push_bind(fold(category));
+        }
+        if let Some(code) = &query.location {
+            qb.push(
+                " AND EXISTS (SELECT 1 FROM stock s JOIN locations l ON l.id = s.location_id \
+                 WHERE s.item_id = items.id AND s.on_hand > 0 AND l.code = ",
+            )
+            .push_bind(code.clone())
+            .push(")");
         }
         if let Some(q) = query.q.as_deref().filter(|q| !q.is_empty()) {
-            let pattern = escape_like(&q.to_lowercase());
+            let pattern = escape_like(&fold(q));
             qb.push(" AND (sku_folded LIKE ")
                 .push_bind(pattern.clone())
                 .push(" ESCAPE '\\' OR name_folded LIKE ")
@@ -738,7 +807,10 @@ impl Store for PgStore {
         )
         .await
     }
+}
 
+#[async_trait]
+impl LedgerStore for PgStore {
     async fn apply_movements(
         &self,
         movements: Vec<NewMovement>,
@@ -746,7 +818,9 @@ impl Store for PgStore {
         idem: Option<Idempotency<Vec<MovementResult>>>,
     ) -> Result<Created<Vec<MovementResult>>> {
         let actor = actor.clone();
-        if movements.len() == 1 && idem.is_none() {
+        // A reversal is never batched with other requests: its unique key
+        // may refuse it, which aborts a statement, so it needs a savepoint.
+        if movements.len() == 1 && idem.is_none() && movements[0].reverses.is_none() {
             let (reply, rx) = oneshot::channel();
             let job = Job::Movement {
                 movement: movements.into_iter().next().expect("one movement"),
@@ -766,6 +840,16 @@ impl Store for PgStore {
         // recorded, is undone through a savepoint when refused.
         self.write(move |conn| Box::pin(writes::apply_movements(conn, movements, actor, idem)))
             .await
+    }
+
+    async fn get_movement(&self, id: Uuid) -> Result<Movement> {
+        let row = sqlx::query(&format!("{MOVEMENT_SELECT} WHERE m.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?
+            .ok_or(Error::NotFound("movement"))?;
+        movement_from_row(&row)
     }
 
     async fn list_movements(&self, query: &MovementQuery) -> Result<Page<Movement>> {
@@ -847,17 +931,7 @@ impl Store for PgStore {
             .iter()
             .map(balance_from_row)
             .collect::<Result<Vec<_>>>()?;
-        let on_hand = locations.iter().map(|l| l.on_hand).sum();
-        let reserved = locations.iter().map(|l| l.reserved).sum();
-        Ok(StockReport {
-            item_id,
-            sku,
-            as_of,
-            locations,
-            on_hand,
-            reserved,
-            available: on_hand - reserved,
-        })
+        Ok(StockReport::new(item_id, sku, as_of, locations))
     }
 
     async fn ledger_sum(&self, item_id: Uuid) -> Result<i64> {
@@ -870,7 +944,10 @@ impl Store for PgStore {
         .await
         .map_err(db_error)
     }
+}
 
+#[async_trait]
+impl EventStore for PgStore {
     async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>> {
         let rows = sqlx::query(
             "SELECT id, kind, entity_id, data, created_at FROM events WHERE id > $1 ORDER BY id LIMIT $2",
@@ -888,39 +965,5 @@ impl Store for PgStore {
             .fetch_one(&self.pool)
             .await
             .map_err(db_error)
-    }
-
-    async fn find_idempotent(&self, user_id: Uuid, key: &str) -> Result<Option<StoredResponse>> {
-        writes::find_idempotent(&self.pool, user_id, key).await
-    }
-
-    async fn export(&self, out: Box<dyn std::io::Write + Send>) -> Result<ExportCounts> {
-        dump::export(&self.pool, out).await
-    }
-
-    async fn import(&self, rows: DumpRows) -> Result<ExportCounts> {
-        self.write(move |conn| Box::pin(dump::import(conn, rows)))
-            .await
-    }
-
-    async fn purge_expired(&self, keys_before: DateTime<Utc>) -> Result<u64> {
-        self.write(move |conn| {
-            Box::pin(async move {
-                let keys = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-                    .bind(keys_before)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_error)?
-                    .rows_affected();
-                let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-                    .bind(Utc::now())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_error)?
-                    .rows_affected();
-                Ok(keys + sessions)
-            })
-        })
-        .await
     }
 }

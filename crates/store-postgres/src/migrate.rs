@@ -7,10 +7,16 @@ use futures_util::future::BoxFuture;
 use inventory_core::{Error, Result};
 use sqlx::{Executor, PgConnection};
 
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "defaults_reversals_folding",
+        include_str!("../migrations/0002_defaults_reversals_folding.sql"),
+    ),
+];
 
-pub const LATEST_VERSION: i64 = 1;
+pub const LATEST_VERSION: i64 = 2;
 
 /// The advisory lock key that serialises migrations ("inventor" in ASCII).
 const MIGRATION_LOCK: i64 = 0x696e_7665_6e74_6f72;

@@ -11,14 +11,19 @@ pub(crate) const ITEM_COLUMNS: &str =
     "id, sku, name, description, category, unit, reorder_point, unit_cost, \
      attributes, archived, on_hand, reserved, version, created_at, updated_at";
 
-pub(crate) const LOCATION_COLUMNS: &str = "id, code, name, created_at, updated_at";
+pub(crate) const LOCATION_COLUMNS: &str = "id, code, name, is_default, created_at, updated_at";
 
-pub(crate) const MOVEMENT_SELECT: &str = "SELECT m.seq, m.id, m.item_id, m.kind, m.quantity, \
+/// Movements with their item's SKU, their location codes and the reversal
+/// that points back at them, if any.
+pub(crate) const MOVEMENT_SELECT: &str =
+    "SELECT m.seq, m.id, m.item_id, i.sku, m.kind, m.quantity, \
      l.code AS location, lf.code AS from_location, lt.code AS to_location, m.reason, m.reference, \
-     m.created_by, m.created_at FROM movements m \
+     m.reverses, r.id AS reversed_by, m.created_by, m.created_at FROM movements m \
+     JOIN items i ON i.id = m.item_id \
      LEFT JOIN locations l ON l.id = m.location_id \
      LEFT JOIN locations lf ON lf.id = m.from_location_id \
-     LEFT JOIN locations lt ON lt.id = m.to_location_id";
+     LEFT JOIN locations lt ON lt.id = m.to_location_id \
+     LEFT JOIN movements r ON r.reverses = m.id";
 
 /// Drops sub-microsecond precision so that a value reads back as written.
 pub(crate) fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -48,6 +53,7 @@ pub(crate) fn location_from_row(r: &PgRow) -> Result<Location> {
         id: get(r, "id")?,
         code: get(r, "code")?,
         name: get(r, "name")?,
+        is_default: get(r, "is_default")?,
         created_at: get(r, "created_at")?,
         updated_at: get(r, "updated_at")?,
     })
@@ -83,6 +89,7 @@ pub(crate) fn movement_from_row(r: &PgRow) -> Result<Movement> {
         id: get(r, "id")?,
         seq: get(r, "seq")?,
         item_id: get(r, "item_id")?,
+        sku: get(r, "sku")?,
         kind: MovementKind::parse(&kind)
             .ok_or_else(|| Error::internal(format!("unknown kind {kind}")))?,
         quantity: get(r, "quantity")?,
@@ -91,20 +98,20 @@ pub(crate) fn movement_from_row(r: &PgRow) -> Result<Movement> {
         to_location: get(r, "to_location")?,
         reason: get(r, "reason")?,
         reference: get(r, "reference")?,
+        reverses: get(r, "reverses")?,
+        reversed_by: get(r, "reversed_by")?,
         created_by: get(r, "created_by")?,
         created_at: get(r, "created_at")?,
     })
 }
 
 pub(crate) fn balance_from_row(r: &PgRow) -> Result<LocationBalance> {
-    let on_hand: i64 = get(r, "on_hand")?;
-    let reserved: i64 = get(r, "reserved")?;
-    Ok(LocationBalance {
-        location: get(r, "code")?,
-        on_hand,
-        reserved,
-        available: on_hand - reserved,
-    })
+    let code: String = get(r, "code")?;
+    Ok(LocationBalance::new(
+        code,
+        get(r, "on_hand")?,
+        get(r, "reserved")?,
+    ))
 }
 
 pub(crate) fn event_from_row(r: &PgRow) -> Result<Event> {

@@ -1,14 +1,18 @@
 //! Writes. Each function runs on the writer connection inside the savepoint
 //! of its job; returning an error rolls the job back.
 
-use crate::errors::{db_error, unique_or};
+use crate::errors::{db_error, unique_or, unique_violation};
 use crate::rows::*;
-use chrono::Utc;
 use futures_util::future::BoxFuture;
+use inventory_core::catalogue::{Item, ItemPatch, Location, LocationPatch, MAIN_LOCATION};
 use inventory_core::error::ConflictKind;
-use inventory_core::model::*;
+use inventory_core::events::{event_kind, NewEvent};
+use inventory_core::identity::User;
+use inventory_core::ledger::{
+    Actor, Applied, Balance, Movement, MovementResult, NewMovement, Refusal,
+};
 use inventory_core::store::{Created, Idempotency, StoredResponse};
-use inventory_core::{Error, Result};
+use inventory_core::{fold, Error, Result};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
@@ -39,17 +43,14 @@ where
     .transpose()
 }
 
-/// The response already recorded under this key, if any. A different
-/// request under the same key is refused.
+/// The response already recorded under this key, if any (read inside the
+/// write's transaction; see `Idempotency::check`).
 async fn replay<T>(
     conn: &mut PgConnection,
     idem: &Option<Idempotency<T>>,
 ) -> Result<Option<StoredResponse>> {
     let Some(idem) = idem else { return Ok(None) };
-    match find_idempotent(&mut *conn, idem.user_id, &idem.key).await? {
-        Some(stored) if stored.request_hash != idem.request_hash => Err(Error::IdempotencyMismatch),
-        other => Ok(other),
-    }
+    idem.check(find_idempotent(&mut *conn, idem.user_id, &idem.key).await?)
 }
 
 /// Records the response of a create under its key, in the create's transaction.
@@ -67,8 +68,8 @@ async fn remember<T>(
     .bind(&idem.key)
     .bind(&idem.request_hash)
     .bind(i32::from(idem.status))
-    .bind((idem.render)(value))
-    .bind(truncate(Utc::now()))
+    .bind(idem.body(value))
+    .bind(inventory_core::now())
     .execute(&mut *conn)
     .await
     .map_err(db_error)?;
@@ -76,39 +77,27 @@ async fn remember<T>(
 }
 
 /// Records a committed change in the change feed, in the change's transaction.
-async fn record_event<T: serde::Serialize>(
-    conn: &mut PgConnection,
-    kind: &str,
-    entity_id: Uuid,
-    data: &T,
-) -> Result<()> {
-    record_events(conn, kind, std::slice::from_ref(data), |_| entity_id).await
+async fn record_event(conn: &mut PgConnection, event: NewEvent) -> Result<()> {
+    record_events(conn, std::slice::from_ref(&event)).await
 }
 
-/// Records several changes of one kind with one statement; their ids are
-/// consecutive, in the order given.
-async fn record_events<T: serde::Serialize>(
-    conn: &mut PgConnection,
-    kind: &str,
-    changes: &[T],
-    entity_id: impl Fn(&T) -> Uuid,
-) -> Result<()> {
-    let ids: Vec<Uuid> = changes.iter().map(&entity_id).collect();
-    let data: Vec<String> = changes
-        .iter()
-        .map(|c| serde_json::to_string(c).unwrap_or_else(|_| "null".into()))
-        .collect();
+/// Records several changes with one statement; their ids are consecutive,
+/// in the order given, from the single-row counter (commit order).
+async fn record_events(conn: &mut PgConnection, events: &[NewEvent]) -> Result<()> {
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind).collect();
+    let ids: Vec<Uuid> = events.iter().map(|e| e.entity_id).collect();
+    let data: Vec<&str> = events.iter().map(|e| e.data.as_str()).collect();
     sqlx::query(
         "WITH c AS (UPDATE event_counter SET value = value + $1 RETURNING value) \
          INSERT INTO events (id, kind, entity_id, data, created_at) \
-         SELECT c.value - $1 + e.n, $2, e.entity_id, e.data, $5 \
-         FROM c, unnest($3::uuid[], $4::text[]) WITH ORDINALITY AS e(entity_id, data, n)",
+         SELECT c.value - $1 + e.n, e.kind, e.entity_id, e.data, $5 \
+         FROM c, unnest($2::text[], $3::uuid[], $4::text[]) WITH ORDINALITY AS e(kind, entity_id, data, n)",
     )
-    .bind(changes.len() as i64)
-    .bind(kind)
+    .bind(events.len() as i64)
+    .bind(&kinds)
     .bind(&ids)
     .bind(&data)
-    .bind(truncate(Utc::now()))
+    .bind(inventory_core::now())
     .execute(&mut *conn)
     .await
     .map_err(db_error)?;
@@ -119,14 +108,16 @@ pub(crate) fn ensure_main_location(conn: &mut PgConnection) -> BoxFuture<'_, Res
     Box::pin(ensure_main(conn))
 }
 
+/// A new database gets the location MAIN, as its default. Only a database
+/// without any location: MAIN may have been renamed since.
 async fn ensure_main(conn: &mut PgConnection) -> Result<()> {
     sqlx::query(
-        "INSERT INTO locations (id, code, name, created_at, updated_at) VALUES ($1, $2, 'Main location', $3, $3) \
-         ON CONFLICT (code) DO NOTHING",
+        "INSERT INTO locations (id, code, name, is_default, created_at, updated_at) \
+         SELECT $1, $2, 'Main location', TRUE, $3, $3 WHERE NOT EXISTS (SELECT 1 FROM locations)",
     )
     .bind(Uuid::now_v7())
     .bind(MAIN_LOCATION)
-    .bind(truncate(Utc::now()))
+    .bind(inventory_core::now())
     .execute(&mut *conn)
     .await
     .map_err(db_error)?;
@@ -135,70 +126,69 @@ async fn ensure_main(conn: &mut PgConnection) -> Result<()> {
 
 pub(crate) async fn create_user(
     conn: &mut PgConnection,
-    username: String,
+    user: User,
     password_hash: String,
-    role: Role,
     idem: Option<Idempotency<User>>,
 ) -> Result<Created<User>> {
     if let Some(stored) = replay(conn, &idem).await? {
         return Ok(Created::Replay(stored));
     }
-    let now = truncate(Utc::now());
-    let user = User {
-        id: Uuid::now_v7(),
-        username,
-        role,
-        created_at: now,
-    };
     sqlx::query(
         "INSERT INTO users (id, username, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(user.id)
     .bind(&user.username)
     .bind(&password_hash)
-    .bind(role.as_str())
-    .bind(now)
+    .bind(user.role.as_str())
+    .bind(user.created_at)
     .execute(&mut *conn)
     .await
     .map_err(|e| {
         unique_or(e, ConflictKind::DuplicateUsername, || {
-            format!("user '{}' already exists", user.username)
+            Error::duplicate_username(&user.username)
         })
     })?;
     remember(conn, &idem, &user).await?;
     Ok(Created::New(user))
 }
 
-fn duplicate_code(code: &str) -> String {
-    format!("location code '{code}' is taken")
+/// The one default location changes hands: the others lose the flag.
+async fn take_default(conn: &mut PgConnection, id: Uuid) -> Result<()> {
+    sqlx::query("UPDATE locations SET is_default = FALSE WHERE is_default AND id <> $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
 }
 
 pub(crate) async fn create_location(
     conn: &mut PgConnection,
-    new: CreateLocation,
+    loc: Location,
     idem: Option<Idempotency<Location>>,
 ) -> Result<Created<Location>> {
     if let Some(stored) = replay(conn, &idem).await? {
         return Ok(Created::Replay(stored));
     }
-    let now = truncate(Utc::now());
-    let loc = Location {
-        id: Uuid::now_v7(),
-        code: new.code,
-        name: new.name,
-        created_at: now,
-        updated_at: now,
-    };
+    if loc.is_default {
+        take_default(conn, loc.id).await?;
+    }
     sqlx::query(
-        "INSERT INTO locations (id, code, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+        "INSERT INTO locations (id, code, name, is_default, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(loc.id)
     .bind(&loc.code)
     .bind(&loc.name)
-    .bind(now)
+    .bind(loc.is_default)
+    .bind(loc.created_at)
+    .bind(loc.updated_at)
     .execute(&mut *conn)
     .await
-    .map_err(|e| unique_or(e, ConflictKind::DuplicateLocationCode, || duplicate_code(&loc.code)))?;
+    .map_err(|e| {
+        unique_or(e, ConflictKind::DuplicateLocationCode, || {
+            Error::duplicate_location_code(&loc.code)
+        })
+    })?;
     remember(conn, &idem, &loc).await?;
     Ok(Created::New(loc))
 }
@@ -218,24 +208,25 @@ pub(crate) async fn update_location(
     .map_err(db_error)?
     .ok_or(Error::NotFound("location"))?;
     let mut loc = location_from_row(&row)?;
-    let was_main = loc.code == MAIN_LOCATION;
-    patch.apply(&mut loc)?;
-    if was_main && loc.code != MAIN_LOCATION {
-        return Err(Error::invalid("code", "the MAIN location keeps its code"));
+    patch.apply(&mut loc, inventory_core::now())?;
+    if loc.is_default {
+        take_default(conn, id).await?;
     }
-    loc.updated_at = truncate(Utc::now());
-    sqlx::query("UPDATE locations SET code = $1, name = $2, updated_at = $3 WHERE id = $4")
-        .bind(&loc.code)
-        .bind(&loc.name)
-        .bind(loc.updated_at)
-        .bind(id)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| {
-            unique_or(e, ConflictKind::DuplicateLocationCode, || {
-                duplicate_code(&loc.code)
-            })
-        })?;
+    sqlx::query(
+        "UPDATE locations SET code = $1, name = $2, is_default = $3, updated_at = $4 WHERE id = $5",
+    )
+    .bind(&loc.code)
+    .bind(&loc.name)
+    .bind(loc.is_default)
+    .bind(loc.updated_at)
+    .bind(id)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| {
+        unique_or(e, ConflictKind::DuplicateLocationCode, || {
+            Error::duplicate_location_code(&loc.code)
+        })
+    })?;
     Ok(loc)
 }
 
@@ -245,34 +236,16 @@ fn attributes_text(item: &Item) -> String {
 
 pub(crate) async fn create_item(
     conn: &mut PgConnection,
-    new: NewItem,
+    item: Item,
     idem: Option<Idempotency<Item>>,
 ) -> Result<Created<Item>> {
     if let Some(stored) = replay(conn, &idem).await? {
         return Ok(Created::Replay(stored));
     }
-    let now = truncate(Utc::now());
-    let item = Item {
-        id: Uuid::now_v7(),
-        sku: new.sku,
-        name: new.name,
-        description: new.description,
-        category: new.category,
-        unit: new.unit,
-        reorder_point: new.reorder_point,
-        unit_cost: new.unit_cost,
-        attributes: new.attributes,
-        archived: false,
-        on_hand: 0,
-        reserved: 0,
-        available: 0,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-    };
     sqlx::query(
         "INSERT INTO items (id, sku, name, description, category, unit, reorder_point, unit_cost, attributes, \
-         created_at, updated_at, sku_folded, name_folded) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12)",
+         created_at, updated_at, sku_folded, name_folded, category_folded) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(item.id)
     .bind(&item.sku)
@@ -283,17 +256,15 @@ pub(crate) async fn create_item(
     .bind(item.reorder_point)
     .bind(item.unit_cost)
     .bind(attributes_text(&item))
-    .bind(now)
-    .bind(item.sku.to_lowercase())
-    .bind(item.name.to_lowercase())
+    .bind(item.created_at)
+    .bind(item.updated_at)
+    .bind(fold(&item.sku))
+    .bind(fold(&item.name))
+    .bind(item.category.as_deref().map(fold))
     .execute(&mut *conn)
     .await
-    .map_err(|e| {
-        unique_or(e, ConflictKind::DuplicateSku, || {
-            format!("an item with sku '{}' exists", item.sku)
-        })
-    })?;
-    record_event(conn, event_kind::ITEM_CREATED, item.id, &item).await?;
+    .map_err(|e| unique_or(e, ConflictKind::DuplicateSku, || Error::duplicate_sku(&item.sku)))?;
+    record_event(conn, NewEvent::item(event_kind::ITEM_CREATED, &item)).await?;
     remember(conn, &idem, &item).await?;
     Ok(Created::New(item))
 }
@@ -324,40 +295,42 @@ pub(crate) async fn update_item(
     if_version: Option<i64>,
 ) -> Result<Item> {
     let mut item = load_item(&mut *conn, id, false).await?;
-    if if_version.is_some_and(|v| v != item.version) {
-        return Err(Error::PreconditionFailed);
-    }
-    patch.apply(&mut item)?;
-    item.updated_at = truncate(Utc::now());
+    item.check_version(if_version)?;
+    let version = item.version;
+    patch.apply(&mut item, inventory_core::now())?;
     // The version guard makes the update safe across replicas: a concurrent
     // change bumps the version and this statement then changes nothing.
     let row = sqlx::query(
-        "UPDATE items SET name = $1, name_folded = $2, description = $3, category = $4, unit = $5, \
-         reorder_point = $6, unit_cost = $7, attributes = $8, updated_at = $9, version = version + 1 \
-         WHERE id = $10 AND version = $11 RETURNING on_hand, reserved, archived",
+        "UPDATE items SET sku = $1, sku_folded = $2, name = $3, name_folded = $4, description = $5, \
+         category = $6, category_folded = $7, unit = $8, reorder_point = $9, unit_cost = $10, \
+         attributes = $11, updated_at = $12, version = $13 \
+         WHERE id = $14 AND version = $15 RETURNING on_hand, reserved, archived",
     )
+    .bind(&item.sku)
+    .bind(fold(&item.sku))
     .bind(&item.name)
-    .bind(item.name.to_lowercase())
+    .bind(fold(&item.name))
     .bind(&item.description)
     .bind(&item.category)
+    .bind(item.category.as_deref().map(fold))
     .bind(&item.unit)
     .bind(item.reorder_point)
     .bind(item.unit_cost)
     .bind(attributes_text(&item))
     .bind(item.updated_at)
-    .bind(id)
     .bind(item.version)
+    .bind(id)
+    .bind(version)
     .fetch_optional(&mut *conn)
     .await
-    .map_err(db_error)?
+    .map_err(|e| unique_or(e, ConflictKind::DuplicateSku, || Error::duplicate_sku(&item.sku)))?
     .ok_or(Error::PreconditionFailed)?;
     // Stock may have moved meanwhile (stock changes keep the version).
     item.on_hand = row.try_get("on_hand").map_err(Error::internal)?;
     item.reserved = row.try_get("reserved").map_err(Error::internal)?;
     item.archived = row.try_get("archived").map_err(Error::internal)?;
     item.available = item.on_hand - item.reserved;
-    item.version += 1;
-    record_event(conn, event_kind::ITEM_UPDATED, item.id, &item).await?;
+    record_event(conn, NewEvent::item(event_kind::ITEM_UPDATED, &item)).await?;
     Ok(item)
 }
 
@@ -367,62 +340,75 @@ pub(crate) async fn archive_item(
     if_version: Option<i64>,
 ) -> Result<bool> {
     let item = load_item(&mut *conn, id, true).await?;
-    if if_version.is_some_and(|v| v != item.version) {
-        return Err(Error::PreconditionFailed);
-    }
+    item.check_version(if_version)?;
     if item.archived {
         return Ok(false);
     }
+    // The guard: only an item that holds nothing is archived.
     let changed = sqlx::query(
         "UPDATE items SET archived = TRUE, version = version + 1, updated_at = $1 \
          WHERE id = $2 AND on_hand = 0 AND reserved = 0",
     )
-    .bind(truncate(Utc::now()))
+    .bind(inventory_core::now())
     .bind(id)
     .execute(&mut *conn)
     .await
     .map_err(db_error)?
     .rows_affected();
     if changed != 1 {
-        return Err(Error::conflict(
-            ConflictKind::ItemHasStock,
-            format!(
-                "item '{}' still holds {} on hand; issue or adjust it to zero first",
-                item.sku, item.on_hand
-            ),
-        ));
+        return Err(item.has_stock_error());
     }
     let archived = load_item(&mut *conn, id, false).await?;
-    record_event(conn, event_kind::ITEM_ARCHIVED, id, &archived).await?;
+    record_event(conn, NewEvent::item(event_kind::ITEM_ARCHIVED, &archived)).await?;
     Ok(true)
 }
 
-/// Why `inventory_apply_movements` refused a movement, as an error.
-fn refusal(row: &sqlx::postgres::PgRow, requested: i64) -> Result<Error> {
+pub(crate) async fn restore_item(
+    conn: &mut PgConnection,
+    id: Uuid,
+    if_version: Option<i64>,
+) -> Result<(Item, bool)> {
+    let item = load_item(&mut *conn, id, true).await?;
+    item.check_version(if_version)?;
+    if !item.archived {
+        return Ok((item, false));
+    }
+    sqlx::query(
+        "UPDATE items SET archived = FALSE, version = version + 1, updated_at = $1 WHERE id = $2",
+    )
+    .bind(inventory_core::now())
+    .bind(id)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    let restored = load_item(&mut *conn, id, false).await?;
+    record_event(conn, NewEvent::item(event_kind::ITEM_RESTORED, &restored)).await?;
+    Ok((restored, true))
+}
+
+/// Why `inventory_apply_movements` refused a movement.
+fn refusal(row: &sqlx::postgres::PgRow, requested: i64) -> Result<Refusal> {
     let refusal: String = get(row, "o_refusal")?;
     let field: Option<String> = get(row, "o_field")?;
     let code: Option<String> = get(row, "o_code")?;
     let sku: Option<String> = get(row, "o_sku")?;
     let code = code.unwrap_or_default();
     Ok(match refusal.as_str() {
-        "no_item" => Error::invalid("item_id", "no item has this id"),
-        "archived" => Error::conflict(
-            ConflictKind::ItemArchived,
-            format!(
-                "item '{}' is archived and takes no movements",
-                sku.unwrap_or_default()
-            ),
-        ),
-        "no_location" => Error::invalid(
-            field.unwrap_or_else(|| "location".into()),
-            format!("unknown location '{code}'"),
-        ),
-        "insufficient" => Error::InsufficientStock {
+        "no_item" => Refusal::NoItem,
+        "archived" => Refusal::Archived {
+            sku: sku.unwrap_or_default(),
+        },
+        "no_location" => Refusal::NoLocation {
+            field: field.unwrap_or_else(|| "location".into()),
+            code,
+        },
+        "same_location" => Refusal::SameLocation { code },
+        "insufficient" => Refusal::Insufficient {
             location: code,
             available: get::<Option<i64>>(row, "o_available")?.unwrap_or(0),
             requested,
         },
-        other => Error::internal(format!("unknown refusal '{other}'")),
+        other => return Err(Error::internal(format!("unknown refusal '{other}'"))),
     })
 }
 
@@ -437,40 +423,28 @@ pub(crate) async fn apply_batch(
     movements: Vec<(NewMovement, String)>,
     independent: bool,
 ) -> Result<Vec<Result<MovementResult>>> {
-    let now = truncate(Utc::now());
+    let now = inventory_core::now();
     let ids: Vec<Uuid> = movements.iter().map(|_| Uuid::now_v7()).collect();
     let (mut delta_of, mut codes, mut fields, mut deltas) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut requested = vec![0i64; movements.len()];
     for (i, (m, _)) in movements.iter().enumerate() {
-        for (code, delta) in m.deltas() {
-            let field = match (m.kind, delta < 0) {
-                (MovementKind::Transfer, true) => "from_location",
-                (MovementKind::Transfer, false) => "to_location",
-                _ => "location",
-            };
+        for delta in m.deltas() {
             delta_of.push(i as i32 + 1);
-            codes.push(code.to_owned());
-            fields.push(field);
-            deltas.push(delta);
-            if delta < 0 {
-                requested[i] = -delta;
-            }
+            codes.push(delta.code.map(str::to_owned));
+            fields.push(delta.field);
+            deltas.push(delta.quantity);
         }
     }
     let column = |f: fn(&NewMovement) -> Option<String>| {
         movements.iter().map(|(m, _)| f(m)).collect::<Vec<_>>()
     };
     let rows = sqlx::query(
-        "SELECT * FROM inventory_apply_movements($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        "SELECT * FROM inventory_apply_movements($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&ids)
     .bind(movements.iter().map(|(m, _)| m.item_id).collect::<Vec<_>>())
     .bind(movements.iter().map(|(m, _)| m.kind.as_str()).collect::<Vec<_>>())
     .bind(movements.iter().map(|(m, _)| m.quantity).collect::<Vec<_>>())
-    .bind(column(|m| m.location.clone()))
-    .bind(column(|m| m.from_location.clone()))
-    .bind(column(|m| m.to_location.clone()))
     .bind(column(|m| m.reason.clone()))
     .bind(column(|m| m.reference.clone()))
     .bind(&delta_of)
@@ -480,9 +454,18 @@ pub(crate) async fn apply_batch(
     .bind(movements.iter().map(|(_, by)| by.as_str()).collect::<Vec<_>>())
     .bind(now)
     .bind(independent)
+    .bind(movements.iter().map(|(m, _)| m.reverses).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await
-    .map_err(db_error)?;
+    .map_err(|e| match unique_violation(&e) {
+        // Only reversals can trip this key, and they never go independent.
+        Some(ConflictKind::AlreadyReversed) => movements
+            .first()
+            .and_then(|(m, _)| m.reverses)
+            .map(|original| Movement::already_reversed(original, None).at_index(0))
+            .unwrap_or_else(|| db_error(e)),
+        _ => db_error(e),
+    })?;
 
     let mut results = Vec::with_capacity(movements.len());
     for ((row, (m, created_by)), id) in rows.iter().zip(movements).zip(ids) {
@@ -493,48 +476,30 @@ pub(crate) async fn apply_batch(
             ));
         }
         if get::<Option<String>>(row, "o_refusal")?.is_some() {
-            results.push(Err(refusal(row, requested[results.len()])?));
+            results.push(Err(refusal(row, m.requested())?.into()));
             continue;
         }
-        let on_hand: i64 = get(row, "o_on_hand")?;
-        let reserved: i64 = get(row, "o_reserved")?;
         let location_on_hand: Vec<i64> = get(row, "o_location_on_hand")?;
         let location_reserved: Vec<i64> = get(row, "o_location_reserved")?;
-        let locations = m
-            .deltas()
+        let location_codes: Vec<String> = get(row, "o_codes")?;
+        let locations = location_codes
             .into_iter()
             .zip(location_on_hand.into_iter().zip(location_reserved))
-            .map(|((code, _), (on_hand, reserved))| LocationBalance {
-                location: code.to_owned(),
-                on_hand,
-                reserved,
-                available: on_hand - reserved,
-            })
+            .map(|(code, (on_hand, reserved))| (code, Balance { on_hand, reserved }))
             .collect();
-        results.push(Ok(MovementResult {
-            movement: Movement {
-                id,
-                seq: get(row, "o_seq")?,
-                item_id: m.item_id,
-                kind: m.kind,
-                quantity: m.quantity,
-                location: m.location,
-                from_location: m.from_location,
-                to_location: m.to_location,
-                reason: m.reason,
-                reference: m.reference,
-                created_by,
-                created_at: now,
+        let applied = Applied {
+            id,
+            seq: get(row, "o_seq")?,
+            sku: get(row, "o_sku")?,
+            totals: Balance {
+                on_hand: get(row, "o_on_hand")?,
+                reserved: get(row, "o_reserved")?,
             },
-            balances: ItemBalances {
-                item_id: m.item_id,
-                sku: get(row, "o_sku")?,
-                on_hand,
-                reserved,
-                available: on_hand - reserved,
-                locations,
-            },
-        }));
+            locations,
+            created_by,
+            created_at: now,
+        };
+        results.push(Ok(MovementResult::recorded(m, applied)));
     }
     Ok(results)
 }
@@ -544,10 +509,8 @@ pub(crate) async fn record_movement_events(
     conn: &mut PgConnection,
     results: &[&MovementResult],
 ) -> Result<()> {
-    record_events(conn, event_kind::MOVEMENT_CREATED, results, |r| {
-        r.movement.id
-    })
-    .await
+    let events: Vec<NewEvent> = results.iter().map(|r| NewEvent::movement(r)).collect();
+    record_events(conn, &events).await
 }
 
 pub(crate) async fn apply_movements(

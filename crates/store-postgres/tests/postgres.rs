@@ -76,7 +76,7 @@ async fn open(url: &str) -> Arc<dyn Store> {
     )
 }
 
-fn spec(sku: &str) -> NewItem {
+fn spec(sku: &str) -> Item {
     CreateItem {
         sku: sku.into(),
         name: format!("Item {sku}"),
@@ -87,13 +87,14 @@ fn spec(sku: &str) -> NewItem {
         unit_cost: None,
         attributes: None,
     }
-    .validate()
+    .validate(inventory_core::now())
     .unwrap()
 }
 
 fn receive(item_id: uuid::Uuid, quantity: i64) -> NewMovement {
     CreateMovement {
-        item_id,
+        item_id: Some(item_id),
+        sku: None,
         kind: MovementKind::Receive,
         quantity,
         location: None,
@@ -104,10 +105,18 @@ fn receive(item_id: uuid::Uuid, quantity: i64) -> NewMovement {
     }
     .validate()
     .unwrap()
+    .for_item(item_id)
 }
 
 async fn actor(store: &Arc<dyn Store>, name: &str) -> Actor {
-    match store.create_user(name, "h", Role::Clerk, None).await {
+    let user = CreateUser {
+        username: name.into(),
+        password: String::new(),
+        role: Role::Clerk,
+    }
+    .into_user(inventory_core::now())
+    .0;
+    match store.create_user(user, "h", None).await {
         Ok(Created::New(u)) => Actor {
             user_id: u.id,
             username: u.username,
@@ -137,11 +146,13 @@ async fn replicas_opening_together_migrate_once() {
         stores.push(r.unwrap().expect("every replica opens"));
     }
     let mut conn = PgConnection::connect(&db.url).await.unwrap();
-    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(versions, [LATEST_VERSION]);
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    // Each migration applied exactly once, in order.
+    assert_eq!(versions, (1..=LATEST_VERSION).collect::<Vec<_>>());
     let mains: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM locations WHERE code = 'MAIN'")
         .fetch_one(&mut conn)
         .await
@@ -222,7 +233,8 @@ async fn replicas_share_one_ledger() {
         let clerk = clerk.clone();
         tasks.spawn(async move {
             let issue = CreateMovement {
-                item_id: it.id,
+                item_id: Some(it.id),
+                sku: None,
                 kind: MovementKind::Issue,
                 quantity: 1,
                 location: None,
@@ -232,7 +244,8 @@ async fn replicas_share_one_ledger() {
                 reference: None,
             }
             .validate()
-            .unwrap();
+            .unwrap()
+            .for_item(it.id);
             store.apply_movements(vec![issue], &clerk, None).await
         });
     }

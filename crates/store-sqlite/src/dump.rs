@@ -2,9 +2,9 @@
 //! the writer goes on) and import (one job on the writer: all or nothing).
 
 use crate::db_error;
-use crate::rows::{get, micros, time, uuid};
+use crate::rows::{get, micros, opt_uuid, time, uuid};
 use inventory_core::dump::*;
-use inventory_core::model::MAIN_LOCATION;
+use inventory_core::fold;
 use inventory_core::{Error, Result};
 use rusqlite::{params, Connection, ErrorCode, Row};
 use std::io::Write;
@@ -22,12 +22,6 @@ fn each(
         writer.row(&decode(row)?)?;
     }
     Ok(())
-}
-
-fn opt_uuid(r: &Row<'_>, col: &str) -> Result<Option<uuid::Uuid>> {
-    let s: Option<String> = get(r, col)?;
-    s.map(|s| uuid::Uuid::parse_str(&s).map_err(Error::internal))
-        .transpose()
 }
 
 pub(crate) fn export(conn: &Connection, out: Box<dyn Write + Send>) -> Result<ExportCounts> {
@@ -64,13 +58,14 @@ fn export_in(conn: &Connection, out: Box<dyn Write + Send>) -> Result<ExportCoun
     )?;
     each(
         conn,
-        "SELECT id, code, name, created_at, updated_at FROM locations ORDER BY id",
+        "SELECT id, code, name, is_default, created_at, updated_at FROM locations ORDER BY id",
         &mut w,
         |r| {
             Ok(Record::Location(LocationRow {
                 id: uuid(r, "id")?,
                 code: get(r, "code")?,
                 name: get(r, "name")?,
+                default: get(r, "is_default")?,
                 created_at: time(r, "created_at")?,
                 updated_at: time(r, "updated_at")?,
             }))
@@ -117,7 +112,7 @@ fn export_in(conn: &Connection, out: Box<dyn Write + Send>) -> Result<ExportCoun
     each(
         conn,
         "SELECT seq, id, item_id, kind, quantity, location_id, from_location_id, to_location_id, \
-         reason, reference, created_by, created_at FROM movements ORDER BY seq",
+         reason, reference, reverses, created_by, created_at FROM movements ORDER BY seq",
         &mut w,
         |r| {
             Ok(Record::Movement(MovementRow {
@@ -131,6 +126,7 @@ fn export_in(conn: &Connection, out: Box<dyn Write + Send>) -> Result<ExportCoun
                 to_location_id: opt_uuid(r, "to_location_id")?,
                 reason: get(r, "reason")?,
                 reference: get(r, "reference")?,
+                reverses: opt_uuid(r, "reverses")?,
                 created_by: get(r, "created_by")?,
                 created_at: time(r, "created_at")?,
             }))
@@ -153,23 +149,24 @@ fn export_in(conn: &Connection, out: Box<dyn Write + Send>) -> Result<ExportCoun
     w.finish()
 }
 
-/// Whether the database holds nothing but a MAIN location.
+/// Whether the database holds nothing but the one location it was born with.
 pub(crate) fn ensure_empty(conn: &Connection) -> Result<()> {
-    let (users, items, movements, events, others): (i64, i64, i64, i64, i64) = conn
+    let (users, items, movements, events, locations): (i64, i64, i64, i64, i64) = conn
         .query_row(
             "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM items), \
              (SELECT COUNT(*) FROM movements), (SELECT COUNT(*) FROM events), \
-             (SELECT COUNT(*) FROM locations WHERE code <> ?1)",
-            params![MAIN_LOCATION],
+             (SELECT COUNT(*) FROM locations)",
+            [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .map_err(db_error)?;
+    let others = (locations - 1).max(0);
     if users + items + movements + events + others > 0 {
         return Err(Error::invalid(
             "database",
             format!(
                 "the target database is not empty ({users} users, {items} items, {movements} movements, \
-                 {events} events, {others} locations besides MAIN); import and restore need a new, empty database"
+                 {events} events, {others} locations besides the first); import and restore need a new, empty database"
             ),
         ));
     }
@@ -189,6 +186,9 @@ fn at_line(line: u64) -> impl Fn(rusqlite::Error) -> Error {
 
 pub(crate) fn import(conn: &Connection, rows: DumpRows) -> Result<ExportCounts> {
     ensure_empty(conn)?;
+    // The file's locations replace the one this database was born with.
+    conn.execute("DELETE FROM locations", [])
+        .map_err(db_error)?;
     let mut counts = ExportCounts::default();
     for row in rows {
         let (line, record) = row?;
@@ -211,19 +211,16 @@ pub(crate) fn import(conn: &Connection, rows: DumpRows) -> Result<ExportCounts> 
                 counts.users += 1;
             }
             Record::Location(l) => {
-                if l.code == MAIN_LOCATION {
-                    // The file's MAIN replaces the one this database was born with.
-                    conn.execute("DELETE FROM locations WHERE code = ?1", params![l.code])
-                        .map_err(&err)?;
-                }
                 conn.prepare_cached(
-                    "INSERT INTO locations (id, code, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO locations (id, code, name, is_default, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .and_then(|mut s| {
                     s.execute(params![
                         l.id.to_string(),
                         l.code,
                         l.name,
+                        l.default,
                         micros(l.created_at),
                         micros(l.updated_at)
                     ])
@@ -234,8 +231,8 @@ pub(crate) fn import(conn: &Connection, rows: DumpRows) -> Result<ExportCounts> 
             Record::Item(i) => {
                 conn.prepare_cached(
                     "INSERT INTO items (id, sku, name, description, category, unit, reorder_point, unit_cost, \
-                     attributes, archived, on_hand, reserved, version, created_at, updated_at, sku_folded, name_folded) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                     attributes, archived, on_hand, reserved, version, created_at, updated_at, sku_folded, name_folded, \
+                     category_folded) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                 )
                 .and_then(|mut s| {
                     s.execute(params![
@@ -254,8 +251,9 @@ pub(crate) fn import(conn: &Connection, rows: DumpRows) -> Result<ExportCounts> 
                         i.version,
                         micros(i.created_at),
                         micros(i.updated_at),
-                        i.sku.to_lowercase(),
-                        i.name.to_lowercase(),
+                        fold(&i.sku),
+                        fold(&i.name),
+                        i.category.as_deref().map(fold),
                     ])
                 })
                 .map_err(&err)?;
@@ -281,8 +279,8 @@ pub(crate) fn import(conn: &Connection, rows: DumpRows) -> Result<ExportCounts> 
                 // movement continues after the imported ones.
                 conn.prepare_cached(
                     "INSERT INTO movements (seq, id, item_id, kind, quantity, location_id, from_location_id, \
-                     to_location_id, reason, reference, created_by, created_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                     to_location_id, reason, reference, created_by, created_at, reverses) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 )
                 .and_then(|mut s| {
                     s.execute(params![
@@ -298,6 +296,7 @@ pub(crate) fn import(conn: &Connection, rows: DumpRows) -> Result<ExportCounts> 
                         m.reference,
                         m.created_by,
                         micros(m.created_at),
+                        m.reverses.map(|u| u.to_string()),
                     ])
                 })
                 .map_err(&err)?;
@@ -327,6 +326,14 @@ pub(crate) fn import(conn: &Connection, rows: DumpRows) -> Result<ExportCounts> 
             }
         }
     }
+    // An export of schema 1 names no default: MAIN was it (or, renamed
+    // away, the first location by code).
+    conn.execute(
+        "UPDATE locations SET is_default = 1 WHERE NOT EXISTS (SELECT 1 FROM locations WHERE is_default = 1) \
+         AND id = (SELECT id FROM locations ORDER BY code = 'MAIN' DESC, code LIMIT 1)",
+        [],
+    )
+    .map_err(db_error)?;
     Ok(counts)
 }
 

@@ -24,8 +24,11 @@ use chrono::{DateTime, Utc};
 use inventory_core::dump::{DumpRows, ExportCounts};
 use inventory_core::model::*;
 use inventory_core::paging::{ItemQuery, ItemSort, MovementQuery, Page, SeqOrder};
-use inventory_core::store::{Created, Idempotency, PoolStats, StoredResponse};
-use inventory_core::{Error, Result, Store};
+use inventory_core::store::{
+    AdminStore, CatalogueStore, Created, EventStore, Idempotency, IdentityStore, LedgerStore,
+    PoolStats, StoredResponse,
+};
+use inventory_core::{fold, Error, Result};
 use rows::*;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, OptionalExtension};
@@ -344,7 +347,7 @@ fn count(conn: &Connection, sql: &str) -> Result<i64> {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl AdminStore for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
     }
@@ -368,6 +371,42 @@ impl Store for SqliteStore {
         }
     }
 
+    async fn find_idempotent(&self, user_id: Uuid, key: &str) -> Result<Option<StoredResponse>> {
+        let key = key.to_owned();
+        self.read(move |conn| writes::find_idempotent(conn, user_id, &key))
+            .await
+    }
+
+    async fn purge_expired(&self, keys_before: DateTime<Utc>) -> Result<u64> {
+        self.write(move |conn| {
+            let keys = conn
+                .execute(
+                    "DELETE FROM idempotency_keys WHERE created_at < ?1",
+                    params![micros(keys_before)],
+                )
+                .map_err(db_error)?;
+            let sessions = conn
+                .execute(
+                    "DELETE FROM sessions WHERE expires_at <= ?1",
+                    params![micros(Utc::now())],
+                )
+                .map_err(db_error)?;
+            Ok((keys + sessions) as u64)
+        })
+        .await
+    }
+
+    async fn export(&self, out: Box<dyn std::io::Write + Send>) -> Result<ExportCounts> {
+        self.read(move |conn| dump::export(conn, out)).await
+    }
+
+    async fn import(&self, rows: DumpRows) -> Result<ExportCounts> {
+        self.write(move |conn| dump::import(conn, rows)).await
+    }
+}
+
+#[async_trait]
+impl IdentityStore for SqliteStore {
     async fn count_users(&self) -> Result<i64> {
         self.read(|conn| count(conn, "SELECT COUNT(*) FROM users"))
             .await
@@ -375,13 +414,12 @@ impl Store for SqliteStore {
 
     async fn create_user(
         &self,
-        username: &str,
+        user: User,
         password_hash: &str,
-        role: Role,
         idem: Option<Idempotency<User>>,
     ) -> Result<Created<User>> {
-        let (username, password_hash) = (username.to_owned(), password_hash.to_owned());
-        self.write(move |conn| writes::create_user(conn, username, password_hash, role, idem))
+        let password_hash = password_hash.to_owned();
+        self.write(move |conn| writes::create_user(conn, user, password_hash, idem))
             .await
     }
 
@@ -455,27 +493,35 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl CatalogueStore for SqliteStore {
     async fn create_location(
         &self,
-        new: CreateLocation,
+        location: Location,
         idem: Option<Idempotency<Location>>,
     ) -> Result<Created<Location>> {
-        self.write(move |conn| writes::create_location(conn, new, idem))
+        self.write(move |conn| writes::create_location(conn, location, idem))
             .await
     }
 
     async fn get_location(&self, id: Uuid) -> Result<Location> {
+        self.read(move |conn| writes::load_location(conn, id)).await
+    }
+
+    async fn find_location(&self, code: &str) -> Result<Option<Location>> {
+        let code = code.to_owned();
         self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT id, code, name, created_at, updated_at FROM locations WHERE id = ?1",
-            )
+            conn.prepare_cached(&format!(
+                "SELECT {LOCATION_COLUMNS} FROM locations WHERE code = ?1"
+            ))
             .and_then(|mut stmt| {
-                stmt.query_row(params![id.to_string()], |r| Ok(location_from_row(r)))
+                stmt.query_row(params![code], |r| Ok(location_from_row(r)))
                     .optional()
             })
             .map_err(db_error)?
-            .ok_or(Error::NotFound("location"))?
+            .transpose()
         })
         .await
     }
@@ -485,7 +531,9 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let mut locations = query_all(
                 conn,
-                "SELECT id, code, name, created_at, updated_at FROM locations WHERE code > ?1 ORDER BY code LIMIT ?2",
+                &format!(
+                    "SELECT {LOCATION_COLUMNS} FROM locations WHERE code > ?1 ORDER BY code LIMIT ?2"
+                ),
                 vec![SqlValue::Text(after), SqlValue::Integer(i64::from(limit) + 1)],
                 location_from_row,
             )?;
@@ -505,15 +553,31 @@ impl Store for SqliteStore {
 
     async fn create_item(
         &self,
-        new: NewItem,
+        item: Item,
         idem: Option<Idempotency<Item>>,
     ) -> Result<Created<Item>> {
-        self.write(move |conn| writes::create_item(conn, new, idem))
+        self.write(move |conn| writes::create_item(conn, item, idem))
             .await
     }
 
     async fn get_item(&self, id: Uuid) -> Result<Item> {
         self.read(move |conn| writes::load_item(conn, id)).await
+    }
+
+    async fn find_item_by_sku(&self, sku: &str) -> Result<Option<Item>> {
+        let folded = fold(sku);
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {ITEM_COLUMNS} FROM items WHERE sku_folded = ?1"
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_row(params![folded], |r| Ok(item_from_row(r)))
+                    .optional()
+            })
+            .map_err(db_error)?
+            .transpose()
+        })
+        .await
     }
 
     async fn update_item(
@@ -531,6 +595,11 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn restore_item(&self, id: Uuid, if_version: Option<i64>) -> Result<(Item, bool)> {
+        self.write(move |conn| writes::restore_item(conn, id, if_version))
+            .await
+    }
+
     async fn list_items(&self, query: &ItemQuery) -> Result<Page<Item>> {
         let query = query.clone();
         self.read(move |conn| {
@@ -544,25 +613,33 @@ impl Store for SqliteStore {
                 sql.push_str(" AND archived = 0");
             }
             if let Some(sku) = &query.sku {
-                bind(&mut sql, " AND sku = ?", SqlValue::Text(sku.clone()));
+                bind(&mut sql, " AND sku_folded = ?", SqlValue::Text(fold(sku)));
             }
             if let Some(category) = &query.category {
                 bind(
                     &mut sql,
-                    " AND category = ?",
-                    SqlValue::Text(category.clone()),
+                    " AND category_folded = ?",
+                    SqlValue::Text(fold(category)),
+                );
+            }
+            if let Some(code) = &query.location {
+                bind(
+                    &mut sql,
+                    " AND EXISTS (SELECT 1 FROM stock s JOIN locations l ON l.id = s.location_id \
+                     WHERE s.item_id = items.id AND s.on_hand > 0 AND l.code = ?)",
+                    SqlValue::Text(code.clone()),
                 );
             }
             if let Some(q) = query.q.as_deref().filter(|q| !q.is_empty()) {
                 bind(
                     &mut sql,
                     " AND (sku_folded LIKE ? ESCAPE '\\'",
-                    SqlValue::Text(escape_like(&q.to_lowercase())),
+                    SqlValue::Text(escape_like(&fold(q))),
                 );
                 bind(
                     &mut sql,
                     " OR name_folded LIKE ? ESCAPE '\\')",
-                    SqlValue::Text(escape_like(&q.to_lowercase())),
+                    SqlValue::Text(escape_like(&fold(q))),
                 );
             }
             if query.low_stock {
@@ -619,7 +696,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl LedgerStore for SqliteStore {
     async fn apply_movements(
         &self,
         movements: Vec<NewMovement>,
@@ -629,6 +709,19 @@ impl Store for SqliteStore {
         let actor = actor.clone();
         self.write(move |conn| writes::apply_movements(conn, movements, actor, idem))
             .await
+    }
+
+    async fn get_movement(&self, id: Uuid) -> Result<Movement> {
+        self.read(move |conn| {
+            conn.prepare_cached(&format!("{MOVEMENT_SELECT} WHERE m.id = ?1"))
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![id.to_string()], |r| Ok(movement_from_row(r)))
+                        .optional()
+                })
+                .map_err(db_error)?
+                .ok_or(Error::NotFound("movement"))?
+        })
+        .await
     }
 
     async fn list_movements(&self, query: &MovementQuery) -> Result<Page<Movement>> {
@@ -724,7 +817,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl EventStore for SqliteStore {
     async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>> {
         self.read(move |conn| {
             query_all(
@@ -741,39 +837,6 @@ impl Store for SqliteStore {
         self.read(|conn| count(conn, "SELECT COALESCE(MAX(id), 0) FROM events"))
             .await
     }
-
-    async fn find_idempotent(&self, user_id: Uuid, key: &str) -> Result<Option<StoredResponse>> {
-        let key = key.to_owned();
-        self.read(move |conn| writes::find_idempotent(conn, user_id, &key))
-            .await
-    }
-
-    async fn export(&self, out: Box<dyn std::io::Write + Send>) -> Result<ExportCounts> {
-        self.read(move |conn| dump::export(conn, out)).await
-    }
-
-    async fn import(&self, rows: DumpRows) -> Result<ExportCounts> {
-        self.write(move |conn| dump::import(conn, rows)).await
-    }
-
-    async fn purge_expired(&self, keys_before: DateTime<Utc>) -> Result<u64> {
-        self.write(move |conn| {
-            let keys = conn
-                .execute(
-                    "DELETE FROM idempotency_keys WHERE created_at < ?1",
-                    params![micros(keys_before)],
-                )
-                .map_err(db_error)?;
-            let sessions = conn
-                .execute(
-                    "DELETE FROM sessions WHERE expires_at <= ?1",
-                    params![micros(Utc::now())],
-                )
-                .map_err(db_error)?;
-            Ok((keys + sessions) as u64)
-        })
-        .await
-    }
 }
 
 fn stock_report(
@@ -788,14 +851,12 @@ fn stock_report(
         .map_err(db_error)?
         .ok_or(Error::NotFound("item"))?;
     let balance = |r: &rusqlite::Row<'_>| {
-        let on_hand: i64 = get(r, "on_hand")?;
-        let reserved: i64 = get(r, "reserved")?;
-        Ok(LocationBalance {
-            location: get(r, "code")?,
-            on_hand,
-            reserved,
-            available: on_hand - reserved,
-        })
+        let code: String = get(r, "code")?;
+        Ok(LocationBalance::new(
+            code,
+            get(r, "on_hand")?,
+            get(r, "reserved")?,
+        ))
     };
     let locations = match as_of {
         None => query_all(
@@ -819,17 +880,7 @@ fn stock_report(
             balance,
         )?,
     };
-    let on_hand = locations.iter().map(|l| l.on_hand).sum();
-    let reserved = locations.iter().map(|l| l.reserved).sum();
-    Ok(StockReport {
-        item_id,
-        sku,
-        as_of,
-        locations,
-        on_hand,
-        reserved,
-        available: on_hand - reserved,
-    })
+    Ok(StockReport::new(item_id, sku, as_of, locations))
 }
 
 /// Trims the extra row fetched to detect a next page and returns the cursor key.

@@ -5,10 +5,16 @@ use crate::db_error;
 use inventory_core::{Error, Result};
 use rusqlite::Connection;
 
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "defaults_reversals_folding",
+        include_str!("../migrations/0002_defaults_reversals_folding.sql"),
+    ),
+];
 
-pub const LATEST_VERSION: i64 = 1;
+pub const LATEST_VERSION: i64 = 2;
 
 pub(crate) fn run(conn: &mut Connection) -> Result<()> {
     conn.execute_batch(

@@ -11,12 +11,19 @@ pub(crate) const ITEM_COLUMNS: &str =
     "id, sku, name, description, category, unit, reorder_point, unit_cost, \
      attributes, archived, on_hand, reserved, version, created_at, updated_at";
 
-pub(crate) const MOVEMENT_SELECT: &str = "SELECT m.seq, m.id, m.item_id, m.kind, m.quantity, \
+pub(crate) const LOCATION_COLUMNS: &str = "id, code, name, is_default, created_at, updated_at";
+
+/// Movements with their item's SKU, their location codes and the reversal
+/// that points back at them, if any.
+pub(crate) const MOVEMENT_SELECT: &str =
+    "SELECT m.seq, m.id, m.item_id, i.sku, m.kind, m.quantity, \
      l.code AS location, lf.code AS from_location, lt.code AS to_location, m.reason, m.reference, \
-     m.created_by, m.created_at FROM movements m \
+     m.reverses, r.id AS reversed_by, m.created_by, m.created_at FROM movements m \
+     JOIN items i ON i.id = m.item_id \
      LEFT JOIN locations l ON l.id = m.location_id \
      LEFT JOIN locations lf ON lf.id = m.from_location_id \
-     LEFT JOIN locations lt ON lt.id = m.to_location_id";
+     LEFT JOIN locations lt ON lt.id = m.to_location_id \
+     LEFT JOIN movements r ON r.reverses = m.id";
 
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
@@ -37,6 +44,12 @@ pub(crate) fn uuid(r: &Row<'_>, col: &str) -> Result<Uuid> {
     Uuid::parse_str(&s).map_err(Error::internal)
 }
 
+pub(crate) fn opt_uuid(r: &Row<'_>, col: &str) -> Result<Option<Uuid>> {
+    let s: Option<String> = get(r, col)?;
+    s.map(|s| Uuid::parse_str(&s).map_err(Error::internal))
+        .transpose()
+}
+
 pub(crate) fn user_from_row(r: &Row<'_>) -> Result<User> {
     let role: String = get(r, "role")?;
     Ok(User {
@@ -52,6 +65,7 @@ pub(crate) fn location_from_row(r: &Row<'_>) -> Result<Location> {
         id: uuid(r, "id")?,
         code: get(r, "code")?,
         name: get(r, "name")?,
+        is_default: get(r, "is_default")?,
         created_at: time(r, "created_at")?,
         updated_at: time(r, "updated_at")?,
     })
@@ -87,6 +101,7 @@ pub(crate) fn movement_from_row(r: &Row<'_>) -> Result<Movement> {
         id: uuid(r, "id")?,
         seq: get(r, "seq")?,
         item_id: uuid(r, "item_id")?,
+        sku: get(r, "sku")?,
         kind: MovementKind::parse(&kind)
             .ok_or_else(|| Error::internal(format!("unknown kind {kind}")))?,
         quantity: get(r, "quantity")?,
@@ -95,6 +110,8 @@ pub(crate) fn movement_from_row(r: &Row<'_>) -> Result<Movement> {
         to_location: get(r, "to_location")?,
         reason: get(r, "reason")?,
         reference: get(r, "reference")?,
+        reverses: opt_uuid(r, "reverses")?,
+        reversed_by: opt_uuid(r, "reversed_by")?,
         created_by: get(r, "created_by")?,
         created_at: time(r, "created_at")?,
     })

@@ -1,13 +1,18 @@
 //! Writes. Each function runs on the writer thread inside the savepoint of
-//! its job; returning an error rolls the job back.
+//! its job; returning an error rolls the job back. The rules (building
+//! entities, patches, refusals) are `inventory_core`'s; here they are
+//! persisted with their guards, events and idempotency records.
 
 use crate::rows::*;
 use crate::{db_error, is_unique_violation};
-use chrono::{DateTime, Utc};
-use inventory_core::error::ConflictKind;
-use inventory_core::model::*;
+use inventory_core::catalogue::{Item, ItemPatch, Location, LocationPatch, MAIN_LOCATION};
+use inventory_core::events::{event_kind, NewEvent};
+use inventory_core::identity::User;
+use inventory_core::ledger::{
+    Actor, Applied, Balance, Movement, MovementResult, NewMovement, Refusal,
+};
 use inventory_core::store::{Created, Idempotency, StoredResponse};
-use inventory_core::{Error, Result};
+use inventory_core::{fold, Error, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 
@@ -34,14 +39,11 @@ pub(crate) fn find_idempotent(
         .transpose()
 }
 
-/// The response already recorded under this key, if any. A different
-/// request under the same key is refused.
+/// The response already recorded under this key, if any (read inside the
+/// write's transaction; see `Idempotency::check`).
 fn replay<T>(conn: &Connection, idem: &Option<Idempotency<T>>) -> Result<Option<StoredResponse>> {
     let Some(idem) = idem else { return Ok(None) };
-    match find_idempotent(conn, idem.user_id, &idem.key)? {
-        Some(stored) if stored.request_hash != idem.request_hash => Err(Error::IdempotencyMismatch),
-        other => Ok(other),
-    }
+    idem.check(find_idempotent(conn, idem.user_id, &idem.key)?)
 }
 
 /// Records the response of a create under its key, in the create's transaction.
@@ -57,8 +59,8 @@ fn remember<T>(conn: &Connection, idem: &Option<Idempotency<T>>, value: &T) -> R
             idem.key,
             idem.request_hash,
             i64::from(idem.status),
-            (idem.render)(value),
-            micros(Utc::now()),
+            idem.body(value),
+            micros(inventory_core::now()),
         ])
     })
     .map_err(db_error)?;
@@ -66,37 +68,29 @@ fn remember<T>(conn: &Connection, idem: &Option<Idempotency<T>>, value: &T) -> R
 }
 
 /// Records a committed change in the change feed, in the change's transaction.
-fn record_event<T: serde::Serialize>(
-    conn: &Connection,
-    kind: &str,
-    entity_id: Uuid,
-    data: &T,
-) -> Result<()> {
+fn record_event(conn: &Connection, event: NewEvent) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO events (kind, entity_id, data, created_at) VALUES (?1, ?2, ?3, ?4)",
     )
     .and_then(|mut stmt| {
         stmt.execute(params![
-            kind,
-            entity_id.to_string(),
-            serde_json::to_string(data).unwrap_or_else(|_| "null".into()),
-            micros(Utc::now()),
+            event.kind,
+            event.entity_id.to_string(),
+            event.data,
+            micros(inventory_core::now()),
         ])
     })
     .map_err(db_error)?;
     Ok(())
 }
 
-/// Drops sub-microsecond precision so that a value reads back as written.
-fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(micros(t)).unwrap_or(t)
-}
-
+/// A new database gets the location MAIN, as its default. Only a database
+/// without any location: MAIN may have been renamed since.
 pub(crate) fn ensure_main_location(conn: &Connection) -> Result<()> {
-    let now = micros(Utc::now());
+    let now = micros(inventory_core::now());
     conn.execute(
-        "INSERT INTO locations (id, code, name, created_at, updated_at) VALUES (?1, ?2, 'Main location', ?3, ?3) \
-         ON CONFLICT (code) DO NOTHING",
+        "INSERT INTO locations (id, code, name, is_default, created_at, updated_at) \
+         SELECT ?1, ?2, 'Main location', 1, ?3, ?3 WHERE NOT EXISTS (SELECT 1 FROM locations)",
         params![Uuid::now_v7().to_string(), MAIN_LOCATION, now],
     )
     .map_err(db_error)?;
@@ -105,69 +99,81 @@ pub(crate) fn ensure_main_location(conn: &Connection) -> Result<()> {
 
 pub(crate) fn create_user(
     conn: &Connection,
-    username: String,
+    user: User,
     password_hash: String,
-    role: Role,
     idem: Option<Idempotency<User>>,
 ) -> Result<Created<User>> {
     if let Some(stored) = replay(conn, &idem)? {
         return Ok(Created::Replay(stored));
     }
-    let now = truncate(Utc::now());
-    let user = User {
-        id: Uuid::now_v7(),
-        username,
-        role,
-        created_at: now,
-    };
     conn.execute(
         "INSERT INTO users (id, username, password_hash, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![user.id.to_string(), user.username, password_hash, role.as_str(), micros(now)],
+        params![
+            user.id.to_string(),
+            user.username,
+            password_hash,
+            user.role.as_str(),
+            micros(user.created_at)
+        ],
     )
     .map_err(|e| match is_unique_violation(&e) {
-        true => Error::conflict(
-            ConflictKind::DuplicateUsername,
-            format!("user '{}' already exists", user.username),
-        ),
+        true => Error::duplicate_username(&user.username),
         false => db_error(e),
     })?;
     remember(conn, &idem, &user)?;
     Ok(Created::New(user))
 }
 
-fn duplicate_code(code: &str) -> Error {
-    Error::conflict(
-        ConflictKind::DuplicateLocationCode,
-        format!("location code '{code}' is taken"),
+/// The one default location changes hands: the others lose the flag.
+fn take_default(conn: &Connection, id: Uuid) -> Result<()> {
+    conn.execute(
+        "UPDATE locations SET is_default = 0 WHERE is_default = 1 AND id <> ?1",
+        params![id.to_string()],
     )
+    .map_err(db_error)?;
+    Ok(())
 }
 
 pub(crate) fn create_location(
     conn: &Connection,
-    new: CreateLocation,
+    loc: Location,
     idem: Option<Idempotency<Location>>,
 ) -> Result<Created<Location>> {
     if let Some(stored) = replay(conn, &idem)? {
         return Ok(Created::Replay(stored));
     }
-    let now = truncate(Utc::now());
-    let loc = Location {
-        id: Uuid::now_v7(),
-        code: new.code,
-        name: new.name,
-        created_at: now,
-        updated_at: now,
-    };
+    if loc.is_default {
+        take_default(conn, loc.id)?;
+    }
     conn.execute(
-        "INSERT INTO locations (id, code, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-        params![loc.id.to_string(), loc.code, loc.name, micros(now)],
+        "INSERT INTO locations (id, code, name, is_default, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            loc.id.to_string(),
+            loc.code,
+            loc.name,
+            loc.is_default,
+            micros(loc.created_at),
+            micros(loc.updated_at)
+        ],
     )
     .map_err(|e| match is_unique_violation(&e) {
-        true => duplicate_code(&loc.code),
+        true => Error::duplicate_location_code(&loc.code),
         false => db_error(e),
     })?;
     remember(conn, &idem, &loc)?;
     Ok(Created::New(loc))
+}
+
+pub(crate) fn load_location(conn: &Connection, id: Uuid) -> Result<Location> {
+    conn.prepare_cached(&format!(
+        "SELECT {LOCATION_COLUMNS} FROM locations WHERE id = ?1"
+    ))
+    .and_then(|mut stmt| {
+        stmt.query_row(params![id.to_string()], |r| Ok(location_from_row(r)))
+            .optional()
+    })
+    .map_err(db_error)?
+    .ok_or(Error::NotFound("location"))?
 }
 
 pub(crate) fn update_location(
@@ -175,62 +181,44 @@ pub(crate) fn update_location(
     id: Uuid,
     patch: LocationPatch,
 ) -> Result<Location> {
-    let mut loc = conn
-        .query_row(
-            "SELECT id, code, name, created_at, updated_at FROM locations WHERE id = ?1",
-            params![id.to_string()],
-            |r| Ok(location_from_row(r)),
-        )
-        .optional()
-        .map_err(db_error)?
-        .ok_or(Error::NotFound("location"))??;
-    let was_main = loc.code == MAIN_LOCATION;
-    patch.apply(&mut loc)?;
-    if was_main && loc.code != MAIN_LOCATION {
-        return Err(Error::invalid("code", "the MAIN location keeps its code"));
+    let mut loc = load_location(conn, id)?;
+    patch.apply(&mut loc, inventory_core::now())?;
+    if loc.is_default {
+        take_default(conn, id)?;
     }
-    loc.updated_at = truncate(Utc::now());
     conn.execute(
-        "UPDATE locations SET code = ?1, name = ?2, updated_at = ?3 WHERE id = ?4",
-        params![loc.code, loc.name, micros(loc.updated_at), id.to_string()],
+        "UPDATE locations SET code = ?1, name = ?2, is_default = ?3, updated_at = ?4 WHERE id = ?5",
+        params![
+            loc.code,
+            loc.name,
+            loc.is_default,
+            micros(loc.updated_at),
+            id.to_string()
+        ],
     )
     .map_err(|e| match is_unique_violation(&e) {
-        true => duplicate_code(&loc.code),
+        true => Error::duplicate_location_code(&loc.code),
         false => db_error(e),
     })?;
     Ok(loc)
 }
 
+fn attributes_text(item: &Item) -> String {
+    serde_json::to_string(&item.attributes).unwrap_or_else(|_| "{}".into())
+}
+
 pub(crate) fn create_item(
     conn: &Connection,
-    new: NewItem,
+    item: Item,
     idem: Option<Idempotency<Item>>,
 ) -> Result<Created<Item>> {
     if let Some(stored) = replay(conn, &idem)? {
         return Ok(Created::Replay(stored));
     }
-    let now = truncate(Utc::now());
-    let item = Item {
-        id: Uuid::now_v7(),
-        sku: new.sku,
-        name: new.name,
-        description: new.description,
-        category: new.category,
-        unit: new.unit,
-        reorder_point: new.reorder_point,
-        unit_cost: new.unit_cost,
-        attributes: new.attributes,
-        archived: false,
-        on_hand: 0,
-        reserved: 0,
-        available: 0,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-    };
     conn.prepare_cached(
         "INSERT INTO items (id, sku, name, description, category, unit, reorder_point, unit_cost, attributes, \
-         created_at, updated_at, sku_folded, name_folded) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12)",
+         created_at, updated_at, sku_folded, name_folded, category_folded) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -242,20 +230,19 @@ pub(crate) fn create_item(
             item.unit,
             item.reorder_point,
             item.unit_cost,
-            serde_json::to_string(&item.attributes).unwrap_or_else(|_| "{}".into()),
-            micros(now),
-            item.sku.to_lowercase(),
-            item.name.to_lowercase(),
+            attributes_text(&item),
+            micros(item.created_at),
+            micros(item.updated_at),
+            fold(&item.sku),
+            fold(&item.name),
+            item.category.as_deref().map(fold),
         ])
     })
     .map_err(|e| match is_unique_violation(&e) {
-        true => Error::conflict(
-            ConflictKind::DuplicateSku,
-            format!("an item with sku '{}' exists", item.sku),
-        ),
+        true => Error::duplicate_sku(&item.sku),
         false => db_error(e),
     })?;
-    record_event(conn, event_kind::ITEM_CREATED, item.id, &item)?;
+    record_event(conn, NewEvent::item(event_kind::ITEM_CREATED, &item))?;
     remember(conn, &idem, &item)?;
     Ok(Created::New(item))
 }
@@ -277,74 +264,98 @@ pub(crate) fn update_item(
     if_version: Option<i64>,
 ) -> Result<Item> {
     let mut item = load_item(conn, id)?;
-    if if_version.is_some_and(|v| v != item.version) {
-        return Err(Error::PreconditionFailed);
-    }
-    patch.apply(&mut item)?;
-    item.updated_at = truncate(Utc::now());
+    item.check_version(if_version)?;
+    let version = item.version;
+    patch.apply(&mut item, inventory_core::now())?;
     // The version guard makes the update safe even without the single writer.
     let changed = conn
         .execute(
-            "UPDATE items SET name = ?1, name_folded = ?2, description = ?3, category = ?4, unit = ?5, \
-             reorder_point = ?6, unit_cost = ?7, attributes = ?8, updated_at = ?9, version = version + 1 \
-             WHERE id = ?10 AND version = ?11",
+            "UPDATE items SET sku = ?1, sku_folded = ?2, name = ?3, name_folded = ?4, description = ?5, \
+             category = ?6, category_folded = ?7, unit = ?8, reorder_point = ?9, unit_cost = ?10, \
+             attributes = ?11, updated_at = ?12, version = ?13 WHERE id = ?14 AND version = ?15",
             params![
+                item.sku,
+                fold(&item.sku),
                 item.name,
-                item.name.to_lowercase(),
+                fold(&item.name),
                 item.description,
                 item.category,
+                item.category.as_deref().map(fold),
                 item.unit,
                 item.reorder_point,
                 item.unit_cost,
-                serde_json::to_string(&item.attributes).unwrap_or_else(|_| "{}".into()),
+                attributes_text(&item),
                 micros(item.updated_at),
-                id.to_string(),
                 item.version,
+                id.to_string(),
+                version,
             ],
         )
-        .map_err(db_error)?;
+        .map_err(|e| match is_unique_violation(&e) {
+            true => Error::duplicate_sku(&item.sku),
+            false => db_error(e),
+        })?;
     if changed != 1 {
         return Err(Error::PreconditionFailed);
     }
-    item.version += 1;
-    record_event(conn, event_kind::ITEM_UPDATED, item.id, &item)?;
+    record_event(conn, NewEvent::item(event_kind::ITEM_UPDATED, &item))?;
     Ok(item)
 }
 
 pub(crate) fn archive_item(conn: &Connection, id: Uuid, if_version: Option<i64>) -> Result<bool> {
     let item = load_item(conn, id)?;
-    if if_version.is_some_and(|v| v != item.version) {
-        return Err(Error::PreconditionFailed);
-    }
+    item.check_version(if_version)?;
     if item.archived {
         return Ok(false);
     }
+    // The guard: only an item that holds nothing is archived.
     let changed = conn
         .execute(
             "UPDATE items SET archived = 1, version = version + 1, updated_at = ?1 \
              WHERE id = ?2 AND on_hand = 0 AND reserved = 0",
-            params![micros(Utc::now()), id.to_string()],
+            params![micros(inventory_core::now()), id.to_string()],
         )
         .map_err(db_error)?;
     if changed != 1 {
-        return Err(Error::conflict(
-            ConflictKind::ItemHasStock,
-            format!(
-                "item '{}' still holds {} on hand; issue or adjust it to zero first",
-                item.sku, item.on_hand
-            ),
-        ));
+        return Err(item.has_stock_error());
     }
     let archived = load_item(conn, id)?;
-    record_event(conn, event_kind::ITEM_ARCHIVED, id, &archived)?;
+    record_event(conn, NewEvent::item(event_kind::ITEM_ARCHIVED, &archived))?;
     Ok(true)
 }
 
-fn location_id(conn: &Connection, field: &str, code: &str) -> Result<String> {
-    conn.prepare_cached("SELECT id FROM locations WHERE code = ?1")
-        .and_then(|mut stmt| stmt.query_row(params![code], |r| r.get(0)).optional())
-        .map_err(db_error)?
-        .ok_or_else(|| Error::invalid(field, format!("unknown location '{code}'")))
+pub(crate) fn restore_item(
+    conn: &Connection,
+    id: Uuid,
+    if_version: Option<i64>,
+) -> Result<(Item, bool)> {
+    let item = load_item(conn, id)?;
+    item.check_version(if_version)?;
+    if !item.archived {
+        return Ok((item, false));
+    }
+    conn.execute(
+        "UPDATE items SET archived = 0, version = version + 1, updated_at = ?1 WHERE id = ?2",
+        params![micros(inventory_core::now()), id.to_string()],
+    )
+    .map_err(db_error)?;
+    let restored = load_item(conn, id)?;
+    record_event(conn, NewEvent::item(event_kind::ITEM_RESTORED, &restored))?;
+    Ok((restored, true))
+}
+
+/// A location's id and code, by code, or the default location's.
+fn resolve_location(conn: &Connection, code: Option<&str>) -> Result<Option<(String, String)>> {
+    let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?));
+    match code {
+        Some(code) => conn
+            .prepare_cached("SELECT id, code FROM locations WHERE code = ?1")
+            .and_then(|mut stmt| stmt.query_row(params![code], row).optional()),
+        None => conn
+            .prepare_cached("SELECT id, code FROM locations WHERE is_default = 1")
+            .and_then(|mut stmt| stmt.query_row([], row).optional()),
+    }
+    .map_err(db_error)
 }
 
 fn apply_one(conn: &Connection, m: NewMovement, actor: &Actor) -> Result<MovementResult> {
@@ -356,25 +367,30 @@ fn apply_one(conn: &Connection, m: NewMovement, actor: &Actor) -> Result<Movemen
                 .optional()
         })
         .map_err(db_error)?
-        .ok_or_else(|| Error::invalid("item_id", "no item has this id"))?;
+        .ok_or(Refusal::NoItem)?;
     if archived {
-        return Err(Error::conflict(
-            ConflictKind::ItemArchived,
-            format!("item '{sku}' is archived and takes no movements"),
-        ));
+        return Err(Refusal::Archived { sku }.into());
     }
 
     // Each balance statement returns the row it left, so the response needs
     // no second read.
-    let (mut location_ids, mut locations, mut net) = (Vec::new(), Vec::new(), 0i64);
-    for (code, delta) in m.deltas() {
-        let field = match (m.kind, delta < 0) {
-            (MovementKind::Transfer, true) => "from_location",
-            (MovementKind::Transfer, false) => "to_location",
-            _ => "location",
-        };
-        let loc = location_id(conn, field, code)?;
-        let (on_hand, reserved): (i64, i64) = if delta < 0 {
+    let mut resolved: Vec<(String, String)> = Vec::new();
+    for delta in m.deltas() {
+        let location = resolve_location(conn, delta.code)?.ok_or_else(|| Refusal::NoLocation {
+            field: delta.field.to_owned(),
+            code: delta.code.unwrap_or_default().to_owned(),
+        })?;
+        resolved.push(location);
+    }
+    if let [(from, code), (to, _)] = resolved.as_slice() {
+        if from == to {
+            return Err(Refusal::SameLocation { code: code.clone() }.into());
+        }
+    }
+    let (mut locations, mut net) = (Vec::new(), 0i64);
+    for (delta, (loc, code)) in m.deltas().into_iter().zip(&resolved) {
+        let quantity = delta.quantity;
+        let (on_hand, reserved): (i64, i64) = if quantity < 0 {
             // The guard: the balance only falls if enough is available.
             let row = conn
                 .prepare_cached(
@@ -382,7 +398,7 @@ fn apply_one(conn: &Connection, m: NewMovement, actor: &Actor) -> Result<Movemen
                      AND on_hand - reserved >= -?1 RETURNING on_hand, reserved",
                 )
                 .and_then(|mut stmt| {
-                    stmt.query_row(params![delta, item_id, loc], |r| Ok((r.get(0)?, r.get(1)?)))
+                    stmt.query_row(params![quantity, item_id, loc], |r| Ok((r.get(0)?, r.get(1)?)))
                         .optional()
                 })
                 .map_err(db_error)?;
@@ -393,11 +409,12 @@ fn apply_one(conn: &Connection, m: NewMovement, actor: &Actor) -> Result<Movemen
                         .prepare_cached("SELECT on_hand - reserved FROM stock WHERE item_id = ?1 AND location_id = ?2")
                         .and_then(|mut stmt| stmt.query_row(params![item_id, loc], |r| r.get(0)).optional())
                         .map_err(db_error)?;
-                    return Err(Error::InsufficientStock {
-                        location: code.to_owned(),
+                    return Err(Refusal::Insufficient {
+                        location: code.clone(),
                         available: available.unwrap_or(0),
-                        requested: -delta,
-                    });
+                        requested: -quantity,
+                    }
+                    .into());
                 }
             }
         } else {
@@ -406,17 +423,11 @@ fn apply_one(conn: &Connection, m: NewMovement, actor: &Actor) -> Result<Movemen
                  ON CONFLICT (item_id, location_id) DO UPDATE SET on_hand = on_hand + excluded.on_hand \
                  RETURNING on_hand, reserved",
             )
-            .and_then(|mut stmt| stmt.query_row(params![item_id, loc, delta], |r| Ok((r.get(0)?, r.get(1)?))))
+            .and_then(|mut stmt| stmt.query_row(params![item_id, loc, quantity], |r| Ok((r.get(0)?, r.get(1)?))))
             .map_err(db_error)?
         };
-        locations.push(LocationBalance {
-            location: code.to_owned(),
-            on_hand,
-            reserved,
-            available: on_hand - reserved,
-        });
-        net += delta;
-        location_ids.push((code.to_owned(), loc));
+        locations.push((code.clone(), Balance { on_hand, reserved }));
+        net += quantity;
     }
     let (on_hand, reserved): (i64, i64) = conn
         .prepare_cached(
@@ -425,21 +436,20 @@ fn apply_one(conn: &Connection, m: NewMovement, actor: &Actor) -> Result<Movemen
         .and_then(|mut stmt| stmt.query_row(params![net, item_id], |r| Ok((r.get(0)?, r.get(1)?))))
         .map_err(db_error)?;
 
-    let now = truncate(Utc::now());
+    let now = inventory_core::now();
     let id = Uuid::now_v7();
-    let loc_of = |field: &Option<String>| {
-        field.as_ref().and_then(|code| {
-            location_ids
-                .iter()
-                .find(|(c, _)| c == code)
-                .map(|(_, id)| id.clone())
-        })
+    let location_of = |field: &str| {
+        m.deltas()
+            .iter()
+            .zip(&resolved)
+            .find(|(d, _)| d.field == field)
+            .map(|(_, (loc, _))| loc.clone())
     };
     let seq: i64 = conn
         .prepare_cached(
             "INSERT INTO movements (id, item_id, kind, quantity, location_id, from_location_id, to_location_id, \
-             reason, reference, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-             RETURNING seq",
+             reason, reference, created_by, created_at, reverses) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING seq",
         )
         .and_then(|mut stmt| {
             stmt.query_row(
@@ -448,49 +458,36 @@ fn apply_one(conn: &Connection, m: NewMovement, actor: &Actor) -> Result<Movemen
                     item_id,
                     m.kind.as_str(),
                     m.quantity,
-                    loc_of(&m.location),
-                    loc_of(&m.from_location),
-                    loc_of(&m.to_location),
+                    location_of("location"),
+                    location_of("from_location"),
+                    location_of("to_location"),
                     m.reason,
                     m.reference,
                     actor.username,
                     micros(now),
+                    m.reverses.map(|r| r.to_string()),
                 ],
                 |r| r.get(0),
             )
         })
-        .map_err(db_error)?;
+        .map_err(|e| match (is_unique_violation(&e), m.reverses) {
+            (true, Some(original)) => Movement::already_reversed(original, None),
+            _ => db_error(e),
+        })?;
 
-    let result = MovementResult {
-        movement: Movement {
+    let result = MovementResult::recorded(
+        m,
+        Applied {
             id,
             seq,
-            item_id: m.item_id,
-            kind: m.kind,
-            quantity: m.quantity,
-            location: m.location,
-            from_location: m.from_location,
-            to_location: m.to_location,
-            reason: m.reason,
-            reference: m.reference,
+            sku,
+            totals: Balance { on_hand, reserved },
+            locations,
             created_by: actor.username.clone(),
             created_at: now,
         },
-        balances: ItemBalances {
-            item_id: m.item_id,
-            sku,
-            on_hand,
-            reserved,
-            available: on_hand - reserved,
-            locations,
-        },
-    };
-    record_event(
-        conn,
-        event_kind::MOVEMENT_CREATED,
-        result.movement.id,
-        &result,
-    )?;
+    );
+    record_event(conn, NewEvent::movement(&result))?;
     Ok(result)
 }
 

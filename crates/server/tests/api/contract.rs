@@ -866,10 +866,23 @@ async fn patch_is_a_conditional_merge_patch() {
     assert_eq!(body["category"], "misc");
     assert_eq!(body["version"], 3);
 
-    // The sku cannot change.
-    let res = patch(&app, &path, None, json!({"sku": "PAT-2"})).await;
-    problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert_eq!(app.get_json(&path).await["sku"], "PAT-1");
+    // The sku may change (the id, and so the history, stays); it cannot
+    // be cleared, and a clerk cannot change it.
+    let res = patch(&app, &path, None, json!({"sku": "PAT-1B"})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        (body["sku"].as_str(), body["id"].as_str()),
+        (Some("PAT-1B"), item["id"].as_str())
+    );
+    let res = patch(&app, &path, None, json!({"sku": null})).await;
+    assert_invalid(res, "sku", "a null sku").await;
+    let clerk = app.token_for("clerk").await;
+    let res = app
+        .send(Method::PATCH, &clerk, &path, Some(json!({"sku": "PAT-9"})))
+        .await;
+    problem(res, StatusCode::FORBIDDEN).await;
+    assert_eq!(app.get_json(&path).await["sku"], "PAT-1B");
 
     // null clears.
     let res = patch(&app, &path, None, json!({"description": null})).await;

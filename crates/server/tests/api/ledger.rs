@@ -179,21 +179,9 @@ async fn a_duplicate_while_the_first_is_in_flight_gets_409() {
     let app = spawn_app().await;
     let item = id(&app.create_item("FLIGHT-1").await);
     let body = json!({"item_id": item, "kind": "receive", "quantity": 3});
-    let raw = serde_json::to_vec(&body).unwrap();
-
     // Hold the key as an in-flight request would, then send the duplicate.
-    let caller = app.state.authenticate(&app.admin_token).await.unwrap();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("idempotency-key", "flight-1".parse().unwrap());
-    let start = app
-        .state
-        .begin_idempotent(&caller, &headers, "POST /api/v1/movements", &raw)
-        .await
-        .unwrap();
-    assert!(matches!(
-        start,
-        inventory_server::state::IdempotencyStart::Claimed(_)
-    ));
+    let caller = app.app.authenticate(&app.admin_token).await.unwrap();
+    let start = app.app.hold_idempotency_key(&caller, "flight-1");
 
     let res = post_with_key(
         &app,
@@ -461,7 +449,7 @@ async fn movement_rules_and_ledger_listing() {
 async fn shutdown_turns_readiness_off_at_once() {
     use tower::ServiceExt;
     let app = spawn_app().await;
-    let router = inventory_server::routes::router(app.state.clone(), true);
+    let router = inventory_server::http::router(app.app.clone(), true);
     let ready = |r: axum::Router| async move {
         let req = axum::http::Request::get("/ready")
             .body(axum::body::Body::empty())
@@ -469,7 +457,7 @@ async fn shutdown_turns_readiness_off_at_once() {
         r.oneshot(req).await.unwrap().status()
     };
     assert_eq!(ready(router.clone()).await, StatusCode::OK);
-    let state = app.state.clone();
+    let state = app.app.clone();
     app.shutdown().await;
     assert!(state.is_shutting_down());
     assert_eq!(ready(router).await, StatusCode::SERVICE_UNAVAILABLE);

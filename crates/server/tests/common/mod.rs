@@ -2,9 +2,9 @@
 //! database in a temp dir, driven over HTTP with reqwest.
 #![allow(dead_code)]
 
+use inventory_app::App;
 use inventory_server::config::{Config, DatabaseConfig, LogFormat, Secret};
-use inventory_server::state::AppState;
-use inventory_server::{build_state, serve_with_options, telemetry, ListenerOptions};
+use inventory_server::{build_app, serve_with_options, telemetry, ListenerOptions};
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -18,7 +18,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: Client,
     pub admin_token: String,
-    pub state: AppState,
+    pub app: App,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -81,6 +81,7 @@ pub fn test_config(database: DatabaseConfig) -> Config {
         shutdown_timeout: Duration::from_secs(5),
         redis_url: None,
         cache_ttl: Duration::from_secs(300),
+        cache_max_bytes: 64 << 20,
         metrics_listen: None,
         otlp_endpoint: None,
         database_url_file: None,
@@ -128,14 +129,14 @@ async fn spawn_configured(
     }
     telemetry::metrics();
     config.redis_url = redis_url.map(Secret::new);
-    let state = build_state(&config).await.expect("state");
+    let app = build_app(&config).await.expect("the application");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(serve_with_options(
-        state.clone(),
+        app.clone(),
         listener,
         None,
         config.listener,
@@ -153,7 +154,7 @@ async fn spawn_configured(
         addr,
         client,
         admin_token: String::new(),
-        state,
+        app,
         dir,
         stop: Some(stop),
         server: Some(server),
@@ -272,8 +273,8 @@ impl TestApp {
     pub async fn on_hand_and_ledger(&self, item_id: &str) -> (i64, i64) {
         let item = self.get_json(&format!("/api/v1/items/{item_id}")).await;
         let ledger = self
-            .state
-            .store
+            .app
+            .store()
             .ledger_sum(item_id.parse().unwrap())
             .await
             .unwrap();

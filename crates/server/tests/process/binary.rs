@@ -502,7 +502,7 @@ async fn otlp_receiver() -> (String, Spans) {
 // Multi-threaded: the receiver must answer while this test blocks waiting
 // for the server to exit (that is when the last spans are flushed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn traces_continue_the_callers_trace_and_nest_store_calls() {
+async fn traces_continue_the_callers_trace_and_nest_use_cases() {
     let dir = tempfile::tempdir().unwrap();
     let (endpoint, spans) = otlp_receiver().await;
     let mut cmd = command(&dir.path().join("inv.db"));
@@ -553,7 +553,7 @@ async fn traces_continue_the_callers_trace_and_nest_store_calls() {
         .collect();
     assert!(
         children.contains(&"list_items"),
-        "store spans under the request: {children:?}"
+        "use-case spans under the request: {children:?}"
     );
 
     // The request's log line carries the trace id.

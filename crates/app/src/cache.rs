@@ -1,0 +1,166 @@
+//! An in-process read cache that never serves a value older than the last
+//! acknowledged write.
+//!
+//! The classic cache-aside race: a reader misses, reads the old row, the
+//! writer commits and invalidates, then the reader fills the cache with the
+//! old row. Here every key maps to a stripe holding a generation number. An
+//! invalidation bumps it (after the commit); a fill only lands if the stripe's
+//! generation is still the one seen before the database read began.
+
+use moka::sync::Cache;
+use std::future::Future;
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::sync::Mutex;
+use std::time::Duration;
+
+pub struct CoherentCache<K, V> {
+    /// `None` when caching is off: every read loads.
+    entries: Option<Cache<K, V>>,
+    /// Generation counters, each behind its own lock.
+    stripes: Vec<Mutex<u64>>,
+    hasher: RandomState,
+}
+
+const STRIPES: usize = 256;
+
+impl<K, V> CoherentCache<K, V>
+where
+    K: Hash + Eq + Send + Sync + Clone + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// A cache of at most `capacity` entries.
+    pub fn new(capacity: u64, ttl: Duration) -> Self {
+        Self::with(
+            Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ttl)
+                .build(),
+        )
+    }
+
+    /// A cache of at most `max_weight` in total, each entry weighing what
+    /// `weigh` says (bytes, say), so that its memory has a bound.
+    pub fn weighted(max_weight: u64, ttl: Duration, weigh: fn(&K, &V) -> u32) -> Self {
+        Self::with(
+            Cache::builder()
+                .max_capacity(max_weight)
+                .weigher(weigh)
+                .time_to_live(ttl)
+                .build(),
+        )
+    }
+
+    fn with(entries: Cache<K, V>) -> Self {
+        Self {
+            entries: Some(entries),
+            stripes: (0..STRIPES).map(|_| Mutex::new(0)).collect(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    /// A cache that stores nothing: for a database other processes write
+    /// to, where invalidating only this process's copy would not be enough.
+    pub fn disabled() -> Self {
+        Self {
+            entries: None,
+            stripes: vec![Mutex::new(0)],
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn stripe(&self, key: &K) -> &Mutex<u64> {
+        &self.stripes[(self.hasher.hash_one(key) as usize) % self.stripes.len()]
+    }
+
+    fn generation(&self, key: &K) -> u64 {
+        *self.stripe(key).lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.entries.as_ref()?.get(key)
+    }
+
+    /// Returns the cached value or loads it; a value loaded while an
+    /// invalidation of its stripe happened is returned but not cached.
+    pub async fn get_or_load<E, F, Fut>(&self, key: &K, load: F) -> Result<V, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let Some(entries) = &self.entries else {
+            return load().await;
+        };
+        if let Some(v) = entries.get(key) {
+            return Ok(v);
+        }
+        let seen = self.generation(key);
+        let value = load().await?;
+        let stripe = self.stripe(key).lock().unwrap_or_else(|e| e.into_inner());
+        if *stripe == seen {
+            entries.insert(key.clone(), value.clone());
+        }
+        drop(stripe);
+        Ok(value)
+    }
+
+    /// Call after the write that changed `key` has committed.
+    pub fn invalidate(&self, key: &K) {
+        let mut stripe = self.stripe(key).lock().unwrap_or_else(|e| e.into_inner());
+        *stripe += 1;
+        if let Some(entries) = &self.entries {
+            entries.invalidate(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_weighted_cache_keeps_its_total_under_the_bound() {
+        let cache: CoherentCache<u32, Vec<u8>> =
+            CoherentCache::weighted(10_000, Duration::from_secs(60), |_, v| v.len() as u32);
+        for key in 0..100u32 {
+            let _ = cache
+                .get_or_load(&key, || async { Ok::<_, ()>(vec![0u8; 1_000]) })
+                .await;
+        }
+        let entries = cache.entries.as_ref().unwrap();
+        entries.run_pending_tasks();
+        assert!(
+            entries.weighted_size() <= 10_000,
+            "{} bytes held",
+            entries.weighted_size()
+        );
+        assert!(
+            entries.entry_count() <= 10,
+            "{} entries",
+            entries.entry_count()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_fill_that_raced_an_invalidation_is_not_kept() {
+        let cache: CoherentCache<u32, &str> = CoherentCache::new(10, Duration::from_secs(60));
+        // The reader read "old"; before it could fill, the writer invalidated.
+        let v = cache
+            .get_or_load(&1, || async {
+                cache.invalidate(&1);
+                Ok::<_, ()>("old")
+            })
+            .await
+            .unwrap();
+        assert_eq!(v, "old");
+        assert_eq!(cache.get(&1), None, "a stale fill must not land");
+
+        let v = cache
+            .get_or_load(&1, || async { Ok::<_, ()>("new") })
+            .await
+            .unwrap();
+        assert_eq!(v, "new");
+        assert_eq!(cache.get(&1), Some("new"));
+        cache.invalidate(&1);
+        assert_eq!(cache.get(&1), None);
+    }
+}

@@ -1,0 +1,122 @@
+//! Item reads through a cache that never serves a value older than the last
+//! acknowledged write, bounded in memory.
+//!
+//! Which cache serves depends on the deployment:
+//!
+//! | backend | Redis | item cache |
+//! |---|---|---|
+//! | one process owns the database (SQLite) | no | process-local [`CoherentCache`] |
+//! | replicas share the database (PostgreSQL) | no | none: every read goes to the database |
+//! | either | yes | Redis, plus local copies checked against it on every read ([`crate::redis`]) |
+//!
+//! The local copies weigh what their JSON does (plus an allowance for the
+//! cache's own bookkeeping), and their total stays under `CACHE_MAX_BYTES`.
+
+use crate::cache::CoherentCache;
+use crate::redis::{LocalCopies, Redis};
+use bytes::Bytes;
+use inventory_core::catalogue::Item;
+use inventory_core::{Error, Store};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// An item as served: its JSON and its entity tag, rendered once per
+/// version so that a cache hit costs no serialization.
+pub struct CachedItem {
+    pub json: Bytes,
+    /// The `ETag` value (a quoted version number).
+    pub etag: Bytes,
+}
+
+impl CachedItem {
+    pub fn render(item: &Item) -> Result<Self, Error> {
+        Ok(Self {
+            json: Bytes::from(serde_json::to_vec(item).map_err(Error::internal)?),
+            etag: Bytes::from(item.etag()),
+        })
+    }
+
+    /// What an entry costs in memory, roughly: the JSON, the tag, and the
+    /// cache's own per-entry bookkeeping (key, node, timer, `Arc`s).
+    fn weight(&self) -> u32 {
+        const BOOKKEEPING: usize = 256;
+        u32::try_from(self.json.len() + self.etag.len() + BOOKKEEPING).unwrap_or(u32::MAX)
+    }
+}
+
+/// Where item reads are cached.
+pub(crate) enum ItemCache {
+    /// This process is the only writer (SQLite): a process-local cache.
+    Local(CoherentCache<Uuid, Arc<CachedItem>>),
+    /// Replicas share Redis: local copies checked against the generation in
+    /// Redis on every read.
+    Shared(LocalCopies),
+    /// Replicas share the database and there is no Redis: no cache at all,
+    /// since invalidating one process's copy would not be enough.
+    Off,
+}
+
+impl ItemCache {
+    pub(crate) fn new(store: &dyn Store, redis: bool, ttl: Duration, max_bytes: u64) -> Self {
+        match (redis, store.shared_by_replicas()) {
+            (true, _) => Self::Shared(
+                moka::sync::Cache::builder()
+                    .max_capacity(max_bytes)
+                    .weigher(|_, (_, _, item): &(Arc<str>, u64, Arc<CachedItem>)| item.weight())
+                    .time_to_live(ttl)
+                    .build(),
+            ),
+            (false, false) => Self::Local(CoherentCache::weighted(max_bytes, ttl, |_, item| {
+                item.weight()
+            })),
+            (false, true) => Self::Off,
+        }
+    }
+
+    /// The item, from a cache that holds its current version, or loaded.
+    pub(crate) async fn get<F, Fut>(
+        &self,
+        redis: Option<&Redis>,
+        id: Uuid,
+        load: F,
+    ) -> Result<Arc<CachedItem>, Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<CachedItem, Error>>,
+    {
+        match self {
+            Self::Local(cache) => {
+                if let Some(hit) = cache.get(&id) {
+                    metrics::counter!("inventory_cache_hits_total", "layer" => "local")
+                        .increment(1);
+                    return Ok(hit);
+                }
+                metrics::counter!("inventory_cache_misses_total", "layer" => "local").increment(1);
+                cache
+                    .get_or_load(&id, || async move { load().await.map(Arc::new) })
+                    .await
+            }
+            Self::Shared(local) => match redis {
+                Some(redis) => redis.get_or_load(id, local, load).await,
+                None => load().await.map(Arc::new),
+            },
+            Self::Off => load().await.map(Arc::new),
+        }
+    }
+
+    /// After a committed write to the item, before it is acknowledged.
+    pub(crate) async fn invalidate(&self, redis: Option<&Redis>, id: Uuid) {
+        match self {
+            Self::Local(cache) => cache.invalidate(&id),
+            Self::Shared(local) => {
+                local.invalidate(&id);
+                if let Some(redis) = redis {
+                    redis.invalidate(id).await;
+                }
+            }
+            Self::Off => {}
+        }
+    }
+}

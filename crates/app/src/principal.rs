@@ -1,0 +1,190 @@
+//! Who calls, and what each use case lets them do.
+//!
+//! [`UseCase`] lists every use case with the access it needs: the one table
+//! the API, the web UI and the CLI are checked against (a test in the
+//! server walks its router against it, and the OpenAPI document's 403s come
+//! from it).
+
+use inventory_core::identity::{Permission, Role, User};
+use inventory_core::ledger::Actor;
+use inventory_core::{Error, Result};
+
+/// The caller of a use case: a signed-in user, and room for the scopes an
+/// API token narrows them to.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    /// With an API token: the permissions it is limited to (a later issue);
+    /// `None` for a session, which has all its role grants.
+    pub scopes: Option<Vec<Permission>>,
+    /// The session's token hash, so that signing out can end it.
+    pub(crate) token_hash: String,
+}
+
+impl Principal {
+    pub(crate) fn session(user: User, token_hash: String) -> Self {
+        Self {
+            user,
+            scopes: None,
+            token_hash,
+        }
+    }
+
+    /// Whether this caller holds `permission` (role and scopes both).
+    pub fn may(&self, permission: Permission) -> bool {
+        self.user.role.grants(permission)
+            && self
+                .scopes
+                .as_ref()
+                .is_none_or(|scopes| scopes.contains(&permission))
+    }
+
+    /// 403 (naming the permission and the role that grants it) unless the
+    /// caller may run `use_case`.
+    pub fn require(&self, use_case: UseCase) -> Result<()> {
+        match use_case.access() {
+            Access::Public | Access::SignedIn => Ok(()),
+            Access::Needs(permission) if self.may(permission) => Ok(()),
+            Access::Needs(permission) => Err(Error::Forbidden {
+                permission,
+                role: self.user.role,
+            }),
+        }
+    }
+
+    /// The ledger's view of the caller.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: self.user.id,
+            username: self.user.username.clone(),
+            role: self.user.role,
+        }
+    }
+}
+
+/// What a use case needs from its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not (signing in).
+    Public,
+    /// Any signed-in user.
+    SignedIn,
+    /// A signed-in user holding the permission.
+    Needs(Permission),
+}
+
+impl Access {
+    /// The least role that may run a use case with this access, if any is needed.
+    pub fn min_role(self) -> Option<Role> {
+        match self {
+            Self::Public => None,
+            Self::SignedIn => Some(Role::Viewer),
+            Self::Needs(permission) => Some(permission.min_role()),
+        }
+    }
+}
+
+macro_rules! use_cases {
+    ($($variant:ident => $name:literal, $access:expr;)*) => {
+        /// Every use case of the application layer.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum UseCase {
+            $($variant,)*
+        }
+
+        impl UseCase {
+            pub const ALL: &'static [UseCase] = &[$(Self::$variant,)*];
+
+            /// Its name, as traces show it.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+
+            /// The table: what each use case needs.
+            pub fn access(self) -> Access {
+                use Access::*;
+                use Permission::*;
+                match self {
+                    $(Self::$variant => $access,)*
+                }
+            }
+        }
+    };
+}
+
+use_cases! {
+    Login => "login", Public;
+    Logout => "logout", SignedIn;
+    Me => "me", SignedIn;
+    CreateUser => "create_user", Needs(UsersManage);
+    CreateItem => "create_item", Needs(ItemsWrite);
+    GetItem => "get_item", Needs(InventoryRead);
+    ListItems => "list_items", Needs(InventoryRead);
+    UpdateItem => "update_item", Needs(ItemsWrite);
+    ArchiveItem => "archive_item", Needs(ItemsWrite);
+    RestoreItem => "restore_item", Needs(ItemsWrite);
+    ItemStock => "item_stock", Needs(InventoryRead);
+    CreateLocation => "create_location", Needs(LocationsWrite);
+    GetLocation => "get_location", Needs(InventoryRead);
+    ListLocations => "list_locations", Needs(InventoryRead);
+    UpdateLocation => "update_location", Needs(LocationsWrite);
+    RecordMovement => "record_movement", Needs(StockMove);
+    RecordMovements => "record_movements", Needs(StockMove);
+    GetMovement => "get_movement", Needs(InventoryRead);
+    ListMovements => "list_movements", Needs(InventoryRead);
+    ReverseMovement => "reverse_movement", Needs(StockMove);
+    FollowEvents => "follow_events", Needs(InventoryRead);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn principal(role: Role) -> Principal {
+        Principal::session(
+            User {
+                id: Uuid::now_v7(),
+                username: "u".into(),
+                role,
+                created_at: inventory_core::now(),
+            },
+            String::new(),
+        )
+    }
+
+    #[test]
+    fn every_use_case_is_allowed_exactly_from_its_least_role() {
+        for &use_case in UseCase::ALL {
+            for role in Role::ALL {
+                let allowed = principal(role).require(use_case).is_ok();
+                let expected = use_case.access().min_role().is_none_or(|min| role >= min);
+                assert_eq!(allowed, expected, "{use_case:?} as {role:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_the_permission_and_the_callers_role() {
+        let err = principal(Role::Clerk)
+            .require(UseCase::CreateItem)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Forbidden {
+                permission: Permission::ItemsWrite,
+                role: Role::Clerk
+            }
+        ));
+    }
+
+    #[test]
+    fn scopes_narrow_what_the_role_grants() {
+        let mut p = principal(Role::Admin);
+        p.scopes = Some(vec![Permission::InventoryRead]);
+        assert!(p.require(UseCase::ListItems).is_ok());
+        assert!(p.require(UseCase::CreateItem).is_err());
+    }
+}

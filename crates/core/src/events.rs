@@ -1,0 +1,64 @@
+//! The change feed: one event per committed change, written by the store in
+//! the change's own transaction. What each event carries is decided here.
+
+use crate::catalogue::Item;
+use crate::ledger::MovementResult;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A committed change, as the change feed (`GET /api/v1/events`) sends it.
+/// Ids increase strictly in commit order.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Event {
+    pub id: i64,
+    /// One of [`event_kind`].
+    pub kind: String,
+    pub entity_id: Uuid,
+    /// The item, or the movement with the balances after it.
+    #[schema(value_type = Object)]
+    pub data: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Kinds of [`Event`].
+pub mod event_kind {
+    pub const ITEM_CREATED: &str = "item.created";
+    pub const ITEM_UPDATED: &str = "item.updated";
+    pub const ITEM_ARCHIVED: &str = "item.archived";
+    pub const ITEM_RESTORED: &str = "item.restored";
+    pub const MOVEMENT_CREATED: &str = "movement.created";
+}
+
+/// An event to record: its kind, entity and JSON text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub kind: &'static str,
+    pub entity_id: Uuid,
+    pub data: String,
+}
+
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+impl NewEvent {
+    /// `kind` is one of the `item.*` kinds; the data is the item after it.
+    pub fn item(kind: &'static str, item: &Item) -> Self {
+        Self {
+            kind,
+            entity_id: item.id,
+            data: json(item),
+        }
+    }
+
+    pub fn movement(result: &MovementResult) -> Self {
+        Self {
+            kind: event_kind::MOVEMENT_CREATED,
+            entity_id: result.movement.id,
+            data: json(result),
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! The stock ledger.
+
+use crate::error::Result;
+use crate::ledger::{Actor, Movement, MovementResult, NewMovement, StockReport};
+use crate::paging::{MovementQuery, Page};
+use crate::store::{Created, Idempotency};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+#[async_trait]
+pub trait LedgerStore: Send + Sync + 'static {
+    /// Applies all movements in one transaction, or none. Each one: the
+    /// item exists and is not archived, its locations exist (`None` is the
+    /// default location), every outflow passes the guard (see
+    /// `crate::ledger`), the balances and the item's totals move, the
+    /// ledger row and its event are written. A refusal is a
+    /// `crate::ledger::Refusal`, tagged with the index of the first failing
+    /// entry; a second reversal of one movement is an `already-reversed`
+    /// conflict (a unique key on `reverses`).
+    async fn apply_movements(
+        &self,
+        movements: Vec<NewMovement>,
+        actor: &Actor,
+        idem: Option<Idempotency<Vec<MovementResult>>>,
+    ) -> Result<Created<Vec<MovementResult>>>;
+    async fn get_movement(&self, id: Uuid) -> Result<Movement>;
+    async fn list_movements(&self, query: &MovementQuery) -> Result<Page<Movement>>;
+    /// Per-location balances; with `as_of`, summed from the ledger up to that instant.
+    async fn item_stock(&self, item_id: Uuid, as_of: Option<DateTime<Utc>>) -> Result<StockReport>;
+    /// The sum of the item's ledger, for audits: it must equal `on_hand`.
+    async fn ledger_sum(&self, item_id: Uuid) -> Result<i64>;
+}

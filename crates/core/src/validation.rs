@@ -1,0 +1,74 @@
+//! Field checks shared by every area's input validation.
+
+use crate::error::{Error, FieldError, Result};
+
+/// Checks a free-text field's length (in characters) and content.
+pub(crate) fn check_text(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    value: &str,
+    min: usize,
+    max: usize,
+) {
+    let len = value.chars().count();
+    if len < min || len > max {
+        let msg = if min > 0 {
+            format!("must be {min}-{max} characters")
+        } else {
+            format!("must be at most {max} characters")
+        };
+        errors.push(FieldError::new(field, msg));
+    } else if min > 0 && value.trim().is_empty() {
+        errors.push(FieldError::new(field, "must not be blank"));
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        errors.push(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+}
+
+/// `Ok` when no check failed, else one validation error naming them all.
+pub(crate) fn finish(errors: Vec<FieldError>) -> Result<()> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Validation(errors))
+    }
+}
+
+/// Case folding for case-insensitive matching (SKUs, names, categories).
+/// Every backend stores and compares this form, computed here, so that they
+/// agree beyond ASCII (SQLite's own `lower()` folds ASCII only).
+pub fn fold(text: &str) -> String {
+    text.to_lowercase()
+}
+
+/// "a" or "an" before a word, for messages such as "an issue movement".
+pub fn article(word: &str) -> &'static str {
+    match word.chars().next() {
+        Some(c) if "aeiouAEIOU".contains(c) => "an",
+        _ => "a",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn articles_follow_the_sound_of_vowels() {
+        assert_eq!(article("issue"), "an");
+        assert_eq!(article("adjust"), "an");
+        assert_eq!(article("receive"), "a");
+        assert_eq!(article("transfer"), "a");
+    }
+
+    #[test]
+    fn folding_goes_beyond_ascii() {
+        assert_eq!(fold("ÄPFEL-Ø"), "äpfel-ø");
+    }
+}

@@ -1,0 +1,139 @@
+//! `/api/v1`: one module per resource. [`ROUTES`] names the use case each
+//! route calls, so that the permission table (`inventory_app::UseCase`) can
+//! be checked against the router and the OpenAPI document's 403s derived
+//! from it.
+
+pub mod auth;
+pub mod events;
+pub mod items;
+pub mod locations;
+pub mod movements;
+pub mod users;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use inventory_app::{App, Outcome, UseCase};
+use inventory_core::StoredResponse;
+use serde::Serialize;
+
+/// Every API route: method, path template, and the use case it calls.
+pub const ROUTES: &[(&str, &str, UseCase)] = &[
+    ("POST", "/api/v1/auth/login", UseCase::Login),
+    ("POST", "/api/v1/auth/logout", UseCase::Logout),
+    ("GET", "/api/v1/me", UseCase::Me),
+    ("POST", "/api/v1/users", UseCase::CreateUser),
+    ("POST", "/api/v1/items", UseCase::CreateItem),
+    ("GET", "/api/v1/items", UseCase::ListItems),
+    ("GET", "/api/v1/items/{id}", UseCase::GetItem),
+    ("PATCH", "/api/v1/items/{id}", UseCase::UpdateItem),
+    ("DELETE", "/api/v1/items/{id}", UseCase::ArchiveItem),
+    ("POST", "/api/v1/items/{id}/restore", UseCase::RestoreItem),
+    ("GET", "/api/v1/items/{id}/stock", UseCase::ItemStock),
+    ("POST", "/api/v1/locations", UseCase::CreateLocation),
+    ("GET", "/api/v1/locations", UseCase::ListLocations),
+    (
+        "GET",
+        "/api/v1/locations/{id_or_code}",
+        UseCase::GetLocation,
+    ),
+    (
+        "PATCH",
+        "/api/v1/locations/{id_or_code}",
+        UseCase::UpdateLocation,
+    ),
+    ("POST", "/api/v1/movements", UseCase::RecordMovement),
+    ("GET", "/api/v1/movements", UseCase::ListMovements),
+    ("POST", "/api/v1/movements/batch", UseCase::RecordMovements),
+    ("GET", "/api/v1/movements/{id}", UseCase::GetMovement),
+    (
+        "POST",
+        "/api/v1/movements/{id}/reverse",
+        UseCase::ReverseMovement,
+    ),
+    ("GET", "/api/v1/events", UseCase::FollowEvents),
+];
+
+/// The use case a route calls.
+pub fn use_case(method: &str, path: &str) -> Option<UseCase> {
+    ROUTES
+        .iter()
+        .find(|(m, p, _)| m.eq_ignore_ascii_case(method) && *p == path)
+        .map(|(_, _, u)| *u)
+}
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/logout", post(auth::logout))
+        .route("/api/v1/me", get(auth::me))
+        .route("/api/v1/users", post(users::create_user))
+        .route(
+            "/api/v1/items",
+            post(items::create_item).get(items::list_items),
+        )
+        .route(
+            "/api/v1/items/{id}",
+            get(items::get_item)
+                .patch(items::patch_item)
+                .delete(items::delete_item),
+        )
+        .route("/api/v1/items/{id}/restore", post(items::restore_item))
+        .route("/api/v1/items/{id}/stock", get(items::item_stock))
+        .route(
+            "/api/v1/locations",
+            post(locations::create_location).get(locations::list_locations),
+        )
+        .route(
+            "/api/v1/locations/{id_or_code}",
+            get(locations::get_location).patch(locations::patch_location),
+        )
+        .route(
+            "/api/v1/movements",
+            post(movements::create_movement).get(movements::list_movements),
+        )
+        .route("/api/v1/movements/batch", post(movements::create_batch))
+        .route("/api/v1/movements/{id}", get(movements::get_movement))
+        .route(
+            "/api/v1/movements/{id}/reverse",
+            post(movements::reverse_movement),
+        )
+        .route("/api/v1/events", get(events::stream_events))
+}
+
+/// Answers with a recorded response, byte for byte.
+pub fn replay(stored: StoredResponse) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, stored.body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
+
+/// A 201 with the new resource (and its `Location` and `ETag`, when given),
+/// or the recorded response of an earlier request with the same key.
+pub fn created<T: Serialize>(
+    outcome: Outcome<T>,
+    location: impl FnOnce(&T) -> Option<String>,
+    etag: impl FnOnce(&T) -> Option<String>,
+) -> Response {
+    match outcome {
+        Outcome::New(value) => {
+            let mut response = (StatusCode::CREATED, axum::Json(&value)).into_response();
+            let headers = response.headers_mut();
+            if let Some(v) = location(&value).and_then(|l| HeaderValue::from_str(&l).ok()) {
+                headers.insert(header::LOCATION, v);
+            }
+            if let Some(v) = etag(&value).and_then(|e| HeaderValue::from_str(&e).ok()) {
+                headers.insert(header::ETAG, v);
+            }
+            response
+        }
+        Outcome::Replay(stored) => replay(stored),
+    }
+}

@@ -1,0 +1,403 @@
+//! The one HTTP error type. Every failure, domain or protocol, becomes one
+//! [`Problem`] (RFC 9457): the API renders it as
+//! `application/problem+json` ([`IntoResponse`]), the web UI as an HTML
+//! page with the same meaning (`crate::web::error_page`). 5xx details go to
+//! the log, never to the client.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use inventory_core::error::ConflictKind;
+use inventory_core::{Error, FieldError};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
+
+pub type ApiResult<T> = Result<T, HttpError>;
+
+/// A failure to answer a request.
+#[derive(Debug)]
+pub enum HttpError {
+    /// What the application layer refused or could not do.
+    Domain(Error),
+    MalformedJson(String),
+    BadRequest(String),
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    RouteNotFound,
+    MethodNotAllowed,
+    ShuttingDown,
+}
+
+impl From<Error> for HttpError {
+    fn from(e: Error) -> Self {
+        Self::Domain(e)
+    }
+}
+
+/// The problem document, as the OpenAPI document describes it. Members
+/// beyond these (`index`, `location`, `available`, `requested`,
+/// `elsewhere`, `permission`) come with the problems they belong to.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Problem)]
+pub struct ProblemDoc {
+    /// URI reference naming the problem type; its last segment is a stable slug.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// For validation problems: what is wrong with which field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+/// A problem, ready for either renderer.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub status: StatusCode,
+    /// Stable slug; the problem `type` is `/problems/<slug>`.
+    pub slug: &'static str,
+    pub title: &'static str,
+    /// Safe to show: never internals.
+    pub detail: String,
+    /// For validation problems: what is wrong with which field.
+    pub errors: Vec<FieldError>,
+    /// Further members of the problem document.
+    pub extra: Map<String, Value>,
+}
+
+fn problem(
+    status: StatusCode,
+    slug: &'static str,
+    title: &'static str,
+    detail: impl Into<String>,
+) -> Problem {
+    Problem {
+        status,
+        slug,
+        title,
+        detail: detail.into(),
+        errors: Vec::new(),
+        extra: Map::new(),
+    }
+}
+
+fn conflict_title(kind: ConflictKind) -> &'static str {
+    match kind {
+        ConflictKind::DuplicateSku => "Duplicate SKU",
+        ConflictKind::DuplicateLocationCode => "Duplicate location code",
+        ConflictKind::DuplicateUsername => "Duplicate username",
+        ConflictKind::ItemArchived => "Item archived",
+        ConflictKind::ItemHasStock => "Item has stock",
+        ConflictKind::IdempotencyInFlight => "Request in flight",
+        ConflictKind::AlreadyReversed => "Already reversed",
+        ConflictKind::NotReversible => "Not reversible",
+    }
+}
+
+fn field_detail(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn validation(errors: Vec<FieldError>) -> Problem {
+    let detail = field_detail(&errors);
+    let mut p = problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-error",
+        "Invalid request",
+        detail,
+    );
+    p.errors = errors;
+    p
+}
+
+fn domain_problem(e: Error) -> Problem {
+    if let Some(errors) = e.field_errors() {
+        return validation(errors);
+    }
+    match e {
+        Error::NotFound(what) => problem(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            format!("{what} not found"),
+        ),
+        Error::Conflict { kind, detail } => problem(
+            StatusCode::CONFLICT,
+            kind.slug(),
+            conflict_title(kind),
+            detail,
+        ),
+        e @ Error::InsufficientStock { .. } => {
+            let detail = e.to_string();
+            let Error::InsufficientStock {
+                location,
+                available,
+                requested,
+                elsewhere,
+            } = e
+            else {
+                unreachable!("matched above")
+            };
+            let mut p = problem(
+                StatusCode::CONFLICT,
+                "insufficient-stock",
+                "Insufficient stock",
+                detail,
+            );
+            p.extra.insert("location".into(), json!(location));
+            p.extra.insert("available".into(), json!(available));
+            p.extra.insert("requested".into(), json!(requested));
+            p.extra.insert("elsewhere".into(), json!(elsewhere));
+            p
+        }
+        Error::Unauthorized => problem(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            "a valid bearer token is required: get one with POST /api/v1/auth/login \
+             {\"username\": ..., \"password\": ...} and send it as 'Authorization: Bearer <token>'",
+        ),
+        Error::InvalidCredentials => problem(
+            StatusCode::UNAUTHORIZED,
+            "invalid-credentials",
+            "Invalid credentials",
+            "the username or password is wrong",
+        ),
+        Error::Forbidden { permission, role } => {
+            let mut p = problem(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                format!(
+                    "this needs the permission '{}', which the role {} and above have; \
+                     you are signed in as {} {}",
+                    permission.as_str(),
+                    permission.min_role().as_str(),
+                    inventory_core::article(role.as_str()),
+                    role.as_str()
+                ),
+            );
+            p.extra
+                .insert("permission".into(), json!(permission.as_str()));
+            p.extra
+                .insert("required_role".into(), json!(permission.min_role()));
+            p
+        }
+        Error::PreconditionFailed => problem(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition-failed",
+            "Precondition failed",
+            "the resource was changed since the given ETag; fetch it again",
+        ),
+        Error::IdempotencyMismatch => problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "Idempotency key reused",
+            "this Idempotency-Key was used with a different request",
+        ),
+        Error::AtIndex { index, source } => {
+            let mut p = domain_problem(*source);
+            for e in &mut p.errors {
+                e.field = format!("movements[{index}].{}", e.field);
+            }
+            p.detail = if p.errors.is_empty() {
+                format!("movement {index}: {}", p.detail)
+            } else {
+                field_detail(&p.errors)
+            };
+            p.extra.insert("index".into(), json!(index));
+            p
+        }
+        Error::Unavailable(detail) => {
+            tracing::error!(error = %detail, "database unavailable");
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service-unavailable",
+                "Service unavailable",
+                "the database is unavailable; retry shortly",
+            )
+        }
+        Error::Internal(detail) => {
+            tracing::error!(error = %detail, "internal error");
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal-error",
+                "Internal error",
+                "an internal error occurred; the request id identifies it in the logs",
+            )
+        }
+        Error::Validation(_) | Error::UnknownLocation { .. } => {
+            unreachable!("validation errors are answered above")
+        }
+    }
+}
+
+impl HttpError {
+    /// The problem this error stands for (logging 5xx details as it goes).
+    pub fn problem(self) -> Problem {
+        match self {
+            Self::Domain(e) => domain_problem(e),
+            Self::MalformedJson(detail) => problem(
+                StatusCode::BAD_REQUEST,
+                "malformed-json",
+                "Malformed JSON",
+                detail,
+            ),
+            Self::BadRequest(detail) => problem(
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "Bad request",
+                detail,
+            ),
+            Self::UnsupportedMediaType => problem(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "send the body as application/json",
+            ),
+            Self::PayloadTooLarge => problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+                "the body is larger than 1 MiB",
+            ),
+            Self::RouteNotFound => problem(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                "no such route; the API is described at /api/openapi.json and browsable at /docs/",
+            ),
+            Self::MethodNotAllowed => problem(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                "this route does not take that method",
+            ),
+            Self::ShuttingDown => problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service-unavailable",
+                "Service unavailable",
+                "the server is shutting down",
+            ),
+        }
+    }
+}
+
+impl Problem {
+    /// The RFC 9457 document.
+    pub fn document(&self) -> Value {
+        let mut body = Map::new();
+        body.insert("type".into(), json!(format!("/problems/{}", self.slug)));
+        body.insert("title".into(), json!(self.title));
+        body.insert("status".into(), json!(self.status.as_u16()));
+        body.insert("detail".into(), json!(self.detail));
+        if !self.errors.is_empty() {
+            body.insert("errors".into(), json!(self.errors));
+        }
+        body.extend(self.extra.clone());
+        Value::Object(body)
+    }
+
+    /// Headers every renderer sends with this problem.
+    pub fn add_headers(&self, response: &mut Response) {
+        let headers = response.headers_mut();
+        match self.status {
+            StatusCode::UNAUTHORIZED => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            }
+            _ => {}
+        }
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        self.problem().into_response()
+    }
+}
+
+/// The problem+json renderer.
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        metrics::counter!("inventory_errors_total", "type" => self.slug).increment(1);
+        let mut response = (self.status, axum::Json(self.document())).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        self.add_headers(&mut response);
+        response
+    }
+}
+
+/// The answer when a handler panics: a 500 problem like any internal error
+/// (logged with the panic message), instead of a connection dropped with no
+/// response at all.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    HttpError::Domain(Error::internal(format!("handler panicked: {message}"))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use axum::routing::get;
+    use axum::Router;
+    use inventory_core::identity::{Permission, Role};
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_500_problem() {
+        async fn boom() -> &'static str {
+            panic!("boom")
+        }
+        let app = Router::new().route("/boom", get(boom)).layer(
+            tower_http::catch_panic::CatchPanicLayer::custom(panic_response),
+        );
+        let request = Request::builder().uri("/boom").body(Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let problem: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["status"], 500);
+        assert!(
+            !problem["detail"].as_str().unwrap().contains("boom"),
+            "internals leak"
+        );
+    }
+
+    #[test]
+    fn a_refusal_says_which_permission_and_role_it_needs() {
+        let p = HttpError::Domain(Error::Forbidden {
+            permission: Permission::ItemsWrite,
+            role: Role::Clerk,
+        })
+        .problem();
+        assert_eq!(p.status, StatusCode::FORBIDDEN);
+        assert!(p.detail.contains("'items:write'"), "{}", p.detail);
+        assert!(p.detail.contains("manager"), "{}", p.detail);
+        assert!(p.detail.contains("as a clerk"), "{}", p.detail);
+        let p = HttpError::Domain(Error::Unauthorized).problem();
+        assert!(p.detail.contains("POST /api/v1/auth/login"), "{}", p.detail);
+    }
+}

@@ -1,0 +1,49 @@
+//! The OpenAPI document, generated from the handlers' annotations (so it
+//! cannot drift from the routes).
+
+use crate::api;
+use crate::http::error::ProblemDoc;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Inventory Manager API", description = "Items, locations and an append-only stock ledger."),
+    paths(
+        api::system::health, api::system::ready,
+        api::v1::auth::login, api::v1::auth::logout, api::v1::auth::me, api::v1::users::create_user,
+        api::v1::items::create_item, api::v1::items::list_items, api::v1::items::get_item,
+        api::v1::items::patch_item, api::v1::items::delete_item, api::v1::items::restore_item,
+        api::v1::items::item_stock,
+        api::v1::locations::create_location, api::v1::locations::list_locations,
+        api::v1::locations::get_location, api::v1::locations::patch_location,
+        api::v1::movements::create_movement, api::v1::movements::create_batch,
+        api::v1::movements::list_movements, api::v1::movements::get_movement,
+        api::v1::movements::reverse_movement,
+        api::v1::events::stream_events,
+    ),
+    components(schemas(ProblemDoc)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "system", description = "Health and readiness"),
+        (name = "auth", description = "Login, logout and users"),
+        (name = "items", description = "Items and their stock"),
+        (name = "locations", description = "Stock locations"),
+        (name = "movements", description = "The stock ledger"),
+        (name = "events", description = "The change feed (Server-Sent Events)"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
