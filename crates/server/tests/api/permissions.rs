@@ -1,0 +1,145 @@
+//! Authorization is data: the router is walked against the application's
+//! permission table. Every route the OpenAPI document lists is in
+//! `api::v1::ROUTES` (and the other way round), every route is served, and
+//! each one refuses the role just below the least role its use case needs
+//! (403 naming the permission) while that role itself gets through.
+
+use crate::common::*;
+use inventory_app::{Access, UseCase};
+use inventory_core::identity::Role;
+use inventory_server::api::v1::ROUTES;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+/// A body that passes a route's parsing, so that only access decides.
+fn body_for(use_case: UseCase, item_id: &str, n: usize) -> Option<Value> {
+    Some(match use_case {
+        UseCase::Login => json!({"username": "admin", "password": ADMIN_PASSWORD}),
+        UseCase::CreateUser => {
+            json!({"username": format!("walk-{n}"), "password": "password-1234", "role": "viewer"})
+        }
+        UseCase::CreateItem => json!({"sku": format!("WALK-{n}"), "name": "Walk"}),
+        UseCase::UpdateItem => json!({"name": "Walked"}),
+        UseCase::CreateLocation => json!({"code": format!("WALK-{n}"), "name": "Walk"}),
+        UseCase::UpdateLocation => json!({"name": "Main location"}),
+        UseCase::RecordMovement => json!({"item_id": item_id, "kind": "receive", "quantity": 1}),
+        UseCase::RecordMovements => {
+            json!({"movements": [{"item_id": item_id, "kind": "receive", "quantity": 1}]})
+        }
+        UseCase::ReverseMovement => json!({"reason": "walk"}),
+        _ => return None,
+    })
+}
+
+fn role_below(role: Role) -> Option<Role> {
+    Role::ALL.into_iter().rev().find(|r| *r < role)
+}
+
+#[tokio::test]
+async fn every_route_is_checked_against_the_permission_table() {
+    let app = spawn_app().await;
+    let item = app.create_item("WALK-ITEM").await;
+    let item_id = item["id"].as_str().unwrap().to_owned();
+    let received = app.receive(&item_id, 100).await;
+    let movement_id = received["movement"]["id"].as_str().unwrap().to_owned();
+
+    // The document and the table name the same routes.
+    let doc = app.get_json("/api/openapi.json").await;
+    let mut documented = BTreeSet::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            if path.starts_with("/api/") {
+                documented.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let listed: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p, _)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(documented, listed, "OpenAPI paths vs api::v1::ROUTES");
+    // Every use case is reachable through some route.
+    for use_case in UseCase::ALL {
+        assert!(
+            ROUTES.iter().any(|(_, _, u)| u == use_case),
+            "{use_case:?} has no route"
+        );
+    }
+
+    let mut tokens = Vec::new();
+    for role in Role::ALL {
+        let token = match role {
+            Role::Admin => app.admin_token.clone(),
+            _ => app.token_for(role.as_str()).await,
+        };
+        tokens.push((role, token));
+    }
+    let token = |role: Role| tokens.iter().find(|(r, _)| *r == role).unwrap().1.clone();
+
+    for (n, (method, template, use_case)) in ROUTES.iter().enumerate() {
+        let path = template.replace("{id_or_code}", "MAIN").replace(
+            "{id}",
+            if template.starts_with("/api/v1/movements") {
+                &movement_id
+            } else {
+                &item_id
+            },
+        );
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let call = |token: String, n: usize| {
+            let (app, method, path, item_id) = (&app, method.clone(), path.clone(), &item_id);
+            async move {
+                let mut req = app.client.request(method, app.url(&path));
+                if !token.is_empty() {
+                    req = req.bearer_auth(token);
+                }
+                if let Some(body) = body_for(*use_case, item_id, n) {
+                    req = req.json(&body);
+                }
+                req.send().await.unwrap()
+            }
+        };
+        let access = use_case.access();
+        match access.min_role() {
+            None => {
+                // Public: answered without credentials.
+                let res = call(String::new(), n).await;
+                assert_eq!(res.status(), StatusCode::OK, "{method} {path}");
+            }
+            Some(min) => {
+                // Served, and refused without credentials.
+                let res = call(String::new(), n).await;
+                assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+                if let Some(below) = role_below(min) {
+                    let res = call(token(below), n).await;
+                    let p = problem(res, StatusCode::FORBIDDEN).await;
+                    let Access::Needs(permission) = access else {
+                        panic!("{use_case:?}: a role below {min:?} refused without a permission")
+                    };
+                    assert_eq!(p["permission"], permission.as_str(), "{method} {path}");
+                    assert_eq!(p["required_role"], min.as_str(), "{method} {path}");
+                }
+                // The least role gets through (logout with a token of its own).
+                let allowed = match use_case {
+                    UseCase::Logout => app.token_for(min.as_str()).await,
+                    _ => token(min),
+                };
+                let res = call(allowed, n + 1000).await;
+                let status = res.status();
+                assert!(
+                    !matches!(
+                        status,
+                        StatusCode::UNAUTHORIZED
+                            | StatusCode::FORBIDDEN
+                            | StatusCode::NOT_FOUND
+                            | StatusCode::METHOD_NOT_ALLOWED
+                    ),
+                    "{method} {path} as {min:?}: {status} {}",
+                    res.text().await.unwrap_or_default()
+                );
+            }
+        }
+    }
+    app.shutdown().await;
+}
