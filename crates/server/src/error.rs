@@ -6,7 +6,6 @@ use axum::response::{IntoResponse, Response};
 use inventory_core::error::ConflictKind;
 use inventory_core::{Error, FieldError};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -32,18 +31,45 @@ impl From<Error> for ApiError {
     }
 }
 
-/// The problem document, as the OpenAPI document describes it.
+/// The problem document: what every error response carries, and what the
+/// OpenAPI document describes (`IntoResponse` serializes this very struct, so
+/// the schema names every member the server sends). Clients should ignore
+/// members they do not know.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
     /// URI reference naming the problem type; its last segment is a stable slug.
     #[serde(rename = "type")]
+    #[schema(example = "/problems/validation-error")]
     pub kind: String,
     pub title: String,
+    /// The HTTP status, repeated.
     pub status: u16,
     pub detail: String,
     /// For validation problems: what is wrong with which field.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// For a batch of movements: the index of the first failing entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    /// For insufficient stock: the location code that lacks it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// For insufficient stock: the quantity that location has available.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available: Option<i64>,
+    /// For insufficient stock: the quantity asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested: Option<i64>,
+}
+
+/// The members some problems add to the four every problem has.
+#[derive(Default)]
+struct Extra {
+    errors: Option<Vec<FieldError>>,
+    index: Option<u32>,
+    location: Option<String>,
+    available: Option<i64>,
+    requested: Option<i64>,
 }
 
 struct Parts {
@@ -51,7 +77,7 @@ struct Parts {
     slug: &'static str,
     title: &'static str,
     detail: String,
-    extra: Map<String, Value>,
+    extra: Extra,
 }
 
 fn parts(
@@ -65,7 +91,7 @@ fn parts(
         slug,
         title,
         detail: detail.into(),
-        extra: Map::new(),
+        extra: Extra::default(),
     }
 }
 
@@ -104,9 +130,9 @@ fn domain_parts(e: Error) -> Parts {
                 "Insufficient stock",
                 detail,
             );
-            p.extra.insert("location".into(), json!(location));
-            p.extra.insert("available".into(), json!(available));
-            p.extra.insert("requested".into(), json!(requested));
+            p.extra.location = Some(location);
+            p.extra.available = Some(available);
+            p.extra.requested = Some(requested);
             p
         }
         Error::PreconditionFailed => parts(
@@ -127,7 +153,7 @@ fn domain_parts(e: Error) -> Parts {
                 "Invalid request",
                 detail,
             );
-            p.extra.insert("errors".into(), json!(errors));
+            p.extra.errors = Some(errors);
             p
         }
         Error::IdempotencyMismatch => parts(
@@ -139,7 +165,7 @@ fn domain_parts(e: Error) -> Parts {
         Error::AtIndex { index, source } => {
             let mut p = domain_parts(*source);
             p.detail = format!("movement {index}: {}", p.detail);
-            p.extra.insert("index".into(), json!(index));
+            p.extra.index = Some(u32::try_from(index).unwrap_or(u32::MAX));
             p
         }
         Error::Unavailable(detail) => {
@@ -235,13 +261,18 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let p = self.parts();
         metrics::counter!("inventory_errors_total", "type" => p.slug).increment(1);
-        let mut body = Map::new();
-        body.insert("type".into(), json!(format!("/problems/{}", p.slug)));
-        body.insert("title".into(), json!(p.title));
-        body.insert("status".into(), json!(p.status.as_u16()));
-        body.insert("detail".into(), json!(p.detail));
-        body.extend(p.extra);
-        let mut response = (p.status, axum::Json(Value::Object(body))).into_response();
+        let body = Problem {
+            kind: format!("/problems/{}", p.slug),
+            title: p.title.to_owned(),
+            status: p.status.as_u16(),
+            detail: p.detail,
+            errors: p.extra.errors,
+            index: p.extra.index,
+            location: p.extra.location,
+            available: p.extra.available,
+            requested: p.extra.requested,
+        };
+        let mut response = (p.status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
@@ -279,6 +310,7 @@ mod tests {
     use axum::http::Request;
     use axum::routing::get;
     use axum::Router;
+    use serde_json::Value;
     use tower::ServiceExt;
 
     #[tokio::test]
