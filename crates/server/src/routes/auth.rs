@@ -2,7 +2,7 @@
 
 use super::{idempotent, replay, Outcome};
 use crate::auth::{hash_password, TOKEN_TTL_SECS};
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, AuthUser};
 use crate::state::AppState;
 use axum::extract::State;
@@ -33,7 +33,7 @@ pub struct LoginResponse {
 
 /// Exchanges a username and password for a bearer token.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = Problem)))]
+    responses((status = 200, body = LoginResponse)))]
 pub async fn login(
     State(state): State<AppState>,
     body: ApiJson<LoginRequest>,
@@ -54,7 +54,7 @@ pub async fn login(
 
 /// Ends the session: the token stops working at once.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 204, description = "Logged out"), (status = 401, body = Problem)))]
+    responses((status = 204, description = "Logged out")))]
 pub async fn logout(State(state): State<AppState>, caller: AuthUser) -> ApiResult<StatusCode> {
     state.logout(&caller).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -62,7 +62,7 @@ pub async fn logout(State(state): State<AppState>, caller: AuthUser) -> ApiResul
 
 /// The user the token belongs to.
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 401, body = Problem)))]
+    responses((status = 200, body = User)))]
 pub async fn me(caller: AuthUser) -> Json<User> {
     Json(caller.user)
 }
@@ -70,8 +70,7 @@ pub async fn me(caller: AuthUser) -> Json<User> {
 /// Creates a user (admin only).
 #[utoipa::path(post, path = "/api/v1/users", tag = "auth", request_body = CreateUser, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create safe")),
-    responses((status = 201, body = User), (status = 403, body = Problem), (status = 409, body = Problem),
-        (status = 422, body = Problem)))]
+    responses((status = 201, body = User)))]
 pub async fn create_user(
     State(state): State<AppState>,
     caller: AuthUser,

@@ -5,7 +5,7 @@
 //! up what other replicas committed.
 
 use super::bad_query;
-use crate::error::{ApiResult, Problem};
+use crate::error::ApiResult;
 use crate::extract::AuthUser;
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
@@ -57,8 +57,7 @@ struct Feed {
 /// event's `id` is its feed id and its `data` the event as JSON.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", security(("bearer" = [])),
     params(EventParams, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this id")),
-    responses((status = 200, description = "text/event-stream of events", content_type = "text/event-stream"),
-        (status = 401, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, description = "text/event-stream of events", content_type = "text/event-stream")))]
 pub async fn stream_events(
     State(state): State<AppState>,
     _caller: AuthUser,

@@ -3,7 +3,7 @@
 use super::{
     bad_query, idempotent, parse_bool, parse_limit, parse_time, replay, text_param, Outcome,
 };
-use crate::error::{ApiResult, Problem};
+use crate::error::ApiResult;
 use crate::extract::{if_match, path_id, ApiJson, AuthUser, Bearer};
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
@@ -29,8 +29,7 @@ fn with_etag(status: StatusCode, item: &Item) -> Response {
 /// Creates an item (manager or admin).
 #[utoipa::path(post, path = "/api/v1/items", tag = "items", request_body = CreateItem, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create safe")),
-    responses((status = 201, body = Item, headers(("Location" = String), ("ETag" = String))),
-        (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = Item, headers(("Location" = String), ("ETag" = String)))))]
 pub async fn create_item(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -90,7 +89,7 @@ pub struct ItemList {
 
 /// Lists items with keyset paging.
 #[utoipa::path(get, path = "/api/v1/items", tag = "items", params(ItemListParams), security(("bearer" = [])),
-    responses((status = 200, body = ItemList), (status = 422, body = Problem)))]
+    responses((status = 200, body = ItemList)))]
 pub async fn list_items(
     State(state): State<AppState>,
     _caller: AuthUser,
@@ -133,7 +132,7 @@ pub async fn list_items(
 /// Reads an item; the `ETag` names its version.
 #[utoipa::path(get, path = "/api/v1/items/{id}", tag = "items", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "Item id")),
-    responses((status = 200, body = Item, headers(("ETag" = String))), (status = 404, body = Problem)))]
+    responses((status = 200, body = Item, headers(("ETag" = String)))))]
 pub async fn get_item(
     State(state): State<AppState>,
     Bearer(token): Bearer,
@@ -167,8 +166,7 @@ pub async fn get_item(
 #[utoipa::path(patch, path = "/api/v1/items/{id}", tag = "items", request_body = ItemPatch, security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "Item id"),
         ("If-Match" = Option<String>, Header, description = "ETag from a read; a stale one gets 412")),
-    responses((status = 200, body = Item), (status = 404, body = Problem), (status = 412, body = Problem),
-        (status = 422, body = Problem)))]
+    responses((status = 200, body = Item)))]
 pub async fn patch_item(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -207,8 +205,7 @@ async fn expected_version(
 /// Archives an item that holds no stock.
 #[utoipa::path(delete, path = "/api/v1/items/{id}", tag = "items", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "Item id")),
-    responses((status = 204, description = "Archived"), (status = 404, body = Problem), (status = 409, body = Problem),
-        (status = 412, body = Problem)))]
+    responses((status = 204, description = "Archived")))]
 pub async fn delete_item(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -236,7 +233,7 @@ pub struct StockParams {
 /// Per-location balances and totals, now or as of an instant.
 #[utoipa::path(get, path = "/api/v1/items/{id}/stock", tag = "items", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "Item id"), StockParams),
-    responses((status = 200, body = StockReport), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = StockReport)))]
 pub async fn item_stock(
     State(state): State<AppState>,
     _caller: AuthUser,

@@ -1,7 +1,7 @@
 //! Stock locations.
 
 use super::{bad_query, idempotent, parse_limit, replay, Outcome};
-use crate::error::{ApiResult, Problem};
+use crate::error::ApiResult;
 use crate::extract::{path_id, ApiJson, AuthUser};
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 #[utoipa::path(post, path = "/api/v1/locations", tag = "locations", request_body = CreateLocation,
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create safe")),
-    responses((status = 201, body = Location), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = Location)))]
 pub async fn create_location(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -89,7 +89,7 @@ pub async fn list_locations(
 
 #[utoipa::path(get, path = "/api/v1/locations/{id}", tag = "locations", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "Location id")),
-    responses((status = 200, body = Location), (status = 404, body = Problem)))]
+    responses((status = 200, body = Location)))]
 pub async fn get_location(
     State(state): State<AppState>,
     _caller: AuthUser,
@@ -102,8 +102,7 @@ pub async fn get_location(
 /// Renames a location or changes its code (manager or admin).
 #[utoipa::path(patch, path = "/api/v1/locations/{id}", tag = "locations", request_body = LocationPatch,
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "Location id")),
-    responses((status = 200, body = Location), (status = 404, body = Problem), (status = 409, body = Problem),
-        (status = 422, body = Problem)))]
+    responses((status = 200, body = Location)))]
 pub async fn patch_location(
     State(state): State<AppState>,
     caller: AuthUser,

@@ -6,6 +6,7 @@ mod events;
 mod items;
 mod locations;
 mod movements;
+mod openapi;
 mod system;
 
 use crate::error::{ApiError, ApiResult, Problem};
@@ -19,6 +20,7 @@ use axum::routing::{get, post};
 use axum::{middleware, Router};
 use inventory_core::store::{Created, Idempotency, StoredResponse};
 use inventory_core::Error;
+use openapi::ProblemResponses;
 use serde::Serialize;
 use std::future::Future;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -39,7 +41,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         events::stream_events,
     ),
     components(schemas(Problem)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemResponses),
     tags(
         (name = "system", description = "Health and readiness"),
         (name = "auth", description = "Login, logout and users"),

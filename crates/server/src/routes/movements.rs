@@ -2,7 +2,7 @@
 //! page through them by `seq`.
 
 use super::{bad_query, idempotent, parse_limit, parse_time, replay, Outcome};
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, AuthUser};
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
@@ -31,9 +31,7 @@ fn count(results: &[MovementResult]) {
 #[utoipa::path(post, path = "/api/v1/movements", tag = "movements", request_body = CreateMovement,
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried post safe")),
-    responses((status = 201, body = MovementResult),
-        (status = 409, body = Problem, description = "Insufficient stock (type ends in insufficient-stock, with available and requested), archived item, or key in flight"),
-        (status = 422, body = Problem)))]
+    responses((status = 201, body = MovementResult)))]
 pub async fn create_movement(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -96,7 +94,7 @@ pub struct BatchResponse {
 #[utoipa::path(post, path = "/api/v1/movements/batch", tag = "movements", request_body = BatchRequest,
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried post safe")),
-    responses((status = 201, body = BatchResponse), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = BatchResponse)))]
 pub async fn create_batch(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -184,7 +182,7 @@ pub struct MovementList {
 
 /// Pages through the ledger by `seq`.
 #[utoipa::path(get, path = "/api/v1/movements", tag = "movements", params(MovementListParams),
-    security(("bearer" = [])), responses((status = 200, body = MovementList), (status = 422, body = Problem)))]
+    security(("bearer" = [])), responses((status = 200, body = MovementList)))]
 pub async fn list_movements(
     State(state): State<AppState>,
     _caller: AuthUser,
