@@ -226,6 +226,15 @@ pub fn parse_time(
         .transpose()
 }
 
+/// A query string that does not fit the parameters (in practice a parameter
+/// given twice: every parameter is an optional string, checked by the
+/// handler): a 422 like any other unusable parameter value.
 pub fn bad_query(e: axum::extract::rejection::QueryRejection) -> ApiError {
-    ApiError::BadRequest(e.body_text())
+    let message = e.body_text();
+    let message = message
+        .strip_prefix("Failed to deserialize query string: ")
+        .unwrap_or(&message);
+    ApiError::Domain(Error::Validation(vec![inventory_core::FieldError::new(
+        "query", message,
+    )]))
 }
