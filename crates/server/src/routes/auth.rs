@@ -32,7 +32,8 @@ pub struct LoginResponse {
 }
 
 /// Exchanges a username and password for a bearer token.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body(content = LoginRequest,
+        example = json!({"username": "admin", "password": "correct horse battery staple"})),
     responses((status = 200, body = LoginResponse)))]
 pub async fn login(
     State(state): State<AppState>,
@@ -68,7 +69,8 @@ pub async fn me(caller: AuthUser) -> Json<User> {
 }
 
 /// Creates a user (admin only).
-#[utoipa::path(post, path = "/api/v1/users", tag = "auth", request_body = CreateUser, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/users", tag = "auth", request_body(content = CreateUser,
+        example = json!({"username": "dana", "password": "a-long-passphrase", "role": "clerk"})), security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create safe")),
     responses((status = 201, body = User)))]
 pub async fn create_user(

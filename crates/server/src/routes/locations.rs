@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 /// Creates a location (manager or admin). Codes are stored upper-case.
-#[utoipa::path(post, path = "/api/v1/locations", tag = "locations", request_body = CreateLocation,
+#[utoipa::path(post, path = "/api/v1/locations", tag = "locations", request_body(content = CreateLocation,
+        example = json!({"code": "A-01", "name": "Aisle 1"})),
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create safe")),
     responses((status = 201, body = Location)))]
@@ -100,7 +101,8 @@ pub async fn get_location(
 }
 
 /// Renames a location or changes its code (manager or admin).
-#[utoipa::path(patch, path = "/api/v1/locations/{id}", tag = "locations", request_body = LocationPatch,
+#[utoipa::path(patch, path = "/api/v1/locations/{id}", tag = "locations", request_body(content = LocationPatch,
+        example = json!({"name": "Aisle 1 (north)"})),
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "Location id")),
     responses((status = 200, body = Location)))]
 pub async fn patch_location(

@@ -28,7 +28,8 @@ fn count(results: &[MovementResult]) {
 }
 
 /// Records one movement (clerk or above).
-#[utoipa::path(post, path = "/api/v1/movements", tag = "movements", request_body = CreateMovement,
+#[utoipa::path(post, path = "/api/v1/movements", tag = "movements", request_body(content = CreateMovement,
+        example = json!({"item_id": "01968f4e-8c2a-7d3e-9b1a-2f4c6d8e0a1b", "kind": "receive", "quantity": 12, "location": "MAIN", "reference": "PO-1042"})),
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried post safe")),
     responses((status = 201, body = MovementResult)))]
@@ -91,7 +92,10 @@ pub struct BatchResponse {
 
 /// Records up to 1000 movements in one transaction: all or none. A failure
 /// names the index of the first failing entry.
-#[utoipa::path(post, path = "/api/v1/movements/batch", tag = "movements", request_body = BatchRequest,
+#[utoipa::path(post, path = "/api/v1/movements/batch", tag = "movements", request_body(content = BatchRequest,
+        example = json!({"movements": [
+            {"item_id": "01968f4e-8c2a-7d3e-9b1a-2f4c6d8e0a1b", "kind": "issue", "quantity": 2, "location": "MAIN"},
+            {"item_id": "01968f4e-8c2a-7d3e-9b1a-2f4c6d8e0a1b", "kind": "transfer", "quantity": 3, "from_location": "MAIN", "to_location": "A-01"}]})),
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried post safe")),
     responses((status = 201, body = BatchResponse)))]

@@ -6,8 +6,10 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
+use serde::Serialize;
 use serde_json::json;
 use std::sync::atomic::Ordering;
+use utoipa::ToSchema;
 
 /// Liveness: the process serves HTTP.
 #[utoipa::path(get, path = "/health", tag = "system",
@@ -16,9 +18,43 @@ pub async fn health() -> impl IntoResponse {
     Json(json!({"status": "healthy"}))
 }
 
+/// The readiness report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`, `unavailable` (the database does not answer) or
+    /// `shutting_down`.
+    pub status: &'static str,
+    pub checks: ReadinessChecks,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadinessChecks {
+    /// `ok`, `unavailable` or `unknown` (not checked while shutting down).
+    pub database: &'static str,
+    /// `off` (no Redis configured), `ok` or `degraded` (Redis does not
+    /// answer; requests go to the database).
+    pub cache: &'static str,
+}
+
+fn readiness(
+    status: StatusCode,
+    report: &'static str,
+    database: &'static str,
+    cache: &'static str,
+) -> (StatusCode, Json<Readiness>) {
+    (
+        status,
+        Json(Readiness {
+            status: report,
+            checks: ReadinessChecks { database, cache },
+        }),
+    )
+}
+
 /// Readiness: the database answers and the server is not shutting down.
 #[utoipa::path(get, path = "/ready", tag = "system",
-    responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
+    responses((status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready: shutting down, or the database does not answer", body = Readiness)))]
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     // The cache is optional: without it requests go to the database, so a
     // down Redis is reported as degraded but never makes the replica unready.
@@ -28,25 +64,22 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         Some(_) => "degraded",
     };
     if state.is_shutting_down() {
-        return (
+        return readiness(
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(
-                json!({"status": "shutting_down", "checks": {"database": "unknown", "cache": cache}}),
-            ),
+            "shutting_down",
+            "unknown",
+            cache,
         );
     }
     match state.store.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({"status": "ready", "checks": {"database": "ok", "cache": cache}})),
-        ),
+        Ok(()) => readiness(StatusCode::OK, "ready", "ok", cache),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (
+            readiness(
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(
-                    json!({"status": "unavailable", "checks": {"database": "unavailable", "cache": cache}}),
-                ),
+                "unavailable",
+                "unavailable",
+                cache,
             )
         }
     }
