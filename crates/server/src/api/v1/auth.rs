@@ -28,7 +28,8 @@ pub struct LoginResponse {
 }
 
 /// Exchanges a username and password for a bearer token.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body(content = LoginRequest,
+        example = json!({"username": "admin", "password": "correct horse battery staple"})),
     responses((status = 200, body = LoginResponse)))]
 pub async fn login(
     State(app): State<App>,

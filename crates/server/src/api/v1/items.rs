@@ -28,7 +28,8 @@ fn with_etag(status: StatusCode, item: &Item) -> Response {
 }
 
 /// Creates an item (manager or admin). SKUs are unique without regard to case.
-#[utoipa::path(post, path = "/api/v1/items", tag = "items", request_body = CreateItem, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/items", tag = "items", request_body(content = CreateItem,
+        example = json!({"sku": "WIDGET-1", "name": "Widget", "category": "parts", "unit": "each", "reorder_point": 10, "unit_cost": "2.50"})), security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create safe")),
     responses((status = 201, body = Item, headers(("Location" = String), ("ETag" = String)))))]
 pub async fn create_item(
@@ -152,7 +153,8 @@ pub async fn get_item(
 
 /// Applies a JSON merge patch to the editable fields (a manager may change
 /// the SKU: the item keeps its id and its history); honours `If-Match`.
-#[utoipa::path(patch, path = "/api/v1/items/{id}", tag = "items", request_body = ItemPatch, security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/items/{id}", tag = "items", request_body(content = ItemPatch,
+        example = json!({"name": "Blue widget", "reorder_point": 20})), security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "Item id"),
         ("If-Match" = Option<String>, Header, description = "ETag from a read; a stale one gets 412")),
     responses((status = 200, body = Item, headers(("ETag" = String)))))]

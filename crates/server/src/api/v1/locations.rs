@@ -16,7 +16,8 @@ use utoipa::{IntoParams, ToSchema};
 
 /// Creates a location (manager or admin). Codes are stored upper-case;
 /// `"default": true` makes it the default location.
-#[utoipa::path(post, path = "/api/v1/locations", tag = "locations", request_body = CreateLocation,
+#[utoipa::path(post, path = "/api/v1/locations", tag = "locations", request_body(content = CreateLocation,
+        example = json!({"code": "A-01", "name": "Aisle 1"})),
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create safe")),
     responses((status = 201, body = Location, headers(("Location" = String)))))]
@@ -84,7 +85,8 @@ pub async fn get_location(
 }
 
 /// Renames a location, changes its code, or makes it the default (manager or admin).
-#[utoipa::path(patch, path = "/api/v1/locations/{id_or_code}", tag = "locations", request_body = LocationPatch,
+#[utoipa::path(patch, path = "/api/v1/locations/{id_or_code}", tag = "locations", request_body(content = LocationPatch,
+        example = json!({"name": "Aisle 1 (north)"})),
     security(("bearer" = [])), params(("id_or_code" = String, Path, description = "Location id, or its code")),
     responses((status = 200, body = Location)))]
 pub async fn patch_location(

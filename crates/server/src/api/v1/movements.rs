@@ -24,7 +24,8 @@ use utoipa::{IntoParams, ToSchema};
 
 /// Records one movement (clerk or above). The item is named by `item_id` or
 /// by `sku`; a movement without a location uses the default location.
-#[utoipa::path(post, path = "/api/v1/movements", tag = "movements", request_body = CreateMovement,
+#[utoipa::path(post, path = "/api/v1/movements", tag = "movements", request_body(content = CreateMovement,
+        example = json!({"sku": "WIDGET-1", "kind": "receive", "quantity": 12, "location": "MAIN", "reference": "PO-1042"})),
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried post safe")),
     responses((status = 201, body = MovementResult)))]
@@ -54,7 +55,10 @@ pub struct BatchResponse {
 
 /// Records up to 1000 movements in one transaction: all or none. A failure
 /// names the index of the first failing entry.
-#[utoipa::path(post, path = "/api/v1/movements/batch", tag = "movements", request_body = BatchRequest,
+#[utoipa::path(post, path = "/api/v1/movements/batch", tag = "movements", request_body(content = BatchRequest,
+        example = json!({"movements": [
+            {"sku": "WIDGET-1", "kind": "receive", "quantity": 12},
+            {"sku": "WIDGET-1", "kind": "transfer", "quantity": 2, "from_location": "MAIN", "to_location": "A-01"}]})),
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried post safe")),
     responses((status = 201, body = BatchResponse)))]
@@ -102,7 +106,8 @@ pub async fn get_movement(
 /// Reverses a movement: appends the opposite movement at the same locations
 /// (`reverses` points at the original, which then shows `reversed_by`).
 /// Once per movement; refused like any movement when the stock has gone.
-#[utoipa::path(post, path = "/api/v1/movements/{id}/reverse", tag = "movements", request_body = ReverseMovement,
+#[utoipa::path(post, path = "/api/v1/movements/{id}/reverse", tag = "movements", request_body(content = ReverseMovement,
+        example = json!({"reason": "counted twice"})),
     security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The movement to reverse"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried post safe")),

@@ -10,7 +10,8 @@ use inventory_app::App;
 use inventory_core::identity::{CreateUser, User};
 
 /// Creates a user (admin only).
-#[utoipa::path(post, path = "/api/v1/users", tag = "auth", request_body = CreateUser, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/users", tag = "auth", request_body(content = CreateUser,
+        example = json!({"username": "dana", "password": "a-long-passphrase", "role": "clerk"})), security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create safe")),
     responses((status = 201, body = User)))]
 pub async fn create_user(
