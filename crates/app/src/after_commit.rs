@@ -6,7 +6,7 @@
 //! writer (an import, a background job, a page of the web UI) calls its use
 //! case, and so cannot forget any of it.
 
-use crate::App;
+use crate::application::App;
 use inventory_core::catalogue::Item;
 use inventory_core::ledger::MovementResult;
 use std::sync::atomic::Ordering;

@@ -7,12 +7,40 @@
 //! invalidation bumps it (after the commit); a fill only lands if the stripe's
 //! generation is still the one seen before the database read began.
 
+use bytes::Bytes;
+use inventory_core::catalogue::Item;
+use inventory_core::Error;
 use moka::sync::Cache;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// An item as served: its JSON and its entity tag, rendered once per
+/// version so that a cache hit costs no serialization.
+pub struct CachedItem {
+    pub json: Bytes,
+    /// The `ETag` value (a quoted version number).
+    pub etag: Bytes,
+}
+
+impl CachedItem {
+    pub fn render(item: &Item) -> Result<Self, Error> {
+        Ok(Self {
+            json: Bytes::from(serde_json::to_vec(item).map_err(Error::internal)?),
+            etag: Bytes::from(item.etag()),
+        })
+    }
+
+    /// What an entry costs in memory, roughly: the JSON, the tag, and the
+    /// cache's own per-entry bookkeeping (key, node, timer, `Arc`s).
+    pub(crate) fn weight(&self) -> u32 {
+        const BOOKKEEPING: usize = 256;
+        u32::try_from(self.json.len() + self.etag.len() + BOOKKEEPING).unwrap_or(u32::MAX)
+    }
+}
+
+/// A process-local cache whose fills cannot land after an invalidation.
 pub struct CoherentCache<K, V> {
     /// `None` when caching is off: every read loads.
     entries: Option<Cache<K, V>>,

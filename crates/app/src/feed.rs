@@ -6,8 +6,8 @@
 //! other replicas); a one-second poll picks up other replicas' commits
 //! otherwise. Streams end when shutdown begins.
 
+use crate::application::App;
 use crate::principal::{Principal, UseCase};
-use crate::App;
 use futures_util::stream::{self, Stream};
 use inventory_core::events::Event;
 use inventory_core::Result;

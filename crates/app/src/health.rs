@@ -1,7 +1,7 @@
 //! Readiness and the figures a metrics scrape reads (from memory, except
 //! the low-stock count, recounted at most every ten seconds).
 
-use crate::App;
+use crate::application::App;
 use inventory_core::store::PoolStats;
 use std::sync::atomic::Ordering;
 use std::time::Duration;

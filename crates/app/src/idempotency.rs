@@ -8,8 +8,8 @@
 //! its key. Keys are per user. A create that failed records nothing, so it
 //! can be retried with the same key.
 
+use crate::application::App;
 use crate::principal::Principal;
-use crate::App;
 use inventory_core::error::ConflictKind;
 use inventory_core::store::{Created, Idempotency, Render, StoredResponse};
 use inventory_core::{Error, FieldError, Result};

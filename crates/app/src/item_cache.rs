@@ -12,39 +12,13 @@
 //! The local copies weigh what their JSON does (plus an allowance for the
 //! cache's own bookkeeping), and their total stays under `CACHE_MAX_BYTES`.
 
-use crate::cache::CoherentCache;
+use crate::cache::{CachedItem, CoherentCache};
 use crate::redis::{LocalCopies, Redis};
-use bytes::Bytes;
-use inventory_core::catalogue::Item;
 use inventory_core::{Error, Store};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
-
-/// An item as served: its JSON and its entity tag, rendered once per
-/// version so that a cache hit costs no serialization.
-pub struct CachedItem {
-    pub json: Bytes,
-    /// The `ETag` value (a quoted version number).
-    pub etag: Bytes,
-}
-
-impl CachedItem {
-    pub fn render(item: &Item) -> Result<Self, Error> {
-        Ok(Self {
-            json: Bytes::from(serde_json::to_vec(item).map_err(Error::internal)?),
-            etag: Bytes::from(item.etag()),
-        })
-    }
-
-    /// What an entry costs in memory, roughly: the JSON, the tag, and the
-    /// cache's own per-entry bookkeeping (key, node, timer, `Arc`s).
-    fn weight(&self) -> u32 {
-        const BOOKKEEPING: usize = 256;
-        u32::try_from(self.json.len() + self.etag.len() + BOOKKEEPING).unwrap_or(u32::MAX)
-    }
-}
 
 /// Where item reads are cached.
 pub(crate) enum ItemCache {

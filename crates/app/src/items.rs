@@ -2,10 +2,10 @@
 //! restore, and per-location stock.
 
 use crate::after_commit::Change;
+use crate::application::App;
+use crate::cache::CachedItem;
 use crate::idempotency::{json, IdempotencyKey, Outcome};
-use crate::item_cache::CachedItem;
 use crate::principal::{Principal, UseCase};
-use crate::App;
 use chrono::{DateTime, Utc};
 use inventory_core::catalogue::{CreateItem, Item, ItemPatch};
 use inventory_core::ledger::StockReport;

@@ -1,9 +1,9 @@
 //! Stock locations, and the helpful side of refusals that name locations.
 
 use crate::after_commit::Change;
+use crate::application::App;
 use crate::idempotency::{json, IdempotencyKey, Outcome};
 use crate::principal::{Principal, UseCase};
-use crate::App;
 use inventory_core::catalogue::{normalize_code, CreateLocation, Location, LocationPatch};
 use inventory_core::paging::Page;
 use inventory_core::{Error, Result};

@@ -2,9 +2,9 @@
 //! read and page through them, and reverse a mistake.
 
 use crate::after_commit::Change;
+use crate::application::App;
 use crate::idempotency::{IdempotencyKey, Outcome};
 use crate::principal::{Principal, UseCase};
-use crate::App;
 use inventory_core::error::Availability;
 use inventory_core::ledger::{
     CreateMovement, ItemRef, Movement, MovementResult, NewMovement, ReverseMovement, MAX_BATCH,

@@ -17,7 +17,7 @@
 //! `inventory_errors_total{type="cache"}`). The connection manager
 //! reconnects by itself.
 
-use crate::item_cache::CachedItem;
+use crate::cache::CachedItem;
 use bytes::Bytes;
 use inventory_core::Error;
 use redis::aio::ConnectionManager;

@@ -7,19 +7,16 @@
 //! checked in the database.
 
 use crate::after_commit::Change;
-use crate::item_cache::CachedItem;
+use crate::application::App;
+use crate::cache::CachedItem;
 use crate::passwords;
 use crate::principal::{Principal, UseCase};
 use crate::redis::SessionStamp;
-use crate::App;
-use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use chrono::{Duration as ChronoDuration, Utc};
 use inventory_core::identity::{validate_username, User};
 use inventory_core::{Error, Result};
 use std::sync::Arc;
 use uuid::Uuid;
-
-/// A cached session: the stamp it was loaded under, its user, its expiry.
-pub(crate) type CachedSession = (Option<SessionStamp>, User, DateTime<Utc>);
 
 /// A new session's token and its user.
 pub struct SignedIn {

@@ -1,10 +1,10 @@
 //! Users: creating them, and the first administrator.
 
 use crate::after_commit::Change;
+use crate::application::App;
 use crate::idempotency::{json, IdempotencyKey, Outcome};
 use crate::passwords;
 use crate::principal::{Principal, UseCase};
-use crate::App;
 use inventory_core::identity::{CreateUser, Role, User};
 use inventory_core::store::Created;
 use inventory_core::{Error, Result, Store};

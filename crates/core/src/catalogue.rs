@@ -3,9 +3,8 @@
 //! these functions decide and keep the atomic guards in SQL.
 
 use crate::error::{ConflictKind, Error, FieldError, Result};
-use crate::ledger::MAX_QUANTITY;
 use crate::patch::{double_option, merge_patch};
-use crate::validation::{check_text, finish};
+use crate::validation::{check_text, finish, MAX_QUANTITY};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -438,7 +437,7 @@ mod tests {
     use super::*;
 
     fn now() -> DateTime<Utc> {
-        crate::now()
+        crate::validation::now()
     }
 
     fn item() -> Item {

@@ -19,8 +19,9 @@
 //! [`validate`] reads a whole file and reports the first problem with its
 //! line number; [`rows`] then streams the rows to [`crate::Store::import`].
 
+use crate::access::Role;
 use crate::error::{Error, Result};
-use crate::model::{MovementKind, Role};
+use crate::ledger::MovementKind;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};

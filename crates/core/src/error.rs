@@ -2,7 +2,7 @@
 //! problem type (and the web UI to an HTML page with the same meaning);
 //! stores map constraint names to these variants.
 
-use crate::identity::{Permission, Role};
+use crate::access::{Permission, Role};
 use serde::Serialize;
 use utoipa::ToSchema;
 

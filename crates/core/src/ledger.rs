@@ -8,17 +8,16 @@
 //! names no location uses the default location, resolved by the store in
 //! the movement's own transaction.
 
+use crate::access::Role;
 use crate::catalogue::{normalize_code, Item};
 use crate::error::{ConflictKind, Error, FieldError, Result};
-use crate::identity::Role;
 use crate::validation::{article, check_text, finish};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// The largest quantity one movement may carry, so totals never overflow.
-pub const MAX_QUANTITY: i64 = 1_000_000_000;
+pub use crate::validation::MAX_QUANTITY;
 /// The most movements one batch may carry.
 pub const MAX_BATCH: usize = 1000;
 
@@ -692,7 +691,7 @@ mod tests {
             reverses: None,
             reversed_by: None,
             created_by: "admin".into(),
-            created_at: crate::now(),
+            created_at: crate::validation::now(),
         }
     }
 

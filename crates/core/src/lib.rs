@@ -2,11 +2,12 @@
 //! area, the storage contract split by area, and the one error type. No
 //! HTTP and no SQL live here.
 //!
-//! Areas: [`identity`] (users, roles, permissions), [`catalogue`]
+//! Areas: [`access`] (roles, permissions), [`identity`] (users), [`catalogue`]
 //! (locations and items), [`ledger`] (movements, the stock arithmetic and
 //! its guard, reversals), [`events`] (the change feed). [`store`] holds one
 //! storage trait per area.
 
+pub mod access;
 pub mod catalogue;
 pub mod dump;
 pub mod error;
@@ -22,13 +23,4 @@ mod validation;
 
 pub use error::{Error, FieldError, Result};
 pub use store::{Idempotency, Store, StoredResponse};
-pub use validation::{article, fold};
-
-use chrono::{DateTime, Utc};
-
-/// The current time at the precision every backend stores (microseconds),
-/// so that a value built now reads back exactly as written.
-pub fn now() -> DateTime<Utc> {
-    let now = Utc::now();
-    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
-}
+pub use validation::{article, fold, now};

@@ -5,7 +5,7 @@
 //! shift the page boundary, and no row that existed is repeated or skipped.
 
 use crate::error::{Error, Result};
-use crate::model::MovementKind;
+use crate::ledger::MovementKind;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,18 @@
-//! Field checks shared by every area's input validation.
+//! Field checks, limits and the clock shared by every area's rules.
 
 use crate::error::{Error, FieldError, Result};
+use chrono::{DateTime, Utc};
+
+/// The largest quantity one movement may carry (and a reorder point may
+/// name), so totals never overflow.
+pub const MAX_QUANTITY: i64 = 1_000_000_000;
+
+/// The current time at the precision every backend stores (microseconds),
+/// so that a value built now reads back exactly as written.
+pub fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
 
 /// Checks a free-text field's length (in characters) and content.
 pub(crate) fn check_text(

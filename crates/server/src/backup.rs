@@ -8,7 +8,7 @@
 //! else (the database, the disk) is [`CliError::Infra`] (exit status 1).
 
 use crate::config::{Config, DatabaseConfig};
-use crate::open_store;
+use crate::startup::open_store;
 use inventory_core::dump::{self, ExportCounts};
 use inventory_core::store::AdminStore;
 use inventory_core::{Error, Store};

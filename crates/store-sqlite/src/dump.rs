@@ -1,7 +1,7 @@
 //! Export (one read transaction on a read connection: a WAL snapshot, while
 //! the writer goes on) and import (one job on the writer: all or nothing).
 
-use crate::db_error;
+use crate::errors::db_error;
 use crate::rows::{get, micros, opt_uuid, time, uuid};
 use inventory_core::dump::*;
 use inventory_core::fold;
@@ -405,10 +405,10 @@ pub fn restore_file(backup: &std::path::Path, target: &std::path::Path) -> Resul
             |r| r.get(0),
         )
         .map_err(|_| bad_input(format!("{shown} is not an inventory database")))?;
-    if schema > crate::LATEST_VERSION {
+    if schema > crate::migrate::LATEST_VERSION {
         return Err(bad_input(format!(
             "{shown} has schema version {schema}, newer than this build knows ({})",
-            crate::LATEST_VERSION
+            crate::migrate::LATEST_VERSION
         )));
     }
 

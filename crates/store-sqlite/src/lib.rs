@@ -15,12 +15,14 @@
 //! are still only ever built from constant fragments with bound parameters.
 
 mod dump;
+mod errors;
 mod migrate;
 mod rows;
 mod writes;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use errors::{db_error, unavailable};
 use inventory_core::dump::{DumpRows, ExportCounts};
 use inventory_core::model::*;
 use inventory_core::paging::{ItemQuery, ItemSort, MovementQuery, Page, SeqOrder};
@@ -31,7 +33,7 @@ use inventory_core::store::{
 use inventory_core::{fold, Error, Result};
 use rows::*;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, OptionalExtension};
+use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -88,33 +90,6 @@ pub struct SqliteStore {
     reads: Arc<ReadPool>,
     jobs: mpsc::Sender<Job>,
     writer_busy: Arc<AtomicBool>,
-}
-
-fn unavailable(e: impl std::fmt::Display) -> Error {
-    Error::Unavailable(e.to_string())
-}
-
-/// Maps a database error: I/O and locking trouble is "unavailable", the rest
-/// is internal. Constraint violations are mapped where the statement is known.
-pub(crate) fn db_error(e: rusqlite::Error) -> Error {
-    match e.sqlite_error_code() {
-        Some(
-            ErrorCode::DatabaseBusy
-            | ErrorCode::DatabaseLocked
-            | ErrorCode::SystemIoFailure
-            | ErrorCode::DiskFull
-            | ErrorCode::CannotOpen
-            | ErrorCode::ReadOnly,
-        ) => unavailable(e),
-        _ => Error::internal(e),
-    }
-}
-
-pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
-    const SQLITE_CONSTRAINT_PRIMARYKEY: i32 = 1555;
-    matches!(e, rusqlite::Error::SqliteFailure(f, _)
-        if f.extended_code == SQLITE_CONSTRAINT_UNIQUE || f.extended_code == SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
 fn configure(conn: &Connection, sync_full: bool) -> rusqlite::Result<()> {

@@ -1,7 +1,7 @@
 //! Numbered migrations, embedded in the binary. A database whose schema is
 //! newer than this binary knows is refused rather than misread.
 
-use crate::db_error;
+use crate::errors::db_error;
 use inventory_core::{Error, Result};
 use rusqlite::Connection;
 

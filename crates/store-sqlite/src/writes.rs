@@ -3,8 +3,8 @@
 //! entities, patches, refusals) are `inventory_core`'s; here they are
 //! persisted with their guards, events and idempotency records.
 
+use crate::errors::{db_error, is_unique_violation};
 use crate::rows::*;
-use crate::{db_error, is_unique_violation};
 use inventory_core::catalogue::{Item, ItemPatch, Location, LocationPatch, MAIN_LOCATION};
 use inventory_core::events::{event_kind, NewEvent};
 use inventory_core::identity::User;

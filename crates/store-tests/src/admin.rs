@@ -1,6 +1,6 @@
 //! Contract tests of operating the store: ping, idempotency records.
 
-use super::*;
+use crate::helpers::*;
 
 // ================================================================ basics
 

@@ -1,6 +1,6 @@
 //! Contract tests of the catalogue: items, archiving, locations, item lists.
 
-use super::*;
+use crate::helpers::*;
 
 // ================================================================ items
 
@@ -108,10 +108,6 @@ pub async fn unknown_item_is_not_found(store: S) {
     assert_not_found(store.archive_item(ghost, None).await);
     assert_not_found(store.item_stock(ghost, None).await);
     assert_not_found(store.get_location(ghost).await);
-}
-
-pub(crate) fn patch(v: Value) -> ItemPatch {
-    serde_json::from_value(v).expect("valid item patch")
 }
 
 pub async fn update_item_merge_patch_bumps_version(store: S) {

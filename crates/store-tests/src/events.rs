@@ -1,6 +1,6 @@
 //! Contract tests of the change feed.
 
-use super::*;
+use crate::helpers::*;
 
 // ================================================================ the change feed
 

@@ -1,6 +1,6 @@
 //! Contract tests of users and sessions.
 
-use super::*;
+use crate::helpers::*;
 
 // ================================================================ users and sessions
 

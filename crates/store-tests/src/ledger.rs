@@ -1,6 +1,6 @@
 //! Contract tests of the ledger: movements, the guard, concurrency, stock reports, movement lists.
 
-use super::*;
+use crate::helpers::*;
 
 // ================================================================ movements
 

@@ -1,6 +1,6 @@
 //! Contract tests of moving a database between backends: export and import.
 
-use super::*;
+use crate::helpers::*;
 
 // ================================================================ export and import
 

@@ -3,7 +3,7 @@
 
 use crate::dump::{DumpRows, ExportCounts};
 use crate::error::Result;
-use crate::store::StoredResponse;
+use crate::store::idempotency::StoredResponse;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

@@ -3,7 +3,7 @@
 use crate::catalogue::{Item, ItemPatch, Location, LocationPatch};
 use crate::error::Result;
 use crate::paging::{ItemQuery, Page};
-use crate::store::{Created, Idempotency};
+use crate::store::idempotency::{Created, Idempotency};
 use async_trait::async_trait;
 use uuid::Uuid;
 

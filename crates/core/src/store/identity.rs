@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::identity::{User, UserRecord};
-use crate::store::{Created, Idempotency};
+use crate::store::idempotency::{Created, Idempotency};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

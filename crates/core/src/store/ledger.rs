@@ -3,7 +3,7 @@
 use crate::error::Result;
 use crate::ledger::{Actor, Movement, MovementResult, NewMovement, StockReport};
 use crate::paging::{MovementQuery, Page};
-use crate::store::{Created, Idempotency};
+use crate::store::idempotency::{Created, Idempotency};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

@@ -10,13 +10,15 @@
 //! with `Connection: close`, so the client knows not to reuse it.
 
 use crate::http::error::HttpError;
-use crate::http::MAX_BODY_BYTES;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+
+/// The most a request body may carry.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub async fn read_whole_body(request: Request, next: Next) -> Response {
     if request.body().size_hint().exact() == Some(0) {

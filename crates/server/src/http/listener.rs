@@ -29,14 +29,12 @@
 //! Neither timeout runs while a request is in progress (reading its body,
 //! handling it, writing the response, or streaming events).
 
-use crate::http::{metrics_router, router};
 use axum::Router;
 use hyper::rt::{Sleep, Timer};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use inventory_app::App;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -159,9 +157,10 @@ pub fn max_connections_for(limit: FileLimit, reserved: u64) -> usize {
     usize::try_from(cap).unwrap_or(usize::MAX)
 }
 
-/// Serves until `shutdown` resolves; then readiness turns 503 at once,
-/// in-flight requests get `grace` to finish, and the function returns. With
-/// the default [`ListenerOptions`]; see [`serve_with_options`].
+/// Serves `main` on `listener` (and `metrics`, the `/metrics` router, on
+/// its own listener when given) until `shutdown` resolves; then `stopping`
+/// runs (readiness turns 503), in-flight requests get `grace` to finish,
+/// and the function returns.
 ///
 /// Stopping is ordered so that a load balancer in front never sees a request
 /// dropped after it was sent (which it could not safely retry, as the request
@@ -176,59 +175,20 @@ pub fn max_connections_for(limit: FileLimit, reserved: u64) -> usize {
 ///    first bytes (or after [`FIRST_READ_WAIT`]): told to shut down, hyper's
 ///    HTTP/1 connection closes at once one that has read nothing yet
 ///    (`Dispatcher::disable_keep_alive`), resetting a request already sent.
-pub async fn serve(
-    app: App,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
-) -> std::io::Result<()> {
-    serve_with_options(
-        app,
-        listener,
-        None,
-        ListenerOptions::default(),
-        shutdown,
-        grace,
-    )
-    .await
-}
-
-/// [`serve`], with /metrics moved to its own listener when one is given
-/// (`METRICS_PORT`): the main listener then answers 404 for it. The metrics
-/// listener keeps answering until the main one has finished, so the last
-/// scrapes see the shutdown.
-pub async fn serve_with_metrics(
-    app: App,
-    listener: TcpListener,
-    metrics_listener: Option<TcpListener>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
-) -> std::io::Result<()> {
-    serve_with_options(
-        app,
-        listener,
-        metrics_listener,
-        ListenerOptions::default(),
-        shutdown,
-        grace,
-    )
-    .await
-}
-
-/// [`serve_with_metrics`] with the timeouts and the connection cap given.
+///
 /// The metrics listener has the same timeouts and a cap of its own,
-/// [`METRICS_MAX_CONNECTIONS`].
-pub async fn serve_with_options(
-    app: App,
+/// [`METRICS_MAX_CONNECTIONS`]; it keeps answering until the main one has
+/// finished, so the last scrapes see the shutdown.
+pub async fn serve_routers(
+    main: Router,
     listener: TcpListener,
-    metrics_listener: Option<TcpListener>,
+    metrics: Option<(TcpListener, Router)>,
     options: ListenerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    stopping: impl FnOnce() + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let metrics_on_main = metrics_listener.is_none();
-    let metrics_server = metrics_listener.map(|l| {
-        let service = metrics_router(app.clone());
+    let metrics_server = metrics.map(|(l, service)| {
         let options = ListenerOptions {
             max_connections: METRICS_MAX_CONNECTIONS,
             ..options
@@ -237,33 +197,16 @@ pub async fn serve_with_options(
         let never = watch::channel(false).1;
         tokio::spawn(serve_connections(l, service, options, Role::Metrics, never))
     });
-    let result = serve_main(app, listener, metrics_on_main, options, shutdown, grace).await;
-    if let Some(task) = metrics_server {
-        task.abort();
-    }
-    result
-}
-
-async fn serve_main(
-    app: App,
-    listener: TcpListener,
-    metrics_on_main: bool,
-    options: ListenerOptions,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
-) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let signal_app = app.clone();
     tokio::spawn(async move {
         shutdown.await;
-        signal_app.begin_shutdown();
+        stopping();
         tracing::info!("shutting down: readiness is now 503, finishing in-flight requests");
         let _ = stop_tx.send(true);
     });
-    let service = router(app, metrics_on_main);
-    let server = serve_connections(listener, service, options, Role::Main, stop_rx.clone());
+    let server = serve_connections(listener, main, options, Role::Main, stop_rx.clone());
     let mut deadline = stop_rx;
-    tokio::select! {
+    let result = tokio::select! {
         result = server => result,
         _ = async move {
             let _ = deadline.wait_for(|stop| *stop).await;
@@ -272,7 +215,11 @@ async fn serve_main(
             tracing::warn!("shutdown timeout reached; abandoning unfinished requests");
             Ok(())
         }
+    };
+    if let Some(task) = metrics_server {
+        task.abort();
     }
+    result
 }
 
 /// Which listener: the main one is the one the connection metrics describe.

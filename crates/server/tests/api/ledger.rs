@@ -449,7 +449,7 @@ async fn movement_rules_and_ledger_listing() {
 async fn shutdown_turns_readiness_off_at_once() {
     use tower::ServiceExt;
     let app = spawn_app().await;
-    let router = inventory_server::http::router(app.app.clone(), true);
+    let router = inventory_server::service::router(app.app.clone(), true);
     let ready = |r: axum::Router| async move {
         let req = axum::http::Request::get("/ready")
             .body(axum::body::Body::empty())

@@ -1,12 +1,12 @@
 //! Items: create, read, list, merge-patch, archive, restore, and
 //! per-location stock.
 
-use super::created;
 use crate::http::error::{ApiResult, HttpError};
 use crate::http::extract::{
     idempotency_key, if_match, path_id, ApiJson, ApiQuery, Bearer, Caller, NoParams,
 };
 use crate::http::params::{parse_bool, parse_cursor, parse_limit, parse_time, text_param};
+use crate::http::respond::created;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

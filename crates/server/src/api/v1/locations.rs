@@ -1,9 +1,9 @@
 //! Stock locations, named by id or by code.
 
-use super::created;
 use crate::http::error::ApiResult;
 use crate::http::extract::{idempotency_key, ApiJson, ApiQuery, Caller, NoParams};
 use crate::http::params::{parse_cursor, parse_limit};
+use crate::http::respond::created;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;

@@ -10,13 +10,9 @@ pub mod locations;
 pub mod movements;
 pub mod users;
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use inventory_app::{App, Outcome, UseCase};
-use inventory_core::StoredResponse;
-use serde::Serialize;
+use inventory_app::{App, UseCase};
 
 /// Every API route: method, path template, and the use case it calls.
 pub const ROUTES: &[(&str, &str, UseCase)] = &[
@@ -100,40 +96,4 @@ pub fn routes() -> Router<App> {
             post(movements::reverse_movement),
         )
         .route("/api/v1/events", get(events::stream_events))
-}
-
-/// Answers with a recorded response, byte for byte.
-pub fn replay(stored: StoredResponse) -> Response {
-    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-    let mut response = (status, stored.body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
-    response
-}
-
-/// A 201 with the new resource (and its `Location` and `ETag`, when given),
-/// or the recorded response of an earlier request with the same key.
-pub fn created<T: Serialize>(
-    outcome: Outcome<T>,
-    location: impl FnOnce(&T) -> Option<String>,
-    etag: impl FnOnce(&T) -> Option<String>,
-) -> Response {
-    match outcome {
-        Outcome::New(value) => {
-            let mut response = (StatusCode::CREATED, axum::Json(&value)).into_response();
-            let headers = response.headers_mut();
-            if let Some(v) = location(&value).and_then(|l| HeaderValue::from_str(&l).ok()) {
-                headers.insert(header::LOCATION, v);
-            }
-            if let Some(v) = etag(&value).and_then(|e| HeaderValue::from_str(&e).ok()) {
-                headers.insert(header::ETAG, v);
-            }
-            response
-        }
-        Outcome::Replay(stored) => replay(stored),
-    }
 }

@@ -1,12 +1,12 @@
 //! The ledger: post movements one at a time or in all-or-none batches, page
 //! through them by `seq`, read one, and reverse a mistake.
 
-use super::created;
 use crate::http::error::ApiResult;
 use crate::http::extract::{
     idempotency_key, parse_json, path_id, ApiJson, ApiQuery, Caller, NoParams,
 };
 use crate::http::params::{parse_cursor, parse_limit, parse_time, parse_uuid, text_param};
+use crate::http::respond::created;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;

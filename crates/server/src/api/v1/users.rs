@@ -1,8 +1,8 @@
 //! Users.
 
-use super::created;
 use crate::http::error::ApiResult;
 use crate::http::extract::{idempotency_key, ApiJson, ApiQuery, Caller, NoParams};
+use crate::http::respond::created;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;

@@ -6,7 +6,7 @@ mod problems;
 
 pub use problems::{ProblemResponses, PROBLEM_JSON};
 
-use crate::api;
+use crate::api::{system, v1};
 use crate::http::error::ProblemDoc;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -15,17 +15,17 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "Inventory Manager API", description = "Items, locations and an append-only stock ledger."),
     paths(
-        api::system::health, api::system::ready,
-        api::v1::auth::login, api::v1::auth::logout, api::v1::auth::me, api::v1::users::create_user,
-        api::v1::items::create_item, api::v1::items::list_items, api::v1::items::get_item,
-        api::v1::items::patch_item, api::v1::items::delete_item, api::v1::items::restore_item,
-        api::v1::items::item_stock,
-        api::v1::locations::create_location, api::v1::locations::list_locations,
-        api::v1::locations::get_location, api::v1::locations::patch_location,
-        api::v1::movements::create_movement, api::v1::movements::create_batch,
-        api::v1::movements::list_movements, api::v1::movements::get_movement,
-        api::v1::movements::reverse_movement,
-        api::v1::events::stream_events,
+        system::health, system::ready,
+        v1::auth::login, v1::auth::logout, v1::auth::me, v1::users::create_user,
+        v1::items::create_item, v1::items::list_items, v1::items::get_item,
+        v1::items::patch_item, v1::items::delete_item, v1::items::restore_item,
+        v1::items::item_stock,
+        v1::locations::create_location, v1::locations::list_locations,
+        v1::locations::get_location, v1::locations::patch_location,
+        v1::movements::create_movement, v1::movements::create_batch,
+        v1::movements::list_movements, v1::movements::get_movement,
+        v1::movements::reverse_movement,
+        v1::events::stream_events,
     ),
     components(schemas(ProblemDoc)),
     modifiers(&BearerAuth, &ProblemResponses),

@@ -268,8 +268,8 @@ fn problem_response(status: u16, reasons: &[String]) -> utoipa::openapi::Respons
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::openapi::ApiDoc;
     use crate::http::error::HttpError;
-    use crate::http::openapi::ApiDoc;
     use axum::response::IntoResponse;
     use inventory_core::error::Availability;
     use inventory_core::identity::Permission;
