@@ -16,27 +16,58 @@ use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// An item as served: its JSON and its entity tag, rendered once per
-/// version so that a cache hit costs no serialization.
+/// An item as served: its entity tag and its JSON, rendered once per
+/// version (a cache hit costs no serialization) into one exact-size
+/// allocation that every copy shares (cloning is a reference count).
+#[derive(Clone)]
 pub struct CachedItem {
-    pub json: Bytes,
-    /// The `ETag` value (a quoted version number).
-    pub etag: Bytes,
+    /// The `ETag` value, then the JSON.
+    bytes: Bytes,
+    etag_len: usize,
 }
 
 impl CachedItem {
     pub fn render(item: &Item) -> Result<Self, Error> {
-        Ok(Self {
-            json: Bytes::from(serde_json::to_vec(item).map_err(Error::internal)?),
-            etag: Bytes::from(item.etag()),
-        })
+        let etag = item.etag();
+        let mut buf = Vec::with_capacity(etag.len() + 512);
+        buf.extend_from_slice(etag.as_bytes());
+        serde_json::to_writer(&mut buf, item).map_err(Error::internal)?;
+        Ok(Self::from_buffer(buf, etag.len()))
     }
 
-    /// What an entry costs in memory, roughly: the JSON, the tag, and the
-    /// cache's own per-entry bookkeeping (key, node, timer, `Arc`s).
+    /// An item read back from elsewhere (Redis): its tag and its JSON.
+    pub fn from_parts(etag: &[u8], json: &[u8]) -> Self {
+        let mut buf = Vec::with_capacity(etag.len() + json.len());
+        buf.extend_from_slice(etag);
+        buf.extend_from_slice(json);
+        Self::from_buffer(buf, etag.len())
+    }
+
+    fn from_buffer(mut buf: Vec<u8>, etag_len: usize) -> Self {
+        // Held for as long as the item is cached: no slack.
+        buf.shrink_to_fit();
+        Self {
+            bytes: Bytes::from(buf),
+            etag_len,
+        }
+    }
+
+    /// The `ETag` value (a quoted version number).
+    pub fn etag(&self) -> Bytes {
+        self.bytes.slice(..self.etag_len)
+    }
+
+    pub fn json(&self) -> Bytes {
+        self.bytes.slice(self.etag_len..)
+    }
+
+    /// What an entry costs in memory, roughly: its bytes and the cache's
+    /// own per-entry bookkeeping (key, hash table slot, access-order and
+    /// expiry nodes, the shared buffer's header), measured with the bench
+    /// (docs/PERFORMANCE.md).
     pub(crate) fn weight(&self) -> u32 {
-        const BOOKKEEPING: usize = 256;
-        u32::try_from(self.json.len() + self.etag.len() + BOOKKEEPING).unwrap_or(u32::MAX)
+        const BOOKKEEPING: usize = 320;
+        u32::try_from(self.bytes.len() + BOOKKEEPING).unwrap_or(u32::MAX)
     }
 }
 
@@ -144,6 +175,14 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cached_item_is_its_tag_and_its_json_in_one_buffer() {
+        let item = CachedItem::from_parts(b"\"3\"", b"{\"a\":1}");
+        assert_eq!(&item.etag()[..], b"\"3\"");
+        assert_eq!(&item.json()[..], b"{\"a\":1}");
+        assert_eq!(item.weight(), 3 + 7 + 320);
+    }
 
     #[tokio::test]
     async fn a_weighted_cache_keeps_its_total_under_the_bound() {

@@ -9,8 +9,9 @@
 //! | replicas share the database (PostgreSQL) | no | none: every read goes to the database |
 //! | either | yes | Redis, plus local copies checked against it on every read ([`crate::redis`]) |
 //!
-//! The local copies weigh what their JSON does (plus an allowance for the
-//! cache's own bookkeeping), and their total stays under `CACHE_MAX_BYTES`.
+//! The local copies weigh what their JSON and tag do (plus an allowance for
+//! the cache's own bookkeeping), and their total stays under
+//! `CACHE_MAX_BYTES`.
 
 use crate::cache::{CachedItem, CoherentCache};
 use crate::redis::{LocalCopies, Redis};
@@ -23,7 +24,7 @@ use uuid::Uuid;
 /// Where item reads are cached.
 pub(crate) enum ItemCache {
     /// This process is the only writer (SQLite): a process-local cache.
-    Local(CoherentCache<Uuid, Arc<CachedItem>>),
+    Local(CoherentCache<Uuid, CachedItem>),
     /// Replicas share Redis: local copies checked against the generation in
     /// Redis on every read.
     Shared(LocalCopies),
@@ -38,7 +39,7 @@ impl ItemCache {
             (true, _) => Self::Shared(
                 moka::sync::Cache::builder()
                     .max_capacity(max_bytes)
-                    .weigher(|_, (_, _, item): &(Arc<str>, u64, Arc<CachedItem>)| item.weight())
+                    .weigher(|_, (_, _, item): &(Arc<str>, u64, CachedItem)| item.weight())
                     .time_to_live(ttl)
                     .build(),
             ),
@@ -55,7 +56,7 @@ impl ItemCache {
         redis: Option<&Redis>,
         id: Uuid,
         load: F,
-    ) -> Result<Arc<CachedItem>, Error>
+    ) -> Result<CachedItem, Error>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<CachedItem, Error>>,
@@ -68,15 +69,13 @@ impl ItemCache {
                     return Ok(hit);
                 }
                 metrics::counter!("inventory_cache_misses_total", "layer" => "local").increment(1);
-                cache
-                    .get_or_load(&id, || async move { load().await.map(Arc::new) })
-                    .await
+                cache.get_or_load(&id, load).await
             }
             Self::Shared(local) => match redis {
                 Some(redis) => redis.get_or_load(id, local, load).await,
-                None => load().await.map(Arc::new),
+                None => load().await,
             },
-            Self::Off => load().await.map(Arc::new),
+            Self::Off => load().await,
         }
     }
 

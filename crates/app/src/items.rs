@@ -11,7 +11,6 @@ use inventory_core::catalogue::{CreateItem, Item, ItemPatch};
 use inventory_core::ledger::StockReport;
 use inventory_core::paging::{ItemQuery, Page};
 use inventory_core::{Error, Result};
-use std::sync::Arc;
 use uuid::Uuid;
 
 /// What an `If-Match` header asked for: any version, or one of these.
@@ -46,7 +45,7 @@ impl App {
 
     /// The item as served (its JSON and entity tag), from the cache when it
     /// holds the current version.
-    pub async fn get_item(&self, caller: &Principal, id: Uuid) -> Result<Arc<CachedItem>> {
+    pub async fn get_item(&self, caller: &Principal, id: Uuid) -> Result<CachedItem> {
         self.run(caller, UseCase::GetItem, async {
             let store = self.store.clone();
             let load = || async move {

@@ -18,7 +18,6 @@
 //! reconnects by itself.
 
 use crate::cache::CachedItem;
-use bytes::Bytes;
 use inventory_core::Error;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
@@ -44,7 +43,7 @@ return 0
 
 /// This process's copies of items, each with the Redis epoch and
 /// generation it was valid at (bounded by bytes, see [`crate::item_cache`]).
-pub type LocalCopies = moka::sync::Cache<Uuid, (Arc<str>, u64, Arc<CachedItem>)>;
+pub type LocalCopies = moka::sync::Cache<Uuid, (Arc<str>, u64, CachedItem)>;
 
 #[derive(Clone)]
 pub struct Redis {
@@ -183,9 +182,9 @@ async fn bounded<T>(call: impl Future<Output = redis::RedisResult<T>>) -> Result
 /// A cached item as stored in Redis: `generation \n etag \n json`.
 fn encode(generation: u64, item: &CachedItem) -> Vec<u8> {
     let mut out = format!("{generation}\n").into_bytes();
-    out.extend_from_slice(&item.etag);
+    out.extend_from_slice(&item.etag());
     out.push(b'\n');
-    out.extend_from_slice(&item.json);
+    out.extend_from_slice(&item.json());
     out
 }
 
@@ -197,9 +196,8 @@ fn decode(bytes: &[u8]) -> Option<(u64, CachedItem)> {
     if etag.len() < 2 || !etag.iter().all(|b| b.is_ascii_graphic()) {
         return None;
     }
-    let etag = Bytes::copy_from_slice(etag);
-    let json = Bytes::copy_from_slice(parts.next()?);
-    Some((generation, CachedItem { json, etag }))
+    let json = parts.next()?;
+    Some((generation, CachedItem::from_parts(etag, json)))
 }
 
 impl Redis {
@@ -303,7 +301,7 @@ impl Redis {
         id: Uuid,
         local: &LocalCopies,
         load: F,
-    ) -> Result<Arc<CachedItem>, Error>
+    ) -> Result<CachedItem, Error>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<CachedItem, Error>>,
@@ -413,7 +411,7 @@ impl Redis {
         local: &LocalCopies,
         load: F,
         probe: Option<Probe>,
-    ) -> Result<Arc<CachedItem>, Error>
+    ) -> Result<CachedItem, Error>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<CachedItem, Error>>,
@@ -425,16 +423,16 @@ impl Redis {
             ..
         }) = probe
         else {
-            return load().await.map(Arc::new);
+            return load().await;
         };
         if self.pending.lock().map(|p| p.contains(&id)).unwrap_or(true) {
-            return load().await.map(Arc::new);
+            return load().await;
         }
         let (gen_k, val_k) = (gen_key(id), value_key(id));
         let Some(epoch) = epoch else {
             name_dataset(&mut conn).await;
             metrics::counter!("inventory_cache_misses_total", "layer" => "redis").increment(1);
-            return load().await.map(Arc::new);
+            return load().await;
         };
         let generation = generation.unwrap_or(0);
         if let Some((e, g, item)) = local.get(&id) {
@@ -450,19 +448,18 @@ impl Redis {
             Ok(stored) => stored,
             Err(e) => {
                 cache_error(e);
-                return load().await.map(Arc::new);
+                return load().await;
             }
         };
         if let Some((g, item)) = stored.as_deref().and_then(decode) {
             if g == generation {
                 metrics::counter!("inventory_cache_hits_total", "layer" => "redis").increment(1);
-                let item = Arc::new(item);
                 local.insert(id, (epoch.clone(), g, item.clone()));
                 return Ok(item);
             }
         }
         metrics::counter!("inventory_cache_misses_total", "layer" => "redis").increment(1);
-        let item = Arc::new(load().await?);
+        let item = load().await?;
         let filled = bounded(
             self.fill
                 .key(&gen_k)
@@ -621,14 +618,11 @@ mod tests {
 
     #[test]
     fn cached_items_round_trip_through_their_encoding() {
-        let item = CachedItem {
-            json: Bytes::from_static(b"{\"a\":\"x\\ny\"}"),
-            etag: Bytes::from_static(b"\"3\""),
-        };
+        let item = CachedItem::from_parts(b"\"3\"", b"{\"a\":\"x\\ny\"}");
         let (g, back) = decode(&encode(7, &item)).unwrap();
         assert_eq!(g, 7);
-        assert_eq!(back.json, item.json);
-        assert_eq!(back.etag, item.etag);
+        assert_eq!(back.json(), item.json());
+        assert_eq!(back.etag(), item.etag());
         assert!(decode(b"garbage").is_none());
     }
 }

@@ -15,7 +15,6 @@ use crate::redis::SessionStamp;
 use chrono::{Duration as ChronoDuration, Utc};
 use inventory_core::identity::{validate_username, User};
 use inventory_core::{Error, Result};
-use std::sync::Arc;
 use uuid::Uuid;
 
 /// A new session's token and its user.
@@ -94,7 +93,7 @@ impl App {
         &self,
         token: &str,
         id: Uuid,
-    ) -> Result<(Principal, Arc<CachedItem>)> {
+    ) -> Result<(Principal, CachedItem)> {
         let (Some(redis), true, crate::item_cache::ItemCache::Shared(local)) =
             (&self.redis, self.store.shared_by_replicas(), &self.items)
         else {

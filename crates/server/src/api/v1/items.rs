@@ -137,7 +137,7 @@ pub async fn get_item(
     // Authenticated with the read: one round trip to Redis for both where
     // replicas share it.
     let (_caller, item) = app.authenticated_item(&token, id).await?;
-    let etag = HeaderValue::from_maybe_shared(item.etag.clone()).map_err(Error::internal)?;
+    let etag = HeaderValue::from_maybe_shared(item.etag()).map_err(Error::internal)?;
     Ok((
         [
             (
@@ -146,7 +146,7 @@ pub async fn get_item(
             ),
             (header::ETAG, etag),
         ],
-        item.json.clone(),
+        item.json(),
     )
         .into_response())
 }
