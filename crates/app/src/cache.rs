@@ -7,10 +7,10 @@
 //! invalidation bumps it (after the commit); a fill only lands if the stripe's
 //! generation is still the one seen before the database read began.
 
+use crate::bounded::BoundedCache;
 use bytes::Bytes;
 use inventory_core::catalogue::Item;
 use inventory_core::Error;
-use moka::sync::Cache;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::Mutex;
@@ -40,14 +40,18 @@ impl CachedItem {
         let mut buf = Vec::with_capacity(etag.len() + json.len());
         buf.extend_from_slice(etag);
         buf.extend_from_slice(json);
-        Self::from_buffer(buf, etag.len())
-    }
-
-    fn from_buffer(mut buf: Vec<u8>, etag_len: usize) -> Self {
-        // Held for as long as the item is cached: no slack.
-        buf.shrink_to_fit();
         Self {
             bytes: Bytes::from(buf),
+            etag_len: etag.len(),
+        }
+    }
+
+    fn from_buffer(buf: Vec<u8>, etag_len: usize) -> Self {
+        // Held for as long as the item is cached: copied into an allocation
+        // of its exact size (shrinking in place keeps the allocator's
+        // larger block).
+        Self {
+            bytes: Bytes::copy_from_slice(&buf),
             etag_len,
         }
     }
@@ -61,12 +65,11 @@ impl CachedItem {
         self.bytes.slice(self.etag_len..)
     }
 
-    /// What an entry costs in memory, roughly: its bytes and the cache's
-    /// own per-entry bookkeeping (key, hash table slot, access-order and
-    /// expiry nodes, the shared buffer's header), measured with the bench
-    /// (docs/PERFORMANCE.md).
+    /// What an entry costs in memory: its bytes, the allocator's rounding
+    /// and the buffer's shared header, and the cache's own bookkeeping (the
+    /// hash map slot and the ring's key: `crate::bounded`).
     pub(crate) fn weight(&self) -> u32 {
-        const BOOKKEEPING: usize = 320;
+        const BOOKKEEPING: usize = 160;
         u32::try_from(self.bytes.len() + BOOKKEEPING).unwrap_or(u32::MAX)
     }
 }
@@ -74,7 +77,7 @@ impl CachedItem {
 /// A process-local cache whose fills cannot land after an invalidation.
 pub struct CoherentCache<K, V> {
     /// `None` when caching is off: every read loads.
-    entries: Option<Cache<K, V>>,
+    entries: Option<BoundedCache<K, V>>,
     /// Generation counters, each behind its own lock.
     stripes: Vec<Mutex<u64>>,
     hasher: RandomState,
@@ -87,29 +90,18 @@ where
     K: Hash + Eq + Send + Sync + Clone + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    /// A cache of at most `capacity` entries.
+    /// A cache of at most about `capacity` entries.
     pub fn new(capacity: u64, ttl: Duration) -> Self {
-        Self::with(
-            Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(ttl)
-                .build(),
-        )
+        Self::with(BoundedCache::with_capacity(capacity, ttl))
     }
 
     /// A cache of at most `max_weight` in total, each entry weighing what
     /// `weigh` says (bytes, say), so that its memory has a bound.
     pub fn weighted(max_weight: u64, ttl: Duration, weigh: fn(&K, &V) -> u32) -> Self {
-        Self::with(
-            Cache::builder()
-                .max_capacity(max_weight)
-                .weigher(weigh)
-                .time_to_live(ttl)
-                .build(),
-        )
+        Self::with(BoundedCache::new(max_weight, ttl, weigh))
     }
 
-    fn with(entries: Cache<K, V>) -> Self {
+    fn with(entries: BoundedCache<K, V>) -> Self {
         Self {
             entries: Some(entries),
             stripes: (0..STRIPES).map(|_| Mutex::new(0)).collect(),
@@ -181,7 +173,7 @@ mod tests {
         let item = CachedItem::from_parts(b"\"3\"", b"{\"a\":1}");
         assert_eq!(&item.etag()[..], b"\"3\"");
         assert_eq!(&item.json()[..], b"{\"a\":1}");
-        assert_eq!(item.weight(), 3 + 7 + 320);
+        assert_eq!(item.weight(), 3 + 7 + 160);
     }
 
     #[tokio::test]
@@ -193,18 +185,9 @@ mod tests {
                 .get_or_load(&key, || async { Ok::<_, ()>(vec![0u8; 1_000]) })
                 .await;
         }
-        let entries = cache.entries.as_ref().unwrap();
-        entries.run_pending_tasks();
-        assert!(
-            entries.weighted_size() <= 10_000,
-            "{} bytes held",
-            entries.weighted_size()
-        );
-        assert!(
-            entries.entry_count() <= 10,
-            "{} entries",
-            entries.entry_count()
-        );
+        let (entries, weight) = cache.entries.as_ref().unwrap().size();
+        assert!(weight <= 10_000, "{weight} bytes held");
+        assert!(entries <= 10, "{entries} entries");
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@
 //! the cache's own bookkeeping), and their total stays under
 //! `CACHE_MAX_BYTES`.
 
+use crate::bounded::BoundedCache;
 use crate::cache::{CachedItem, CoherentCache};
 use crate::redis::{LocalCopies, Redis};
 use inventory_core::{Error, Store};
@@ -36,13 +37,11 @@ pub(crate) enum ItemCache {
 impl ItemCache {
     pub(crate) fn new(store: &dyn Store, redis: bool, ttl: Duration, max_bytes: u64) -> Self {
         match (redis, store.shared_by_replicas()) {
-            (true, _) => Self::Shared(
-                moka::sync::Cache::builder()
-                    .max_capacity(max_bytes)
-                    .weigher(|_, (_, _, item): &(Arc<str>, u64, CachedItem)| item.weight())
-                    .time_to_live(ttl)
-                    .build(),
-            ),
+            (true, _) => Self::Shared(BoundedCache::new(
+                max_bytes,
+                ttl,
+                |_, (_, _, item): &(Arc<str>, u64, CachedItem)| item.weight(),
+            )),
             (false, false) => Self::Local(CoherentCache::weighted(max_bytes, ttl, |_, item| {
                 item.weight()
             })),

@@ -15,6 +15,7 @@
 
 pub mod after_commit;
 pub mod application;
+pub mod bounded;
 pub mod cache;
 pub mod feed;
 pub mod health;

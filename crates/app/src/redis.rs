@@ -43,7 +43,7 @@ return 0
 
 /// This process's copies of items, each with the Redis epoch and
 /// generation it was valid at (bounded by bytes, see [`crate::item_cache`]).
-pub type LocalCopies = moka::sync::Cache<Uuid, (Arc<str>, u64, CachedItem)>;
+pub type LocalCopies = crate::bounded::BoundedCache<Uuid, (Arc<str>, u64, CachedItem)>;
 
 #[derive(Clone)]
 pub struct Redis {

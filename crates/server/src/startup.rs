@@ -75,6 +75,7 @@ pub async fn build_app(config: &Config) -> Result<App, inventory_core::Error> {
         trace_use_cases: telemetry::traces_enabled(),
     };
     let app = App::new(store, redis, options).await?;
+    telemetry::spawn_metrics_upkeep();
     spawn_housekeeping(app.clone());
     spawn_secret_watch(app.clone(), config);
     Ok(app)

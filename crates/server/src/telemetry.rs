@@ -170,6 +170,21 @@ fn traceparent_trace_id(headers: &axum::http::HeaderMap) -> Option<String> {
 }
 
 /// The process-wide Prometheus recorder.
+/// Keeps the recorder's memory bounded between scrapes: histogram samples
+/// are held raw until they are folded into their buckets, which only a
+/// scrape (`render`) or this upkeep does. A server nobody scrapes (a small
+/// shop without Prometheus) would otherwise grow by every request's
+/// latency sample, forever.
+pub fn spawn_metrics_upkeep() {
+    tokio::spawn(async {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            metrics().run_upkeep();
+        }
+    });
+}
+
 pub fn metrics() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {

@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 pub use dump::{is_sqlite_file, restore_file};
@@ -78,12 +78,36 @@ pub fn path_from_url(url: &str) -> Option<PathBuf> {
 type Reply = Box<dyn FnOnce(Result<()>) + Send>;
 type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
 
-/// Read-only connections, lent out one per read.
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+/// Read-only connections, each owned by a reader thread of its own that
+/// takes reads from one queue. A fixed set of threads: handing each read to
+/// tokio's blocking pool instead made that pool grow to dozens of threads
+/// under load (a thread that has just finished is not yet idle when the
+/// next read comes), each holding memory of its own.
 struct ReadPool {
-    connections: Mutex<Vec<Connection>>,
-    permits: Semaphore,
-    in_use: AtomicU32,
+    jobs: std::sync::mpsc::Sender<ReadJob>,
+    in_use: Arc<AtomicU32>,
     size: u32,
+}
+
+/// A reader thread: runs reads on its connection until the store is gone.
+fn run_reader(
+    conn: Connection,
+    queue: Arc<Mutex<std::sync::mpsc::Receiver<ReadJob>>>,
+    in_use: Arc<AtomicU32>,
+) {
+    loop {
+        let job = match queue.lock().unwrap_or_else(|e| e.into_inner()).recv() {
+            Ok(job) => job,
+            Err(_) => return,
+        };
+        in_use.fetch_add(1, Ordering::Relaxed);
+        // A read that panics loses its answer (its caller hears "not
+        // answered"), not this thread and its connection.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&conn)));
+        in_use.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 pub struct SqliteStore {
@@ -95,7 +119,7 @@ pub struct SqliteStore {
 fn configure(conn: &Connection, sync_full: bool) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.execute_batch(&format!(
-        "PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; PRAGMA cache_size = -4000; PRAGMA temp_store = MEMORY;",
+        "PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; PRAGMA cache_size = -2000; PRAGMA temp_store = MEMORY;",
         if sync_full { "FULL" } else { "NORMAL" }
     ))?;
     conn.set_prepared_statement_cache_capacity(64);
@@ -129,8 +153,10 @@ impl SqliteStore {
         writes::ensure_main_location(&writer)?;
 
         let size = opts.read_connections.max(1);
-        let mut connections = Vec::with_capacity(size as usize);
-        for _ in 0..size {
+        let (read_jobs, read_queue) = std::sync::mpsc::channel::<ReadJob>();
+        let read_queue = Arc::new(Mutex::new(read_queue));
+        let in_use = Arc::new(AtomicU32::new(0));
+        for n in 0..size {
             let conn = Connection::open_with_flags(
                 path,
                 OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -139,12 +165,15 @@ impl SqliteStore {
             )
             .map_err(cannot_open)?;
             configure(&conn, opts.sync_full).map_err(cannot_open)?;
-            connections.push(conn);
+            let (queue, in_use) = (read_queue.clone(), in_use.clone());
+            std::thread::Builder::new()
+                .name(format!("sqlite-reader-{n}"))
+                .spawn(move || run_reader(conn, queue, in_use))
+                .map_err(Error::internal)?;
         }
         let reads = Arc::new(ReadPool {
-            connections: Mutex::new(connections),
-            permits: Semaphore::new(size as usize),
-            in_use: AtomicU32::new(0),
+            jobs: read_jobs,
+            in_use,
             size,
         });
 
@@ -186,32 +215,22 @@ impl SqliteStore {
             .map_err(|_| unavailable("the write was not committed"))?
     }
 
-    /// Runs `f` on a read-only connection, on the blocking pool.
+    /// Runs `f` on a read-only connection, on the next free reader thread.
     async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let _permit = self.reads.permits.acquire().await.map_err(unavailable)?;
-        let pool = self.reads.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = pool
-                .connections
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .pop()
-                .ok_or_else(|| Error::internal("read pool exhausted"))?;
-            pool.in_use.fetch_add(1, Ordering::Relaxed);
-            let result = f(&conn);
-            pool.in_use.fetch_sub(1, Ordering::Relaxed);
-            pool.connections
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(conn);
-            result
-        })
-        .await
-        .map_err(Error::internal)?
+        let (tx, rx) = oneshot::channel::<Result<T>>();
+        let job: ReadJob = Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        });
+        self.reads
+            .jobs
+            .send(job)
+            .map_err(|_| unavailable("the SQLite readers have stopped"))?;
+        rx.await
+            .map_err(|_| Error::internal("a read ended without an answer"))?
     }
 
     /// Takes a consistent copy of the database into `dest` (which must not
