@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 # when dpkg says it is installed: a binary of the same name from elsewhere
 # (a pyenv shim, a hand-made copy) is not what the tests were written for.
 debian_packages=(prometheus shellcheck postgresql postgresql-client redis-server nginx
-  prometheus-alertmanager jq curl podman buildah runc catatonit python3-venv)
+  prometheus-alertmanager jq curl podman buildah runc catatonit python3-venv chromium nodejs)
 missing=()
 for package in "${debian_packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
@@ -74,6 +74,15 @@ pip_tool checkov checkov 'checkov==3.3.30'
 pip_tool moto moto_server 'moto[server]==5.2.5'
 pip_tool schemathesis schemathesis 'schemathesis==4.32.5'
 export PATH="$PINNED_BIN:$PATH"
+
+# npm packages of the UI tests (playwright-core, axe-core), at the versions
+# e2e/package-lock.json pins.
+echo "==> npm ci (e2e/)"
+if ! command -v npm >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
+  # Debian's nodejs comes without npm (NodeSource's includes it).
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+(cd e2e && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

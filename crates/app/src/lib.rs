@@ -17,6 +17,7 @@ pub mod after_commit;
 pub mod application;
 pub mod bounded;
 pub mod cache;
+pub mod dashboard;
 pub mod feed;
 pub mod health;
 pub mod idempotency;

@@ -136,6 +136,7 @@ use_cases! {
     ListMovements => "list_movements", Needs(InventoryRead);
     ReverseMovement => "reverse_movement", Needs(StockMove);
     FollowEvents => "follow_events", Needs(InventoryRead);
+    Dashboard => "dashboard", Needs(InventoryRead);
 }
 
 #[cfg(test)]

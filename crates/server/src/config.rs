@@ -3,6 +3,7 @@
 //! one line naming the variable, and the process exits with status 2.
 
 use crate::http::listener::{self, FileLimit, ListenerOptions};
+use crate::web::cookies::WebOptions;
 use clap::{Args, Parser, Subcommand};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -176,6 +177,26 @@ pub struct Settings {
         global = true
     )]
     pub max_connections: String,
+    /// Whether the UI's session cookie is marked Secure (sent over HTTPS only): true, false, or unset to follow X-Forwarded-Proto when INVENTORY_TRUST_PROXY=true (else not Secure). Set true when users reach the server over HTTPS
+    #[arg(long, env = "INVENTORY_COOKIE_SECURE", global = true)]
+    pub cookie_secure: Option<String>,
+    /// Whether a proxy in front is trusted to say how clients connected (X-Forwarded-Proto): true or false
+    #[arg(
+        long,
+        env = "INVENTORY_TRUST_PROXY",
+        default_value = "false",
+        global = true
+    )]
+    pub trust_proxy: String,
+}
+
+/// A true/false setting; anything else is an error naming it.
+fn flag(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(bad(name, format!("must be true or false, not '{value}'"))),
+    }
 }
 
 /// A string that never shows in `Debug` output or logs.
@@ -452,6 +473,15 @@ impl Settings {
                 header_read_timeout,
                 idle_timeout,
                 max_connections,
+                web: WebOptions {
+                    cookie_secure: self
+                        .cookie_secure
+                        .as_deref()
+                        .filter(|v| !v.trim().is_empty())
+                        .map(|v| flag("INVENTORY_COOKIE_SECURE", v))
+                        .transpose()?,
+                    trust_proxy: flag("INVENTORY_TRUST_PROXY", &self.trust_proxy)?,
+                },
             },
             metrics_listen,
             otlp_endpoint,
@@ -695,6 +725,7 @@ mod tests {
                 header_read_timeout: Duration::from_secs(3),
                 idle_timeout: Duration::from_secs(90),
                 max_connections: 50,
+                web: WebOptions::default(),
             }
         );
 

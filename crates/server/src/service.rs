@@ -7,6 +7,7 @@ use crate::http::body::{self, MAX_BODY_BYTES};
 use crate::http::error::{self, HttpError};
 use crate::http::listener::{serve_routers, ListenerOptions};
 use crate::telemetry;
+use crate::web::{self, cookies::WebOptions, page};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::{middleware, Router};
@@ -19,7 +20,13 @@ use utoipa_swagger_ui::SwaggerUi;
 
 /// The service. `/metrics` is on it unless it has a listener of its own.
 pub fn router(app: App, with_metrics: bool) -> Router {
+    router_with(app, with_metrics, WebOptions::default())
+}
+
+/// [`router`] with the UI's cookie settings.
+pub fn router_with(app: App, with_metrics: bool, web_options: WebOptions) -> Router {
     let mut routes = api::v1::routes()
+        .merge(web::routes(web_options))
         .route("/health", get(api::system::health))
         .route("/ready", get(api::system::ready))
         .merge(SwaggerUi::new("/docs").url("/api/openapi.json", api::openapi::ApiDoc::openapi()));
@@ -28,7 +35,7 @@ pub fn router(app: App, with_metrics: bool) -> Router {
     }
     routes
         .route_layer(middleware::from_fn(telemetry::mark_route))
-        .fallback(|| async { HttpError::RouteNotFound })
+        .fallback(page::not_found)
         .method_not_allowed_fallback(|| async { HttpError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(body::read_whole_body))
@@ -90,7 +97,7 @@ pub async fn serve_with_options(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let main = router(app.clone(), metrics_listener.is_none());
+    let main = router_with(app.clone(), metrics_listener.is_none(), options.web);
     let metrics = metrics_listener.map(|l| (l, metrics_router(app.clone())));
     let stopping = move || app.begin_shutdown();
     serve_routers(main, listener, metrics, options, shutdown, stopping, grace).await

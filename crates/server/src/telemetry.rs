@@ -269,6 +269,11 @@ pub async fn mark_route(path: MatchedPath, req: Request, next: Next) -> Response
     response
 }
 
+/// The request's id (the caller's `X-Request-Id`, or a new one), for
+/// handlers that show it (the UI's error pages).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
 fn request_id(req: &Request) -> String {
     req.headers()
         .get("x-request-id")
@@ -280,9 +285,10 @@ fn request_id(req: &Request) -> String {
 
 /// Outer layer: request id, trace context, one log line and the request
 /// metrics.
-pub async fn observe(req: Request, next: Next) -> Response {
+pub async fn observe(mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     let id = request_id(&req);
+    req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().as_str().to_owned();
     let span = tracing::info_span!(
         "request",

@@ -90,6 +90,9 @@ pub struct ListenerOptions {
     /// Client connections served at once; more wait in the kernel's listen
     /// backlog until one closes.
     pub max_connections: usize,
+    /// How the UI's pages on this listener set cookies (whether clients
+    /// reach it over TLS).
+    pub web: crate::web::cookies::WebOptions,
 }
 
 impl Default for ListenerOptions {
@@ -101,6 +104,7 @@ impl Default for ListenerOptions {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: max_connections_for(open_file_limit(), RESERVED_FILES),
+            web: crate::web::cookies::WebOptions::default(),
         }
     }
 }

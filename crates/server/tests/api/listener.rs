@@ -28,6 +28,7 @@ fn options(header_read_timeout: u64, idle_timeout: u64, max_connections: usize) 
         header_read_timeout: Duration::from_secs(header_read_timeout),
         idle_timeout: Duration::from_secs(idle_timeout),
         max_connections,
+        ..ListenerOptions::default()
     }
 }
 

@@ -4,7 +4,7 @@
 //! moving-between-backends commands (`backup`), three replicas behind
 //! nginx restarted one at a time under load (`cluster`), and the OpenAPI
 //! document checked against the running binary by schemathesis
-//! (`schemathesis`).
+//! (`schemathesis`), and the web UI driven in headless Chromium (`ui`).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -13,3 +13,4 @@ mod backup;
 mod binary;
 mod cluster;
 mod schemathesis;
+mod ui;

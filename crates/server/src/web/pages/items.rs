@@ -1,0 +1,551 @@
+//! Items: the searchable list, an item's page (stock per location and its
+//! history), creating and editing (a stale edit shows the other person's
+//! values beside yours), and the scanner's look-up.
+
+use super::shared::{filled, parse_before, place_errors, Field, MovementRow};
+use crate::http::error::HttpError;
+use crate::web::page::{render, see_other, Chrome, WebError};
+use crate::web::session::{CsrfForm, Visitor};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use inventory_app::items::IfMatch;
+use inventory_app::movements::MovementFilter;
+use inventory_app::{App, Outcome, UseCase};
+use inventory_core::access::Permission;
+use inventory_core::catalogue::{CreateItem, Item, ItemPatch};
+use inventory_core::money::format_unit_cost;
+use inventory_core::paging::{
+    decode_cursor, encode_cursor, ItemCursor, ItemQuery, ItemSort, MovementQuery, SeqOrder,
+};
+use inventory_core::{Error, FieldError};
+use serde::Deserialize;
+use uuid::Uuid;
+
+const PAGE: u32 = 50;
+
+/// An item as the list shows it.
+pub struct ItemRow {
+    pub id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub category: String,
+    pub unit: String,
+    pub on_hand: i64,
+    pub available: i64,
+    pub reorder_point: i64,
+    pub low: bool,
+}
+
+impl From<Item> for ItemRow {
+    fn from(i: Item) -> Self {
+        Self {
+            low: i.reorder_point > 0 && i.available <= i.reorder_point,
+            id: i.id,
+            sku: i.sku,
+            name: i.name,
+            category: i.category.unwrap_or_default(),
+            unit: i.unit,
+            on_hand: i.on_hand,
+            available: i.available,
+            reorder_point: i.reorder_point,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "items/list.html")]
+struct ListPage {
+    chrome: Chrome,
+    q: String,
+    category: String,
+    low_stock: bool,
+    sort: String,
+    sorts: Vec<(&'static str, &'static str)>,
+    rows: Vec<ItemRow>,
+    next: Option<String>,
+    may_edit: bool,
+}
+
+#[derive(Deserialize)]
+pub struct ListParams {
+    q: Option<String>,
+    category: Option<String>,
+    low_stock: Option<String>,
+    sort: Option<String>,
+    cursor: Option<String>,
+}
+
+const SORTS: [(&str, &str); 4] = [
+    ("sku", "SKU, A to Z"),
+    ("-sku", "SKU, Z to A"),
+    ("-created_at", "Newest first"),
+    ("created_at", "Oldest first"),
+];
+
+/// `GET /items`: search, filters, sort and keyset paging (the API's).
+pub async fn list(
+    State(app): State<App>,
+    visitor: Visitor,
+    Query(p): Query<ListParams>,
+) -> Result<Response, WebError> {
+    let sort_text = filled(&p.sort).unwrap_or_else(|| "sku".to_owned());
+    let sort = ItemSort::parse(&sort_text)?;
+    let after: Option<ItemCursor> = match filled(&p.cursor) {
+        Some(c) => Some(
+            decode_cursor::<ItemCursor>(&c)
+                .ok()
+                .filter(|c| c.sort == sort)
+                .ok_or_else(|| Error::invalid("cursor", "is not a page link of this list"))?,
+        ),
+        None => None,
+    };
+    let low_stock = matches!(p.low_stock.as_deref(), Some("true" | "on" | "1"));
+    let query = ItemQuery {
+        q: filled(&p.q),
+        category: filled(&p.category),
+        low_stock,
+        sort,
+        limit: PAGE,
+        after,
+        ..ItemQuery::default()
+    };
+    let page = app.list_items(&visitor.principal, query).await?;
+    let next = page.next_cursor.map(|key| {
+        let mut link = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in [("q", &p.q), ("category", &p.category)] {
+            if let Some(v) = filled(value) {
+                link.append_pair(name, &v);
+            }
+        }
+        if low_stock {
+            link.append_pair("low_stock", "true");
+        }
+        link.append_pair("sort", &sort_text);
+        link.append_pair("cursor", &encode_cursor(&ItemCursor { sort, key }));
+        format!("/items?{}", link.finish())
+    });
+    render(
+        StatusCode::OK,
+        &ListPage {
+            chrome: visitor.chrome("Items", "items"),
+            q: p.q.unwrap_or_default(),
+            category: p.category.unwrap_or_default(),
+            low_stock,
+            sort: sort_text,
+            sorts: SORTS.to_vec(),
+            rows: page.rows.into_iter().map(ItemRow::from).collect(),
+            next,
+            may_edit: visitor.may(Permission::ItemsWrite),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct LookupParams {
+    code: Option<String>,
+}
+
+/// `GET /items/lookup?code=`: the item a scanned code names, as JSON for
+/// the movement form's script (404 problem when no item has it).
+pub async fn lookup(
+    State(app): State<App>,
+    visitor: Visitor,
+    Query(p): Query<LookupParams>,
+) -> Response {
+    let Some(code) = filled(&p.code) else {
+        return HttpError::Domain(Error::invalid("code", "scan or type a SKU")).into_response();
+    };
+    match app.find_item_by_sku(&visitor.principal, &code).await {
+        Ok(Some(item)) => Json(serde_json::json!({
+            "id": item.id,
+            "sku": item.sku,
+            "name": item.name,
+            "available": item.available,
+        }))
+        .into_response(),
+        Ok(None) => {
+            let mut problem = HttpError::Domain(Error::NotFound("item")).problem();
+            problem.detail = format!("No item has the SKU '{code}'.");
+            problem.into_response()
+        }
+        Err(e) => HttpError::Domain(e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "items/show.html")]
+struct ItemPage {
+    chrome: Chrome,
+    item: ItemView,
+    locations: Vec<(String, i64)>,
+    latest: Vec<MovementRow>,
+    next: Option<String>,
+    notice: Option<&'static str>,
+    may_edit: bool,
+    may_move: bool,
+}
+
+/// An item's values as text, as pages show them.
+pub struct ItemView {
+    pub id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub unit: String,
+    pub reorder_point: i64,
+    pub unit_cost: String,
+    pub on_hand: i64,
+    pub available: i64,
+    pub archived: bool,
+}
+
+impl From<&Item> for ItemView {
+    fn from(i: &Item) -> Self {
+        Self {
+            id: i.id,
+            sku: i.sku.clone(),
+            name: i.name.clone(),
+            description: i.description.clone().unwrap_or_default(),
+            category: i.category.clone().unwrap_or_default(),
+            unit: i.unit.clone(),
+            reorder_point: i.reorder_point,
+            unit_cost: format_unit_cost(i.unit_cost),
+            on_hand: i.on_hand,
+            available: i.available,
+            archived: i.archived,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ShowParams {
+    before: Option<String>,
+    saved: Option<String>,
+}
+
+fn item_id(text: &str) -> Result<Uuid, WebError> {
+    Uuid::parse_str(text).map_err(|_| Error::NotFound("item").into())
+}
+
+/// `GET /items/{id}`: stock per location and the item's history.
+pub async fn show(
+    State(app): State<App>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    Query(p): Query<ShowParams>,
+) -> Result<Response, WebError> {
+    let id = item_id(&id)?;
+    let before = parse_before(p.before.as_deref())?;
+    let item = app.read_item(&visitor.principal, id).await?;
+    let stock = app.item_stock(&visitor.principal, id, None).await?;
+    let history = app
+        .list_movements(
+            &visitor.principal,
+            MovementFilter {
+                query: MovementQuery {
+                    item_id: Some(id),
+                    order: SeqOrder::Desc,
+                    limit: 20,
+                    after_seq: before,
+                    ..MovementQuery::default()
+                },
+                sku: None,
+            },
+        )
+        .await?;
+    let next = history
+        .next_cursor
+        .as_ref()
+        .and(history.rows.last())
+        .map(|m| format!("/items/{id}?before={}", m.seq));
+    render(
+        StatusCode::OK,
+        &ItemPage {
+            chrome: visitor.chrome(format!("{} – {}", item.sku, item.name), "items"),
+            item: ItemView::from(&item),
+            locations: stock
+                .locations
+                .into_iter()
+                .filter(|l| l.on_hand != 0)
+                .map(|l| (l.location, l.on_hand))
+                .collect(),
+            latest: history.rows.iter().map(MovementRow::from).collect(),
+            next,
+            notice: p.saved.is_some().then_some("Saved."),
+            may_edit: visitor.may(Permission::ItemsWrite),
+            may_move: visitor.may(Permission::StockMove),
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "items/form.html")]
+struct FormPage {
+    chrome: Chrome,
+    heading: String,
+    action: String,
+    cancel: String,
+    version: Option<i64>,
+    fields: Vec<Field>,
+    problem: Option<String>,
+    theirs: Option<ItemView>,
+}
+
+/// The item form's fields, as posted.
+#[derive(Deserialize, Default, Clone)]
+pub struct ItemForm {
+    sku: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    category: Option<String>,
+    unit: Option<String>,
+    reorder_point: Option<String>,
+    unit_cost: Option<String>,
+    version: Option<String>,
+}
+
+impl ItemForm {
+    fn of(item: &Item) -> Self {
+        Self {
+            sku: Some(item.sku.clone()),
+            name: Some(item.name.clone()),
+            description: item.description.clone(),
+            category: item.category.clone(),
+            unit: Some(item.unit.clone()),
+            reorder_point: Some(item.reorder_point.to_string()),
+            unit_cost: Some(format_unit_cost(item.unit_cost)),
+            version: Some(item.version.to_string()),
+        }
+    }
+
+    fn fields(&self) -> Vec<Field> {
+        let v = |x: &Option<String>| x.clone().unwrap_or_default();
+        vec![
+            Field::text("sku", "SKU", v(&self.sku))
+                .required()
+                .hint("Unique, without regard to case"),
+            Field::text("name", "Name", v(&self.name)).required(),
+            Field::text("description", "Description", v(&self.description)),
+            Field::text("category", "Category", v(&self.category)),
+            Field::text("unit", "Unit", v(&self.unit)).hint("pcs, kg, m… Blank: pcs"),
+            Field::text("reorder_point", "Reorder point", v(&self.reorder_point))
+                .inputmode("numeric")
+                .hint("Low stock at or below this; 0 for never"),
+            Field::text("unit_cost", "Unit cost", v(&self.unit_cost))
+                .inputmode("decimal")
+                .hint("e.g. 12.50"),
+        ]
+    }
+
+    /// The reorder point, when it is a number (else an error for its field).
+    fn reorder_point(&self, errors: &mut Vec<FieldError>) -> Option<i64> {
+        let text = filled(&self.reorder_point)?;
+        match text.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                errors.push(FieldError::new("reorder_point", "must be a whole number"));
+                None
+            }
+        }
+    }
+}
+
+fn form_page(
+    visitor: &Visitor,
+    item: Option<&Item>,
+    form: &ItemForm,
+    refusal: Option<Error>,
+    theirs: Option<&Item>,
+) -> (StatusCode, FormPage) {
+    let mut fields = form.fields();
+    let mut problem = None;
+    let mut status = StatusCode::OK;
+    if let Some(e) = refusal {
+        let p = HttpError::Domain(e.clone()).problem();
+        status = p.status;
+        match e.field_errors() {
+            Some(errors) => {
+                let rest = place_errors(&mut fields, errors, |f| f);
+                problem = Some(if rest.is_empty() {
+                    "Check the fields marked below.".to_owned()
+                } else {
+                    rest.iter()
+                        .map(|e| format!("{}: {}", e.field, e.message))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                });
+            }
+            None => match e {
+                Error::Conflict { .. } => {
+                    fields[0].error = Some(p.detail.clone());
+                    problem = Some("Check the fields marked below.".to_owned());
+                }
+                Error::PreconditionFailed => {}
+                _ => problem = Some(p.detail),
+            },
+        }
+    }
+    let page = FormPage {
+        chrome: visitor.chrome(
+            match item {
+                Some(i) => format!("Edit {}", i.sku),
+                None => "New item".to_owned(),
+            },
+            "items",
+        ),
+        heading: match item {
+            Some(i) => format!("Edit {} – {}", i.sku, i.name),
+            None => "New item".to_owned(),
+        },
+        action: match item {
+            Some(i) => format!("/items/{}/edit", i.id),
+            None => "/items/new".to_owned(),
+        },
+        cancel: match item {
+            Some(i) => format!("/items/{}", i.id),
+            None => "/items".to_owned(),
+        },
+        version: theirs
+            .or(item)
+            .map(|i| i.version)
+            .or_else(|| form.version.as_deref().and_then(|v| v.parse().ok())),
+        fields,
+        problem,
+        theirs: theirs.map(ItemView::from),
+    };
+    (status, page)
+}
+
+/// `GET /items/new`.
+pub async fn new_form(visitor: Visitor) -> Result<Response, WebError> {
+    visitor.principal.require(UseCase::CreateItem)?;
+    let (status, page) = form_page(&visitor, None, &ItemForm::default(), None, None);
+    render(status, &page)
+}
+
+/// `POST /items/new`.
+pub async fn create(
+    State(app): State<App>,
+    form: CsrfForm<ItemForm>,
+) -> Result<Response, WebError> {
+    let CsrfForm {
+        visitor,
+        value: form,
+    } = form;
+    let mut errors = Vec::new();
+    let reorder_point = form.reorder_point(&mut errors);
+    let input = CreateItem {
+        sku: form.sku.clone().unwrap_or_default().trim().to_owned(),
+        name: form.name.clone().unwrap_or_default().trim().to_owned(),
+        description: filled(&form.description),
+        category: filled(&form.category),
+        unit: filled(&form.unit),
+        reorder_point,
+        unit_cost: filled(&form.unit_cost),
+        attributes: None,
+    };
+    let outcome = if errors.is_empty() {
+        app.create_item(&visitor.principal, input, None).await
+    } else {
+        // Every field's message at once: the form's own and the rules'.
+        if let Err(Error::Validation(more)) = input.validate(inventory_core::now()) {
+            errors.extend(more);
+        }
+        Err(Error::Validation(errors))
+    };
+    match outcome {
+        Ok(Outcome::New(item)) => Ok(see_other(&format!("/items/{}?saved=1", item.id))),
+        Ok(Outcome::Replay(_)) => Ok(see_other("/items")),
+        Err(e @ (Error::Forbidden { .. } | Error::Unavailable(_) | Error::Internal(_))) => {
+            Err(e.into())
+        }
+        Err(e) => {
+            let (status, page) = form_page(&visitor, None, &form, Some(e), None);
+            render(status, &page)
+        }
+    }
+}
+
+/// `GET /items/{id}/edit`.
+pub async fn edit_form(
+    State(app): State<App>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let id = item_id(&id)?;
+    visitor.principal.require(UseCase::UpdateItem)?;
+    let item = app.read_item(&visitor.principal, id).await?;
+    let (status, page) = form_page(&visitor, Some(&item), &ItemForm::of(&item), None, None);
+    render(status, &page)
+}
+
+/// `POST /items/{id}/edit`: saves only over the version the form was
+/// opened on; if someone saved in between, shows their values beside
+/// yours (the API's 412) and saves yours only when posted again.
+pub async fn update(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    form: CsrfForm<ItemForm>,
+) -> Result<Response, WebError> {
+    let id = item_id(&id)?;
+    let CsrfForm {
+        visitor,
+        value: form,
+    } = form;
+    let mut errors = Vec::new();
+    let reorder_point = form.reorder_point(&mut errors);
+    let version = form
+        .version
+        .as_deref()
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    let outcome = if errors.is_empty() {
+        let text = |v: &Option<String>| Some(Some(v.clone().unwrap_or_default().trim().to_owned()));
+        let patch = ItemPatch {
+            sku: text(&form.sku),
+            name: text(&form.name),
+            description: Some(filled(&form.description)),
+            category: Some(filled(&form.category)),
+            unit: filled(&form.unit).map(Some),
+            reorder_point: Some(Some(reorder_point.unwrap_or(0))),
+            unit_cost: Some(Some(
+                filled(&form.unit_cost).unwrap_or_else(|| "0".to_owned()),
+            )),
+            attributes: None,
+        };
+        let if_match = match version {
+            Some(v) => IfMatch::Versions(vec![v]),
+            None => IfMatch::Any,
+        };
+        app.update_item(&visitor.principal, id, patch, if_match)
+            .await
+    } else {
+        Err(Error::Validation(errors))
+    };
+    match outcome {
+        Ok(item) => Ok(see_other(&format!("/items/{}?saved=1", item.id))),
+        Err(Error::PreconditionFailed) => {
+            let current = app.read_item(&visitor.principal, id).await?;
+            let (_, page) = form_page(
+                &visitor,
+                Some(&current),
+                &form,
+                Some(Error::PreconditionFailed),
+                Some(&current),
+            );
+            render(StatusCode::PRECONDITION_FAILED, &page)
+        }
+        Err(e @ (Error::Forbidden { .. } | Error::Unavailable(_) | Error::Internal(_))) => {
+            Err(e.into())
+        }
+        Err(Error::NotFound(what)) => Err(Error::NotFound(what).into()),
+        Err(e) => {
+            let current = app.read_item(&visitor.principal, id).await?;
+            let (status, page) = form_page(&visitor, Some(&current), &form, Some(e), None);
+            render(status, &page)
+        }
+    }
+}

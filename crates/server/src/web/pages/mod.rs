@@ -1,0 +1,8 @@
+//! One module per page area; each handler calls the application's use
+//! cases and renders a template from `templates/` of the same name.
+
+pub mod dashboard;
+pub mod items;
+pub mod login;
+pub mod movements;
+pub mod shared;

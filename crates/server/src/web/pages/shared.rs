@@ -1,0 +1,128 @@
+//! What the pages share: movement rows, form fields with their errors,
+//! and reading form and query values.
+
+use crate::web::page::WebError;
+use inventory_core::ledger::{Movement, MovementKind};
+use inventory_core::{Error, FieldError};
+
+/// A movement as the tables show it.
+pub struct MovementRow {
+    pub at: String,
+    pub at_iso: String,
+    pub item_id: String,
+    pub sku: String,
+    pub kind: &'static str,
+    pub quantity: i64,
+    /// Where: the location, or "FROM → TO" for a transfer.
+    pub place: String,
+    /// Reason and reference, as one line.
+    pub note: String,
+}
+
+impl From<&Movement> for MovementRow {
+    fn from(m: &Movement) -> Self {
+        let place = match m.kind {
+            MovementKind::Transfer => format!(
+                "{} → {}",
+                m.from_location.as_deref().unwrap_or("?"),
+                m.to_location.as_deref().unwrap_or("?")
+            ),
+            _ => m.location.clone().unwrap_or_default(),
+        };
+        let note = [m.reason.as_deref(), m.reference.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" · ");
+        Self {
+            at: m.created_at.format("%Y-%m-%d %H:%M").to_string(),
+            at_iso: m.created_at.to_rfc3339(),
+            item_id: m.item_id.to_string(),
+            sku: m.sku.clone(),
+            kind: m.kind.as_str(),
+            quantity: m.quantity,
+            place,
+            note,
+        }
+    }
+}
+
+/// One text input of a form, with its value and its error.
+pub struct Field {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub hint: Option<&'static str>,
+    pub value: String,
+    pub error: Option<String>,
+    pub required: bool,
+    /// `text`, `numeric` or `decimal`: the keyboard a phone shows.
+    pub inputmode: &'static str,
+}
+
+impl Field {
+    pub fn text(name: &'static str, label: &'static str, value: impl Into<String>) -> Self {
+        Self {
+            name,
+            label,
+            hint: None,
+            value: value.into(),
+            error: None,
+            required: false,
+            inputmode: "text",
+        }
+    }
+
+    pub fn hint(mut self, hint: &'static str) -> Self {
+        self.hint = Some(hint);
+        self
+    }
+
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+
+    pub fn inputmode(mut self, mode: &'static str) -> Self {
+        self.inputmode = mode;
+        self
+    }
+}
+
+/// Puts each field error beside its field (`rename` maps the use case's
+/// field names to the form's); returns the errors no field took.
+pub fn place_errors(
+    fields: &mut [Field],
+    errors: Vec<FieldError>,
+    rename: impl Fn(&str) -> &str,
+) -> Vec<FieldError> {
+    let mut rest = Vec::new();
+    for e in errors {
+        let name = rename(&e.field);
+        match fields.iter_mut().find(|f| f.name == name) {
+            Some(field) if field.error.is_none() => field.error = Some(e.message),
+            Some(_) => {}
+            None => rest.push(e),
+        }
+    }
+    rest
+}
+
+/// A form value: trimmed, `None` when blank.
+pub fn filled(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// Parses a `before` ledger position (a page link's, so a bad one is a 422
+/// page naming it).
+pub fn parse_before(before: Option<&str>) -> Result<Option<i64>, WebError> {
+    match before.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => s.parse::<i64>().map(Some).map_err(|_| {
+            Error::invalid("before", "must be a ledger position (a whole number)").into()
+        }),
+    }
+}
