@@ -2,7 +2,7 @@
 //! history), creating and editing (a stale edit shows the other person's
 //! values beside yours), and the scanner's look-up.
 
-use super::shared::{filled, parse_before, place_errors, Field, MovementRow};
+use super::shared::{filled, ledger_page, parse_before, place_errors, Field, MovementRow};
 use crate::http::error::HttpError;
 use crate::web::page::{render, see_other, Chrome, WebError};
 use crate::web::session::{CsrfForm, Visitor};
@@ -12,14 +12,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use inventory_app::items::IfMatch;
-use inventory_app::movements::MovementFilter;
 use inventory_app::{App, Outcome, UseCase};
 use inventory_core::access::Permission;
 use inventory_core::catalogue::{CreateItem, Item, ItemPatch};
 use inventory_core::money::format_unit_cost;
-use inventory_core::paging::{
-    decode_cursor, encode_cursor, ItemCursor, ItemQuery, ItemSort, MovementQuery, SeqOrder,
-};
+use inventory_core::paging::{decode_cursor, encode_cursor, ItemCursor, ItemQuery, ItemSort};
 use inventory_core::{Error, FieldError};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -242,26 +239,15 @@ pub async fn show(
     let before = parse_before(p.before.as_deref())?;
     let item = app.read_item(&visitor.principal, id).await?;
     let stock = app.item_stock(&visitor.principal, id, None).await?;
-    let history = app
-        .list_movements(
-            &visitor.principal,
-            MovementFilter {
-                query: MovementQuery {
-                    item_id: Some(id),
-                    order: SeqOrder::Desc,
-                    limit: 20,
-                    after_seq: before,
-                    ..MovementQuery::default()
-                },
-                sku: None,
-            },
-        )
-        .await?;
-    let next = history
-        .next_cursor
-        .as_ref()
-        .and(history.rows.last())
-        .map(|m| format!("/items/{id}?before={}", m.seq));
+    let (latest, next) = ledger_page(
+        &app,
+        &visitor,
+        Some(id),
+        20,
+        before,
+        &format!("/items/{id}"),
+    )
+    .await?;
     render(
         StatusCode::OK,
         &ItemPage {
@@ -273,7 +259,7 @@ pub async fn show(
                 .filter(|l| l.on_hand != 0)
                 .map(|l| (l.location, l.on_hand))
                 .collect(),
-            latest: history.rows.iter().map(MovementRow::from).collect(),
+            latest,
             next,
             notice: p.saved.is_some().then_some("Saved."),
             may_edit: visitor.may(Permission::ItemsWrite),

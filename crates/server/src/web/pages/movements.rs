@@ -1,17 +1,15 @@
 //! The ledger's pages: the list of movements and the form that records one
 //! (receive, issue, transfer, adjust), made for a scanner.
 
-use super::shared::{filled, parse_before, place_errors, Field, MovementRow};
+use super::shared::{filled, ledger_page, parse_before, place_errors, Field, MovementRow};
 use crate::web::page::{render, see_other, Chrome, WebError};
 use crate::web::session::{CsrfForm, Visitor};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use inventory_app::movements::MovementFilter;
 use inventory_app::{App, Outcome};
 use inventory_core::ledger::{CreateMovement, MovementKind};
-use inventory_core::paging::{MovementQuery, SeqOrder};
 use inventory_core::{Error, FieldError};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -39,30 +37,12 @@ pub async fn list(
     Query(p): Query<ListParams>,
 ) -> Result<Response, WebError> {
     let before = parse_before(p.before.as_deref())?;
-    let page = app
-        .list_movements(
-            &visitor.principal,
-            MovementFilter {
-                query: MovementQuery {
-                    order: SeqOrder::Desc,
-                    limit: PAGE,
-                    after_seq: before,
-                    ..MovementQuery::default()
-                },
-                sku: None,
-            },
-        )
-        .await?;
-    let next = page
-        .next_cursor
-        .as_ref()
-        .and(page.rows.last())
-        .map(|m| format!("/movements?before={}", m.seq));
+    let (latest, next) = ledger_page(&app, &visitor, None, PAGE, before, "/movements").await?;
     render(
         StatusCode::OK,
         &ListPage {
             chrome: visitor.chrome("Movements", "movements"),
-            latest: page.rows.iter().map(MovementRow::from).collect(),
+            latest,
             next,
         },
     )

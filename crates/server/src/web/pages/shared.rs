@@ -126,3 +126,38 @@ pub fn parse_before(before: Option<&str>) -> Result<Option<i64>, WebError> {
         }),
     }
 }
+
+/// A page of the ledger, newest first (one item's, or all), older than the
+/// ledger position `before`, with the link to the next page: `link` and
+/// `?before=`.
+pub async fn ledger_page(
+    app: &inventory_app::App,
+    visitor: &crate::web::session::Visitor,
+    item_id: Option<uuid::Uuid>,
+    limit: u32,
+    before: Option<i64>,
+    link: &str,
+) -> Result<(Vec<MovementRow>, Option<String>), WebError> {
+    use inventory_core::paging::{MovementQuery, SeqOrder};
+    let page = app
+        .list_movements(
+            &visitor.principal,
+            inventory_app::movements::MovementFilter {
+                query: MovementQuery {
+                    item_id,
+                    order: SeqOrder::Desc,
+                    limit,
+                    after_seq: before,
+                    ..MovementQuery::default()
+                },
+                sku: None,
+            },
+        )
+        .await?;
+    let next = page
+        .next_cursor
+        .as_ref()
+        .and(page.rows.last())
+        .map(|m| format!("{link}?before={}", m.seq));
+    Ok((page.rows.iter().map(MovementRow::from).collect(), next))
+}
