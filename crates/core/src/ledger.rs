@@ -246,7 +246,7 @@ impl CreateMovement {
             }
         }
         if kind == MovementKind::Adjust {
-            if self.quantity == 0 || self.quantity.abs() > MAX_QUANTITY {
+            if self.quantity == 0 || self.quantity.unsigned_abs() > MAX_QUANTITY.unsigned_abs() {
                 errors.push(FieldError::new(
                     "quantity",
                     "must be a non-zero integer from -1000000000 to 1000000000",
@@ -636,6 +636,27 @@ mod tests {
         assert!(matches!(both, Err(Error::Validation(f)) if f[0].field == "sku"));
         let neither = movement(serde_json::json!({"kind": "receive", "quantity": 1}));
         assert!(matches!(neither, Err(Error::Validation(f)) if f[0].field == "item_id"));
+    }
+
+    #[test]
+    fn an_adjustment_of_the_smallest_integer_is_refused_not_overflowed() {
+        // i64::MIN has no positive counterpart: its absolute value overflows
+        // (a panic in debug builds; in release a wrapped negative that would
+        // pass the range check and drive stock below zero).
+        for quantity in [i64::MIN, i64::MIN + 1, i64::MAX, -(MAX_QUANTITY + 1)] {
+            let err = movement(serde_json::json!(
+                {"sku": "A", "kind": "adjust", "quantity": quantity, "reason": "count"}
+            ))
+            .unwrap_err();
+            assert!(
+                matches!(&err, Error::Validation(f) if f[0].field == "quantity"),
+                "{quantity}: {err:?}"
+            );
+        }
+        assert!(movement(serde_json::json!(
+            {"sku": "A", "kind": "adjust", "quantity": -MAX_QUANTITY, "reason": "count"}
+        ))
+        .is_ok());
     }
 
     #[test]
