@@ -241,6 +241,41 @@ async function main() {
     const after = await api("GET", `/api/v1/items/${itemId}`, token);
     check(after.body.name === "Widget", "the forged form changed nothing");
 
+    // Locations: a duplicate code is refused beside its field; a new one is listed.
+    await page.goto(`${BASE}/locations`);
+    await page.getByLabel("Code (required)").fill(shelf.toLowerCase());
+    await page.getByLabel("Name (required)").fill("Again");
+    await submit(page, "Create location");
+    check((await page.locator("#code-error").count()) === 1, "a duplicate location code is reported beside the field");
+    const bench = `BENCH-${SUFFIX}`.toUpperCase();
+    await page.getByLabel("Code (required)").fill(bench);
+    await page.getByLabel("Name (required)").fill("Workbench");
+    await submit(page, "Create location");
+    check((await text(page, "[role=status]")).includes(`Saved ${bench}`), "the new location is confirmed");
+    check((await page.getByRole("cell", { name: bench, exact: true }).count()) === 1, "the new location is listed");
+    await look(page, "locations");
+
+    // A delivery of several lines is one batch: a bad line records nothing.
+    const sku2 = `GADGET-${SUFFIX}`;
+    const second = await api("POST", "/api/v1/items", token, { sku: sku2, name: "Gadget" });
+    check(second.status === 201, "second item set up");
+    await page.goto(`${BASE}/movements/delivery`);
+    await page.getByLabel("Reference").fill("DN-2");
+    await page.getByLabel("SKU of line 1", { exact: true }).fill(sku);
+    await page.getByLabel("Quantity of line 1", { exact: true }).fill("3");
+    await page.getByLabel("SKU of line 2", { exact: true }).fill(`NO-SUCH-${SUFFIX}`);
+    await page.getByLabel("Quantity of line 2", { exact: true }).fill("2");
+    await submit(page, "Receive all lines");
+    check((await text(page, "[role=alert]")).includes("Line 2 was refused"), `the bad line is named: ${await text(page, "[role=alert]")}`);
+    check((await page.locator("#line-2-error").count()) === 1, "the error is beside line 2");
+    check((await api("GET", `/api/v1/items/${itemId}`, token)).body.on_hand === 12, "a refused delivery records nothing");
+    await look(page, "delivery-refused");
+    await page.getByLabel("SKU of line 2", { exact: true }).fill(sku2);
+    await submit(page, "Receive all lines");
+    check((await text(page, "[role=status]")).includes("Received 2 lines"), "the delivery is confirmed");
+    check((await api("GET", `/api/v1/items/${itemId}`, token)).body.on_hand === 15, "line 1 received");
+    check((await api("GET", `/api/v1/items/${second.body.id}`, token)).body.on_hand === 2, "line 2 received");
+
     // Sign out ends the session for the API too.
     const cookies = await context.cookies();
     const session = cookies.find((c) => c.name === "inventory_session");

@@ -43,8 +43,20 @@ pub fn routes(options: cookies::WebOptions) -> Router<App> {
         )
         .route("/movements", get(pages::movements::list))
         .route(
+            "/movements/delivery",
+            get(pages::delivery::form).post(pages::delivery::receive),
+        )
+        .route(
             "/movements/new",
             get(pages::movements::new_form).post(pages::movements::record),
+        )
+        .route(
+            "/locations",
+            get(pages::locations::list).post(pages::locations::create),
+        )
+        .route(
+            "/locations/{code}/default",
+            post(pages::locations::make_default),
         )
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::Extension(options))

@@ -1,5 +1,6 @@
 //! Signing in and out.
 
+use super::shared::NoFields;
 use crate::web::cookies::{cleared_cookie, session_cookie, WebOptions};
 use crate::web::page::{render, see_other, Chrome, WebError};
 use crate::web::session::{session_token, CsrfForm};
@@ -106,9 +107,6 @@ pub async fn sign_in(
         Err(e) => Err(e.into()),
     }
 }
-
-#[derive(Deserialize)]
-pub struct NoFields {}
 
 /// `POST /logout`: ends the session (for the API's token too) and clears
 /// the cookie.

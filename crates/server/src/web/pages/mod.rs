@@ -2,7 +2,9 @@
 //! cases and renders a template from `templates/` of the same name.
 
 pub mod dashboard;
+pub mod delivery;
 pub mod items;
+pub mod locations;
 pub mod login;
 pub mod movements;
 pub mod shared;

@@ -161,3 +161,7 @@ pub async fn ledger_page(
         .map(|m| format!("{link}?before={}", m.seq));
     Ok((page.rows.iter().map(MovementRow::from).collect(), next))
 }
+
+/// A form with no fields but its CSRF token (sign out, "make default").
+#[derive(serde::Deserialize)]
+pub struct NoFields {}
