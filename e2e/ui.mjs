@@ -215,6 +215,18 @@ async function main() {
     check((await page.locator("table[aria-describedby=latest] tbody tr").count()) === 2, "two movements in the history");
     await look(page, "item");
 
+    // A mistake is undone by reversing it: the opposite movement is recorded.
+    await page.getByRole("link", { name: `Reverse this transfer of ${sku}` }).click();
+    await page.waitForLoadState("load");
+    await look(page, "reverse");
+    await page.getByLabel("Why (required)").fill("wrong shelf");
+    await submit(page, "Reverse it");
+    check((await text(page, "[role=status]")).includes("Reversed"), "the reversal is confirmed");
+    const stock = await api("GET", `/api/v1/items/${itemUrl.split("/").pop()}/stock`, token);
+    const atShelf = stock.body.locations.find((l) => l.location === shelf);
+    check(!atShelf || atShelf.on_hand === 0, `the transfer is undone: ${JSON.stringify(stock.body.locations)}`);
+    check((await page.getByRole("link", { name: `Reverse this transfer of ${sku}` }).count()) === 0, "a reversed movement cannot be reversed again");
+
     // Search.
     await page.goto(`${BASE}/items`);
     await page.getByLabel("Search SKU or name").fill(sku.slice(0, 10));
@@ -276,6 +288,15 @@ async function main() {
     check((await api("GET", `/api/v1/items/${itemId}`, token)).body.on_hand === 15, "line 1 received");
     check((await api("GET", `/api/v1/items/${second.body.id}`, token)).body.on_hand === 2, "line 2 received");
 
+    // An item without stock can be archived, and restored.
+    const third = await api("POST", "/api/v1/items", token, { sku: `SPARE-${SUFFIX}`, name: "Spare" });
+    await page.goto(`${BASE}/items/${third.body.id}`);
+    await submit(page, "Archive this item");
+    check((await text(page, "[role=status]")) === "Archived.", "archiving is confirmed");
+    check((await api("GET", `/api/v1/items/${third.body.id}`, token)).body.archived === true, "the item is archived");
+    await submit(page, "Restore this item");
+    check((await api("GET", `/api/v1/items/${third.body.id}`, token)).body.archived === false, "the item is restored");
+
     // Sign out ends the session for the API too.
     const cookies = await context.cookies();
     const session = cookies.find((c) => c.name === "inventory_session");
@@ -296,6 +317,8 @@ async function main() {
     await page.goto(itemUrl);
     check((await page.getByRole("link", { name: "Edit" }).count()) === 0, "a viewer sees no Edit");
     check((await page.getByRole("link", { name: "Record stock" }).count()) === 0, "a viewer sees no Record stock");
+    check((await page.getByRole("link", { name: /^Reverse/ }).count()) === 0, "a viewer sees no Reverse");
+    check((await page.getByRole("button", { name: /Archive/ }).count()) === 0, "a viewer sees no Archive");
     await look(page, "item-as-viewer");
     const csrf = await page.locator("input[name=csrf]").first().inputValue();
     const posted = await page.request.post(`${itemUrl}/edit`, {

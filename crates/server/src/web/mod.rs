@@ -41,7 +41,13 @@ pub fn routes(options: cookies::WebOptions) -> Router<App> {
             "/items/{id}/edit",
             get(pages::items::edit_form).post(pages::items::update),
         )
+        .route("/items/{id}/archive", post(pages::items::archive))
+        .route("/items/{id}/restore", post(pages::items::restore))
         .route("/movements", get(pages::movements::list))
+        .route(
+            "/movements/{id}/reverse",
+            get(pages::movements::reverse_form).post(pages::movements::reverse),
+        )
         .route(
             "/movements/delivery",
             get(pages::delivery::form).post(pages::delivery::receive),

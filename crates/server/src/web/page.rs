@@ -48,6 +48,12 @@ impl Chrome {
             htmx: &assets.htmx.path,
         }
     }
+
+    /// Whether the signed-in user may move stock (shows the controls that
+    /// do; the use case checks again).
+    pub fn may_move(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.may_move)
+    }
 }
 
 /// A page as a response (200 unless `status` says otherwise).

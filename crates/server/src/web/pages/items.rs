@@ -181,6 +181,7 @@ struct ItemPage {
     latest: Vec<MovementRow>,
     next: Option<String>,
     notice: Option<&'static str>,
+    problem: Option<String>,
     may_edit: bool,
     may_move: bool,
 }
@@ -198,6 +199,7 @@ pub struct ItemView {
     pub on_hand: i64,
     pub available: i64,
     pub archived: bool,
+    pub version: i64,
 }
 
 impl From<&Item> for ItemView {
@@ -214,6 +216,7 @@ impl From<&Item> for ItemView {
             on_hand: i.on_hand,
             available: i.available,
             archived: i.archived,
+            version: i.version,
         }
     }
 }
@@ -222,6 +225,9 @@ impl From<&Item> for ItemView {
 pub struct ShowParams {
     before: Option<String>,
     saved: Option<String>,
+    reversed: Option<String>,
+    archived: Option<String>,
+    restored: Option<String>,
 }
 
 fn item_id(text: &str) -> Result<Uuid, WebError> {
@@ -261,7 +267,18 @@ pub async fn show(
                 .collect(),
             latest,
             next,
-            notice: p.saved.is_some().then_some("Saved."),
+            notice: if p.saved.is_some() {
+                Some("Saved.")
+            } else if p.reversed.is_some() {
+                Some("Reversed: the opposite movement is recorded.")
+            } else if p.archived.is_some() {
+                Some("Archived.")
+            } else if p.restored.is_some() {
+                Some("Restored.")
+            } else {
+                None
+            },
+            problem: None,
             may_edit: visitor.may(Permission::ItemsWrite),
             may_move: visitor.may(Permission::StockMove),
         },
@@ -534,4 +551,48 @@ pub async fn update(
             render(status, &page)
         }
     }
+}
+
+#[derive(Deserialize)]
+pub struct VersionForm {
+    version: Option<String>,
+}
+
+/// `POST /items/{id}/archive` and `/restore`: only over the version the
+/// page showed (someone else's change in between is a 412 page).
+async fn archive_or_restore(
+    app: &App,
+    id: &str,
+    form: CsrfForm<VersionForm>,
+    archive: bool,
+) -> Result<Response, WebError> {
+    let id = item_id(id)?;
+    let if_match = match form.value.version.as_deref().map(str::trim).map(str::parse) {
+        Some(Ok(v)) => IfMatch::Versions(vec![v]),
+        _ => IfMatch::Any,
+    };
+    let principal = &form.visitor.principal;
+    if archive {
+        app.archive_item(principal, id, if_match).await?;
+        Ok(see_other(&format!("/items/{id}?archived=1")))
+    } else {
+        app.restore_item(principal, id, if_match).await?;
+        Ok(see_other(&format!("/items/{id}?restored=1")))
+    }
+}
+
+pub async fn archive(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    form: CsrfForm<VersionForm>,
+) -> Result<Response, WebError> {
+    archive_or_restore(&app, &id, form, true).await
+}
+
+pub async fn restore(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    form: CsrfForm<VersionForm>,
+) -> Result<Response, WebError> {
+    archive_or_restore(&app, &id, form, false).await
 }

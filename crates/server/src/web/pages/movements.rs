@@ -255,3 +255,106 @@ pub async fn record(
         &page(&visitor, &form, fields, None, Some(problem_text)),
     )
 }
+
+#[derive(Template)]
+#[template(path = "movements/reverse.html")]
+struct ReversePage {
+    chrome: Chrome,
+    id: Uuid,
+    row: MovementRow,
+    reason: String,
+    problem: Option<String>,
+}
+
+fn movement_id(text: &str) -> Result<Uuid, WebError> {
+    Uuid::parse_str(text).map_err(|_| Error::NotFound("movement").into())
+}
+
+/// `GET /movements/{id}/reverse`: what would be undone, and a reason field.
+pub async fn reverse_form(
+    State(app): State<App>,
+    visitor: Visitor,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, WebError> {
+    let id = movement_id(&id)?;
+    visitor
+        .principal
+        .require(inventory_app::UseCase::ReverseMovement)?;
+    let movement = app.get_movement(&visitor.principal, id).await?;
+    render(
+        StatusCode::OK,
+        &ReversePage {
+            chrome: visitor.chrome("Reverse a movement", "movements"),
+            id,
+            row: MovementRow::from(&movement),
+            reason: String::new(),
+            problem: None,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ReverseForm {
+    reason: Option<String>,
+}
+
+/// `POST /movements/{id}/reverse`: records the opposite movement, once; a
+/// refusal (already reversed, the stock no longer there, no reason) shows
+/// the form again saying why.
+pub async fn reverse(
+    State(app): State<App>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    form: CsrfForm<ReverseForm>,
+) -> Result<Response, WebError> {
+    let id = movement_id(&id)?;
+    let CsrfForm {
+        visitor,
+        value: form,
+    } = form;
+    let reason = form.reason.unwrap_or_default().trim().to_owned();
+    let request = inventory_core::ledger::ReverseMovement {
+        reason: reason.clone(),
+    };
+    match app
+        .reverse_movement(&visitor.principal, id, request, None)
+        .await
+    {
+        Ok(_) => {
+            let movement = app.get_movement(&visitor.principal, id).await?;
+            Ok(see_other(&format!(
+                "/items/{}?reversed=1",
+                movement.item_id
+            )))
+        }
+        Err(
+            e @ (Error::Forbidden { .. }
+            | Error::NotFound(_)
+            | Error::Unavailable(_)
+            | Error::Internal(_)),
+        ) => Err(e.into()),
+        Err(e) => {
+            let problem = crate::http::error::HttpError::Domain(e).problem();
+            let text = if problem.errors.is_empty() {
+                problem.detail
+            } else {
+                problem
+                    .errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            let movement = app.get_movement(&visitor.principal, id).await?;
+            render(
+                problem.status,
+                &ReversePage {
+                    chrome: visitor.chrome("Reverse a movement", "movements"),
+                    id,
+                    row: MovementRow::from(&movement),
+                    reason,
+                    problem: Some(text),
+                },
+            )
+        }
+    }
+}

@@ -17,6 +17,9 @@ pub struct MovementRow {
     pub place: String,
     /// Reason and reference, as one line.
     pub note: String,
+    pub id: String,
+    /// Whether it can still be reversed (not a reversal, not reversed).
+    pub reversible: bool,
 }
 
 impl From<&Movement> for MovementRow {
@@ -43,6 +46,8 @@ impl From<&Movement> for MovementRow {
             quantity: m.quantity,
             place,
             note,
+            id: m.id.to_string(),
+            reversible: m.reverses.is_none() && m.reversed_by.is_none(),
         }
     }
 }
