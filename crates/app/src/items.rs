@@ -64,10 +64,26 @@ impl App {
             .await
     }
 
-    /// The item whose SKU matches, without regard to case.
-    pub async fn find_item_by_sku(&self, caller: &Principal, sku: &str) -> Result<Option<Item>> {
-        self.run(caller, UseCase::GetItem, self.store.find_item_by_sku(sku))
-            .await
+    /// The item a scanned or typed code names: its barcode (exactly) or,
+    /// failing that, its SKU (without regard to case).
+    pub async fn find_item_by_code(&self, caller: &Principal, code: &str) -> Result<Option<Item>> {
+        self.run(caller, UseCase::GetItem, async {
+            let code = code.trim();
+            let by_barcode = self
+                .store
+                .list_items(&ItemQuery {
+                    barcode: Some(code.to_owned()),
+                    include_archived: true,
+                    limit: 1,
+                    ..ItemQuery::default()
+                })
+                .await?;
+            match by_barcode.rows.into_iter().next() {
+                Some(item) => Ok(Some(item)),
+                None => self.store.find_item_by_sku(code).await,
+            }
+        })
+        .await
     }
 
     /// Lists items. A `location` filter must name a location that exists.

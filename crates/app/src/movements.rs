@@ -9,7 +9,7 @@ use inventory_core::error::Availability;
 use inventory_core::ledger::{
     CreateMovement, ItemRef, Movement, MovementResult, NewMovement, ReverseMovement, MAX_BATCH,
 };
-use inventory_core::paging::{MovementQuery, Page};
+use inventory_core::paging::{ItemQuery, MovementQuery, Page};
 use inventory_core::store::{Created, Render};
 use inventory_core::{Error, FieldError, Result};
 use serde::Serialize;
@@ -138,9 +138,28 @@ impl App {
     async fn resolve_item(&self, item: &ItemRef, field: &str) -> Result<Uuid> {
         match item {
             ItemRef::Id(id) => Ok(*id),
+            // A scanner sends what is printed on the goods: a SKU that is
+            // not one may be the item's barcode.
             ItemRef::Sku(sku) => match self.store.find_item_by_sku(sku).await? {
                 Some(item) => Ok(item.id),
-                None => Err(Error::invalid(field, format!("no item has sku '{sku}'"))),
+                None => {
+                    let by_barcode = self
+                        .store
+                        .list_items(&ItemQuery {
+                            barcode: Some(sku.trim().to_owned()),
+                            include_archived: true,
+                            limit: 1,
+                            ..ItemQuery::default()
+                        })
+                        .await?;
+                    match by_barcode.rows.first() {
+                        Some(item) => Ok(item.id),
+                        None => Err(Error::invalid(
+                            field,
+                            format!("no item has sku (or barcode) '{sku}'"),
+                        )),
+                    }
+                }
             },
         }
     }

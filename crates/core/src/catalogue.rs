@@ -148,6 +148,9 @@ pub struct Item {
     pub name: String,
     pub description: Option<String>,
     pub category: Option<String>,
+    /// Optional scannable code (EAN, UPC, GTIN or any code): unique when
+    /// set, matched exactly.
+    pub barcode: Option<String>,
     pub unit: String,
     pub reorder_point: i64,
     /// Exact decimal string, at most 4 places.
@@ -216,6 +219,9 @@ pub struct CreateItem {
     pub description: Option<String>,
     #[serde(default)]
     pub category: Option<String>,
+    /// EAN, UPC, GTIN or any code printed on the goods; unique when set.
+    #[serde(default)]
+    pub barcode: Option<String>,
     #[serde(default)]
     pub unit: Option<String>,
     #[serde(default)]
@@ -235,6 +241,7 @@ pub struct ItemFields {
     pub name: String,
     pub description: Option<String>,
     pub category: Option<String>,
+    pub barcode: Option<String>,
     pub unit: String,
     pub reorder_point: i64,
     pub unit_cost: i64,
@@ -264,6 +271,11 @@ fn check_item_fields(errors: &mut Vec<FieldError>, item: &ItemFields) {
     if let Some(c) = &item.category {
         check_text(errors, "category", c, 1, 100);
     }
+    if let Some(b) = &item.barcode {
+        if let Err(e) = check_barcode(b) {
+            errors.push(e);
+        }
+    }
     check_text(errors, "unit", &item.unit, 1, 20);
     if item.reorder_point < 0 || item.reorder_point > MAX_QUANTITY {
         errors.push(FieldError::new(
@@ -277,6 +289,27 @@ fn check_item_fields(errors: &mut Vec<FieldError>, item: &ItemFields) {
             "must be at most 16 KiB of JSON",
         ));
     }
+}
+
+/// A barcode is 1-64 printable characters without spaces: scanners send
+/// EAN/UPC/GTIN digits, but shops also print their own codes.
+pub fn check_barcode(code: &str) -> Result<(), FieldError> {
+    let len = code.chars().count();
+    if !(1..=64).contains(&len) {
+        Err(FieldError::new("barcode", "must be 1-64 characters"))
+    } else if code.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        Err(FieldError::new(
+            "barcode",
+            "must not contain spaces or control characters",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// An empty or blank barcode means "none" (forms send empty fields).
+fn blank_is_none(code: Option<String>) -> Option<String> {
+    code.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty())
 }
 
 impl CreateItem {
@@ -295,6 +328,7 @@ impl CreateItem {
             name: self.name,
             description: self.description,
             category: self.category,
+            barcode: blank_is_none(self.barcode),
             unit: self.unit.unwrap_or_else(|| "pcs".to_owned()),
             reorder_point: self.reorder_point.unwrap_or(0),
             unit_cost,
@@ -308,6 +342,7 @@ impl CreateItem {
             name: fields.name,
             description: fields.description,
             category: fields.category,
+            barcode: fields.barcode,
             unit: fields.unit,
             reorder_point: fields.reorder_point,
             unit_cost: fields.unit_cost,
@@ -340,6 +375,10 @@ pub struct ItemPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub category: Option<Option<String>>,
+    /// `null` or `""` removes the barcode.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub barcode: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub unit: Option<Option<String>>,
@@ -364,6 +403,7 @@ impl ItemPatch {
             name: item.name.clone(),
             description: item.description.clone(),
             category: item.category.clone(),
+            barcode: item.barcode.clone(),
             unit: item.unit.clone(),
             reorder_point: item.reorder_point,
             unit_cost: item.unit_cost,
@@ -396,6 +436,9 @@ impl ItemPatch {
         if let Some(v) = &self.category {
             fields.category = v.clone();
         }
+        if let Some(v) = &self.barcode {
+            fields.barcode = blank_is_none(v.clone());
+        }
         match &self.unit_cost {
             Some(Some(s)) => match crate::money::parse_unit_cost(s) {
                 Ok(m) => fields.unit_cost = m,
@@ -422,6 +465,7 @@ impl ItemPatch {
         item.name = fields.name;
         item.description = fields.description;
         item.category = fields.category;
+        item.barcode = fields.barcode;
         item.unit = fields.unit;
         item.reorder_point = fields.reorder_point;
         item.unit_cost = fields.unit_cost;
@@ -446,6 +490,7 @@ mod tests {
             name: "Bolt".into(),
             description: None,
             category: None,
+            barcode: Some(" 4006381333931 ".into()),
             unit: None,
             reorder_point: None,
             unit_cost: Some("0.12".into()),
@@ -474,6 +519,24 @@ mod tests {
         let err = patch.apply(&mut item, now()).unwrap_err();
         assert!(matches!(err, Error::Validation(ref f) if f[0].field == "sku"));
         assert_eq!(item.version, 2, "a refused patch changes nothing");
+    }
+
+    #[test]
+    fn a_barcode_is_trimmed_checked_and_removed_by_null_or_blank() {
+        let mut item = item();
+        assert_eq!(item.barcode.as_deref(), Some("4006381333931"));
+        let bad: ItemPatch = serde_json::from_str(r#"{"barcode":"40 06"}"#).unwrap();
+        let err = bad.apply(&mut item, now()).unwrap_err();
+        assert!(matches!(err, Error::Validation(ref f) if f[0].field == "barcode"));
+        let blank: ItemPatch = serde_json::from_str(r#"{"barcode":"  "}"#).unwrap();
+        blank.apply(&mut item, now()).unwrap();
+        assert_eq!(item.barcode, None);
+        let set: ItemPatch = serde_json::from_str(r#"{"barcode":"ABC-1"}"#).unwrap();
+        set.apply(&mut item, now()).unwrap();
+        assert_eq!(item.barcode.as_deref(), Some("ABC-1"));
+        let null: ItemPatch = serde_json::from_str(r#"{"barcode":null}"#).unwrap();
+        null.apply(&mut item, now()).unwrap();
+        assert_eq!(item.barcode, None);
     }
 
     #[test]

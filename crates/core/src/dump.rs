@@ -131,6 +131,9 @@ pub struct ItemRow {
     pub name: String,
     pub description: Option<String>,
     pub category: Option<String>,
+    /// Absent in exports of schema 2 and earlier.
+    #[serde(default)]
+    pub barcode: Option<String>,
     pub unit: String,
     pub reorder_point: i64,
     /// Ten-thousandths of the currency unit.
@@ -658,6 +661,7 @@ mod tests {
             name: "A".into(),
             description: None,
             category: Some("c".into()),
+            barcode: Some("4006381333931".into()),
             unit: "each".into(),
             reorder_point: 0,
             unit_cost: 12_3400,

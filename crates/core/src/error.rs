@@ -28,6 +28,7 @@ impl FieldError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConflictKind {
     DuplicateSku,
+    DuplicateBarcode,
     DuplicateLocationCode,
     DuplicateUsername,
     ItemArchived,
@@ -41,6 +42,7 @@ impl ConflictKind {
     pub fn slug(self) -> &'static str {
         match self {
             Self::DuplicateSku => "duplicate-sku",
+            Self::DuplicateBarcode => "duplicate-barcode",
             Self::DuplicateLocationCode => "duplicate-location-code",
             Self::DuplicateUsername => "duplicate-username",
             Self::ItemArchived => "item-archived",
@@ -122,6 +124,13 @@ impl Error {
         Self::conflict(
             ConflictKind::DuplicateSku,
             format!("an item with sku '{sku}' exists (SKUs are unique without regard to case)"),
+        )
+    }
+
+    pub fn duplicate_barcode(barcode: &str) -> Self {
+        Self::conflict(
+            ConflictKind::DuplicateBarcode,
+            format!("another item has barcode '{barcode}' (a barcode names one item)"),
         )
     }
 

@@ -72,7 +72,8 @@ pub enum ItemRef {
 pub struct CreateMovement {
     #[serde(default)]
     pub item_id: Option<Uuid>,
-    /// The item's SKU (case-insensitive), instead of `item_id`.
+    /// The item's SKU (case-insensitive), instead of `item_id`; a value no
+    /// SKU matches is tried as the item's barcode (what a scanner reads).
     #[serde(default)]
     pub sku: Option<String>,
     pub kind: MovementKind,

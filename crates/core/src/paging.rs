@@ -72,12 +72,14 @@ pub struct ItemCursor {
 
 #[derive(Debug, Clone)]
 pub struct ItemQuery {
-    /// Case-insensitive substring of the sku or the name.
+    /// Case-insensitive substring of the sku or the name, or an exact barcode.
     pub q: Option<String>,
     /// Category, without regard to case.
     pub category: Option<String>,
     /// Exact SKU, without regard to case.
     pub sku: Option<String>,
+    /// Exact barcode.
+    pub barcode: Option<String>,
     /// Location code: only items with stock on hand there.
     pub location: Option<String>,
     pub low_stock: bool,
@@ -93,6 +95,7 @@ impl Default for ItemQuery {
             q: None,
             category: None,
             sku: None,
+            barcode: None,
             location: None,
             low_stock: false,
             include_archived: false,

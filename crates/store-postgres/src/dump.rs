@@ -80,7 +80,7 @@ pub(crate) async fn export(pool: &PgPool, out: Box<dyn Write + Send>) -> Result<
     .await?;
     each(
         conn,
-        "SELECT id, sku, name, description, category, unit, reorder_point, unit_cost, attributes, \
+        "SELECT id, sku, name, description, category, barcode, unit, reorder_point, unit_cost, attributes, \
          archived, on_hand, reserved, version, created_at, updated_at FROM items ORDER BY id",
         &mut w,
         |r| {
@@ -90,6 +90,7 @@ pub(crate) async fn export(pool: &PgPool, out: Box<dyn Write + Send>) -> Result<
                 name: get(r, "name")?,
                 description: get(r, "description")?,
                 category: get(r, "category")?,
+                barcode: get(r, "barcode")?,
                 unit: get(r, "unit")?,
                 reorder_point: get(r, "reorder_point")?,
                 unit_cost: get(r, "unit_cost")?,
@@ -259,7 +260,7 @@ pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<Ex
                 sqlx::query(
                     "INSERT INTO items (id, sku, name, description, category, unit, reorder_point, unit_cost, \
                      attributes, archived, on_hand, reserved, version, created_at, updated_at, sku_folded, name_folded, \
-                     category_folded) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                     category_folded, barcode) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
                 )
                 .bind(i.id)
                 .bind(&i.sku)
@@ -279,6 +280,7 @@ pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<Ex
                 .bind(fold(&i.sku))
                 .bind(fold(&i.name))
                 .bind(i.category.as_deref().map(fold))
+                .bind(&i.barcode)
                 .execute(&mut *conn)
                 .await
                 .map_err(&err)?;

@@ -8,6 +8,7 @@ use inventory_core::Error;
 fn conflict_of(constraint: &str) -> Option<ConflictKind> {
     match constraint {
         "items_sku_key" | "items_sku_folded_key" => Some(ConflictKind::DuplicateSku),
+        "items_barcode_key" => Some(ConflictKind::DuplicateBarcode),
         "locations_code_key" => Some(ConflictKind::DuplicateLocationCode),
         "users_username_key" => Some(ConflictKind::DuplicateUsername),
         // A second reversal of one movement.
@@ -53,6 +54,7 @@ pub(crate) fn db_error(e: sqlx::Error) -> Error {
     if let Some(kind) = unique_violation(&e) {
         let detail = match kind {
             ConflictKind::DuplicateSku => "an item with this sku exists",
+            ConflictKind::DuplicateBarcode => "another item has this barcode",
             ConflictKind::DuplicateLocationCode => "this location code is taken",
             ConflictKind::DuplicateUsername => "this username is taken",
             ConflictKind::AlreadyReversed => "the movement was already reversed",

@@ -736,6 +736,9 @@ impl CatalogueStore for PgStore {
         if let Some(sku) = &query.sku {
             qb.push(" AND sku_folded = ").push_bind(fold(sku));
         }
+        if let Some(barcode) = &query.barcode {
+            qb.push(" AND barcode = ").push_bind(barcode.clone());
+        }
         if let Some(category) = &query.category {
             qb.push(" AND category_folded = ").push_bind(fold(category));
         }
@@ -753,7 +756,9 @@ impl CatalogueStore for PgStore {
                 .push_bind(pattern.clone())
                 .push(" ESCAPE '\\' OR name_folded LIKE ")
                 .push_bind(pattern)
-                .push(" ESCAPE '\\')");
+                .push(" ESCAPE '\\' OR barcode = ")
+                .push_bind(q.trim().to_owned())
+                .push(")");
         }
         if query.low_stock {
             qb.push(" AND reorder_point > 0 AND on_hand - reserved <= reorder_point");

@@ -14,9 +14,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "defaults_reversals_folding",
         include_str!("../migrations/0002_defaults_reversals_folding.sql"),
     ),
+    (
+        3,
+        "barcodes",
+        include_str!("../migrations/0003_barcodes.sql"),
+    ),
 ];
 
-pub const LATEST_VERSION: i64 = 2;
+pub const LATEST_VERSION: i64 = 3;
 
 /// The advisory lock key that serialises migrations ("inventor" in ASCII).
 const MIGRATION_LOCK: i64 = 0x696e_7665_6e74_6f72;

@@ -8,7 +8,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{Decode, Postgres, Row, Type};
 
 pub(crate) const ITEM_COLUMNS: &str =
-    "id, sku, name, description, category, unit, reorder_point, unit_cost, \
+    "id, sku, name, description, category, barcode, unit, reorder_point, unit_cost, \
      attributes, archived, on_hand, reserved, version, created_at, updated_at";
 
 pub(crate) const LOCATION_COLUMNS: &str = "id, code, name, is_default, created_at, updated_at";
@@ -69,6 +69,7 @@ pub(crate) fn item_from_row(r: &PgRow) -> Result<Item> {
         name: get(r, "name")?,
         description: get(r, "description")?,
         category: get(r, "category")?,
+        barcode: get(r, "barcode")?,
         unit: get(r, "unit")?,
         reorder_point: get(r, "reorder_point")?,
         unit_cost: get(r, "unit_cost")?,

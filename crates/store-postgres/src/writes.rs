@@ -244,8 +244,8 @@ pub(crate) async fn create_item(
     }
     sqlx::query(
         "INSERT INTO items (id, sku, name, description, category, unit, reorder_point, unit_cost, attributes, \
-         created_at, updated_at, sku_folded, name_folded, category_folded) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+         created_at, updated_at, sku_folded, name_folded, category_folded, barcode) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(item.id)
     .bind(&item.sku)
@@ -261,12 +261,24 @@ pub(crate) async fn create_item(
     .bind(fold(&item.sku))
     .bind(fold(&item.name))
     .bind(item.category.as_deref().map(fold))
+    .bind(&item.barcode)
     .execute(&mut *conn)
     .await
-    .map_err(|e| unique_or(e, ConflictKind::DuplicateSku, || Error::duplicate_sku(&item.sku)))?;
+    .map_err(|e| item_unique_error(e, &item))?;
     record_event(conn, NewEvent::item(event_kind::ITEM_CREATED, &item)).await?;
     remember(conn, &idem, &item).await?;
     Ok(Created::New(item))
+}
+
+/// A unique violation on an item names the value that is taken.
+fn item_unique_error(e: sqlx::Error, item: &Item) -> Error {
+    match unique_violation(&e) {
+        Some(ConflictKind::DuplicateSku) => Error::duplicate_sku(&item.sku),
+        Some(ConflictKind::DuplicateBarcode) => {
+            Error::duplicate_barcode(item.barcode.as_deref().unwrap_or_default())
+        }
+        _ => db_error(e),
+    }
 }
 
 /// Loads an item; with `lock`, holds its row until the transaction ends.
@@ -303,7 +315,7 @@ pub(crate) async fn update_item(
     let row = sqlx::query(
         "UPDATE items SET sku = $1, sku_folded = $2, name = $3, name_folded = $4, description = $5, \
          category = $6, category_folded = $7, unit = $8, reorder_point = $9, unit_cost = $10, \
-         attributes = $11, updated_at = $12, version = $13 \
+         attributes = $11, updated_at = $12, version = $13, barcode = $16 \
          WHERE id = $14 AND version = $15 RETURNING on_hand, reserved, archived",
     )
     .bind(&item.sku)
@@ -321,9 +333,10 @@ pub(crate) async fn update_item(
     .bind(item.version)
     .bind(id)
     .bind(version)
+    .bind(&item.barcode)
     .fetch_optional(&mut *conn)
     .await
-    .map_err(|e| unique_or(e, ConflictKind::DuplicateSku, || Error::duplicate_sku(&item.sku)))?
+    .map_err(|e| item_unique_error(e, &item))?
     .ok_or(Error::PreconditionFailed)?;
     // Stock may have moved meanwhile (stock changes keep the version).
     item.on_hand = row.try_get("on_hand").map_err(Error::internal)?;

@@ -82,6 +82,7 @@ fn spec(sku: &str) -> Item {
         name: format!("Item {sku}"),
         description: None,
         category: None,
+        barcode: None,
         unit: None,
         reorder_point: None,
         unit_cost: None,

@@ -73,7 +73,7 @@ fn export_in(conn: &Connection, out: Box<dyn Write + Send>) -> Result<ExportCoun
     )?;
     each(
         conn,
-        "SELECT id, sku, name, description, category, unit, reorder_point, unit_cost, attributes, \
+        "SELECT id, sku, name, description, category, barcode, unit, reorder_point, unit_cost, attributes, \
          archived, on_hand, reserved, version, created_at, updated_at FROM items ORDER BY id",
         &mut w,
         |r| {
@@ -83,6 +83,7 @@ fn export_in(conn: &Connection, out: Box<dyn Write + Send>) -> Result<ExportCoun
                 name: get(r, "name")?,
                 description: get(r, "description")?,
                 category: get(r, "category")?,
+                barcode: get(r, "barcode")?,
                 unit: get(r, "unit")?,
                 reorder_point: get(r, "reorder_point")?,
                 unit_cost: get(r, "unit_cost")?,
@@ -232,7 +233,7 @@ pub(crate) fn import(conn: &Connection, rows: DumpRows) -> Result<ExportCounts> 
                 conn.prepare_cached(
                     "INSERT INTO items (id, sku, name, description, category, unit, reorder_point, unit_cost, \
                      attributes, archived, on_hand, reserved, version, created_at, updated_at, sku_folded, name_folded, \
-                     category_folded) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                     category_folded, barcode) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
                 )
                 .and_then(|mut s| {
                     s.execute(params![
@@ -254,6 +255,7 @@ pub(crate) fn import(conn: &Connection, rows: DumpRows) -> Result<ExportCounts> 
                         fold(&i.sku),
                         fold(&i.name),
                         i.category.as_deref().map(fold),
+                        i.barcode,
                     ])
                 })
                 .map_err(&err)?;

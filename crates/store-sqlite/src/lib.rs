@@ -609,6 +609,13 @@ impl CatalogueStore for SqliteStore {
             if let Some(sku) = &query.sku {
                 bind(&mut sql, " AND sku_folded = ?", SqlValue::Text(fold(sku)));
             }
+            if let Some(barcode) = &query.barcode {
+                bind(
+                    &mut sql,
+                    " AND barcode = ?",
+                    SqlValue::Text(barcode.clone()),
+                );
+            }
             if let Some(category) = &query.category {
                 bind(
                     &mut sql,
@@ -632,8 +639,13 @@ impl CatalogueStore for SqliteStore {
                 );
                 bind(
                     &mut sql,
-                    " OR name_folded LIKE ? ESCAPE '\\')",
+                    " OR name_folded LIKE ? ESCAPE '\\'",
                     SqlValue::Text(escape_like(&fold(q))),
+                );
+                bind(
+                    &mut sql,
+                    " OR barcode = ?)",
+                    SqlValue::Text(q.trim().to_owned()),
                 );
             }
             if query.low_stock {

@@ -12,9 +12,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "defaults_reversals_folding",
         include_str!("../migrations/0002_defaults_reversals_folding.sql"),
     ),
+    (
+        3,
+        "barcodes",
+        include_str!("../migrations/0003_barcodes.sql"),
+    ),
 ];
 
-pub const LATEST_VERSION: i64 = 2;
+pub const LATEST_VERSION: i64 = 3;
 
 pub(crate) fn run(conn: &mut Connection) -> Result<()> {
     conn.execute_batch(

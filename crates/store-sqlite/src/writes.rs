@@ -217,8 +217,8 @@ pub(crate) fn create_item(
     }
     conn.prepare_cached(
         "INSERT INTO items (id, sku, name, description, category, unit, reorder_point, unit_cost, attributes, \
-         created_at, updated_at, sku_folded, name_folded, category_folded) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+         created_at, updated_at, sku_folded, name_folded, category_folded, barcode) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -236,15 +236,25 @@ pub(crate) fn create_item(
             fold(&item.sku),
             fold(&item.name),
             item.category.as_deref().map(fold),
+            item.barcode,
         ])
     })
-    .map_err(|e| match is_unique_violation(&e) {
-        true => Error::duplicate_sku(&item.sku),
-        false => db_error(e),
-    })?;
+    .map_err(|e| item_unique_error(e, &item))?;
     record_event(conn, NewEvent::item(event_kind::ITEM_CREATED, &item))?;
     remember(conn, &idem, &item)?;
     Ok(Created::New(item))
+}
+
+/// A unique violation on an item names the value that is taken (SQLite
+/// names the column in its message: `UNIQUE constraint failed: items.barcode`).
+fn item_unique_error(e: rusqlite::Error, item: &Item) -> Error {
+    if !is_unique_violation(&e) {
+        return db_error(e);
+    }
+    match (&item.barcode, e.to_string().contains("items.barcode")) {
+        (Some(barcode), true) => Error::duplicate_barcode(barcode),
+        _ => Error::duplicate_sku(&item.sku),
+    }
 }
 
 pub(crate) fn load_item(conn: &Connection, id: Uuid) -> Result<Item> {
@@ -272,7 +282,7 @@ pub(crate) fn update_item(
         .execute(
             "UPDATE items SET sku = ?1, sku_folded = ?2, name = ?3, name_folded = ?4, description = ?5, \
              category = ?6, category_folded = ?7, unit = ?8, reorder_point = ?9, unit_cost = ?10, \
-             attributes = ?11, updated_at = ?12, version = ?13 WHERE id = ?14 AND version = ?15",
+             attributes = ?11, updated_at = ?12, version = ?13, barcode = ?16 WHERE id = ?14 AND version = ?15",
             params![
                 item.sku,
                 fold(&item.sku),
@@ -289,12 +299,10 @@ pub(crate) fn update_item(
                 item.version,
                 id.to_string(),
                 version,
+                item.barcode,
             ],
         )
-        .map_err(|e| match is_unique_violation(&e) {
-            true => Error::duplicate_sku(&item.sku),
-            false => db_error(e),
-        })?;
+        .map_err(|e| item_unique_error(e, &item))?;
     if changed != 1 {
         return Err(Error::PreconditionFailed);
     }

@@ -16,6 +16,7 @@ pub async fn item_round_trip(store: S) {
         name: "Round trip ✓".into(),
         description: Some("Two\nlines".into()),
         category: Some("tools".into()),
+        barcode: Some("4006381333931".into()),
         unit: Some("box".into()),
         reorder_point: Some(7),
         unit_cost: Some("1234567.8901".into()),
@@ -58,6 +59,7 @@ pub async fn item_round_trip(store: S) {
         name: "Plain".into(),
         description: None,
         category: None,
+        barcode: None,
         unit: None,
         reorder_point: None,
         unit_cost: Some("0.0001".into()),
@@ -97,6 +99,75 @@ pub async fn duplicate_sku_conflicts(store: S) {
     assert_conflict(again, ConflictKind::DuplicateSku);
 }
 
+pub async fn barcodes_are_unique_when_set_and_found_exactly(store: S) {
+    let with_code = |sku: &str, code: Option<&str>| {
+        let mut item = item_spec(sku, &format!("Item {sku}"), None, 0);
+        item.barcode = code.map(str::to_owned);
+        item
+    };
+    let a = add_item(&store, with_code("BC-A", Some("4006381333931"))).await;
+    // Any number of items may have no barcode.
+    add_item(&store, with_code("BC-B", None)).await;
+    let c = add_item(&store, with_code("BC-C", None)).await;
+    let again = store
+        .create_item(with_code("BC-D", Some("4006381333931")), None)
+        .await;
+    match again {
+        Err(Error::Conflict {
+            kind: ConflictKind::DuplicateBarcode,
+            detail,
+        }) => assert!(detail.contains("4006381333931"), "{detail}"),
+        other => panic!("expected a duplicate barcode, got {other:?}"),
+    }
+    let patch: ItemPatch = serde_json::from_value(json!({"barcode": "4006381333931"})).unwrap();
+    assert_conflict(
+        store.update_item(c.id, patch, None).await,
+        ConflictKind::DuplicateBarcode,
+    );
+    assert_eq!(
+        store.get_item(c.id).await.unwrap(),
+        c,
+        "a refused edit changes nothing"
+    );
+    assert_eq!(store.count_items().await.unwrap(), 3);
+
+    let find = |query: ItemQuery| {
+        let store = store.clone();
+        async move {
+            let page = store.list_items(&query).await.unwrap();
+            page.rows.into_iter().map(|i| i.sku).collect::<Vec<_>>()
+        }
+    };
+    let by_barcode = |code: &str| ItemQuery {
+        barcode: Some(code.to_owned()),
+        ..ItemQuery::default()
+    };
+    assert_eq!(find(by_barcode("4006381333931")).await, ["BC-A"]);
+    assert!(
+        find(by_barcode("400638133393")).await.is_empty(),
+        "exact, not a prefix"
+    );
+    let q = |text: &str| ItemQuery {
+        q: Some(text.to_owned()),
+        ..ItemQuery::default()
+    };
+    assert_eq!(
+        find(q("4006381333931")).await,
+        ["BC-A"],
+        "search finds a barcode"
+    );
+    assert_eq!(find(q("BC-")).await, ["BC-A", "BC-B", "BC-C"]);
+
+    // A barcode is removed by null, and then free for another item.
+    let clear: ItemPatch = serde_json::from_value(json!({"barcode": null})).unwrap();
+    let cleared = store.update_item(a.id, clear, None).await.unwrap();
+    assert_eq!(cleared.barcode, None);
+    let take: ItemPatch = serde_json::from_value(json!({"barcode": "4006381333931"})).unwrap();
+    let taken = store.update_item(c.id, take, None).await.unwrap();
+    assert_eq!(taken.barcode.as_deref(), Some("4006381333931"));
+    assert_eq!(store.get_item(c.id).await.unwrap().barcode, taken.barcode);
+}
+
 pub async fn unknown_item_is_not_found(store: S) {
     let ghost = Uuid::now_v7();
     assert_not_found(store.get_item(ghost).await);
@@ -116,6 +187,7 @@ pub async fn update_item_merge_patch_bumps_version(store: S) {
         name: "Original".into(),
         description: Some("to be cleared".into()),
         category: Some("cat".into()),
+        barcode: None,
         unit: Some("kg".into()),
         reorder_point: Some(4),
         unit_cost: Some("9.99".into()),

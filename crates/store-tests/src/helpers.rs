@@ -60,6 +60,7 @@ pub(crate) fn item_spec(sku: &str, name: &str, category: Option<&str>, reorder_p
         name: name.to_owned(),
         description: None,
         category: category.map(str::to_owned),
+        barcode: None,
         unit: None,
         reorder_point: Some(reorder_point),
         unit_cost: None,

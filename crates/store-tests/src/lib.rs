@@ -27,6 +27,7 @@ macro_rules! contract_tests {
             ping_answers,
             item_round_trip,
             duplicate_sku_conflicts,
+            barcodes_are_unique_when_set_and_found_exactly,
             unknown_item_is_not_found,
             update_item_merge_patch_bumps_version,
             update_item_stale_version_changes_nothing,

@@ -128,6 +128,7 @@ fn problem(
 fn conflict_title(kind: ConflictKind) -> &'static str {
     match kind {
         ConflictKind::DuplicateSku => "Duplicate SKU",
+        ConflictKind::DuplicateBarcode => "Duplicate barcode",
         ConflictKind::DuplicateLocationCode => "Duplicate location code",
         ConflictKind::DuplicateUsername => "Duplicate username",
         ConflictKind::ItemArchived => "Item archived",

@@ -144,7 +144,7 @@ async fn items_are_named_by_sku_and_locations_by_code() {
             json!({"sku": "TAPE-6M", "kind": "receive", "quantity": 1}),
         )
         .await;
-    invalid(res, "sku", "no item has sku 'TAPE-6M'").await;
+    invalid(res, "sku", "no item has sku (or barcode) 'TAPE-6M'").await;
     // In a batch, the failing entry is named.
     let res = app
         .post(
@@ -178,6 +178,54 @@ async fn items_are_named_by_sku_and_locations_by_code() {
         StatusCode::NOT_FOUND,
     )
     .await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_barcode_names_an_item_in_lists_and_movements() {
+    let app = spawn_app().await;
+    let res = app
+        .post(
+            "/api/v1/items",
+            json!({"sku": "GLUE-1", "name": "Glue", "barcode": "5012345678900"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let glue: Value = res.json().await.unwrap();
+    assert_eq!(glue["barcode"], "5012345678900");
+    let res = app
+        .post(
+            "/api/v1/items",
+            json!({"sku": "GLUE-2", "name": "Other glue", "barcode": "5012345678900"}),
+        )
+        .await;
+    let p = problem(res, StatusCode::CONFLICT).await;
+    assert!(
+        p["type"].as_str().unwrap().ends_with("duplicate-barcode"),
+        "{p}"
+    );
+    assert!(
+        p["detail"].as_str().unwrap().contains("5012345678900"),
+        "{p}"
+    );
+
+    let list = app.get_json("/api/v1/items?barcode=5012345678900").await;
+    assert_eq!(list["items"][0]["sku"], "GLUE-1");
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let list = app.get_json("/api/v1/items?q=5012345678900").await;
+    assert_eq!(list["items"][0]["sku"], "GLUE-1");
+    // What a scanner reads can stand in for the SKU of a movement.
+    let (status, body) = app
+        .movement(json!({"sku": "5012345678900", "kind": "receive", "quantity": 3}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["movement"]["sku"], "GLUE-1");
+    let path = format!("/api/v1/items/{}", glue["id"].as_str().unwrap());
+    let res = patch(&app, &path, json!({"barcode": "50 12"})).await;
+    invalid(res, "barcode", "spaces").await;
+    let res = patch(&app, &path, json!({"barcode": null})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(app.get_json(&path).await["barcode"], Value::Null);
     app.shutdown().await;
 }
 

@@ -61,10 +61,20 @@ pub const BY_OPERATION: &[(&str, &[(u16, &str)])] = &[
         "create_user",
         &[(409, "Duplicate username (`duplicate-username`)")],
     ),
-    ("create_item", &[(409, "Duplicate SKU (`duplicate-sku`)")]),
+    (
+        "create_item",
+        &[(
+            409,
+            "Duplicate SKU (`duplicate-sku`) or barcode (`duplicate-barcode`)",
+        )],
+    ),
     (
         "patch_item",
-        &[(409, "Duplicate SKU (`duplicate-sku`): the new SKU is taken, in any case")],
+        &[(
+            409,
+            "Duplicate SKU (`duplicate-sku`): the new SKU is taken, in any case; \
+             or duplicate barcode (`duplicate-barcode`)",
+        )],
     ),
     (
         "delete_item",

@@ -52,7 +52,7 @@ pub async fn create_item(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ItemListParams {
-    /// Case-insensitive substring of the sku or the name.
+    /// Case-insensitive substring of the sku or the name, or an exact barcode.
     q: Option<String>,
     /// Category, without regard to case.
     category: Option<String>,
@@ -63,6 +63,8 @@ pub struct ItemListParams {
     include_archived: Option<String>,
     /// Exact sku, without regard to case.
     sku: Option<String>,
+    /// Exact barcode (what a scanner reads).
+    barcode: Option<String>,
     /// `sku` (default), `-sku`, `created_at` or `-created_at`.
     sort: Option<String>,
     /// 1-500, default 50.
@@ -100,6 +102,7 @@ pub async fn list_items(
         q: text_param("q", p.q)?,
         category: text_param("category", p.category)?,
         sku: text_param("sku", p.sku)?,
+        barcode: text_param("barcode", p.barcode)?,
         location,
         low_stock: parse_bool("low_stock", p.low_stock.as_deref())?,
         include_archived: parse_bool("include_archived", p.include_archived.as_deref())?,

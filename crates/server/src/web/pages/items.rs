@@ -15,6 +15,7 @@ use inventory_app::items::IfMatch;
 use inventory_app::{App, Outcome, UseCase};
 use inventory_core::access::Permission;
 use inventory_core::catalogue::{CreateItem, Item, ItemPatch};
+use inventory_core::error::ConflictKind;
 use inventory_core::money::format_unit_cost;
 use inventory_core::paging::{decode_cursor, encode_cursor, ItemCursor, ItemQuery, ItemSort};
 use inventory_core::{Error, FieldError};
@@ -153,9 +154,10 @@ pub async fn lookup(
     Query(p): Query<LookupParams>,
 ) -> Response {
     let Some(code) = filled(&p.code) else {
-        return HttpError::Domain(Error::invalid("code", "scan or type a SKU")).into_response();
+        return HttpError::Domain(Error::invalid("code", "scan a barcode or type a SKU"))
+            .into_response();
     };
-    match app.find_item_by_sku(&visitor.principal, &code).await {
+    match app.find_item_by_code(&visitor.principal, &code).await {
         Ok(Some(item)) => Json(serde_json::json!({
             "id": item.id,
             "sku": item.sku,
@@ -165,7 +167,7 @@ pub async fn lookup(
         .into_response(),
         Ok(None) => {
             let mut problem = HttpError::Domain(Error::NotFound("item")).problem();
-            problem.detail = format!("No item has the SKU '{code}'.");
+            problem.detail = format!("No item has the SKU or barcode '{code}'.");
             problem.into_response()
         }
         Err(e) => HttpError::Domain(e).into_response(),
@@ -193,6 +195,7 @@ pub struct ItemView {
     pub name: String,
     pub description: String,
     pub category: String,
+    pub barcode: String,
     pub unit: String,
     pub reorder_point: i64,
     pub unit_cost: String,
@@ -210,6 +213,7 @@ impl From<&Item> for ItemView {
             name: i.name.clone(),
             description: i.description.clone().unwrap_or_default(),
             category: i.category.clone().unwrap_or_default(),
+            barcode: i.barcode.clone().unwrap_or_default(),
             unit: i.unit.clone(),
             reorder_point: i.reorder_point,
             unit_cost: format_unit_cost(i.unit_cost),
@@ -305,6 +309,7 @@ pub struct ItemForm {
     name: Option<String>,
     description: Option<String>,
     category: Option<String>,
+    barcode: Option<String>,
     unit: Option<String>,
     reorder_point: Option<String>,
     unit_cost: Option<String>,
@@ -318,6 +323,7 @@ impl ItemForm {
             name: Some(item.name.clone()),
             description: item.description.clone(),
             category: item.category.clone(),
+            barcode: item.barcode.clone(),
             unit: Some(item.unit.clone()),
             reorder_point: Some(item.reorder_point.to_string()),
             unit_cost: Some(format_unit_cost(item.unit_cost)),
@@ -334,6 +340,8 @@ impl ItemForm {
             Field::text("name", "Name", v(&self.name)).required(),
             Field::text("description", "Description", v(&self.description)),
             Field::text("category", "Category", v(&self.category)),
+            Field::text("barcode", "Barcode", v(&self.barcode))
+                .hint("EAN, UPC or any code on the goods: scan it here. Optional, unique"),
             Field::text("unit", "Unit", v(&self.unit)).hint("pcs, kg, m… Blank: pcs"),
             Field::text("reorder_point", "Reorder point", v(&self.reorder_point))
                 .inputmode("numeric")
@@ -383,8 +391,14 @@ fn form_page(
                 });
             }
             None => match e {
-                Error::Conflict { .. } => {
-                    fields[0].error = Some(p.detail.clone());
+                Error::Conflict { kind, .. } => {
+                    let field = match kind {
+                        ConflictKind::DuplicateBarcode => "barcode",
+                        _ => "sku",
+                    };
+                    if let Some(f) = fields.iter_mut().find(|f| f.name == field) {
+                        f.error = Some(p.detail.clone());
+                    }
                     problem = Some("Check the fields marked below.".to_owned());
                 }
                 Error::PreconditionFailed => {}
@@ -446,6 +460,7 @@ pub async fn create(
         name: form.name.clone().unwrap_or_default().trim().to_owned(),
         description: filled(&form.description),
         category: filled(&form.category),
+        barcode: filled(&form.barcode),
         unit: filled(&form.unit),
         reorder_point,
         unit_cost: filled(&form.unit_cost),
@@ -512,6 +527,7 @@ pub async fn update(
             name: text(&form.name),
             description: Some(filled(&form.description)),
             category: Some(filled(&form.category)),
+            barcode: Some(filled(&form.barcode)),
             unit: filled(&form.unit).map(Some),
             reorder_point: Some(Some(reorder_point.unwrap_or(0))),
             unit_cost: Some(Some(

@@ -83,7 +83,12 @@ pub struct MovementForm {
 fn fields(form: &MovementForm) -> Vec<Field> {
     let value = |v: &Option<String>| v.clone().unwrap_or_default();
     vec![
-        Field::text("item", "Item: scan or type its SKU", value(&form.item)).required(),
+        Field::text(
+            "item",
+            "Item: scan its barcode or type its SKU",
+            value(&form.item),
+        )
+        .required(),
         Field::text("quantity", "Quantity", value(&form.quantity))
             .required()
             .inputmode("numeric")
@@ -182,7 +187,7 @@ pub async fn record(
     };
     let sku = filled(&form.item);
     if sku.is_none() {
-        field_errors.push(FieldError::new("item", "scan or type the item's SKU"));
+        field_errors.push(FieldError::new("item", "scan the barcode or type the SKU"));
     }
     let quantity = match filled(&form.quantity).map(|q| q.parse::<i64>()) {
         Some(Ok(q)) => Some(q),
