@@ -291,6 +291,46 @@ async function main() {
     check((await api("GET", `/api/v1/items/${itemId}`, token)).body.on_hand === 15, "line 1 received");
     check((await api("GET", `/api/v1/items/${second.body.id}`, token)).body.on_hand === 2, "line 2 received");
 
+    // A stock count: one difference posts one adjustment.
+    const shelfCount = `CNT-${SUFFIX}`.toUpperCase();
+    check((await api("POST", "/api/v1/locations", token, { code: shelfCount, name: "Count shelf" })).status === 201, "count location set up");
+    for (const [id, quantity] of [[itemId, 5], [second.body.id, 4]]) {
+      const r = await api("POST", "/api/v1/movements", token, { item_id: id, kind: "receive", quantity, location: shelfCount });
+      check(r.status === 201, "count stock set up");
+    }
+    const atCountShelf = async (id) => {
+      const r = await api("GET", `/api/v1/items/${id}/stock`, token);
+      return (r.body.locations.find((l) => l.location === shelfCount) ?? { on_hand: 0 }).on_hand;
+    };
+    await page.goto(`${BASE}/counts?location=${shelfCount}`);
+    check((await text(page, "h1")).includes(shelfCount), "the sheet is for the chosen location");
+    await look(page, "count-sheet");
+    await page.getByLabel(`Counted ${sku}`, { exact: true }).fill("5");
+    await page.getByLabel(`Counted ${sku2}`, { exact: true }).fill("3");
+    await submit(page, "Review against the books");
+    check((await text(page, "caption")).startsWith("1 line differs"), `the review finds one difference: ${await text(page, "caption")}`);
+    await look(page, "count-review");
+    check((await atCountShelf(second.body.id)) === 4, "a review writes nothing");
+    await submit(page, /^Post the count/);
+    check((await text(page, "[role=status]")).includes("1 adjustment recorded"), `the count is confirmed: ${await text(page, "main")}`);
+    check((await atCountShelf(second.body.id)) === 3, "the difference is adjusted");
+    check((await atCountShelf(itemId)) === 5, "a matching count adjusts nothing");
+    const adjusted = await api("GET", `/api/v1/movements?item_id=${second.body.id}&kind=adjust`, token);
+    check(adjusted.body.movements.length === 1 && adjusted.body.movements[0].reason === "stock count", "one adjust, reason 'stock count'");
+
+    // A count posted after someone else moved a counted item is refused, naming it.
+    await page.getByLabel(`Counted ${sku}`, { exact: true }).fill("4");
+    await submit(page, "Review against the books");
+    const moved = await api("POST", "/api/v1/movements", token, { item_id: itemId, kind: "issue", quantity: 1, location: shelfCount });
+    check(moved.status === 201, "someone else issues one");
+    await submit(page, /^Post the count/);
+    const stale = await text(page, "[role=alert]");
+    check(stale.includes("Stock moved since this count began") && stale.includes(sku), `the stale count names the item: ${stale}`);
+    check((await atCountShelf(itemId)) === 4, "a stale count writes nothing");
+    await look(page, "count-stale");
+    await submit(page, /^Post the count/);
+    check((await text(page, "[role=status]")).includes("everything matched"), `counted again, it posts: ${await text(page, "main")}`);
+
     // An item without stock can be archived, and restored.
     const third = await api("POST", "/api/v1/items", token, { sku: `SPARE-${SUFFIX}`, name: "Spare" });
     await page.goto(`${BASE}/items/${third.body.id}`);
@@ -320,6 +360,7 @@ async function main() {
     await page.goto(itemUrl);
     check((await page.getByRole("link", { name: "Edit" }).count()) === 0, "a viewer sees no Edit");
     check((await page.getByRole("link", { name: "Record stock" }).count()) === 0, "a viewer sees no Record stock");
+    check((await page.getByRole("link", { name: "Count", exact: true }).count()) === 0, "a viewer sees no Count");
     check((await page.getByRole("link", { name: /^Reverse/ }).count()) === 0, "a viewer sees no Reverse");
     check((await page.getByRole("button", { name: /Archive/ }).count()) === 0, "a viewer sees no Archive");
     await look(page, "item-as-viewer");

@@ -29,6 +29,7 @@ pub mod passwords;
 pub mod principal;
 pub mod redis;
 pub mod sessions;
+pub mod stocktake;
 pub mod users;
 
 pub use application::{App, AppOptions};

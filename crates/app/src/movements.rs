@@ -135,7 +135,7 @@ impl App {
     }
 
     /// The item a request names.
-    async fn resolve_item(&self, item: &ItemRef, field: &str) -> Result<Uuid> {
+    pub(crate) async fn resolve_item(&self, item: &ItemRef, field: &str) -> Result<Uuid> {
         match item {
             ItemRef::Id(id) => Ok(*id),
             // A scanner sends what is printed on the goods: a SKU that is

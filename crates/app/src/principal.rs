@@ -135,6 +135,7 @@ use_cases! {
     GetMovement => "get_movement", Needs(InventoryRead);
     ListMovements => "list_movements", Needs(InventoryRead);
     ReverseMovement => "reverse_movement", Needs(StockMove);
+    PostStockCount => "post_stock_count", Needs(StockMove);
     FollowEvents => "follow_events", Needs(InventoryRead);
     Dashboard => "dashboard", Needs(InventoryRead);
 }

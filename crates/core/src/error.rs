@@ -61,6 +61,21 @@ pub struct Availability {
     pub available: i64,
 }
 
+/// An item that moved at a counted location after the count's position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct MovedItem {
+    pub item_id: uuid::Uuid,
+    pub sku: String,
+}
+
+fn moved_text(moved: &[MovedItem]) -> String {
+    moved
+        .iter()
+        .map(|m| m.sku.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     #[error("{0} not found")]
@@ -75,6 +90,18 @@ pub enum Error {
         /// Other locations that hold the item, filled in by the application
         /// layer so that the message says where the stock is.
         elsewhere: Vec<Availability>,
+    },
+    /// A stock count whose items moved at its location after the ledger
+    /// position it was taken at: count them again.
+    #[error(
+        "stock moved at {location} after the count began (ledger position {as_of_seq}): {}; \
+         count these items again",
+        moved_text(.moved)
+    )]
+    CountOutdated {
+        location: String,
+        as_of_seq: i64,
+        moved: Vec<MovedItem>,
     },
     /// A movement named a location that does not exist; `known` lists the
     /// codes there are (filled in by the application layer).

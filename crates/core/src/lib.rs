@@ -18,6 +18,7 @@ pub mod model;
 pub mod money;
 pub mod paging;
 pub mod patch;
+pub mod stocktake;
 pub mod store;
 mod validation;
 

@@ -4,3 +4,4 @@ pub use crate::catalogue::*;
 pub use crate::events::*;
 pub use crate::identity::*;
 pub use crate::ledger::*;
+pub use crate::stocktake::{Books, CountResult, CountedLine, MovedItem, StockCount};

@@ -847,6 +847,12 @@ impl LedgerStore for PgStore {
             .await
     }
 
+    async fn post_stock_count(&self, count: StockCount, actor: &Actor) -> Result<CountResult> {
+        let actor = actor.clone();
+        self.write(move |conn| Box::pin(writes::post_stock_count(conn, count, actor)))
+            .await
+    }
+
     async fn get_movement(&self, id: Uuid) -> Result<Movement> {
         let row = sqlx::query(&format!("{MOVEMENT_SELECT} WHERE m.id = $1"))
             .bind(id)

@@ -11,6 +11,7 @@ use inventory_core::identity::User;
 use inventory_core::ledger::{
     Actor, Applied, Balance, Movement, MovementResult, NewMovement, Refusal,
 };
+use inventory_core::stocktake::{Books, CountResult, MovedItem, StockCount};
 use inventory_core::store::{Created, Idempotency, StoredResponse};
 use inventory_core::{fold, Error, Result};
 use sqlx::{PgConnection, Row};
@@ -524,6 +525,90 @@ pub(crate) async fn record_movement_events(
 ) -> Result<()> {
     let events: Vec<NewEvent> = results.iter().map(|r| NewEvent::movement(r)).collect();
     record_events(conn, &events).await
+}
+
+/// A stock count. The counted items' rows are locked first: every movement
+/// updates its item's row, so none can commit for them until this
+/// transaction ends, on any replica, and the books read here stay true.
+pub(crate) async fn post_stock_count(
+    conn: &mut PgConnection,
+    mut count: StockCount,
+    actor: Actor,
+) -> Result<CountResult> {
+    let (location_id, code): (Uuid, String) = sqlx::query_as(
+        "SELECT id, code FROM locations WHERE code = $1 OR ($1 IS NULL AND is_default)",
+    )
+    .bind(&count.location)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error)?
+    .ok_or_else(|| Error::UnknownLocation {
+        field: "location".into(),
+        code: count.location.clone().unwrap_or_default(),
+        known: Vec::new(),
+    })?;
+    count.location = Some(code);
+    let ids: Vec<Uuid> = count.lines.iter().map(|(id, _)| *id).collect();
+    sqlx::query("SELECT id FROM items WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(&ids)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let mut books = Books {
+        head: sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM movements")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_error)?,
+        ..Books::default()
+    };
+    let moved = sqlx::query(
+        "SELECT DISTINCT i.id, i.sku FROM movements m JOIN items i ON i.id = m.item_id \
+         WHERE m.item_id = ANY($1) AND m.seq > $2 \
+         AND $3 IN (m.location_id, m.from_location_id, m.to_location_id) ORDER BY i.sku",
+    )
+    .bind(&ids)
+    .bind(count.as_of_seq)
+    .bind(location_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    for r in &moved {
+        books.moved.push(MovedItem {
+            item_id: get(r, "id")?,
+            sku: get(r, "sku")?,
+        });
+    }
+    let held = sqlx::query(
+        "SELECT i.id, i.sku, COALESCE(s.on_hand, 0) AS on_hand FROM items i \
+         LEFT JOIN stock s ON s.item_id = i.id AND s.location_id = $2 WHERE i.id = ANY($1)",
+    )
+    .bind(&ids)
+    .bind(location_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    for r in &held {
+        books
+            .items
+            .insert(get(r, "id")?, (get(r, "sku")?, get(r, "on_hand")?));
+    }
+    let batch: Vec<(NewMovement, String)> = count
+        .plan(&books)?
+        .into_iter()
+        .map(|m| (m, actor.username.clone()))
+        .collect();
+    let mut results = Vec::with_capacity(batch.len());
+    if !batch.is_empty() {
+        for (index, result) in apply_batch(conn, batch, false)
+            .await?
+            .into_iter()
+            .enumerate()
+        {
+            results.push(result.map_err(|e| e.at_index(index))?);
+        }
+        record_movement_events(conn, &results.iter().collect::<Vec<_>>()).await?;
+    }
+    Ok(count.result(&books, results))
 }
 
 pub(crate) async fn apply_movements(

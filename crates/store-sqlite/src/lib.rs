@@ -717,6 +717,12 @@ impl LedgerStore for SqliteStore {
             .await
     }
 
+    async fn post_stock_count(&self, count: StockCount, actor: &Actor) -> Result<CountResult> {
+        let actor = actor.clone();
+        self.write(move |conn| writes::post_stock_count(conn, count, actor))
+            .await
+    }
+
     async fn get_movement(&self, id: Uuid) -> Result<Movement> {
         self.read(move |conn| {
             conn.prepare_cached(&format!("{MOVEMENT_SELECT} WHERE m.id = ?1"))

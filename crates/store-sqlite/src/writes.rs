@@ -11,6 +11,7 @@ use inventory_core::identity::User;
 use inventory_core::ledger::{
     Actor, Applied, Balance, Movement, MovementResult, NewMovement, Refusal,
 };
+use inventory_core::stocktake::{Books, CountResult, MovedItem, StockCount};
 use inventory_core::store::{Created, Idempotency, StoredResponse};
 use inventory_core::{fold, Error, Result};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -497,6 +498,74 @@ fn apply_one(conn: &Connection, m: NewMovement, actor: &Actor) -> Result<Movemen
     );
     record_event(conn, NewEvent::movement(&result))?;
     Ok(result)
+}
+
+/// A stock count. The writer thread is the only writer, so the books read
+/// here cannot change before the adjustments are applied.
+pub(crate) fn post_stock_count(
+    conn: &Connection,
+    mut count: StockCount,
+    actor: Actor,
+) -> Result<CountResult> {
+    let (location_id, code) =
+        resolve_location(conn, count.location.as_deref())?.ok_or_else(|| {
+            Error::UnknownLocation {
+                field: "location".into(),
+                code: count.location.clone().unwrap_or_default(),
+                known: Vec::new(),
+            }
+        })?;
+    count.location = Some(code);
+    let ids = serde_json::to_string(
+        &count
+            .lines
+            .iter()
+            .map(|(id, _)| id.to_string())
+            .collect::<Vec<_>>(),
+    )
+    .map_err(Error::internal)?;
+    let mut books = Books {
+        head: conn
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM movements", [], |r| {
+                r.get(0)
+            })
+            .map_err(db_error)?,
+        ..Books::default()
+    };
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT DISTINCT i.id, i.sku FROM movements m JOIN items i ON i.id = m.item_id \
+             WHERE m.item_id IN (SELECT value FROM json_each(?1)) AND m.seq > ?2 \
+             AND ?3 IN (m.location_id, m.from_location_id, m.to_location_id) ORDER BY i.sku",
+        )
+        .map_err(db_error)?;
+    let mut rows = stmt
+        .query(params![ids, count.as_of_seq, location_id])
+        .map_err(db_error)?;
+    while let Some(r) = rows.next().map_err(db_error)? {
+        books.moved.push(MovedItem {
+            item_id: uuid(r, "id")?,
+            sku: get(r, "sku")?,
+        });
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT i.id, i.sku, COALESCE(s.on_hand, 0) AS on_hand FROM items i \
+             LEFT JOIN stock s ON s.item_id = i.id AND s.location_id = ?2 \
+             WHERE i.id IN (SELECT value FROM json_each(?1))",
+        )
+        .map_err(db_error)?;
+    let mut rows = stmt.query(params![ids, location_id]).map_err(db_error)?;
+    while let Some(r) = rows.next().map_err(db_error)? {
+        books
+            .items
+            .insert(uuid(r, "id")?, (get(r, "sku")?, get(r, "on_hand")?));
+    }
+    let mut results = Vec::new();
+    for (index, m) in count.plan(&books)?.into_iter().enumerate() {
+        results.push(apply_one(conn, m, &actor).map_err(|e| e.at_index(index))?);
+    }
+    Ok(count.result(&books, results))
 }
 
 pub(crate) fn apply_movements(

@@ -68,6 +68,9 @@ macro_rules! contract_tests {
             a_movement_is_read_by_id,
             a_reversal_applies_the_opposite_once,
             movements_follow_the_guard_model,
+            a_count_posts_only_its_differences,
+            a_count_after_which_an_item_moved_is_refused,
+            a_count_racing_a_movement_is_never_stale,
         );
         $crate::contract_tests!(@pair $factory;
             export_import_round_trip,
@@ -108,6 +111,7 @@ mod helpers;
 mod identity;
 mod ledger;
 mod moving;
+mod stocktake;
 
 pub use admin::*;
 pub use catalogue::*;
@@ -116,3 +120,4 @@ pub use helpers::Fixture;
 pub use identity::*;
 pub use ledger::*;
 pub use moving::*;
+pub use stocktake::*;

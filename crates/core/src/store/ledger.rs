@@ -3,6 +3,7 @@
 use crate::error::Result;
 use crate::ledger::{Actor, Movement, MovementResult, NewMovement, StockReport};
 use crate::paging::{MovementQuery, Page};
+use crate::stocktake::{CountResult, StockCount};
 use crate::store::idempotency::{Created, Idempotency};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -24,6 +25,12 @@ pub trait LedgerStore: Send + Sync + 'static {
         actor: &Actor,
         idem: Option<Idempotency<Vec<MovementResult>>>,
     ) -> Result<Created<Vec<MovementResult>>>;
+    /// Posts a stock count in one transaction: reads the books (see
+    /// `crate::stocktake::Books`) while holding the counted items against
+    /// concurrent movements, lets `StockCount::plan` decide, and applies its
+    /// adjustments as [`Self::apply_movements`] would (a refusal of one is
+    /// the refusal of the count, tagged with its index among them).
+    async fn post_stock_count(&self, count: StockCount, actor: &Actor) -> Result<CountResult>;
     async fn get_movement(&self, id: Uuid) -> Result<Movement>;
     async fn list_movements(&self, query: &MovementQuery) -> Result<Page<Movement>>;
     /// Per-location balances; with `as_of`, summed from the ledger up to that instant.

@@ -24,7 +24,7 @@ use utoipa::{Modify, OpenApi};
         v1::locations::get_location, v1::locations::patch_location,
         v1::movements::create_movement, v1::movements::create_batch,
         v1::movements::list_movements, v1::movements::get_movement,
-        v1::movements::reverse_movement,
+        v1::movements::reverse_movement, v1::stock_counts::post_stock_count,
         v1::events::stream_events,
     ),
     components(schemas(ProblemDoc)),

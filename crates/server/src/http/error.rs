@@ -6,7 +6,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use inventory_core::error::{Availability, ConflictKind};
+use inventory_core::error::{Availability, ConflictKind, MovedItem};
 use inventory_core::identity::Role;
 use inventory_core::{Error, FieldError};
 use serde::Serialize;
@@ -67,6 +67,9 @@ pub struct ProblemDoc {
     /// For insufficient stock: the other locations where the item is available.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub elsewhere: Option<Vec<Availability>>,
+    /// For an outdated stock count: the counted items that moved after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved: Option<Vec<MovedItem>>,
     /// For a refusal of the caller's role: the permission the request needs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permission: Option<String>,
@@ -88,6 +91,8 @@ pub struct Members {
     pub requested: Option<i64>,
     /// For insufficient stock: the other locations where the item is available.
     pub elsewhere: Option<Vec<Availability>>,
+    /// For an outdated stock count: the counted items that moved after it.
+    pub moved: Option<Vec<MovedItem>>,
     /// For a refusal of the caller's role: the permission the request needs.
     pub permission: Option<String>,
     /// For a refusal of the caller's role: the least role that has it.
@@ -197,6 +202,24 @@ fn domain_problem(e: Error) -> Problem {
             p.members.available = Some(available);
             p.members.requested = Some(requested);
             p.members.elsewhere = Some(elsewhere);
+            p
+        }
+        e @ Error::CountOutdated { .. } => {
+            let detail = e.to_string();
+            let Error::CountOutdated {
+                location, moved, ..
+            } = e
+            else {
+                unreachable!("matched above")
+            };
+            let mut p = problem(
+                StatusCode::CONFLICT,
+                "count-outdated",
+                "Count outdated",
+                detail,
+            );
+            p.members.location = Some(location);
+            p.members.moved = Some(moved);
             p
         }
         Error::Unauthorized => problem(
@@ -344,6 +367,7 @@ impl Problem {
             available: self.members.available,
             requested: self.members.requested,
             elsewhere: self.members.elsewhere.clone(),
+            moved: self.members.moved.clone(),
             permission: self.members.permission.clone(),
             required_role: self.members.required_role,
         }

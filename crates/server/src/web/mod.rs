@@ -57,6 +57,11 @@ pub fn routes(options: cookies::WebOptions) -> Router<App> {
             get(pages::movements::new_form).post(pages::movements::record),
         )
         .route(
+            "/counts",
+            get(pages::counts::sheet).post(pages::counts::post),
+        )
+        .route("/counts/review", post(pages::counts::review))
+        .route(
             "/locations",
             get(pages::locations::list).post(pages::locations::create),
         )

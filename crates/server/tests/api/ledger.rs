@@ -462,3 +462,99 @@ async fn shutdown_turns_readiness_off_at_once() {
     assert!(state.is_shutting_down());
     assert_eq!(ready(router).await, StatusCode::SERVICE_UNAVAILABLE);
 }
+
+/// The seq of the newest movement: where a count sheet begins.
+async fn ledger_head(app: &TestApp) -> i64 {
+    let newest = app.get_json("/api/v1/movements?order=desc&limit=1").await;
+    newest["movements"][0]["seq"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_stock_count_posts_its_differences_and_refuses_a_stale_sheet() {
+    let app = spawn_app().await;
+    let bolt = id(&app.create_item("CNT-BOLT").await);
+    let nut = id(&app.create_item("CNT-NUT").await);
+    app.receive(&bolt, 10).await;
+    app.receive(&nut, 4).await;
+    let washer = id(&app.create_item("CNT-WASHER").await);
+    app.receive(&washer, 50).await;
+    let sheet = ledger_head(&app).await;
+    let res = app
+        .post(
+            "/api/v1/stock-counts",
+            json!({"as_of_seq": sheet, "reference": "COUNT-1", "lines": [
+                {"sku": "cnt-bolt", "counted": 10}, {"item_id": nut, "counted": 3}]}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["location"], "MAIN", "no location: the default one");
+    assert_eq!(body["lines"][0]["difference"], 0);
+    assert_eq!(body["lines"][1]["expected"], 4);
+    let adjustments = body["adjustments"].as_array().unwrap();
+    assert_eq!(
+        adjustments.len(),
+        1,
+        "one difference, one adjustment: {body}"
+    );
+    assert_eq!(adjustments[0]["movement"]["kind"], "adjust");
+    assert_eq!(adjustments[0]["movement"]["quantity"], -1);
+    assert_eq!(adjustments[0]["movement"]["reason"], "stock count");
+    assert_eq!(app.on_hand_and_ledger(&nut).await, (3, 3));
+
+    // Someone issues a bolt; a count from the old sheet names it and writes nothing.
+    let (status, _) = app
+        .movement(json!({"item_id": bolt, "kind": "issue", "quantity": 1}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let res = app
+        .post(
+            "/api/v1/stock-counts",
+            json!({"location": "main", "as_of_seq": sheet, "lines": [
+                {"sku": "CNT-BOLT", "counted": 10}, {"sku": "CNT-WASHER", "counted": 49}]}),
+        )
+        .await;
+    let p = problem(res, StatusCode::CONFLICT).await;
+    assert!(
+        p["type"].as_str().unwrap().ends_with("count-outdated"),
+        "{p}"
+    );
+    assert_eq!(p["moved"][0]["sku"], "CNT-BOLT");
+    assert_eq!(p["moved"].as_array().unwrap().len(), 1, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("CNT-BOLT"), "{p}");
+    assert_eq!(
+        app.on_hand_and_ledger(&washer).await,
+        (50, 50),
+        "nothing written"
+    );
+    assert_eq!(app.on_hand_and_ledger(&bolt).await, (9, 9));
+
+    // Client mistakes: a position beyond the ledger, an unknown SKU, a viewer.
+    let res = app
+        .post(
+            "/api/v1/stock-counts",
+            json!({"as_of_seq": ledger_head(&app).await + 5, "lines": [{"sku": "CNT-NUT", "counted": 1}]}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = app
+        .post(
+            "/api/v1/stock-counts",
+            json!({"as_of_seq": 0, "lines": [{"sku": "NOPE", "counted": 1}]}),
+        )
+        .await;
+    let p = problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(p["errors"][0]["field"], "lines[0].sku", "{p}");
+    let viewer = app.token_for("viewer").await;
+    let res = app
+        .send(
+            Method::POST,
+            &viewer,
+            "/api/v1/stock-counts",
+            Some(json!({"as_of_seq": 0, "lines": [{"sku": "CNT-NUT", "counted": 1}]})),
+        )
+        .await;
+    problem(res, StatusCode::FORBIDDEN).await;
+    assert_eq!(app.on_hand_and_ledger(&nut).await, (3, 3));
+    app.shutdown().await;
+}

@@ -28,6 +28,9 @@ fn body_for(use_case: UseCase, item_id: &str, n: usize) -> Option<Value> {
             json!({"movements": [{"item_id": item_id, "kind": "receive", "quantity": 1}]})
         }
         UseCase::ReverseMovement => json!({"reason": "walk"}),
+        UseCase::PostStockCount => {
+            json!({"as_of_seq": 0, "lines": [{"item_id": item_id, "counted": 1}]})
+        }
         _ => return None,
     })
 }

@@ -94,6 +94,15 @@ pub const BY_OPERATION: &[(&str, &[(u16, &str)])] = &[
         &[(409, "Insufficient stock or an archived item, as for one movement; `index` names the first failing movement")],
     ),
     (
+        "post_stock_count",
+        &[(
+            409,
+            "A counted item moved at the location after `as_of_seq` (`count-outdated`, the items in \
+             `moved`: count them again), or an adjustment was refused (an archived item, or \
+             reserved stock the count would take away)",
+        )],
+    ),
+    (
         "reverse_movement",
         &[
             (409, STOCK_REFUSALS),
@@ -552,6 +561,15 @@ mod tests {
             Error::Validation(vec![FieldError::new("quantity", "must be positive")])
                 .at_index(7)
                 .into(),
+            Error::CountOutdated {
+                location: "MAIN".into(),
+                as_of_seq: 4,
+                moved: vec![inventory_core::error::MovedItem {
+                    item_id: uuid::Uuid::nil(),
+                    sku: "A".into(),
+                }],
+            }
+            .into(),
         ];
         let mut seen = std::collections::BTreeSet::new();
         for error in errors {
@@ -596,6 +614,7 @@ mod tests {
             "available",
             "requested",
             "elsewhere",
+            "moved",
             "permission",
             "required_role",
         ] {

@@ -8,6 +8,7 @@ pub mod events;
 pub mod items;
 pub mod locations;
 pub mod movements;
+pub mod stock_counts;
 pub mod users;
 
 use axum::routing::{get, post};
@@ -48,6 +49,7 @@ pub const ROUTES: &[(&str, &str, UseCase)] = &[
         "/api/v1/movements/{id}/reverse",
         UseCase::ReverseMovement,
     ),
+    ("POST", "/api/v1/stock-counts", UseCase::PostStockCount),
     ("GET", "/api/v1/events", UseCase::FollowEvents),
 ];
 
@@ -95,5 +97,6 @@ pub fn routes() -> Router<App> {
             "/api/v1/movements/{id}/reverse",
             post(movements::reverse_movement),
         )
+        .route("/api/v1/stock-counts", post(stock_counts::post_stock_count))
         .route("/api/v1/events", get(events::stream_events))
 }

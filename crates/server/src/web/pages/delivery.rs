@@ -1,7 +1,7 @@
 //! `GET/POST /movements/delivery`: receiving many lines at once, as one
 //! batch (the API's `POST /api/v1/movements/batch`): all lines or none.
 
-use super::shared::filled;
+use super::shared::{filled, form_value};
 use crate::http::error::HttpError;
 use crate::web::page::{render, see_other, Chrome, WebError};
 use crate::web::session::{CsrfForm, Visitor};
@@ -93,13 +93,7 @@ pub async fn receive(
         visitor,
         value: pairs,
     } = form;
-    let value_of = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_default()
-    };
+    let value_of = |name: &str| form_value(&pairs, name);
     let location = value_of("location");
     let reference = value_of("reference");
     let skus = pairs.iter().filter(|(k, _)| k == "sku").map(|(_, v)| v);

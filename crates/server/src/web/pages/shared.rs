@@ -121,6 +121,15 @@ pub fn filled(value: &Option<String>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The first value of a repeated-field form's `name`, trimmed ("" if absent).
+pub fn form_value(pairs: &[(String, String)], name: &str) -> String {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default()
+}
+
 /// Parses a `before` ledger position (a page link's, so a bad one is a 422
 /// page naming it).
 pub fn parse_before(before: Option<&str>) -> Result<Option<i64>, WebError> {
