@@ -167,7 +167,7 @@ struct Posted {
 }
 
 fn read_sheet(pairs: &[(String, String)]) -> Result<Posted, WebError> {
-    let value_of = |name: &str| form_value(&pairs, name);
+    let value_of = |name: &str| form_value(pairs, name);
     let location = normalize_code("location", &value_of("location"))
         .map_err(|e| WebError::from(Error::Validation(vec![e])))?;
     let as_of_seq = value_of("as_of_seq")
