@@ -67,6 +67,8 @@ macro_rules! contract_tests {
             a_movement_is_read_by_id,
             a_reversal_applies_the_opposite_once,
             movements_follow_the_guard_model,
+            history_follows_the_ledger_by_day,
+            history_is_exact_beyond_i64,
         );
         $crate::contract_tests!(@pair $factory;
             export_import_round_trip,
@@ -104,6 +106,7 @@ mod admin;
 mod catalogue;
 mod events;
 mod helpers;
+mod history;
 mod identity;
 mod ledger;
 mod moving;
@@ -112,6 +115,7 @@ pub use admin::*;
 pub use catalogue::*;
 pub use events::*;
 pub use helpers::Fixture;
+pub use history::*;
 pub use identity::*;
 pub use ledger::*;
 pub use moving::*;
