@@ -89,6 +89,47 @@ async function look(page, name) {
   await page.setViewportSize({ width: 1280, height: 900 });
 }
 
+// The stock value the dashboard must show: Σ on_hand × unit_cost over the
+// items that are not archived, in exact ten-thousandths (BigInt), read
+// through the API and formatted as the server formats money totals.
+async function expectedStockValue(token) {
+  let total = 0n;
+  let cursor = null;
+  do {
+    const query = cursor ? `?limit=100&cursor=${encodeURIComponent(cursor)}` : "?limit=100";
+    const r = await api("GET", `/api/v1/items${query}`, token);
+    for (const item of r.body.items) {
+      const [whole, fraction = ""] = item.unit_cost.split(".");
+      total += BigInt(item.on_hand) * BigInt(whole + fraction.padEnd(4, "0"));
+    }
+    cursor = r.body.next_cursor;
+  } while (cursor);
+  const whole = (total / 10000n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  let fraction = (total % 10000n).toString().padStart(4, "0");
+  while (fraction.length > 2 && fraction.endsWith("0")) {
+    fraction = fraction.slice(0, -1);
+  }
+  return `${whole}.${fraction}`;
+}
+
+// A server-rendered chart: an SVG image with its title and description,
+// pointing at a table of its figures (one row per day), no inline style.
+async function checkChart(page, id, days, what) {
+  const svg = page.locator(`svg[aria-labelledby="${id}-title"]`);
+  check((await svg.count()) === 1, `${what}: one chart`);
+  check((await svg.getAttribute("role")) === "img", `${what}: the chart is an image`);
+  check((await svg.getAttribute("aria-describedby")) === `${id}-desc`, `${what}: described by its desc`);
+  check((await svg.getAttribute("aria-details")) === `${id}-table`, `${what}: its table linked`);
+  check((await svg.getAttribute("style")) === null && (await svg.locator("[style], style").count()) === 0, `${what}: no inline style`);
+  const title = (await page.locator(`#${id}-title`).textContent()) ?? "";
+  check(title.length > 0, `${what}: a title`);
+  const desc = (await page.locator(`#${id}-desc`).textContent()) ?? "";
+  check(desc.startsWith(title) && / to /.test(desc), `${what}: a description in words: ${desc}`);
+  const rows = page.locator(`#${id}-table tbody tr`);
+  check((await rows.count()) === days, `${what}: ${days} rows in its table, got ${await rows.count()}`);
+  return rows;
+}
+
 async function text(page, selector) {
   return (await page.locator(selector).first().textContent())?.trim() ?? "";
 }
@@ -216,6 +257,11 @@ async function main() {
     const stockTable = await text(page, "table[aria-describedby=per-location]");
     check(stockTable.includes(shelf) && stockTable.includes("MAIN"), `stock per location: ${stockTable}`);
     check((await page.locator("table[aria-describedby=latest] tbody tr").count()) === 2, "two movements in the history");
+    // Its stock over the last 30 days: today's figure is what it holds now.
+    const itemRows = await checkChart(page, "stock-chart", 30, "item stock chart");
+    const itemToday = (await itemRows.last().locator("td.num").textContent())?.trim();
+    check(itemToday === "12", `the item chart ends at today's 12 on hand, got ${itemToday}`);
+    check((await page.locator("#stock-chart-table summary").textContent()).includes("Figures"), "the item chart's figures are a disclosure");
     await look(page, "item");
 
     // A mistake is undone by reversing it: the opposite movement is recorded.
@@ -239,6 +285,18 @@ async function main() {
 
     await page.goto(`${BASE}/`);
     check((await text(page, "h1")) === "Dashboard", "the dashboard");
+    // Stock value at unit cost, exact; movements per day and value over time.
+    const value = await expectedStockValue(token);
+    check((await text(page, "#stock-value")) === value, `the stock value tile shows ${value}, got ${await text(page, "#stock-value")}`);
+    const perDay = await checkChart(page, "movements-chart", 30, "movements chart");
+    const today = Number((await perDay.last().locator("td.num").textContent())?.trim());
+    // This run's receipt, transfer and reversal (and, JS off, the first run's too).
+    check(today >= 3, `today's bar counts this run's movements (3 or more), got ${today}`);
+    check((await page.locator("svg[aria-labelledby=movements-chart-title] rect.bar").count()) >= 1, "a bar for today");
+    const valueRows = await checkChart(page, "value-chart", 30, "stock value chart");
+    const valueToday = (await valueRows.last().locator("td.num").textContent())?.trim();
+    check(valueToday === value, `the value chart ends at the value now (${value}), got ${valueToday}`);
+    check((await page.locator("svg[aria-labelledby=value-chart-title] path.line").count()) === 1, "a line for the value");
     await look(page, "dashboard");
     await page.goto(`${BASE}/movements`);
     await look(page, "movements");

@@ -8,6 +8,7 @@ use crate::idempotency::{json, IdempotencyKey, Outcome};
 use crate::principal::{Principal, UseCase};
 use chrono::{DateTime, Utc};
 use inventory_core::catalogue::{CreateItem, Item, ItemPatch};
+use inventory_core::history::{DayFigure, Days};
 use inventory_core::ledger::StockReport;
 use inventory_core::paging::{ItemQuery, Page};
 use inventory_core::{Error, Result};
@@ -154,6 +155,23 @@ impl App {
     ) -> Result<StockReport> {
         self.run(caller, UseCase::ItemStock, self.store.item_stock(id, as_of))
             .await
+    }
+
+    /// The item's total on hand at the end of each of the last `days` UTC
+    /// days (today's figure is now), from its ledger; read as `item_stock`.
+    pub async fn item_stock_history(
+        &self,
+        caller: &Principal,
+        id: Uuid,
+        days: u32,
+    ) -> Result<Vec<DayFigure<i64>>> {
+        let window = Days::ending(inventory_core::now().date_naive(), days);
+        self.run(
+            caller,
+            UseCase::ItemStock,
+            self.store.item_stock_per_day(id, window),
+        )
+        .await
     }
 
     /// Resolves `If-Match` to the version a write must find, reading the

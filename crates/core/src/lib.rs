@@ -4,7 +4,8 @@
 //!
 //! Areas: [`access`] (roles, permissions), [`identity`] (users), [`catalogue`]
 //! (locations and items), [`ledger`] (movements, the stock arithmetic and
-//! its guard, reversals), [`events`] (the change feed). [`store`] holds one
+//! its guard, reversals), [`events`] (the change feed), [`history`] (daily
+//! series over the ledger, for charts). [`store`] holds one
 //! storage trait per area.
 
 pub mod access;
@@ -12,6 +13,7 @@ pub mod catalogue;
 pub mod dump;
 pub mod error;
 pub mod events;
+pub mod history;
 pub mod identity;
 pub mod ledger;
 pub mod model;

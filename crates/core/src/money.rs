@@ -47,6 +47,27 @@ pub fn format_unit_cost(minor: i64) -> String {
     }
 }
 
+/// Renders a total in ten-thousandths (a stock value: quantity × unit
+/// cost, which may exceed `i64`) exactly, with thousands separators and at
+/// least two places (`123_456_700` → `"12,345.67"`, `1` → `"0.0001"`).
+pub fn format_total(minor: i128) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    let whole = (abs / 10_000).to_string();
+    let mut fraction = format!("{:04}", abs % 10_000);
+    while fraction.len() > 2 && fraction.ends_with('0') {
+        fraction.pop();
+    }
+    let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped}.{fraction}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +81,23 @@ mod tests {
         assert_eq!(format_unit_cost(125_000), "12.50");
         assert_eq!(format_unit_cost(0), "0.00");
         assert_eq!(format_unit_cost(1_234_567), "123.4567");
+    }
+
+    #[test]
+    fn formats_totals_exactly() {
+        assert_eq!(format_total(0), "0.00");
+        assert_eq!(format_total(1), "0.0001");
+        assert_eq!(format_total(123_456_700), "12,345.67");
+        assert_eq!(format_total(10_000_000_000), "1,000,000.00");
+        assert_eq!(format_total(-999_1230), "-999.123");
+        assert_eq!(
+            format_total(i128::from(i64::MAX) * 1_000),
+            "922,337,203,685,477,580.70"
+        );
+        assert_eq!(
+            format_total(i128::MIN),
+            "-17,014,118,346,046,923,173,168,730,371,588,410.5728"
+        );
     }
 
     #[test]

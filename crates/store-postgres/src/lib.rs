@@ -16,6 +16,7 @@
 
 mod dump;
 mod errors;
+mod history;
 mod migrate;
 mod rows;
 mod writes;
@@ -26,11 +27,12 @@ use errors::{connection_lost, db_error, unavailable};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use inventory_core::dump::{DumpRows, ExportCounts};
+use inventory_core::history::{DayFigure, Days, ValueHistory};
 use inventory_core::model::*;
 use inventory_core::paging::{ItemQuery, ItemSort, MovementQuery, Page, SeqOrder};
 use inventory_core::store::{
-    AdminStore, CatalogueStore, Created, EventStore, Idempotency, IdentityStore, LedgerStore,
-    PoolStats, StoredResponse,
+    AdminStore, CatalogueStore, Created, EventStore, HistoryStore, Idempotency, IdentityStore,
+    LedgerStore, PoolStats, StoredResponse,
 };
 use inventory_core::{fold, Error, Result};
 use rows::*;
@@ -954,6 +956,25 @@ impl LedgerStore for PgStore {
         .fetch_one(&self.pool)
         .await
         .map_err(db_error)
+    }
+}
+
+#[async_trait]
+impl HistoryStore for PgStore {
+    async fn movements_per_day(&self, days: Days) -> Result<Vec<DayFigure<i64>>> {
+        history::movements_per_day(&self.pool, days).await
+    }
+
+    async fn stock_value(&self) -> Result<i128> {
+        history::stock_value(&self.pool).await
+    }
+
+    async fn stock_value_per_day(&self, days: Days) -> Result<ValueHistory> {
+        history::stock_value_per_day(&self.pool, days).await
+    }
+
+    async fn item_stock_per_day(&self, item_id: Uuid, days: Days) -> Result<Vec<DayFigure<i64>>> {
+        history::item_stock_per_day(&self.pool, item_id, days).await
     }
 }
 

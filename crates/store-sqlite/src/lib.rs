@@ -16,6 +16,7 @@
 
 mod dump;
 mod errors;
+mod history;
 mod migrate;
 mod rows;
 mod writes;
@@ -24,11 +25,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use errors::{db_error, unavailable};
 use inventory_core::dump::{DumpRows, ExportCounts};
+use inventory_core::history::{DayFigure, Days, ValueHistory};
 use inventory_core::model::*;
 use inventory_core::paging::{ItemQuery, ItemSort, MovementQuery, Page, SeqOrder};
 use inventory_core::store::{
-    AdminStore, CatalogueStore, Created, EventStore, Idempotency, IdentityStore, LedgerStore,
-    PoolStats, StoredResponse,
+    AdminStore, CatalogueStore, Created, EventStore, HistoryStore, Idempotency, IdentityStore,
+    LedgerStore, PoolStats, StoredResponse,
 };
 use inventory_core::{fold, Error, Result};
 use rows::*;
@@ -829,6 +831,40 @@ impl LedgerStore for SqliteStore {
         })
         .await
     }
+}
+
+#[async_trait]
+impl HistoryStore for SqliteStore {
+    async fn movements_per_day(&self, days: Days) -> Result<Vec<DayFigure<i64>>> {
+        self.read(move |conn| history::movements_per_day(conn, days))
+            .await
+    }
+
+    async fn stock_value(&self) -> Result<i128> {
+        self.read(history::stock_value).await
+    }
+
+    async fn stock_value_per_day(&self, days: Days) -> Result<ValueHistory> {
+        self.read(move |conn| in_snapshot(conn, |conn| history::stock_value_per_day(conn, days)))
+            .await
+    }
+
+    async fn item_stock_per_day(&self, item_id: Uuid, days: Days) -> Result<Vec<DayFigure<i64>>> {
+        self.read(move |conn| {
+            in_snapshot(conn, |conn| {
+                history::item_stock_per_day(conn, item_id, days)
+            })
+        })
+        .await
+    }
+}
+
+/// Runs several reads in one read transaction, so that they agree.
+fn in_snapshot<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.execute_batch("BEGIN").map_err(db_error)?;
+    let result = f(conn);
+    let _ = conn.execute_batch("COMMIT");
+    result
 }
 
 #[async_trait]

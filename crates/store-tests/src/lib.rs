@@ -71,6 +71,8 @@ macro_rules! contract_tests {
             a_count_posts_only_its_differences,
             a_count_after_which_an_item_moved_is_refused,
             a_count_racing_a_movement_is_never_stale,
+            history_follows_the_ledger_by_day,
+            history_is_exact_beyond_i64,
         );
         $crate::contract_tests!(@pair $factory;
             export_import_round_trip,
@@ -108,6 +110,7 @@ mod admin;
 mod catalogue;
 mod events;
 mod helpers;
+mod history;
 mod identity;
 mod ledger;
 mod moving;
@@ -117,6 +120,7 @@ pub use admin::*;
 pub use catalogue::*;
 pub use events::*;
 pub use helpers::Fixture;
+pub use history::*;
 pub use identity::*;
 pub use ledger::*;
 pub use moving::*;

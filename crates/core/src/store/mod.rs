@@ -11,6 +11,7 @@
 mod admin;
 mod catalogue;
 mod events;
+mod history;
 mod idempotency;
 mod identity;
 mod ledger;
@@ -18,11 +19,18 @@ mod ledger;
 pub use admin::{AdminStore, PoolStats};
 pub use catalogue::CatalogueStore;
 pub use events::EventStore;
+pub use history::HistoryStore;
 pub use idempotency::{Created, Idempotency, Render, StoredResponse};
 pub use identity::IdentityStore;
 pub use ledger::LedgerStore;
 
 /// Every area of the storage contract: what a backend is.
-pub trait Store: CatalogueStore + LedgerStore + IdentityStore + EventStore + AdminStore {}
+pub trait Store:
+    CatalogueStore + LedgerStore + HistoryStore + IdentityStore + EventStore + AdminStore
+{
+}
 
-impl<T> Store for T where T: CatalogueStore + LedgerStore + IdentityStore + EventStore + AdminStore {}
+impl<T> Store for T where
+    T: CatalogueStore + LedgerStore + HistoryStore + IdentityStore + EventStore + AdminStore
+{
+}

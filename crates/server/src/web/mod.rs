@@ -7,6 +7,7 @@
 //! visitor and the CSRF check.
 
 pub mod assets;
+pub mod chart;
 pub mod cookies;
 pub mod page;
 pub mod pages;

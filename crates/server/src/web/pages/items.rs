@@ -4,6 +4,7 @@
 
 use super::shared::{filled, ledger_page, parse_before, place_errors, Field, MovementRow};
 use crate::http::error::HttpError;
+use crate::web::chart::{chart, Chart, Kind};
 use crate::web::page::{render, see_other, Chrome, WebError};
 use crate::web::session::{CsrfForm, Visitor};
 use askama::Template;
@@ -180,6 +181,7 @@ struct ItemPage {
     chrome: Chrome,
     item: ItemView,
     locations: Vec<(String, i64)>,
+    chart: Chart,
     latest: Vec<MovementRow>,
     next: Option<String>,
     notice: Option<&'static str>,
@@ -239,6 +241,9 @@ fn item_id(text: &str) -> Result<Uuid, WebError> {
 }
 
 /// `GET /items/{id}`: stock per location and the item's history.
+/// How many days the item page's stock chart covers (today included).
+const ITEM_CHART_DAYS: u32 = 30;
+
 pub async fn show(
     State(app): State<App>,
     visitor: Visitor,
@@ -249,6 +254,12 @@ pub async fn show(
     let before = parse_before(p.before.as_deref())?;
     let item = app.read_item(&visitor.principal, id).await?;
     let stock = app.item_stock(&visitor.principal, id, None).await?;
+    let history: Vec<_> = app
+        .item_stock_history(&visitor.principal, id, ITEM_CHART_DAYS)
+        .await?
+        .iter()
+        .map(|d| (d.day, i128::from(d.value)))
+        .collect();
     let (latest, next) = ledger_page(
         &app,
         &visitor,
@@ -269,6 +280,17 @@ pub async fn show(
                 .filter(|l| l.on_hand != 0)
                 .map(|l| (l.location, l.on_hand))
                 .collect(),
+            chart: chart(
+                Kind::Steps,
+                "stock-chart",
+                &format!(
+                    "Stock of {} on hand at the end of each day, last {ITEM_CHART_DAYS} days",
+                    item.sku
+                ),
+                &format!("On hand ({})", item.unit),
+                &history,
+                |v| v.to_string(),
+            ),
             latest,
             next,
             notice: if p.saved.is_some() {
