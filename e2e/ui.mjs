@@ -389,6 +389,22 @@ async function main() {
     await submit(page, /^Post the count/);
     check((await text(page, "[role=status]")).includes("everything matched"), `counted again, it posts: ${await text(page, "main")}`);
 
+    // Live: the dashboard and an item's page follow a movement made through
+    // the API, without a reload (JavaScript only; without it a reload shows it).
+    if (JS) {
+      await page.goto(`${BASE}/`);
+      const before = await text(page, "#stock-value");
+      await page.waitForFunction(() => document.readyState === "complete");
+      check((await api("POST", "/api/v1/movements", token, { item_id: itemId, kind: "receive", quantity: 2 })).status === 201, "API receive");
+      await page.waitForFunction((b) => document.getElementById("stock-value").textContent.trim() !== b, before, { timeout: 10000 });
+      check((await text(page, "#live-status")).startsWith("Updated"), "the update is announced");
+      await page.goto(itemUrl);
+      const onHand = await text(page, "#on-hand");
+      check((await api("POST", "/api/v1/movements", token, { item_id: itemId, kind: "issue", quantity: 2 })).status === 201, "API issue");
+      await page.waitForFunction((b) => document.getElementById("on-hand").textContent.trim() !== b, onHand, { timeout: 10000 });
+      check(Number(await text(page, "#on-hand")) === Number(onHand) - 2, "the item page shows the new on-hand figure");
+    }
+
     // An item without stock can be archived, and restored.
     const third = await api("POST", "/api/v1/items", token, { sku: `SPARE-${SUFFIX}`, name: "Spare" });
     await page.goto(`${BASE}/items/${third.body.id}`);

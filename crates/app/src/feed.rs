@@ -38,6 +38,13 @@ struct Follower {
 }
 
 impl App {
+    /// The id of the newest event: a page rendered after reading it follows
+    /// the feed from there, so no change in between is missed.
+    pub async fn feed_position(&self, caller: &Principal) -> Result<i64> {
+        self.run(caller, UseCase::FollowEvents, self.store.last_event_id())
+            .await
+    }
+
     /// Every event after `start`, oldest first, then each new one as it is
     /// committed; the stream ends when shutdown begins.
     pub async fn follow_events(

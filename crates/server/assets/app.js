@@ -37,9 +37,43 @@
     });
   }
 
+  // Live pages: the change feed says that stock changed somewhere; the page
+  // then fetches itself and swaps its live region, so it shows exactly what
+  // a reload would. Bursts of changes cost one fetch.
+  function wireLive(region) {
+    if (!window.EventSource) { return; }
+    var query = [];
+    var item = region.getAttribute("data-live-item");
+    var after = region.getAttribute("data-live-after");
+    if (item) { query.push("item=" + encodeURIComponent(item)); }
+    if (after) { query.push("after=" + encodeURIComponent(after)); }
+    // On reconnecting, EventSource resumes from the last event it saw.
+    var source = new EventSource("/live" + (query.length ? "?" + query.join("&") : ""));
+    var status = document.getElementById("live-status");
+    var pending = null;
+    function refresh() {
+      pending = null;
+      fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (html === null) { return; }
+          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById(region.id);
+          if (!fresh) { return; }
+          region.innerHTML = fresh.innerHTML;
+          if (status) { status.textContent = "Updated " + new Date().toLocaleTimeString() + "."; }
+        })
+        .catch(function () { /* the next change tries again */ });
+    }
+    source.addEventListener("change", function () {
+      if (pending === null) { pending = window.setTimeout(refresh, 150); }
+    });
+  }
+
   function init() {
     var fields = document.querySelectorAll("input[data-scan]");
     for (var i = 0; i < fields.length; i++) { wireScanField(fields[i]); }
+    var live = document.querySelectorAll("[data-live]");
+    for (var j = 0; j < live.length; j++) { wireLive(live[j]); }
   }
 
   if (document.readyState === "loading") {

@@ -31,6 +31,7 @@ pub fn routes(options: cookies::WebOptions) -> Router<App> {
             get(pages::login::form).post(pages::login::sign_in),
         )
         .route("/logout", post(pages::login::sign_out))
+        .route("/live", get(pages::live::stream))
         .route("/items", get(pages::items::list))
         .route("/items/lookup", get(pages::items::lookup))
         .route(

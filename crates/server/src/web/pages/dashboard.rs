@@ -17,6 +17,8 @@ use inventory_core::money::format_total;
 #[template(path = "dashboard.html")]
 struct DashboardPage {
     chrome: Chrome,
+    /// The feed position the figures were read after (see `pages::live`).
+    live_after: i64,
     items: i64,
     low_stock: i64,
     movements_today: i64,
@@ -28,6 +30,7 @@ struct DashboardPage {
 }
 
 pub async fn show(State(app): State<App>, visitor: Visitor) -> Result<Response, WebError> {
+    let live_after = app.feed_position(&visitor.principal).await?;
     let figures = app.dashboard(&visitor.principal, 10).await?;
     let per_day: Vec<_> = figures
         .movements_per_day
@@ -42,6 +45,7 @@ pub async fn show(State(app): State<App>, visitor: Visitor) -> Result<Response, 
     render(
         StatusCode::OK,
         &DashboardPage {
+            live_after,
             chrome: visitor.chrome("Dashboard", "dashboard"),
             items: figures.items,
             low_stock: figures.low_stock,

@@ -179,6 +179,8 @@ pub async fn lookup(
 #[template(path = "items/show.html")]
 struct ItemPage {
     chrome: Chrome,
+    /// The feed position the page was read after (see `pages::live`).
+    live_after: i64,
     item: ItemView,
     locations: Vec<(String, i64)>,
     chart: Chart,
@@ -252,6 +254,7 @@ pub async fn show(
 ) -> Result<Response, WebError> {
     let id = item_id(&id)?;
     let before = parse_before(p.before.as_deref())?;
+    let live_after = app.feed_position(&visitor.principal).await?;
     let item = app.read_item(&visitor.principal, id).await?;
     let stock = app.item_stock(&visitor.principal, id, None).await?;
     let history: Vec<_> = app
@@ -272,6 +275,7 @@ pub async fn show(
     render(
         StatusCode::OK,
         &ItemPage {
+            live_after,
             chrome: visitor.chrome(format!("{} – {}", item.sku, item.name), "items"),
             item: ItemView::from(&item),
             locations: stock

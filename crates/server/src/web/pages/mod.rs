@@ -5,6 +5,7 @@ pub mod counts;
 pub mod dashboard;
 pub mod delivery;
 pub mod items;
+pub mod live;
 pub mod locations;
 pub mod login;
 pub mod movements;
