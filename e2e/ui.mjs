@@ -84,6 +84,9 @@ async function look(page, name) {
   for (const [label, size] of [["desktop", { width: 1280, height: 900 }], ["phone", { width: 375, height: 812 }]]) {
     await page.setViewportSize(size);
     await page.screenshot({ path: `${SHOTS}/${RUN}-${name}-${label}.png`, fullPage: true });
+    // Usable at phone width: wide tables scroll inside their frame, the page never sideways.
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(width <= size.width, `${name} is ${width}px wide at ${size.width}px`);
     await audit(page, `${name} at ${label}`);
   }
   await page.setViewportSize({ width: 1280, height: 900 });
@@ -414,6 +417,30 @@ async function main() {
     await submit(page, "Restore this item");
     check((await api("GET", `/api/v1/items/${third.body.id}`, token)).body.archived === false, "the item is restored");
 
+    // Users: an admin adds a clerk (a short password is refused beside its
+    // field), makes them a manager, and cannot demote the last admin.
+    const clerkName = `clerk${SUFFIX}`.toLowerCase();
+    await page.goto(`${BASE}/users`);
+    await page.getByLabel("Username (required)").fill(clerkName);
+    await page.getByLabel("Password (required)").fill("short");
+    await page.getByLabel("Role", { exact: true }).selectOption("clerk");
+    await submit(page, "Create user");
+    check((await page.locator("#password-error").count()) === 1, "a short password is refused beside its field");
+    check((await api("POST", "/api/v1/auth/login", null, { username: clerkName, password: "short" })).status === 401, "a refused user does not exist");
+    await page.getByLabel("Password (required)").fill("clerk-password-1");
+    await submit(page, "Create user");
+    check((await text(page, "[role=status]")) === `Saved ${clerkName}.`, `the user is saved: ${await text(page, "main")}`);
+    const clerkToken = await apiToken(clerkName, "clerk-password-1");
+    check((await api("GET", "/api/v1/me", clerkToken)).body.role === "clerk", "the new user is a clerk");
+    await page.getByLabel(`Role of ${clerkName}`).selectOption("manager");
+    await submit(page, `Change the role of ${clerkName}`);
+    check((await api("GET", "/api/v1/me", clerkToken)).body.role === "manager", "the new role applies to the user's open session at once");
+    await look(page, "users");
+    await page.getByLabel("Role of admin", { exact: true }).selectOption("viewer");
+    await submit(page, "Change the role of admin");
+    check((await text(page, "[role=alert]")).includes("last administrator"), `the last admin stays: ${await text(page, "main")}`);
+    check((await api("GET", "/api/v1/me", token)).body.role === "admin", "the admin is still an admin");
+
     // Sign out ends the session for the API too.
     const cookies = await context.cookies();
     const session = cookies.find((c) => c.name === "inventory_session");
@@ -435,6 +462,8 @@ async function main() {
     check((await page.getByRole("link", { name: "Edit" }).count()) === 0, "a viewer sees no Edit");
     check((await page.getByRole("link", { name: "Record stock" }).count()) === 0, "a viewer sees no Record stock");
     check((await page.getByRole("link", { name: "Count", exact: true }).count()) === 0, "a viewer sees no Count");
+    check((await page.getByRole("link", { name: "Users", exact: true }).count()) === 0, "a viewer sees no Users");
+    check((await page.request.get(`${BASE}/users`)).status() === 403, "a viewer is refused the users page");
     check((await page.getByRole("link", { name: /^Reverse/ }).count()) === 0, "a viewer sees no Reverse");
     check((await page.getByRole("button", { name: /Archive/ }).count()) === 0, "a viewer sees no Archive");
     await look(page, "item-as-viewer");

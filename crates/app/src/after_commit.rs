@@ -29,6 +29,8 @@ pub enum Change<'a> {
     /// A location was created or changed (no cache holds locations).
     LocationChanged,
     UserCreated,
+    /// A user's role changed: every cached session holds the old one.
+    UserChanged,
     /// A session was deleted (sign-out): no replica may accept its token.
     SessionEnded(&'a str),
 }
@@ -70,6 +72,13 @@ impl App {
                 }
             }
             Change::LocationChanged | Change::UserCreated => event_written = false,
+            Change::UserChanged => {
+                self.sessions.invalidate_all();
+                if let (Some(redis), true) = (redis, self.store.shared_by_replicas()) {
+                    redis.sessions_changed().await;
+                }
+                event_written = false;
+            }
             Change::SessionEnded(token_hash) => {
                 self.sessions.invalidate(&token_hash.to_owned());
                 if let (Some(redis), true) = (redis, self.store.shared_by_replicas()) {

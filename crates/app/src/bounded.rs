@@ -170,6 +170,16 @@ where
         }
     }
 
+    /// Drops every entry.
+    pub fn clear(&self) {
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            shard.map.clear();
+            shard.ring.clear();
+            shard.weight = 0;
+        }
+    }
+
     /// Entries held, and their total weight.
     pub fn size(&self) -> (usize, u64) {
         self.shards.iter().fold((0, 0), |(n, w), shard| {

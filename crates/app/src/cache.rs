@@ -154,6 +154,23 @@ where
         Ok(value)
     }
 
+    /// Call after a write that changed many keys (a user's role, which every
+    /// session of theirs holds) has committed.
+    pub fn invalidate_all(&self) {
+        // Every stripe first, so that no fill in flight can land after.
+        let mut stripes: Vec<_> = self
+            .stripes
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()))
+            .collect();
+        for stripe in stripes.iter_mut() {
+            **stripe += 1;
+        }
+        if let Some(entries) = &self.entries {
+            entries.clear();
+        }
+    }
+
     /// Call after the write that changed `key` has committed.
     pub fn invalidate(&self, key: &K) {
         let mut stripe = self.stripe(key).lock().unwrap_or_else(|e| e.into_inner());
@@ -174,6 +191,32 @@ mod tests {
         assert_eq!(&item.etag()[..], b"\"3\"");
         assert_eq!(&item.json()[..], b"{\"a\":1}");
         assert_eq!(item.weight(), 3 + 7 + 160);
+    }
+
+    #[tokio::test]
+    async fn invalidating_all_drops_every_entry_and_every_fill_in_flight() {
+        let cache: CoherentCache<u32, u32> = CoherentCache::new(100, Duration::from_secs(60));
+        cache
+            .get_or_load(&1, || async { Ok::<_, ()>(10) })
+            .await
+            .unwrap();
+        assert_eq!(cache.get(&1), Some(10));
+        // A load that began before the invalidation returns its value but
+        // does not keep it.
+        let got = cache
+            .get_or_load(&2, || async {
+                cache.invalidate_all();
+                Ok::<_, ()>(20)
+            })
+            .await
+            .unwrap();
+        assert_eq!(got, 20);
+        assert_eq!((cache.get(&1), cache.get(&2)), (None, None));
+        cache
+            .get_or_load(&2, || async { Ok::<_, ()>(21) })
+            .await
+            .unwrap();
+        assert_eq!(cache.get(&2), Some(21), "later fills are kept again");
     }
 
     #[tokio::test]

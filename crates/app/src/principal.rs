@@ -119,6 +119,8 @@ use_cases! {
     Logout => "logout", SignedIn;
     Me => "me", SignedIn;
     CreateUser => "create_user", Needs(UsersManage);
+    ListUsers => "list_users", Needs(UsersManage);
+    ChangeUserRole => "change_user_role", Needs(UsersManage);
     CreateItem => "create_item", Needs(ItemsWrite);
     GetItem => "get_item", Needs(InventoryRead);
     ListItems => "list_items", Needs(InventoryRead);

@@ -6,8 +6,10 @@ use crate::idempotency::{json, IdempotencyKey, Outcome};
 use crate::passwords;
 use crate::principal::{Principal, UseCase};
 use inventory_core::identity::{CreateUser, Role, User};
+use inventory_core::paging::Page;
 use inventory_core::store::Created;
 use inventory_core::{Error, Result, Store};
+use uuid::Uuid;
 
 /// What [`bootstrap_admin`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +74,32 @@ impl App {
                 self.after_commit(Change::UserCreated).await;
             }
             Ok(outcome)
+        })
+        .await
+    }
+
+    /// Users by username, a page at a time (`after`: the previous page's cursor).
+    pub async fn list_users(
+        &self,
+        caller: &Principal,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<User>> {
+        self.run(
+            caller,
+            UseCase::ListUsers,
+            self.store.list_users(after, limit),
+        )
+        .await
+    }
+
+    /// Gives a user another role, effective at their next request on every
+    /// replica; the last administrator keeps theirs.
+    pub async fn change_user_role(&self, caller: &Principal, id: Uuid, role: Role) -> Result<User> {
+        self.run(caller, UseCase::ChangeUserRole, async {
+            let user = self.store.set_user_role(id, role).await?;
+            self.after_commit(Change::UserChanged).await;
+            Ok(user)
         })
         .await
     }

@@ -31,6 +31,7 @@ pub enum ConflictKind {
     DuplicateBarcode,
     DuplicateLocationCode,
     DuplicateUsername,
+    LastAdmin,
     ItemArchived,
     ItemHasStock,
     IdempotencyInFlight,
@@ -45,6 +46,7 @@ impl ConflictKind {
             Self::DuplicateBarcode => "duplicate-barcode",
             Self::DuplicateLocationCode => "duplicate-location-code",
             Self::DuplicateUsername => "duplicate-username",
+            Self::LastAdmin => "last-admin",
             Self::ItemArchived => "item-archived",
             Self::ItemHasStock => "item-has-stock",
             Self::IdempotencyInFlight => "idempotency-in-flight",
@@ -158,6 +160,16 @@ impl Error {
         Self::conflict(
             ConflictKind::DuplicateBarcode,
             format!("another item has barcode '{barcode}' (a barcode names one item)"),
+        )
+    }
+
+    pub fn last_admin(username: &str) -> Self {
+        Self::conflict(
+            ConflictKind::LastAdmin,
+            format!(
+                "'{username}' is the last administrator: make another user an admin first, \
+                 so that someone can still manage users"
+            ),
         )
     }
 

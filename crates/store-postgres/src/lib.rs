@@ -571,6 +571,29 @@ impl IdentityStore for PgStore {
         .transpose()
     }
 
+    async fn list_users(&self, after: Option<&str>, limit: u32) -> Result<Page<User>> {
+        let rows = sqlx::query(
+            "SELECT id, username, role, created_at FROM users WHERE username > $1 \
+             ORDER BY username LIMIT $2",
+        )
+        .bind(after.unwrap_or_default())
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let mut users = rows.iter().map(user_from_row).collect::<Result<Vec<_>>>()?;
+        let next = page_end(&mut users, limit, |u| u.username.clone());
+        Ok(Page {
+            rows: users,
+            next_cursor: next,
+        })
+    }
+
+    async fn set_user_role(&self, id: Uuid, role: Role) -> Result<User> {
+        self.write(move |conn| Box::pin(writes::set_user_role(conn, id, role)))
+            .await
+    }
+
     async fn create_session(
         &self,
         token_hash: &str,

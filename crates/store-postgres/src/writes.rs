@@ -4,6 +4,7 @@
 use crate::errors::{db_error, unique_or, unique_violation};
 use crate::rows::*;
 use futures_util::future::BoxFuture;
+use inventory_core::access::Role;
 use inventory_core::catalogue::{Item, ItemPatch, Location, LocationPatch, MAIN_LOCATION};
 use inventory_core::error::ConflictKind;
 use inventory_core::events::{event_kind, NewEvent};
@@ -609,6 +610,36 @@ pub(crate) async fn post_stock_count(
         record_movement_events(conn, &results.iter().collect::<Vec<_>>()).await?;
     }
     Ok(count.result(&books, results))
+}
+
+/// The administrators' rows are locked before they are counted, so two
+/// demotions at once (on any replicas) are decided one after the other.
+pub(crate) async fn set_user_role(conn: &mut PgConnection, id: Uuid, role: Role) -> Result<User> {
+    let admins: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE")
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_error)?;
+    let row =
+        sqlx::query("SELECT id, username, role, created_at FROM users WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_error)?
+            .ok_or(Error::NotFound("user"))?;
+    let user = user_from_row(&row)?;
+    if user.role == Role::Admin && role != Role::Admin && admins.len() <= 1 {
+        return Err(Error::last_admin(&user.username));
+    }
+    let row = sqlx::query(
+        "UPDATE users SET role = $1 WHERE id = $2 RETURNING id, username, role, created_at",
+    )
+    .bind(role.as_str())
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    user_from_row(&row)
 }
 
 pub(crate) async fn apply_movements(

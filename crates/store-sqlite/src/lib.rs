@@ -440,6 +440,33 @@ impl IdentityStore for SqliteStore {
         .await
     }
 
+    async fn list_users(&self, after: Option<&str>, limit: u32) -> Result<Page<User>> {
+        let after = after.unwrap_or_default().to_owned();
+        self.read(move |conn| {
+            let mut users = query_all(
+                conn,
+                "SELECT id, username, role, created_at FROM users WHERE username > ?1 \
+                 ORDER BY username LIMIT ?2",
+                vec![
+                    SqlValue::Text(after),
+                    SqlValue::Integer(i64::from(limit) + 1),
+                ],
+                user_from_row,
+            )?;
+            let next = page_end(&mut users, limit, |u| u.username.clone());
+            Ok(Page {
+                rows: users,
+                next_cursor: next,
+            })
+        })
+        .await
+    }
+
+    async fn set_user_role(&self, id: Uuid, role: Role) -> Result<User> {
+        self.write(move |conn| writes::set_user_role(conn, id, role))
+            .await
+    }
+
     async fn create_session(
         &self,
         token_hash: &str,

@@ -5,6 +5,7 @@
 
 use crate::errors::{db_error, is_unique_violation};
 use crate::rows::*;
+use inventory_core::access::Role;
 use inventory_core::catalogue::{Item, ItemPatch, Location, LocationPatch, MAIN_LOCATION};
 use inventory_core::events::{event_kind, NewEvent};
 use inventory_core::identity::User;
@@ -566,6 +567,36 @@ pub(crate) fn post_stock_count(
         results.push(apply_one(conn, m, &actor).map_err(|e| e.at_index(index))?);
     }
     Ok(count.result(&books, results))
+}
+
+/// The single writer makes the last-admin check and the change atomic.
+pub(crate) fn set_user_role(conn: &Connection, id: Uuid, role: Role) -> Result<User> {
+    let load = |conn: &Connection| {
+        conn.prepare_cached("SELECT id, username, role, created_at FROM users WHERE id = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![id.to_string()], |r| Ok(user_from_row(r)))
+                    .optional()
+            })
+            .map_err(db_error)?
+            .ok_or(Error::NotFound("user"))?
+    };
+    let user = load(conn)?;
+    if user.role == Role::Admin && role != Role::Admin {
+        let admins: i64 = conn
+            .query_row("SELECT COUNT(*) FROM users WHERE role = 'admin'", [], |r| {
+                r.get(0)
+            })
+            .map_err(db_error)?;
+        if admins <= 1 {
+            return Err(Error::last_admin(&user.username));
+        }
+    }
+    conn.execute(
+        "UPDATE users SET role = ?1 WHERE id = ?2",
+        params![role.as_str(), id.to_string()],
+    )
+    .map_err(db_error)?;
+    load(conn)
 }
 
 pub(crate) fn apply_movements(

@@ -166,3 +166,81 @@ pub async fn purge_expired_removes_old_keys_and_sessions(store: S) {
     );
     assert_eq!(store.count_items().await.unwrap(), 2);
 }
+
+async fn add_user(store: &S, username: &str, role: Role) -> User {
+    created(
+        store
+            .create_user(user_spec(username, role), "hash", None)
+            .await,
+        "create_user",
+    )
+}
+
+pub async fn users_are_listed_and_change_role_but_one_admin_stays(store: S) {
+    let ann = add_user(&store, "ann", Role::Admin).await;
+    let bob = add_user(&store, "bob", Role::Viewer).await;
+    add_user(&store, "cid", Role::Clerk).await;
+    let first = store.list_users(None, 2).await.unwrap();
+    let names: Vec<&str> = first.rows.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(names, ["ann", "bob"]);
+    let cursor = first.next_cursor.expect("a second page");
+    let second = store.list_users(Some(&cursor), 2).await.unwrap();
+    assert_eq!(second.rows[0].username, "cid");
+    assert!(second.next_cursor.is_none());
+
+    let promoted = store.set_user_role(bob.id, Role::Admin).await.unwrap();
+    assert_eq!((promoted.role, promoted.id), (Role::Admin, bob.id));
+    assert_eq!(
+        store.find_user("bob").await.unwrap().unwrap().user.role,
+        Role::Admin
+    );
+    // With two admins one may step down; the last one may not.
+    store.set_user_role(ann.id, Role::Manager).await.unwrap();
+    match store.set_user_role(bob.id, Role::Clerk).await {
+        Err(Error::Conflict {
+            kind: ConflictKind::LastAdmin,
+            detail,
+        }) => assert!(detail.contains("bob"), "{detail}"),
+        other => panic!("expected last-admin, got {other:?}"),
+    }
+    assert_eq!(
+        store.find_user("bob").await.unwrap().unwrap().user.role,
+        Role::Admin
+    );
+    assert_not_found(store.set_user_role(Uuid::now_v7(), Role::Viewer).await);
+}
+
+/// Two admins demoting each other at the same moment: one of them stays.
+pub async fn concurrent_demotions_leave_an_admin(store: S) {
+    for round in 0..10 {
+        let a = add_user(&store, &format!("a{round}"), Role::Admin).await;
+        let b = add_user(&store, &format!("b{round}"), Role::Admin).await;
+        // Only these two are admins this round.
+        let page = store.list_users(None, 500).await.unwrap();
+        for u in page.rows.iter().filter(|u| u.role == Role::Admin) {
+            if u.id != a.id && u.id != b.id {
+                store.set_user_role(u.id, Role::Viewer).await.unwrap();
+            }
+        }
+        let (s1, s2) = (store.clone(), store.clone());
+        let (r1, r2) = tokio::join!(
+            tokio::spawn(async move { s1.set_user_role(a.id, Role::Viewer).await }),
+            tokio::spawn(async move { s2.set_user_role(b.id, Role::Viewer).await }),
+        );
+        let ok = [r1.unwrap().is_ok(), r2.unwrap().is_ok()];
+        assert_eq!(
+            ok.iter().filter(|o| **o).count(),
+            1,
+            "round {round}: {ok:?}"
+        );
+        let admins = store
+            .list_users(None, 500)
+            .await
+            .unwrap()
+            .rows
+            .into_iter()
+            .filter(|u| u.role == Role::Admin)
+            .count();
+        assert_eq!(admins, 1);
+    }
+}

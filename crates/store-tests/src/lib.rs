@@ -58,6 +58,8 @@ macro_rules! contract_tests {
             idempotent_create_item,
             idempotent_create_location_and_user,
             users_create_find_duplicate,
+            users_are_listed_and_change_role_but_one_admin_stays,
+            concurrent_demotions_leave_an_admin,
             sessions_lifecycle,
             purge_expired_removes_old_keys_and_sessions,
             events_follow_every_committed_change,

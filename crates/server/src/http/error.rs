@@ -136,6 +136,7 @@ fn conflict_title(kind: ConflictKind) -> &'static str {
         ConflictKind::DuplicateBarcode => "Duplicate barcode",
         ConflictKind::DuplicateLocationCode => "Duplicate location code",
         ConflictKind::DuplicateUsername => "Duplicate username",
+        ConflictKind::LastAdmin => "Last administrator",
         ConflictKind::ItemArchived => "Item archived",
         ConflictKind::ItemHasStock => "Item has stock",
         ConflictKind::IdempotencyInFlight => "Request in flight",

@@ -19,7 +19,11 @@ use inventory_app::{App, UseCase};
 
 /// Use cases only the UI reaches (the API reaches every other one: see
 /// `api::v1::ROUTES`).
-pub const UI_ONLY_USE_CASES: &[UseCase] = &[UseCase::Dashboard];
+pub const UI_ONLY_USE_CASES: &[UseCase] = &[
+    UseCase::Dashboard,
+    UseCase::ListUsers,
+    UseCase::ChangeUserRole,
+];
 
 /// The UI's routes (everything outside `/api`, the probes, `/docs` and
 /// `/metrics`), with their page finishing layer.
@@ -71,6 +75,8 @@ pub fn routes(options: cookies::WebOptions) -> Router<App> {
             "/locations/{code}/default",
             post(pages::locations::make_default),
         )
+        .route("/users", get(pages::users::list).post(pages::users::create))
+        .route("/users/{id}/role", post(pages::users::change_role))
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::Extension(options))
         .layer(axum::middleware::from_fn(page::finish_page))

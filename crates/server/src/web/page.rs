@@ -32,6 +32,7 @@ pub struct Badge {
     pub username: String,
     pub role: &'static str,
     pub may_move: bool,
+    pub may_manage_users: bool,
 }
 
 impl Chrome {

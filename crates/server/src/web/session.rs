@@ -133,6 +133,7 @@ impl Visitor {
                 username: user.username.clone(),
                 role: user.role.as_str(),
                 may_move: self.may(Permission::StockMove),
+                may_manage_users: self.may(Permission::UsersManage),
             }),
             csrf: self.csrf.clone(),
             ..Chrome::anonymous(title)

@@ -10,3 +10,4 @@ pub mod locations;
 pub mod login;
 pub mod movements;
 pub mod shared;
+pub mod users;

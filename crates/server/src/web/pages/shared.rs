@@ -62,6 +62,10 @@ pub struct Field {
     pub required: bool,
     /// `text`, `numeric` or `decimal`: the keyboard a phone shows.
     pub inputmode: &'static str,
+    /// The input's `type`: `text`, or `password` (never filled back in).
+    pub input_type: &'static str,
+    /// Its `autocomplete` hint for the browser.
+    pub autocomplete: &'static str,
 }
 
 impl Field {
@@ -74,6 +78,17 @@ impl Field {
             error: None,
             required: false,
             inputmode: "text",
+            input_type: "text",
+            autocomplete: "off",
+        }
+    }
+
+    /// A new password: hidden as typed, offered to a password manager.
+    pub fn new_password(name: &'static str, label: &'static str) -> Self {
+        Self {
+            input_type: "password",
+            autocomplete: "new-password",
+            ..Self::text(name, label, "")
         }
     }
 
