@@ -6,7 +6,7 @@
 //! moved since the sheet was opened, the review comes back naming the
 //! items, with their books brought up to date, and asks again.
 
-use super::shared::{filled, form_value};
+use super::shared::{filled, form_refusal, form_value};
 use crate::http::error::HttpError;
 use crate::web::page::{render, see_other, Chrome, WebError};
 use crate::web::session::{CsrfForm, Visitor};
@@ -333,10 +333,7 @@ pub async fn post(
                 .finish();
             return Ok(see_other(&format!("/counts?{query}")));
         }
-        Err(e @ (Error::Forbidden { .. } | Error::Unavailable(_) | Error::Internal(_))) => {
-            return Err(e.into())
-        }
-        Err(e) => e,
+        Err(e) => form_refusal(e)?,
     };
     let status = HttpError::Domain(refusal.clone()).problem().status;
     let problem = match refusal {

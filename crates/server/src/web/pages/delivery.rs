@@ -1,7 +1,7 @@
 //! `GET/POST /movements/delivery`: receiving many lines at once, as one
 //! batch (the API's `POST /api/v1/movements/batch`): all lines or none.
 
-use super::shared::{filled, form_value};
+use super::shared::{filled, form_refusal, form_value};
 use crate::http::error::HttpError;
 use crate::web::page::{render, see_other, Chrome, WebError};
 use crate::web::session::{CsrfForm, Visitor};
@@ -172,10 +172,7 @@ pub async fn receive(
                         _ => problem = Some(format!("Nothing was received: {message}")),
                     }
                 }
-                Err(e @ (Error::Forbidden { .. } | Error::Unavailable(_) | Error::Internal(_))) => {
-                    return Err(e.into())
-                }
-                Err(e) => problem = Some(HttpError::Domain(e).problem().detail),
+                Err(e) => problem = Some(HttpError::Domain(form_refusal(e)?).problem().detail),
             }
         }
     } else {

@@ -2,7 +2,9 @@
 //! history), creating and editing (a stale edit shows the other person's
 //! values beside yours), and the scanner's look-up.
 
-use super::shared::{filled, ledger_page, parse_before, place_errors, Field, MovementRow};
+use super::shared::{
+    filled, form_refusal, ledger_page, parse_before, show_refusal, Field, MovementRow,
+};
 use crate::http::error::HttpError;
 use crate::web::chart::{chart, Chart, Kind};
 use crate::web::page::{render, see_other, Chrome, WebError};
@@ -399,39 +401,13 @@ fn form_page(
     theirs: Option<&Item>,
 ) -> (StatusCode, FormPage) {
     let mut fields = form.fields();
-    let mut problem = None;
-    let mut status = StatusCode::OK;
-    if let Some(e) = refusal {
-        let p = HttpError::Domain(e.clone()).problem();
-        status = p.status;
-        match e.field_errors() {
-            Some(errors) => {
-                let rest = place_errors(&mut fields, errors, |f| f);
-                problem = Some(if rest.is_empty() {
-                    "Check the fields marked below.".to_owned()
-                } else {
-                    rest.iter()
-                        .map(|e| format!("{}: {}", e.field, e.message))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                });
-            }
-            None => match e {
-                Error::Conflict { kind, .. } => {
-                    let field = match kind {
-                        ConflictKind::DuplicateBarcode => "barcode",
-                        _ => "sku",
-                    };
-                    if let Some(f) = fields.iter_mut().find(|f| f.name == field) {
-                        f.error = Some(p.detail.clone());
-                    }
-                    problem = Some("Check the fields marked below.".to_owned());
-                }
-                Error::PreconditionFailed => {}
-                _ => problem = Some(p.detail),
-            },
-        }
-    }
+    let (status, problem) = match refusal {
+        Some(e) => show_refusal(&mut fields, e, |kind| match kind {
+            ConflictKind::DuplicateBarcode => "barcode",
+            _ => "sku",
+        }),
+        None => (StatusCode::OK, None),
+    };
     let page = FormPage {
         chrome: visitor.chrome(
             match item {
@@ -504,10 +480,8 @@ pub async fn create(
     match outcome {
         Ok(Outcome::New(item)) => Ok(see_other(&format!("/items/{}?saved=1", item.id))),
         Ok(Outcome::Replay(_)) => Ok(see_other("/items")),
-        Err(e @ (Error::Forbidden { .. } | Error::Unavailable(_) | Error::Internal(_))) => {
-            Err(e.into())
-        }
         Err(e) => {
+            let e = form_refusal(e)?;
             let (status, page) = form_page(&visitor, None, &form, Some(e), None);
             render(status, &page)
         }
@@ -583,11 +557,8 @@ pub async fn update(
             );
             render(StatusCode::PRECONDITION_FAILED, &page)
         }
-        Err(e @ (Error::Forbidden { .. } | Error::Unavailable(_) | Error::Internal(_))) => {
-            Err(e.into())
-        }
-        Err(Error::NotFound(what)) => Err(Error::NotFound(what).into()),
         Err(e) => {
+            let e = form_refusal(e)?;
             let current = app.read_item(&visitor.principal, id).await?;
             let (status, page) = form_page(&visitor, Some(&current), &form, Some(e), None);
             render(status, &page)

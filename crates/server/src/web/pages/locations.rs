@@ -1,8 +1,7 @@
 //! `GET/POST /locations`: the locations, a new one, and which one is the
 //! default.
 
-use super::shared::{filled, place_errors, Field, NoFields};
-use crate::http::error::HttpError;
+use super::shared::{filled, form_refusal, show_refusal, Field, NoFields};
 use crate::web::page::{render, see_other, Chrome, WebError};
 use crate::web::session::{CsrfForm, Visitor};
 use askama::Template;
@@ -66,28 +65,10 @@ async fn page(
         format!("/locations?{query}")
     });
     let mut fields = fields(form);
-    let mut problem = None;
-    let mut status = StatusCode::OK;
-    if let Some(e) = refusal {
-        let p = HttpError::Domain(e.clone()).problem();
-        status = p.status;
-        problem = Some(match e.field_errors() {
-            Some(errors) => {
-                let rest = place_errors(&mut fields, errors, |f| f);
-                if rest.is_empty() {
-                    "Check the fields marked below.".to_owned()
-                } else {
-                    p.detail
-                }
-            }
-            None => {
-                if matches!(e, Error::Conflict { .. }) {
-                    fields[0].error = Some(p.detail.clone());
-                }
-                p.detail
-            }
-        });
-    }
+    let (status, problem) = match refusal {
+        Some(e) => show_refusal(&mut fields, e, |_| "code"),
+        None => (StatusCode::OK, None),
+    };
     Ok((
         status,
         LocationsPage {
@@ -150,10 +131,8 @@ pub async fn create(
             };
             Ok(done(&code))
         }
-        Err(e @ (Error::Forbidden { .. } | Error::Unavailable(_) | Error::Internal(_))) => {
-            Err(e.into())
-        }
         Err(e) => {
+            let e = form_refusal(e)?;
             let (status, page) = page(&app, &visitor, None, &form, Some(e), None).await?;
             render(status, &page)
         }

@@ -1,7 +1,9 @@
 //! The ledger's pages: the list of movements and the form that records one
 //! (receive, issue, transfer, adjust), made for a scanner.
 
-use super::shared::{filled, ledger_page, parse_before, place_errors, Field, MovementRow};
+use super::shared::{
+    filled, form_refusal, ledger_page, parse_before, place_errors, Field, MovementRow,
+};
 use crate::web::page::{render, see_other, Chrome, WebError};
 use crate::web::session::{CsrfForm, Visitor};
 use askama::Template;
@@ -233,10 +235,7 @@ pub async fn record(
                 .finish();
             return Ok(see_other(&format!("/movements/new?{query}")));
         }
-        Err(e @ (Error::Forbidden { .. } | Error::Unavailable(_) | Error::Internal(_))) => {
-            return Err(e.into())
-        }
-        Err(e) => e,
+        Err(e) => form_refusal(e)?,
     };
     let problem = crate::http::error::HttpError::Domain(refusal.clone()).problem();
     let mut fields = fields(&form);

@@ -1,7 +1,10 @@
 //! What the pages share: movement rows, form fields with their errors,
 //! and reading form and query values.
 
+use crate::http::error::HttpError;
 use crate::web::page::WebError;
+use axum::http::StatusCode;
+use inventory_core::error::ConflictKind;
 use inventory_core::ledger::{Movement, MovementKind};
 use inventory_core::{Error, FieldError};
 
@@ -106,6 +109,62 @@ impl Field {
         self.inputmode = mode;
         self
     }
+}
+
+/// Sorts a use case's refusal for a form handler: what the visitor can fix
+/// comes back to show beside the form; a missing permission, a missing
+/// resource or a failure becomes the error page.
+pub fn form_refusal(e: Error) -> Result<Error, WebError> {
+    match e {
+        Error::Forbidden { .. }
+        | Error::NotFound(_)
+        | Error::Unavailable(_)
+        | Error::Internal(_) => Err(e.into()),
+        other => Ok(other),
+    }
+}
+
+/// Shows a refusal on a form: each field error beside its field, a
+/// conflict (a taken SKU, code or name) beside the field `conflict_field`
+/// names. Returns the status to answer with and the line to show above the
+/// form (none for a stale version, which the page explains itself).
+pub fn show_refusal(
+    fields: &mut [Field],
+    e: Error,
+    conflict_field: impl Fn(ConflictKind) -> &'static str,
+) -> (StatusCode, Option<String>) {
+    let p = HttpError::Domain(e.clone()).problem();
+    let check = || Some("Check the fields marked below.".to_owned());
+    let line = match e {
+        Error::Conflict { kind, .. } => {
+            let name = conflict_field(kind);
+            match fields.iter_mut().find(|f| f.name == name) {
+                Some(field) => {
+                    field.error = Some(p.detail);
+                    check()
+                }
+                None => Some(p.detail),
+            }
+        }
+        Error::PreconditionFailed => None,
+        e => match e.field_errors() {
+            Some(errors) => {
+                let rest = place_errors(fields, errors, |f| f);
+                if rest.is_empty() {
+                    check()
+                } else {
+                    Some(
+                        rest.iter()
+                            .map(|e| format!("{}: {}", e.field, e.message))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    )
+                }
+            }
+            None => Some(p.detail),
+        },
+    };
+    (p.status, line)
 }
 
 /// Puts each field error beside its field (`rename` maps the use case's

@@ -1,7 +1,7 @@
 //! `GET/POST /users`: who may sign in, with which role (administrators
 //! only): the list, a new user, and changing a user's role.
 
-use super::shared::{filled, place_errors, Field};
+use super::shared::{filled, form_refusal, show_refusal, Field};
 use crate::http::error::HttpError;
 use crate::web::page::{render, see_other, Chrome, WebError};
 use crate::web::session::{CsrfForm, Visitor};
@@ -113,27 +113,10 @@ async fn page(
             .required()
             .hint("At least 8 characters; tell it to the user in person"),
     ];
-    let mut status = StatusCode::OK;
-    let mut problem = None;
-    if let Some(e) = refusals.new_user {
-        let p = HttpError::Domain(e.clone()).problem();
-        status = p.status;
-        problem = Some(match e.field_errors() {
-            Some(errors) => {
-                let rest = place_errors(&mut fields, errors, |f| f);
-                match rest.first() {
-                    None => "Check the fields marked below.".to_owned(),
-                    Some(e) => format!("{}: {}", e.field, e.message),
-                }
-            }
-            None => {
-                if matches!(e, Error::Conflict { .. }) {
-                    fields[0].error = Some(p.detail.clone());
-                }
-                p.detail
-            }
-        });
-    }
+    let (mut status, problem) = match refusals.new_user {
+        Some(e) => show_refusal(&mut fields, e, |_| "username"),
+        None => (StatusCode::OK, None),
+    };
     let list_problem = refusals.list.map(|e| {
         let p = HttpError::Domain(e).problem();
         status = p.status;
@@ -209,10 +192,7 @@ pub async fn create(
         Ok(Outcome::New(user)) => return Ok(saved(&user.username)),
         // Without an idempotency key every create is new.
         Ok(Outcome::Replay(_)) => return Ok(see_other("/users")),
-        Err(e @ (Error::Forbidden { .. } | Error::Unavailable(_) | Error::Internal(_))) => {
-            return Err(e.into())
-        }
-        Err(e) => e,
+        Err(e) => form_refusal(e)?,
     };
     let refusals = Refusals {
         list: None,
@@ -239,11 +219,7 @@ pub async fn change_role(
     };
     let refusal = match outcome {
         Ok(user) => return Ok(saved(&user.username)),
-        Err(e @ (Error::Forbidden { .. } | Error::Unavailable(_) | Error::Internal(_))) => {
-            return Err(e.into())
-        }
-        Err(Error::NotFound(what)) => return Err(Error::NotFound(what).into()),
-        Err(e) => e,
+        Err(e) => form_refusal(e)?,
     };
     let refusals = Refusals {
         list: Some(refusal),
