@@ -192,6 +192,16 @@ async function main() {
     await submit(page, "Sign in");
     check((await text(page, "[role=alert]")).includes("Wrong username or password"), "a wrong password is reported");
 
+    // A sign-in posted from elsewhere (no sign-in cookie) is refused: no session.
+    const forgedLogin = await fetch(`${BASE}/login`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ username: "admin", password: ADMIN_PASSWORD, csrf: "guess" }),
+    });
+    check(forgedLogin.status === 403, `a forged sign-in is refused: ${forgedLogin.status}`);
+    check(!(forgedLogin.headers.get("set-cookie") ?? "").includes("inventory_session="), "a forged sign-in opens no session");
+
     await signIn(page, "admin", ADMIN_PASSWORD);
     const token = await apiToken("admin", ADMIN_PASSWORD);
     const shelf = `SHELF-${SUFFIX}`.toUpperCase();
@@ -306,6 +316,9 @@ async function main() {
     await page.goto(`${BASE}/no-such-page`);
     check((await page.getByRole("link", { name: "Go to the dashboard" }).count()) === 1, "a 404 page has a way back");
     await look(page, "not-found");
+    const missing = await page.goto(`${BASE}/items/00000000-0000-0000-0000-000000000000`);
+    check(missing.status() === 404, `an unknown item is a 404 page: ${missing.status()}`);
+    check((await page.getByRole("navigation", { name: "Main" }).count()) === 1, "an error page keeps the navigation of a signed-in visitor");
 
     // A form without its CSRF token changes nothing.
     const itemId = itemUrl.split("/").pop();

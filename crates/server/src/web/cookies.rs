@@ -40,6 +40,20 @@ pub fn session_cookie(token: &str, max_age: i64, secure: bool) -> HeaderValue {
     .expect("a token is printable ASCII")
 }
 
+/// The sign-in form's own CSRF cookie: before a session exists, a forged
+/// cross-site sign-in (which would put the victim in the attacker's
+/// account) is refused because it cannot read or send this cookie.
+pub const LOGIN_COOKIE: &str = "inventory_login";
+
+/// `Set-Cookie` for a sign-in form's token, good for an hour.
+pub fn login_cookie(token: &str, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{LOGIN_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{secure}"
+    ))
+    .expect("a token is printable ASCII")
+}
+
 /// `Set-Cookie` that removes the session cookie.
 pub fn cleared_cookie(secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };

@@ -13,6 +13,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use inventory_core::{Error, FieldError};
+use std::sync::{Arc, Mutex};
 
 /// What every page shares: its title, the navigation, who is signed in,
 /// the CSRF token for forms, and the asset links.
@@ -28,11 +29,29 @@ pub struct Chrome {
 }
 
 /// The signed-in user, as the header shows them.
+#[derive(Clone)]
 pub struct Badge {
     pub username: String,
     pub role: &'static str,
     pub may_move: bool,
     pub may_manage_users: bool,
+}
+
+/// Who the request turned out to be from, once a handler has checked the
+/// session: [`finish_page`] puts an empty one on each request, the visitor
+/// extractor fills it, so that an error page keeps the navigation of a
+/// signed-in visitor.
+#[derive(Clone, Default)]
+pub struct SeenVisitor(Arc<Mutex<Option<(Badge, String)>>>);
+
+impl SeenVisitor {
+    pub fn record(&self, badge: Badge, csrf: String) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((badge, csrf));
+    }
+
+    fn take(&self) -> Option<(Badge, String)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
 }
 
 impl Chrome {
@@ -152,9 +171,19 @@ struct ErrorPage<'a> {
 /// The HTML renderer of a problem: a page with its title and detail, each
 /// field error beside its field's name, a way back, and for a server error
 /// the request id (so that the log line can be found) and nothing internal.
-pub fn error_page(problem: &Problem, request_id: Option<&str>, back: &str) -> Response {
+pub fn error_page(
+    problem: &Problem,
+    request_id: Option<&str>,
+    back: &str,
+    visitor: Option<(Badge, String)>,
+) -> Response {
+    let mut chrome = Chrome::anonymous(problem.title);
+    if let Some((badge, csrf)) = visitor {
+        chrome.user = Some(badge);
+        chrome.csrf = csrf;
+    }
     let page = ErrorPage {
-        chrome: Chrome::anonymous(problem.title),
+        chrome,
         title: problem.title,
         detail: &problem.detail,
         errors: &problem.errors,
@@ -201,12 +230,14 @@ fn secure(headers: &mut HeaderMap) {
 }
 
 /// Renders a pending problem as its HTML page and adds the page headers.
-pub async fn finish_page(req: Request, next: Next) -> Response {
+pub async fn finish_page(mut req: Request, next: Next) -> Response {
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     let back = back_link(req.headers());
+    let seen = SeenVisitor::default();
+    req.extensions_mut().insert(seen.clone());
     let mut response = next.run(req).await;
     if let Some(PendingProblem(problem)) = response.extensions_mut().remove::<PendingProblem>() {
-        response = error_page(&problem, request_id.as_deref(), &back);
+        response = error_page(&problem, request_id.as_deref(), &back, seen.take());
     }
     secure(response.headers_mut());
     response
@@ -247,7 +278,7 @@ pub async fn not_found(req: Request) -> Response {
     if wants_html(&req) {
         let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
         let problem = HttpError::Domain(Error::NotFound("page")).problem();
-        let mut response = error_page(&problem, request_id.as_deref(), "/");
+        let mut response = error_page(&problem, request_id.as_deref(), "/", None);
         secure(response.headers_mut());
         response
     } else {
@@ -269,7 +300,7 @@ mod tests {
     #[tokio::test]
     async fn a_validation_error_shows_each_message_beside_its_field() {
         let problem = HttpError::Domain(Error::invalid("sku", "must be <64> characters")).problem();
-        let response = error_page(&problem, Some("r-1"), "/items");
+        let response = error_page(&problem, Some("r-1"), "/items", None);
         assert_eq!(response.status(), 422);
         assert_eq!(
             response.headers()[header::CONTENT_TYPE],
@@ -288,7 +319,7 @@ mod tests {
     #[tokio::test]
     async fn a_server_error_shows_the_request_id_and_nothing_internal() {
         let problem = HttpError::Domain(Error::internal("secret table broke")).problem();
-        let html = text(error_page(&problem, Some("req-42"), "/")).await;
+        let html = text(error_page(&problem, Some("req-42"), "/", None)).await;
         assert!(html.contains("req-42"));
         assert!(!html.contains("secret table"), "{html}");
     }

@@ -8,7 +8,7 @@
 //! from another site, cannot carry it.
 
 use super::cookies::COOKIE;
-use super::page::{Badge, Chrome, WebError};
+use super::page::{Badge, Chrome, SeenVisitor, WebError};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
@@ -74,10 +74,16 @@ impl FromRequestParts<App> for Visitor {
             return Err(WebError::SignIn { next: back });
         };
         match app.authenticate(token).await {
-            Ok(principal) => Ok(Visitor {
-                principal,
-                csrf: csrf_token(token),
-            }),
+            Ok(principal) => {
+                let visitor = Visitor {
+                    principal,
+                    csrf: csrf_token(token),
+                };
+                if let Some(seen) = parts.extensions.get::<SeenVisitor>() {
+                    seen.record(visitor.badge(), visitor.csrf.clone());
+                }
+                Ok(visitor)
+            }
             Err(inventory_core::Error::Unauthorized) => Err(WebError::SignIn { next: back }),
             Err(e) => Err(e.into()),
         }
@@ -126,17 +132,22 @@ impl<T: DeserializeOwned> FromRequest<App> for CsrfForm<T> {
 impl Visitor {
     /// The shared parts of a page shown to this visitor.
     pub fn chrome(&self, title: impl Into<String>, section: &'static str) -> Chrome {
-        let user = &self.principal.user;
         Chrome {
             section,
-            user: Some(Badge {
-                username: user.username.clone(),
-                role: user.role.as_str(),
-                may_move: self.may(Permission::StockMove),
-                may_manage_users: self.may(Permission::UsersManage),
-            }),
+            user: Some(self.badge()),
             csrf: self.csrf.clone(),
             ..Chrome::anonymous(title)
+        }
+    }
+
+    /// Who is signed in, as the header shows them.
+    pub fn badge(&self) -> Badge {
+        let user = &self.principal.user;
+        Badge {
+            username: user.username.clone(),
+            role: user.role.as_str(),
+            may_move: self.may(Permission::StockMove),
+            may_manage_users: self.may(Permission::UsersManage),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Signing in and out.
 
 use super::shared::NoFields;
-use crate::web::cookies::{cleared_cookie, session_cookie, WebOptions};
+use crate::web::cookies::{cleared_cookie, login_cookie, session_cookie, WebOptions, LOGIN_COOKIE};
 use crate::web::page::{render, see_other, Chrome, WebError};
 use crate::web::session::{session_token, CsrfForm};
 use askama::Template;
@@ -18,6 +18,8 @@ use serde::Deserialize;
 #[template(path = "login.html")]
 struct LoginPage {
     chrome: Chrome,
+    /// This form's token, also in the sign-in cookie.
+    token: String,
     message: Option<&'static str>,
     next: String,
     username: String,
@@ -41,6 +43,7 @@ pub struct NextParam {
 /// `GET /login`: the sign-in form (or, already signed in, where `next` goes).
 pub async fn form(
     State(app): State<App>,
+    Extension(options): Extension<WebOptions>,
     headers: HeaderMap,
     Query(q): Query<NextParam>,
 ) -> Result<Response, WebError> {
@@ -50,15 +53,51 @@ pub async fn form(
             return Ok(see_other(&next));
         }
     }
-    render(
+    login_page(
         StatusCode::OK,
+        None,
+        next,
+        String::new(),
+        options.secure(&headers),
+    )
+}
+
+/// The sign-in form with a fresh token, which the response's cookie holds too.
+fn login_page(
+    status: StatusCode,
+    message: Option<&'static str>,
+    next: String,
+    username: String,
+    secure: bool,
+) -> Result<Response, WebError> {
+    let token = inventory_app::passwords::random_secret(18);
+    let mut response = render(
+        status,
         &LoginPage {
             chrome: Chrome::anonymous("Sign in"),
-            message: None,
+            token: token.clone(),
+            message,
             next,
-            username: String::new(),
+            username,
         },
-    )
+    )?;
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, login_cookie(&token, secure));
+    Ok(response)
+}
+
+/// The sign-in cookie's token, if the request carries one.
+fn login_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == LOGIN_COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|value| !value.is_empty())
 }
 
 #[derive(Deserialize)]
@@ -68,6 +107,8 @@ struct SignInForm {
     #[serde(default)]
     password: String,
     next: Option<String>,
+    #[serde(default)]
+    csrf: String,
 }
 
 /// `POST /login`: on success the session cookie and a redirect to `next`;
@@ -82,27 +123,32 @@ pub async fn sign_in(
         crate::http::error::HttpError::BadRequest(format!("the form could not be read: {e}"))
     })?;
     let next = safe_next(form.next.as_deref());
+    let secure = options.secure(&headers);
+    if login_token(&headers) != Some(form.csrf.as_str()) {
+        // Forged, or a form left open past its hour: nothing is checked.
+        return login_page(
+            StatusCode::FORBIDDEN,
+            Some("This sign-in form had expired. Enter your username and password again."),
+            next,
+            form.username,
+            secure,
+        );
+    }
     match app.login(form.username.trim(), &form.password).await {
         Ok(signed_in) => {
             let mut response = see_other(&next);
             response.headers_mut().insert(
                 header::SET_COOKIE,
-                session_cookie(
-                    &signed_in.token,
-                    signed_in.expires_in,
-                    options.secure(&headers),
-                ),
+                session_cookie(&signed_in.token, signed_in.expires_in, secure),
             );
             Ok(response)
         }
-        Err(Error::InvalidCredentials) => render(
+        Err(Error::InvalidCredentials) => login_page(
             StatusCode::UNAUTHORIZED,
-            &LoginPage {
-                chrome: Chrome::anonymous("Sign in"),
-                message: Some("Wrong username or password. Check both and try again."),
-                next,
-                username: form.username,
-            },
+            Some("Wrong username or password. Check both and try again."),
+            next,
+            form.username,
+            secure,
         ),
         Err(e) => Err(e.into()),
     }
