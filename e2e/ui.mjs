@@ -291,9 +291,25 @@ async function main() {
 
     // Search.
     await page.goto(`${BASE}/items`);
-    await page.getByLabel("Search SKU or name").fill(sku.slice(0, 10));
-    await submit(page, "Show");
+    await page.getByLabel("Search SKU, name or barcode").fill(sku.slice(0, 10));
+    if (JS) {
+      // Results follow the typing (htmx swaps the list in place), no button.
+      const typed = encodeURIComponent(sku.slice(0, 10));
+      await page.waitForFunction((q) => window.location.search.includes(`q=${q}`), typed, { timeout: 10000 });
+      await page.waitForLoadState("networkidle");
+    } else {
+      await submit(page, "Show");
+    }
     check((await page.getByRole("link", { name: sku }).count()) === 1, "search finds the item");
+    await page.getByLabel("Search SKU, name or barcode").fill(barcode);
+    if (JS) {
+      await page.waitForFunction((b) => window.location.search.includes(b), barcode, { timeout: 10000 });
+      await page.waitForLoadState("networkidle");
+    } else {
+      await submit(page, "Show");
+    }
+    check((await page.getByRole("link", { name: sku }).count()) === 1, "search finds the item by its barcode");
+    check((await text(page, "#results caption")).startsWith("1 shown"), `only the item with that barcode: ${await text(page, "#results caption")}`);
     await look(page, "items");
 
     await page.goto(`${BASE}/`);
