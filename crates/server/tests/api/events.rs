@@ -75,3 +75,60 @@ async fn shutdown_ends_open_streams() {
         .await
         .expect("shutdown waited on an open event stream");
 }
+
+/// The UI's stream: the session cookie opens it, `?item=` keeps it to one
+/// item, and it ends at the first change after the session has ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_stream_follows_the_cookie_session_and_ends_with_it() {
+    let app = spawn_app().await;
+    let item = app.create_item("LIVE-1").await;
+    let other = app.create_item("LIVE-2").await;
+    let (item, other) = (
+        item["id"].as_str().unwrap().to_owned(),
+        other["id"].as_str().unwrap().to_owned(),
+    );
+    let res = app.client.get(app.url("/live")).send().await.unwrap();
+    assert_eq!(
+        res.url().path(),
+        "/login",
+        "no session: to the sign-in page"
+    );
+
+    let token = app.login("admin", ADMIN_PASSWORD).await;
+    let response = app
+        .client
+        .get(app.url(&format!("/live?item={item}")))
+        .header("cookie", format!("inventory_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    let mut stream = SseStream::from_response(response);
+    let mut feed = SseStream::open(&app, None, "").await;
+    app.receive(&other, 1).await;
+    app.receive(&item, 3).await;
+    let events = stream.next(1).await;
+    assert_eq!(events[0].kind, "change");
+    assert_eq!(events[0].data, json!("movement.created"));
+    // The API's feed saw both movements; the item's stream only its own.
+    let both = feed.next(2).await;
+    let own = both
+        .iter()
+        .find(|e| e.data["data"]["movement"]["item_id"] == json!(item))
+        .expect("the item's movement is in the feed");
+    assert_eq!(
+        events[0].id, own.id,
+        "the other item's movement was not sent"
+    );
+
+    let res = app
+        .send(Method::POST, &token, "/api/v1/auth/logout", None)
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    app.receive(&item, 1).await;
+    let after = stream.ended().await;
+    assert!(
+        after.is_empty(),
+        "nothing is sent after the sign-out: {after:?}"
+    );
+    app.shutdown().await;
+}

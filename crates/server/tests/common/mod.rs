@@ -333,7 +333,11 @@ impl SseStream {
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id.to_string());
         }
-        let response = req.send().await.unwrap();
+        SseStream::from_response(req.send().await.unwrap())
+    }
+
+    /// A stream from any `text/event-stream` response (the UI's `/live`).
+    pub fn from_response(response: Response) -> SseStream {
         assert_eq!(response.status(), StatusCode::OK);
         assert!(response.headers()["content-type"]
             .to_str()
@@ -343,6 +347,29 @@ impl SseStream {
             response,
             buffer: String::new(),
             ready: Default::default(),
+        }
+    }
+
+    /// Waits (30 s at most) for the server to end the stream; events still
+    /// arriving before the end are returned.
+    pub async fn ended(mut self) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .expect("the stream did not end within 30 s")
+                .unwrap();
+            match chunk {
+                Some(bytes) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                None => {
+                    return self
+                        .buffer
+                        .lines()
+                        .filter_map(|l| l.strip_prefix("data:"))
+                        .map(|d| d.trim().to_owned())
+                        .collect()
+                }
+            }
         }
     }
 

@@ -4,16 +4,17 @@
 //! permission as the API's feed. Each event only says that something
 //! changed; the page then fetches itself again and swaps its live region,
 //! so what it shows is always what the page renders (no second template).
+//! A stream ends at the first change after its session has ended.
 
 use crate::web::page::WebError;
-use crate::web::session::Visitor;
+use crate::web::session::{session_token, Visitor};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::future::ready;
 use futures_util::stream::{Stream, StreamExt};
 use inventory_app::feed::Start;
-use inventory_app::App;
+use inventory_app::{App, UseCase};
 use inventory_core::events::Event;
 use inventory_core::Error;
 use serde::Deserialize;
@@ -65,15 +66,31 @@ pub async fn stream(
         ),
         None => Start::Now,
     };
+    let token = session_token(&headers).unwrap_or_default().to_owned();
+    let checker = app.clone();
     let events = app
         .follow_events(&visitor.principal, start)
         .await?
         .filter(move |event| ready(item.is_none_or(|id| concerns(event, id))))
+        // The session is checked again before each event (from the session
+        // cache): after a sign-out, expiry or a lost role the stream ends.
+        .then(move |event| {
+            let (app, token) = (checker.clone(), token.clone());
+            async move {
+                let allowed = app
+                    .authenticate(&token)
+                    .await
+                    .is_ok_and(|p| p.require(UseCase::FollowEvents).is_ok());
+                allowed.then_some(event)
+            }
+        })
+        .take_while(|event| ready(event.is_some()))
+        .filter_map(ready)
         .map(|event| {
             Ok(SseEvent::default()
                 .id(event.id.to_string())
                 .event("change")
-                .data(event.kind))
+                .data(serde_json::to_string(&event.kind).unwrap_or_default()))
         });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
