@@ -4,11 +4,13 @@
 //!
 //! Areas: [`access`] (roles, permissions), [`identity`] (users), [`catalogue`]
 //! (locations and items), [`ledger`] (movements, the stock arithmetic and
-//! its guard, reversals), [`events`] (the change feed). [`store`] holds one
+//! its guard, reversals), [`events`] (the change feed), [`csvfile`] (items
+//! and the ledger as CSV: export rows, import checks and plans). [`store`] holds one
 //! storage trait per area.
 
 pub mod access;
 pub mod catalogue;
+pub mod csvfile;
 pub mod dump;
 pub mod error;
 pub mod events;
