@@ -68,6 +68,8 @@ macro_rules! contract_tests {
             a_movement_is_read_by_id,
             a_reversal_applies_the_opposite_once,
             movements_follow_the_guard_model,
+            import_items_applies_every_write_with_its_events,
+            a_failing_import_row_writes_nothing,
         );
         $crate::contract_tests!(@pair $factory;
             export_import_round_trip,
