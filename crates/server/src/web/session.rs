@@ -101,7 +101,11 @@ impl<T: DeserializeOwned> FromRequest<App> for CsrfForm<T> {
         let visitor = Visitor::from_request_parts(&mut parts, app).await?;
         let bytes = axum::body::to_bytes(body, crate::http::body::MAX_BODY_BYTES)
             .await
-            .map_err(|_| WebError::Http(crate::http::error::HttpError::PayloadTooLarge))?;
+            .map_err(|_| {
+                WebError::Http(crate::http::error::HttpError::PayloadTooLarge(
+                    crate::http::body::MAX_BODY_BYTES,
+                ))
+            })?;
         let mut csrf = None;
         let mut rest = form_urlencoded::Serializer::new(String::new());
         for (name, value) in form_urlencoded::parse(&bytes) {
