@@ -8,3 +8,4 @@ pub mod locations;
 pub mod login;
 pub mod movements;
 pub mod shared;
+pub mod spreadsheets;
