@@ -12,11 +12,10 @@
 //! unchanged. Numbers (quantities, costs) are never prefixed.
 
 use crate::catalogue::{CreateItem, Item, ItemPatch, ItemWrite};
-use crate::error::FieldError;
+use crate::error::{Error, FieldError};
 use crate::ledger::Movement;
 use crate::money::format_unit_cost;
 use crate::validation::fold;
-use crate::Error;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use std::borrow::Cow;
