@@ -437,6 +437,52 @@ async function main() {
       check(Number(await text(page, "#on-hand")) === Number(onHand) - 2, "the item page shows the new on-hand figure");
     }
 
+    // CSV: the items list exports what it shows; an import is previewed
+    // row by row and writes all of its rows or none.
+    await page.goto(`${BASE}/items?q=${encodeURIComponent(sku.slice(0, 10))}`);
+    const exportLink = page.getByRole("link", { name: "Export CSV of the items shown" });
+    const exportHref = await exportLink.getAttribute("href");
+    check(exportHref.startsWith("/items/export.csv?") && exportHref.includes(`q=${encodeURIComponent(sku.slice(0, 10))}`), `the export carries the filters: ${exportHref}`);
+    const exported = await page.request.get(`${BASE}${exportHref}`);
+    check(exported.status() === 200 && exported.headers()["content-type"].startsWith("text/csv"), `the export is CSV: ${exported.status()}`);
+    const exportedText = await exported.text();
+    check(exportedText.startsWith("sku,name,description,category,barcode,unit,reorder_point,unit_cost,on_hand,available") && exportedText.includes(sku), `the export holds the item: ${exportedText.slice(0, 200)}`);
+    await page.getByRole("link", { name: "Import items" }).click();
+    await page.waitForLoadState("load");
+    await look(page, "import");
+    const imp = (n) => `IMP-${n}-${SUFFIX}`;
+    const badCsv = `sku,name,unit_cost\n${imp("A")},Alpha,1.00\n${imp("B")},,2.00\n`;
+    await page.getByLabel("CSV file (required)").setInputFiles({ name: "bad.csv", mimeType: "text/csv", buffer: Buffer.from(badCsv) });
+    await submit(page, "Check the file");
+    const refusedImport = await text(page, "[role=alert]");
+    check(refusedImport.includes("Nothing was written") && refusedImport.includes("1 of 2 rows"), `a bad row is reported: ${refusedImport}`);
+    const errorRow = await text(page, "table[aria-describedby=errors] tbody tr");
+    check(errorRow.includes("3") && errorRow.includes("name"), `the error names row 3 and its column: ${errorRow}`);
+    check((await page.getByRole("button", { name: /^Import/ }).count()) === 0, "an invalid file offers no import");
+    await look(page, "import-refused");
+    check((await api("GET", `/api/v1/items?sku=${encodeURIComponent(imp("A"))}`, token)).body.items.length === 0, "a file with a bad row writes nothing");
+    await page.goto(`${BASE}/items/import`);
+    const category = `imported-${SUFFIX}`;
+    const goodCsv = `sku,name,category,unit_cost\n${imp("A")},Alpha,${category},1.00\n${imp("B")},"Beta, the second",${category},2.50\n${sku},Widget,${category},2.50\n`;
+    await page.getByLabel("CSV file (required)").setInputFiles({ name: "good.csv", mimeType: "text/csv", buffer: Buffer.from(goodCsv) });
+    await submit(page, "Check the file");
+    const preview = await text(page, "[role=status]");
+    check(preview.includes("3 rows checked: 2 new, 1 changed, 0 unchanged"), `the preview counts the rows: ${preview}`);
+    const statuses = await page.locator("table[aria-describedby=rows] tbody tr .badge").allTextContents();
+    check(JSON.stringify(statuses) === JSON.stringify(["new", "new", "changed"]), `every row is listed: ${statuses}`);
+    check((await api("GET", `/api/v1/items?sku=${encodeURIComponent(imp("A"))}`, token)).body.items.length === 0, "a preview writes nothing");
+    await look(page, "import-preview");
+    await submit(page, "Import 3 rows");
+    const imported = await text(page, "[role=status]");
+    check(imported.includes("Imported 3 rows: 2 new, 1 changed"), `the import is confirmed: ${imported}`);
+    await look(page, "import-done");
+    const listed = await api("GET", `/api/v1/items?category=${category}&limit=10`, token);
+    check(JSON.stringify(listed.body.items.map((i) => i.sku).sort()) === JSON.stringify([imp("A"), imp("B"), sku].sort()), `every row was written: ${listed.body.items.map((i) => i.sku)}`);
+    check(listed.body.items.find((i) => i.sku === imp("B")).name === "Beta, the second", "a quoted cell is read whole");
+    await page.goto(`${BASE}/movements`);
+    const ledger = await page.request.get(`${BASE}${await page.getByRole("link", { name: "Export CSV of the ledger" }).getAttribute("href")}`);
+    check(ledger.status() === 200 && (await ledger.text()).startsWith("seq,id,created_at,kind,sku"), "the ledger exports as CSV");
+
     // An item without stock can be archived, and restored.
     const third = await api("POST", "/api/v1/items", token, { sku: `SPARE-${SUFFIX}`, name: "Spare" });
     await page.goto(`${BASE}/items/${third.body.id}`);
@@ -503,6 +549,13 @@ async function main() {
     });
     check(posted.status() === 403, `a viewer's edit is refused: ${posted.status()}`);
     check((await api("GET", `/api/v1/items/${itemId}`, token)).body.name === "Widget", "the viewer's edit changed nothing");
+    check((await page.goto(`${BASE}/items`)) && (await page.getByRole("link", { name: "Import items" }).count()) === 0, "a viewer sees no Import items");
+    const viewerImport = await page.request.post(`${BASE}/items/import`, {
+      multipart: { csrf, file: { name: "v.csv", mimeType: "text/csv", buffer: Buffer.from(`sku,name\nVIEWER-${SUFFIX},x\n`) } },
+      maxRedirects: 0,
+    });
+    check(viewerImport.status() === 403, `a viewer's import is refused: ${viewerImport.status()}`);
+    check((await api("GET", `/api/v1/items?sku=VIEWER-${SUFFIX}`, token)).body.items.length === 0, "the viewer's import wrote nothing");
     await context.close();
   } finally {
     await browser.close();

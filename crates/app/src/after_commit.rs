@@ -26,6 +26,11 @@ pub enum Change<'a> {
         now: bool,
     },
     Movements(&'a [MovementResult]),
+    /// An import committed: `created` new items, and these updated.
+    ItemsImported {
+        created: usize,
+        updated: &'a [Uuid],
+    },
     /// A location was created or changed (no cache holds locations).
     LocationChanged,
     UserCreated,
@@ -58,6 +63,16 @@ impl App {
                     self.items_active.fetch_add(1, Ordering::Relaxed);
                 }
                 event_written = now;
+            }
+            Change::ItemsImported { created, updated } => {
+                let created = i64::try_from(created).unwrap_or(i64::MAX);
+                self.items_total.fetch_add(created, Ordering::Relaxed);
+                self.items_active.fetch_add(created, Ordering::Relaxed);
+                for &id in updated {
+                    self.items.invalidate(redis, id).await;
+                }
+                // An import of unchanged rows writes no event.
+                event_written = created > 0 || !updated.is_empty();
             }
             Change::Movements(results) => {
                 let mut items: Vec<Uuid> = results.iter().map(|r| r.movement.item_id).collect();

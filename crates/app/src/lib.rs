@@ -11,7 +11,8 @@
 //! Also here: sessions and password hashing ([`sessions`],
 //! [`passwords`]), idempotency keys ([`idempotency`]), the coherent item
 //! cache ([`item_cache`], [`cache`]) and the Redis layer replicas share
-//! ([`redis`]).
+//! ([`redis`]). Items and the ledger as CSV, exported and imported:
+//! [`spreadsheets`].
 
 pub mod after_commit;
 pub mod application;
@@ -29,6 +30,7 @@ pub mod passwords;
 pub mod principal;
 pub mod redis;
 pub mod sessions;
+pub mod spreadsheets;
 pub mod stocktake;
 pub mod users;
 

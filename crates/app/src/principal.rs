@@ -128,6 +128,8 @@ use_cases! {
     ArchiveItem => "archive_item", Needs(ItemsWrite);
     RestoreItem => "restore_item", Needs(ItemsWrite);
     ItemStock => "item_stock", Needs(InventoryRead);
+    ExportItems => "export_items", Needs(InventoryRead);
+    ImportItems => "import_items", Needs(ItemsWrite);
     CreateLocation => "create_location", Needs(LocationsWrite);
     GetLocation => "get_location", Needs(InventoryRead);
     ListLocations => "list_locations", Needs(InventoryRead);
@@ -136,6 +138,7 @@ use_cases! {
     RecordMovements => "record_movements", Needs(StockMove);
     GetMovement => "get_movement", Needs(InventoryRead);
     ListMovements => "list_movements", Needs(InventoryRead);
+    ExportMovements => "export_movements", Needs(InventoryRead);
     ReverseMovement => "reverse_movement", Needs(StockMove);
     PostStockCount => "post_stock_count", Needs(StockMove);
     FollowEvents => "follow_events", Needs(InventoryRead);

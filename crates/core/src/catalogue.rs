@@ -476,6 +476,20 @@ impl ItemPatch {
     }
 }
 
+/// One write of an all-or-nothing item import (`CatalogueStore::import_items`):
+/// a new item (built by `CreateItem::validate`), or a merge patch applied to
+/// an existing item at the version the import was checked against (a change
+/// made meanwhile fails the whole import with 412, never lost).
+#[derive(Debug, Clone)]
+pub enum ItemWrite {
+    Create(Item),
+    Update {
+        id: Uuid,
+        patch: ItemPatch,
+        version: i64,
+    },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

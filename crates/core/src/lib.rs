@@ -5,11 +5,13 @@
 //! Areas: [`access`] (roles, permissions), [`identity`] (users), [`catalogue`]
 //! (locations and items), [`ledger`] (movements, the stock arithmetic and
 //! its guard, reversals), [`events`] (the change feed), [`history`] (daily
-//! series over the ledger, for charts). [`store`] holds one
+//! series over the ledger, for charts), [`csvfile`] (items and the ledger as
+//! CSV: export rows, import checks and plans). [`store`] holds one
 //! storage trait per area.
 
 pub mod access;
 pub mod catalogue;
+pub mod csvfile;
 pub mod dump;
 pub mod error;
 pub mod events;

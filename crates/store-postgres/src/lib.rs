@@ -822,6 +822,28 @@ impl CatalogueStore for PgStore {
         })
     }
 
+    async fn find_items_by_keys(
+        &self,
+        skus_folded: Vec<String>,
+        barcodes: Vec<String>,
+    ) -> Result<Vec<Item>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ITEM_COLUMNS} FROM items \
+             WHERE sku_folded = ANY($1::text[]) OR barcode = ANY($2::text[])"
+        ))
+        .bind(&skus_folded)
+        .bind(&barcodes)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.iter().map(item_from_row).collect()
+    }
+
+    async fn import_items(&self, writes: Vec<ItemWrite>) -> Result<Vec<Item>> {
+        self.write(move |conn| Box::pin(writes::import_items(conn, writes)))
+            .await
+    }
+
     async fn count_items(&self) -> Result<i64> {
         self.count("SELECT COUNT(*) FROM items WHERE NOT archived")
             .await

@@ -5,7 +5,9 @@ use crate::errors::{db_error, unique_or, unique_violation};
 use crate::rows::*;
 use futures_util::future::BoxFuture;
 use inventory_core::access::Role;
-use inventory_core::catalogue::{Item, ItemPatch, Location, LocationPatch, MAIN_LOCATION};
+use inventory_core::catalogue::{
+    Item, ItemPatch, ItemWrite, Location, LocationPatch, MAIN_LOCATION,
+};
 use inventory_core::error::ConflictKind;
 use inventory_core::events::{event_kind, NewEvent};
 use inventory_core::identity::User;
@@ -347,6 +349,29 @@ pub(crate) async fn update_item(
     item.available = item.on_hand - item.reserved;
     record_event(conn, NewEvent::item(event_kind::ITEM_UPDATED, &item)).await?;
     Ok(item)
+}
+
+/// An import: every write as `create_item` / `update_item` would do it, in
+/// this one job (one savepoint), so that a failing write rolls back them all.
+pub(crate) async fn import_items(
+    conn: &mut PgConnection,
+    writes: Vec<ItemWrite>,
+) -> Result<Vec<Item>> {
+    let mut written = Vec::with_capacity(writes.len());
+    for (index, write) in writes.into_iter().enumerate() {
+        let item = match write {
+            ItemWrite::Create(item) => match create_item(conn, item, None).await {
+                Ok(Created::New(item)) => item,
+                Ok(Created::Replay(_)) => return Err(Error::internal("a replay without a key")),
+                Err(e) => return Err(e.at_index(index)),
+            },
+            ItemWrite::Update { id, patch, version } => update_item(conn, id, patch, Some(version))
+                .await
+                .map_err(|e| e.at_index(index))?,
+        };
+        written.push(item);
+    }
+    Ok(written)
 }
 
 pub(crate) async fn archive_item(

@@ -712,6 +712,34 @@ impl CatalogueStore for SqliteStore {
         .await
     }
 
+    async fn find_items_by_keys(
+        &self,
+        skus_folded: Vec<String>,
+        barcodes: Vec<String>,
+    ) -> Result<Vec<Item>> {
+        // The keys travel as two bound JSON arrays, read by json_each.
+        let skus = serde_json::to_string(&skus_folded).map_err(Error::internal)?;
+        let barcodes = serde_json::to_string(&barcodes).map_err(Error::internal)?;
+        self.read(move |conn| {
+            query_all(
+                conn,
+                &format!(
+                    "SELECT {ITEM_COLUMNS} FROM items \
+                     WHERE sku_folded IN (SELECT value FROM json_each(?1)) \
+                     OR barcode IN (SELECT value FROM json_each(?2))"
+                ),
+                vec![SqlValue::Text(skus), SqlValue::Text(barcodes)],
+                item_from_row,
+            )
+        })
+        .await
+    }
+
+    async fn import_items(&self, writes: Vec<ItemWrite>) -> Result<Vec<Item>> {
+        self.write(move |conn| writes::import_items(conn, writes))
+            .await
+    }
+
     async fn count_items(&self) -> Result<i64> {
         self.read(|conn| count(conn, "SELECT COUNT(*) FROM items WHERE archived = 0"))
             .await

@@ -6,7 +6,9 @@
 use crate::errors::{db_error, is_unique_violation};
 use crate::rows::*;
 use inventory_core::access::Role;
-use inventory_core::catalogue::{Item, ItemPatch, Location, LocationPatch, MAIN_LOCATION};
+use inventory_core::catalogue::{
+    Item, ItemPatch, ItemWrite, Location, LocationPatch, MAIN_LOCATION,
+};
 use inventory_core::events::{event_kind, NewEvent};
 use inventory_core::identity::User;
 use inventory_core::ledger::{
@@ -310,6 +312,26 @@ pub(crate) fn update_item(
     }
     record_event(conn, NewEvent::item(event_kind::ITEM_UPDATED, &item))?;
     Ok(item)
+}
+
+/// An import: every write as `create_item` / `update_item` would do it, in
+/// this one job (one savepoint), so that a failing write rolls back them all.
+pub(crate) fn import_items(conn: &Connection, writes: Vec<ItemWrite>) -> Result<Vec<Item>> {
+    let mut written = Vec::with_capacity(writes.len());
+    for (index, write) in writes.into_iter().enumerate() {
+        let item = match write {
+            ItemWrite::Create(item) => match create_item(conn, item, None) {
+                Ok(Created::New(item)) => item,
+                Ok(Created::Replay(_)) => return Err(Error::internal("a replay without a key")),
+                Err(e) => return Err(e.at_index(index)),
+            },
+            ItemWrite::Update { id, patch, version } => {
+                update_item(conn, id, patch, Some(version)).map_err(|e| e.at_index(index))?
+            }
+        };
+        written.push(item);
+    }
+    Ok(written)
 }
 
 pub(crate) fn archive_item(conn: &Connection, id: Uuid, if_version: Option<i64>) -> Result<bool> {

@@ -1251,3 +1251,132 @@ pub async fn item_filters_ignore_case_and_follow_locations(store: S) {
     .await;
     assert_eq!(paged.iter().map(|p| p.rows.len()).sum::<usize>(), 1);
 }
+
+// ================================================================ imports
+
+fn rename(name: &str) -> ItemPatch {
+    serde_json::from_value(json!({ "name": name })).unwrap()
+}
+
+pub async fn import_items_applies_every_write_with_its_events(store: S) {
+    let old = new_item(&store, "IMP-OLD").await;
+    let mut spec = item_spec("IMP-NEW", "New", None, 0);
+    spec.barcode = Some("IMP-BC-1".into());
+    let last = store.last_event_id().await.unwrap();
+    let written = store
+        .import_items(vec![
+            ItemWrite::Update {
+                id: old.id,
+                patch: rename("Renamed"),
+                version: old.version,
+            },
+            ItemWrite::Create(spec.clone()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(written.len(), 2);
+    assert_eq!(
+        (written[0].name.as_str(), written[0].version),
+        ("Renamed", 2)
+    );
+    assert_eq!(written[1].id, spec.id);
+    assert_eq!(store.get_item(spec.id).await.unwrap(), written[1]);
+    assert_eq!(store.get_item(old.id).await.unwrap().name, "Renamed");
+    let events = store.events_after(last, 10).await.unwrap();
+    let kinds: Vec<(&str, Uuid)> = events
+        .iter()
+        .map(|e| (e.kind.as_str(), e.entity_id))
+        .collect();
+    assert_eq!(
+        kinds,
+        [("item.updated", old.id), ("item.created", spec.id)],
+        "the same events as single writes, in order"
+    );
+    // The keys an import is checked against: SKUs folded, barcodes exact.
+    let mut found = store
+        .find_items_by_keys(
+            vec!["imp-old".into()],
+            vec!["IMP-BC-1".into(), "none".into()],
+        )
+        .await
+        .unwrap();
+    found.sort_by(|a, b| a.sku.cmp(&b.sku));
+    let skus: Vec<&str> = found.iter().map(|i| i.sku.as_str()).collect();
+    assert_eq!(skus, ["IMP-NEW", "IMP-OLD"]);
+    assert!(store
+        .find_items_by_keys(Vec::new(), Vec::new())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn a_failing_import_row_writes_nothing(store: S) {
+    let taken = new_item(&store, "IMP-TAKEN").await;
+    let other = new_item(&store, "IMP-OTHER").await;
+    let last = store.last_event_id().await.unwrap();
+    let items_before = store.count_all_items().await.unwrap();
+    let first = item_spec("IMP-FIRST", "First", None, 0);
+    // The third write takes a SKU another item has (in another case).
+    let err = store
+        .import_items(vec![
+            ItemWrite::Update {
+                id: other.id,
+                patch: rename("Changed"),
+                version: other.version,
+            },
+            ItemWrite::Create(first.clone()),
+            ItemWrite::Create(item_spec("imp-taken", "Clash", None, 0)),
+        ])
+        .await
+        .unwrap_err();
+    match err {
+        Error::AtIndex { index: 2, source } => assert!(
+            matches!(
+                *source,
+                Error::Conflict {
+                    kind: ConflictKind::DuplicateSku,
+                    ..
+                }
+            ),
+            "{source:?}"
+        ),
+        other => panic!("expected a duplicate SKU at index 2, got {other:?}"),
+    }
+    assert!(matches!(
+        store.get_item(first.id).await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(store.get_item(other.id).await.unwrap().name, other.name);
+    assert_eq!(store.count_all_items().await.unwrap(), items_before);
+    assert_eq!(
+        store.last_event_id().await.unwrap(),
+        last,
+        "no event either"
+    );
+    // An update at a version the item has left is refused: nothing lost.
+    store
+        .update_item(taken.id, rename("Meanwhile"), None)
+        .await
+        .unwrap();
+    let err = store
+        .import_items(vec![
+            ItemWrite::Create(item_spec("IMP-SECOND", "Second", None, 0)),
+            ItemWrite::Update {
+                id: taken.id,
+                patch: rename("Stale"),
+                version: taken.version,
+            },
+        ])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::AtIndex { index: 1, source } if matches!(**source, Error::PreconditionFailed)),
+        "{err:?}"
+    );
+    assert_eq!(store.get_item(taken.id).await.unwrap().name, "Meanwhile");
+    assert!(store
+        .find_item_by_sku("IMP-SECOND")
+        .await
+        .unwrap()
+        .is_none());
+}

@@ -75,6 +75,8 @@ macro_rules! contract_tests {
             a_count_racing_a_movement_is_never_stale,
             history_follows_the_ledger_by_day,
             history_is_exact_beyond_i64,
+            import_items_applies_every_write_with_its_events,
+            a_failing_import_row_writes_nothing,
         );
         $crate::contract_tests!(@pair $factory;
             export_import_round_trip,

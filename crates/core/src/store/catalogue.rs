@@ -1,6 +1,6 @@
 //! Locations and items.
 
-use crate::catalogue::{Item, ItemPatch, Location, LocationPatch};
+use crate::catalogue::{Item, ItemPatch, ItemWrite, Location, LocationPatch};
 use crate::error::Result;
 use crate::paging::{ItemQuery, Page};
 use crate::store::idempotency::{Created, Idempotency};
@@ -51,6 +51,20 @@ pub trait CatalogueStore: Send + Sync + 'static {
     /// Un-archives an item; true if this call restored it. Returns the item.
     async fn restore_item(&self, id: Uuid, if_version: Option<i64>) -> Result<(Item, bool)>;
     async fn list_items(&self, query: &ItemQuery) -> Result<Page<Item>>;
+    /// The items whose folded SKU (`fold`) is one of `skus_folded` or whose
+    /// barcode is one of `barcodes`, archived ones included (what an import
+    /// of those rows must be checked against).
+    async fn find_items_by_keys(
+        &self,
+        skus_folded: Vec<String>,
+        barcodes: Vec<String>,
+    ) -> Result<Vec<Item>>;
+    /// Applies every write in one transaction, all or nothing: each create
+    /// and update exactly as `create_item` / `update_item` (an update at
+    /// its `version`, else 412), with the same events. A failure is tagged
+    /// with the index of the failing write (`Error::at_index`) and writes
+    /// nothing. Returns the items written, in order.
+    async fn import_items(&self, writes: Vec<ItemWrite>) -> Result<Vec<Item>>;
     /// Items not archived.
     async fn count_items(&self) -> Result<i64>;
     /// All items, archived ones included (items are never deleted).

@@ -5,7 +5,8 @@
 //! the unread rest of the body would be taken for the next request; but the
 //! response did not say `Connection: close`, so a client that pooled the
 //! connection sends its next request into a closing socket and gets no
-//! answer at all. Reading the body first (it is capped at 1 MiB anyway)
+//! answer at all. Reading the body first (it is capped at 1 MiB anyway,
+//! 32 MiB for a CSV import: [`body_limit`])
 //! keeps every connection reusable; a body over the cap is answered 413
 //! with `Connection: close`, so the client knows not to reuse it.
 
@@ -16,24 +17,42 @@ use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+use inventory_core::csvfile::MAX_IMPORT_BYTES;
 
 /// The most a request body may carry.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The routes that take a CSV file, and how much each takes: the API's
+/// import takes the file itself; the UI's import page takes it as an upload,
+/// and its confirmation carries it back base64-encoded (4/3 of its size).
+pub const IMPORT_API_PATH: &str = "/api/v1/items/import";
+pub const IMPORT_PAGE_PATH: &str = "/items/import";
+pub const MAX_IMPORT_PAGE_BYTES: usize = MAX_IMPORT_BYTES / 3 * 4 + MAX_BODY_BYTES;
+
+/// The most a request to `path` may carry.
+pub fn body_limit(path: &str) -> usize {
+    match path {
+        IMPORT_API_PATH => MAX_IMPORT_BYTES,
+        IMPORT_PAGE_PATH => MAX_IMPORT_PAGE_BYTES,
+        _ => MAX_BODY_BYTES,
+    }
+}
 
 pub async fn read_whole_body(request: Request, next: Next) -> Response {
     if request.body().size_hint().exact() == Some(0) {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
+    let limit = body_limit(parts.uri.path());
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return closing(HttpError::PayloadTooLarge);
+    if declared.is_some_and(|n| n > limit as u64) {
+        return closing(HttpError::PayloadTooLarge(limit));
     }
-    match read_capped(body).await {
+    match read_capped(body, limit).await {
         Ok(bytes) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
@@ -42,7 +61,7 @@ pub async fn read_whole_body(request: Request, next: Next) -> Response {
     }
 }
 
-async fn read_capped(body: Body) -> Result<Bytes, HttpError> {
+async fn read_capped(body: Body, limit: usize) -> Result<Bytes, HttpError> {
     let mut stream = body.into_data_stream();
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut read = 0;
@@ -50,8 +69,8 @@ async fn read_capped(body: Body) -> Result<Bytes, HttpError> {
         let chunk =
             chunk.map_err(|_| HttpError::BadRequest("the body could not be read".into()))?;
         read += chunk.len();
-        if read > MAX_BODY_BYTES {
-            return Err(HttpError::PayloadTooLarge);
+        if read > limit {
+            return Err(HttpError::PayloadTooLarge(limit));
         }
         chunks.push(chunk);
     }

@@ -21,8 +21,16 @@ pub enum HttpError {
     Domain(Error),
     MalformedJson(String),
     BadRequest(String),
-    UnsupportedMediaType,
-    PayloadTooLarge,
+    /// The body is not of the media type the route takes (named here).
+    UnsupportedMediaType(&'static str),
+    /// The body is over the route's limit, in bytes.
+    PayloadTooLarge(usize),
+    /// A validation problem with a summary of its own (a file whose rows
+    /// each have errors: the detail counts them, `errors` lists them all).
+    Invalid {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
     RouteNotFound,
     MethodNotAllowed,
     ShuttingDown,
@@ -320,18 +328,23 @@ impl HttpError {
                 "Bad request",
                 detail,
             ),
-            Self::UnsupportedMediaType => problem(
+            Self::UnsupportedMediaType(media_type) => problem(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
                 "Unsupported media type",
-                "send the body as application/json",
+                format!("send the body as {media_type}"),
             ),
-            Self::PayloadTooLarge => problem(
+            Self::PayloadTooLarge(limit) => problem(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
                 "Payload too large",
-                "the body is larger than 1 MiB",
+                format!("the body is larger than {} MiB", limit / (1024 * 1024)),
             ),
+            Self::Invalid { detail, errors } => {
+                let mut p = validation(errors);
+                p.detail = detail;
+                p
+            }
             Self::RouteNotFound => problem(
                 StatusCode::NOT_FOUND,
                 "not-found",

@@ -86,11 +86,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(req.headers()) {
-            return Err(HttpError::UnsupportedMediaType);
+            return Err(HttpError::UnsupportedMediaType("application/json"));
         }
         let raw = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                HttpError::PayloadTooLarge
+                HttpError::PayloadTooLarge(crate::http::body::MAX_BODY_BYTES)
             } else {
                 HttpError::MalformedJson("the body could not be read".into())
             }

@@ -1,5 +1,5 @@
 //! Responses for creates: the new resource, or the response recorded under
-//! the same `Idempotency-Key`, byte for byte.
+//! the same `Idempotency-Key`, byte for byte; and CSV downloads, streamed.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -41,4 +41,28 @@ pub fn created<T: Serialize>(
         }
         Outcome::Replay(stored) => replay(stored),
     }
+}
+
+/// A CSV download, streamed as the use case pages through the store. An
+/// error after the first byte can no longer change the status: it is logged
+/// and the response is cut short (the chunked body never ends properly, so
+/// no client takes a truncated file for a whole one).
+pub fn csv_download(stream: inventory_app::spreadsheets::CsvStream, filename: &str) -> Response {
+    use futures_util::StreamExt;
+    let body = axum::body::Body::from_stream(stream.map(|chunk| {
+        chunk.map(axum::body::Bytes::from).map_err(|e| {
+            tracing::error!(error = %e, "a CSV export failed part way");
+            std::io::Error::other(e.to_string())
+        })
+    }));
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    headers.insert(header::CONTENT_DISPOSITION, disposition);
+    response
 }

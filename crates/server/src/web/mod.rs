@@ -38,6 +38,11 @@ pub fn routes(options: cookies::WebOptions) -> Router<App> {
         .route("/live", get(pages::live::stream))
         .route("/items", get(pages::items::list))
         .route("/items/lookup", get(pages::items::lookup))
+        .route("/items/export.csv", get(pages::spreadsheets::export_items))
+        .route(
+            "/items/import",
+            get(pages::spreadsheets::import_form).post(pages::spreadsheets::import),
+        )
         .route(
             "/items/new",
             get(pages::items::new_form).post(pages::items::create),
@@ -50,6 +55,10 @@ pub fn routes(options: cookies::WebOptions) -> Router<App> {
         .route("/items/{id}/archive", post(pages::items::archive))
         .route("/items/{id}/restore", post(pages::items::restore))
         .route("/movements", get(pages::movements::list))
+        .route(
+            "/movements/export.csv",
+            get(pages::spreadsheets::export_movements),
+        )
         .route(
             "/movements/{id}/reverse",
             get(pages::movements::reverse_form).post(pages::movements::reverse),

@@ -2,7 +2,7 @@
 //! in this process on a free loopback port with a fresh database
 //! (`common::spawn_app*`) and drives it over HTTP with reqwest.
 //!
-//! `contract`, `ledger`, `events`, `cache`, `smoke`, `guidance` and
+//! `contract`, `csv`, `ledger`, `events`, `cache`, `smoke`, `guidance` and
 //! `permissions` run on the backend
 //! that `TEST_BACKEND` names (SQLite by default); scripts/test.sh runs them
 //! a second time with `TEST_BACKEND=postgres`, selecting them by module path
@@ -15,6 +15,7 @@ mod common;
 
 mod cache;
 mod contract;
+mod csv;
 mod events;
 mod guidance;
 mod ledger;

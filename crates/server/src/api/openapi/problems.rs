@@ -14,6 +14,7 @@
 //! | a use case needing more than a viewer (`api::v1::ROUTES` → `UseCase::access`) | 403, naming the permission |
 //! | a route under `/api/` | 422 (a query parameter it does not take, or one given twice) |
 //! | a request body (`ApiJson`) | 400 malformed JSON, 413 over 1 MiB, 415 not JSON, 422 wrong shape or invalid |
+//! | a `text/csv` request body (an import) | 413 over 32 MiB, 415 not CSV in UTF-8, 422 rows or header invalid |
 //! | a path parameter (ids) | 404 (no such resource; an id that is not a UUID names none) |
 //! | a query parameter, or a header parameter other than `If-Match` | 422 (a value that cannot be used) |
 //! | an `Idempotency-Key` header | 409 (the same key is still in flight) |
@@ -151,7 +152,21 @@ fn problem_statuses(id: &str, method: &str, path: &str, op: &Operation) -> Vec<(
             "Validation error (`validation-error`): a query parameter the route does not take, or one given twice",
         );
     }
-    if op.request_body.as_ref().is_some_and(has_content) {
+    if op.request_body.as_ref().is_some_and(is_csv) {
+        add(
+            413,
+            "The file is larger than 32 MiB (`payload-too-large`); split it",
+        );
+        add(
+            415,
+            "The body is not sent as `text/csv` in UTF-8 (`unsupported-media-type`)",
+        );
+        add(
+            422,
+            "Validation error (`validation-error`): nothing was written; `errors` names every \
+             error by row and column (`row 7.barcode`; the header is row 1)",
+        );
+    } else if op.request_body.as_ref().is_some_and(has_content) {
         add(400, "Malformed JSON (`malformed-json`)");
         add(413, "The body is larger than 1 MiB (`payload-too-large`)");
         add(
@@ -212,6 +227,13 @@ fn is_secured(op: &Operation) -> bool {
 
 fn has_content(body: &RequestBody) -> bool {
     !body.content.is_empty()
+}
+
+/// A body that is a CSV file (an import), not JSON.
+fn is_csv(body: &RequestBody) -> bool {
+    body.content
+        .keys()
+        .any(|media_type| media_type == "text/csv")
 }
 
 /// Adds every operation's problem responses; see the module docs.
@@ -395,8 +417,14 @@ mod tests {
         let doc = document();
         for (id, name, op) in operations(&doc) {
             assert_problem(&name, &op, "500");
-            if op.get("requestBody").is_some() {
-                for status in ["400", "413", "415", "422"] {
+            if let Some(body) = op.get("requestBody") {
+                // A CSV file is not JSON: it cannot be malformed JSON.
+                let statuses: &[&str] = if body["content"].get("text/csv").is_some() {
+                    &["413", "415", "422"]
+                } else {
+                    &["400", "413", "415", "422"]
+                };
+                for status in statuses {
                     assert_problem(&name, &op, status);
                 }
             }

@@ -1,18 +1,20 @@
 //! Items: create, read, list, merge-patch, archive, restore, and
 //! per-location stock.
 
+use crate::http::body::{body_limit, IMPORT_API_PATH};
 use crate::http::error::{ApiResult, HttpError};
 use crate::http::extract::{
     idempotency_key, if_match, path_id, ApiJson, ApiQuery, Bearer, Caller, NoParams,
 };
 use crate::http::params::{parse_bool, parse_cursor, parse_limit, parse_time, text_param};
-use crate::http::respond::created;
+use crate::http::respond::{created, csv_download};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use inventory_app::App;
+use inventory_app::{App, UseCase};
 use inventory_core::catalogue::{normalize_code, CreateItem, Item, ItemPatch};
+use inventory_core::csvfile::ImportReport;
 use inventory_core::ledger::StockReport;
 use inventory_core::paging::{encode_cursor, ItemCursor, ItemQuery, ItemSort};
 use inventory_core::Error;
@@ -73,6 +75,56 @@ pub struct ItemListParams {
     cursor: Option<String>,
 }
 
+/// The filters of an item list, shared by the list and its CSV export.
+struct ItemFilters {
+    q: Option<String>,
+    category: Option<String>,
+    location: Option<String>,
+    low_stock: Option<String>,
+    include_archived: Option<String>,
+    sku: Option<String>,
+    barcode: Option<String>,
+}
+
+impl ItemFilters {
+    fn query(self) -> Result<ItemQuery, Error> {
+        let location = text_param("location", self.location)?
+            .map(|code| normalize_code("location", &code).map_err(|e| Error::Validation(vec![e])))
+            .transpose()?;
+        Ok(ItemQuery {
+            q: text_param("q", self.q)?,
+            category: text_param("category", self.category)?,
+            sku: text_param("sku", self.sku)?,
+            barcode: text_param("barcode", self.barcode)?,
+            location,
+            low_stock: parse_bool("low_stock", self.low_stock.as_deref())?,
+            include_archived: parse_bool("include_archived", self.include_archived.as_deref())?,
+            ..ItemQuery::default()
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ItemExportParams {
+    /// Case-insensitive substring of the sku or the name, or an exact barcode.
+    q: Option<String>,
+    /// Category, without regard to case.
+    category: Option<String>,
+    /// Location code: only items with stock on hand there.
+    location: Option<String>,
+    /// Only items with `reorder_point > 0` and `available <= reorder_point`.
+    low_stock: Option<String>,
+    include_archived: Option<String>,
+    /// Exact sku, without regard to case.
+    sku: Option<String>,
+    /// Exact barcode (what a scanner reads).
+    barcode: Option<String>,
+    /// `sku` (default), `-sku`, `created_at` or `-created_at`.
+    sort: Option<String>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ItemList {
     pub items: Vec<Item>,
@@ -95,20 +147,20 @@ pub async fn list_items(
     if after.as_ref().is_some_and(|c| c.sort != sort) {
         return Err(Error::invalid("cursor", "was made for another sort order").into());
     }
-    let location = text_param("location", p.location)?
-        .map(|code| normalize_code("location", &code).map_err(|e| Error::Validation(vec![e])))
-        .transpose()?;
+    let filters = ItemFilters {
+        q: p.q,
+        category: p.category,
+        location: p.location,
+        low_stock: p.low_stock,
+        include_archived: p.include_archived,
+        sku: p.sku,
+        barcode: p.barcode,
+    };
     let query = ItemQuery {
-        q: text_param("q", p.q)?,
-        category: text_param("category", p.category)?,
-        sku: text_param("sku", p.sku)?,
-        barcode: text_param("barcode", p.barcode)?,
-        location,
-        low_stock: parse_bool("low_stock", p.low_stock.as_deref())?,
-        include_archived: parse_bool("include_archived", p.include_archived.as_deref())?,
         sort,
         limit: parse_limit(p.limit.as_deref())?,
         after,
+        ..filters.query()?
     };
     let page = app.list_items(&caller, query).await?;
     Ok(Json(ItemList {
@@ -231,4 +283,136 @@ pub async fn item_stock(
     let id = path_id(&id, "item")?;
     let as_of = parse_time("as_of", p.as_of.as_deref())?;
     Ok(Json(app.item_stock(&caller, id, as_of).await?))
+}
+
+/// Every item the filters of `GET /api/v1/items` select, as CSV (streamed,
+/// so any size works): the columns an import reads
+/// (`sku,name,description,category,barcode,unit,reorder_point,unit_cost`)
+/// and the read-only `on_hand,available`. Text cells that a spreadsheet
+/// would run as a formula (`=`, `+`, `-`, `@`...) start with `'`, which an
+/// import takes off again.
+#[utoipa::path(get, path = "/api/v1/items/export.csv", tag = "items", params(ItemExportParams),
+    security(("bearer" = [])),
+    responses((status = 200, content_type = "text/csv", body = String,
+        description = "The items as CSV (UTF-8, header row first, CRLF line ends)",
+        headers(("Content-Disposition" = String, description = "attachment; filename=\"items.csv\"")))))]
+pub async fn export_items(
+    State(app): State<App>,
+    Caller(caller): Caller,
+    ApiQuery(p): ApiQuery<ItemExportParams>,
+) -> ApiResult<Response> {
+    let sort = match p.sort.as_deref() {
+        None | Some("") => ItemSort::SkuAsc,
+        Some(s) => ItemSort::parse(s)?,
+    };
+    let filters = ItemFilters {
+        q: p.q,
+        category: p.category,
+        location: p.location,
+        low_stock: p.low_stock,
+        include_archived: p.include_archived,
+        sku: p.sku,
+        barcode: p.barcode,
+    };
+    let query = ItemQuery {
+        sort,
+        ..filters.query()?
+    };
+    let csv = app.export_items(&caller, query).await?;
+    Ok(csv_download(csv, "items.csv"))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ImportParams {
+    /// `true`: check every row and report, write nothing.
+    dry_run: Option<String>,
+}
+
+fn is_csv(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mut parts = value.split(';').map(|p| p.trim().to_ascii_lowercase());
+    let mime = parts.next().unwrap_or_default();
+    let utf8 = parts.all(|p| match p.split_once('=') {
+        Some(("charset", charset)) => matches!(charset.trim_matches('"'), "utf-8" | "utf8"),
+        _ => true,
+    });
+    mime == "text/csv" && utf8
+}
+
+/// How many row errors a problem's `detail` repeats (`errors` has them all).
+const DETAIL_ERRORS: usize = 5;
+
+/// The 422 of an import that wrote nothing because rows are invalid.
+pub fn refused_import(report: &ImportReport) -> HttpError {
+    let errors = report.field_errors();
+    let mut detail = if report.errors.is_empty() {
+        format!(
+            "{} of {} rows have errors; nothing was written: ",
+            report.invalid, report.total
+        )
+    } else {
+        "the file cannot be imported; nothing was written: ".to_owned()
+    };
+    let shown: Vec<String> = errors
+        .iter()
+        .take(DETAIL_ERRORS)
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect();
+    detail.push_str(&shown.join("; "));
+    if errors.len() > DETAIL_ERRORS {
+        detail.push_str(&format!(
+            "; and {} more in `errors`",
+            errors.len() - DETAIL_ERRORS
+        ));
+    }
+    HttpError::Invalid { detail, errors }
+}
+
+/// Imports items from a CSV file (manager or admin), all or nothing: a row
+/// whose SKU (without regard to case) an item has updates that item, any
+/// other row creates one. The header row names the columns, in any order:
+/// `sku` and `name` are required; `description`, `category`, `barcode`,
+/// `unit`, `reorder_point`, `unit_cost` are optional (a missing column, or
+/// an empty `unit`/`reorder_point`/`unit_cost` cell, keeps an item's value;
+/// an empty `description`/`category`/`barcode` cell clears it); the
+/// export's `on_hand` and `available` are ignored. At most 100,000 rows and
+/// 32 MiB. With `dry_run=true`, or when any row has an error, nothing is
+/// written; every row's errors are reported by row (the header is row 1)
+/// and column. Otherwise every row is written in one transaction.
+#[utoipa::path(post, path = "/api/v1/items/import", tag = "items",
+    request_body(content = String, content_type = "text/csv",
+        description = "UTF-8 CSV with a header row",
+        example = json!("sku,name,category,unit,reorder_point,unit_cost\r\nWIDGET-1,Widget,parts,each,10,2.50\r\n")),
+    params(ImportParams), security(("bearer" = [])),
+    responses((status = 200, body = ImportReport,
+        description = "Checked (`dry_run`), or written: every row, in one transaction")))]
+pub async fn import_items(
+    State(app): State<App>,
+    Caller(caller): Caller,
+    ApiQuery(p): ApiQuery<ImportParams>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> ApiResult<Response> {
+    // Who asks is checked before what they sent, as on every other route.
+    caller.require(UseCase::ImportItems)?;
+    let dry_run = parse_bool("dry_run", p.dry_run.as_deref())?;
+    if !is_csv(&headers) {
+        return Err(HttpError::UnsupportedMediaType("text/csv (UTF-8)"));
+    }
+    // Read whole already (`http::body`), within the import's limit.
+    let bytes = axum::body::to_bytes(body, body_limit(IMPORT_API_PATH))
+        .await
+        .map_err(|_| HttpError::PayloadTooLarge(body_limit(IMPORT_API_PATH)))?;
+    let report = app.import_items(&caller, &bytes, dry_run, None).await?;
+    if !dry_run && !report.written {
+        return Err(refused_import(&report));
+    }
+    Ok((StatusCode::OK, Json(report)).into_response())
 }

@@ -23,6 +23,8 @@ pub const ROUTES: &[(&str, &str, UseCase)] = &[
     ("POST", "/api/v1/users", UseCase::CreateUser),
     ("POST", "/api/v1/items", UseCase::CreateItem),
     ("GET", "/api/v1/items", UseCase::ListItems),
+    ("GET", "/api/v1/items/export.csv", UseCase::ExportItems),
+    ("POST", "/api/v1/items/import", UseCase::ImportItems),
     ("GET", "/api/v1/items/{id}", UseCase::GetItem),
     ("PATCH", "/api/v1/items/{id}", UseCase::UpdateItem),
     ("DELETE", "/api/v1/items/{id}", UseCase::ArchiveItem),
@@ -42,6 +44,11 @@ pub const ROUTES: &[(&str, &str, UseCase)] = &[
     ),
     ("POST", "/api/v1/movements", UseCase::RecordMovement),
     ("GET", "/api/v1/movements", UseCase::ListMovements),
+    (
+        "GET",
+        "/api/v1/movements/export.csv",
+        UseCase::ExportMovements,
+    ),
     ("POST", "/api/v1/movements/batch", UseCase::RecordMovements),
     ("GET", "/api/v1/movements/{id}", UseCase::GetMovement),
     (
@@ -71,6 +78,8 @@ pub fn routes() -> Router<App> {
             "/api/v1/items",
             post(items::create_item).get(items::list_items),
         )
+        .route("/api/v1/items/export.csv", get(items::export_items))
+        .route("/api/v1/items/import", post(items::import_items))
         .route(
             "/api/v1/items/{id}",
             get(items::get_item)
@@ -92,6 +101,10 @@ pub fn routes() -> Router<App> {
             post(movements::create_movement).get(movements::list_movements),
         )
         .route("/api/v1/movements/batch", post(movements::create_batch))
+        .route(
+            "/api/v1/movements/export.csv",
+            get(movements::export_movements),
+        )
         .route("/api/v1/movements/{id}", get(movements::get_movement))
         .route(
             "/api/v1/movements/{id}/reverse",

@@ -6,7 +6,7 @@ use crate::http::extract::{
     idempotency_key, parse_json, path_id, ApiJson, ApiQuery, Caller, NoParams,
 };
 use crate::http::params::{parse_cursor, parse_limit, parse_time, parse_uuid, text_param};
-use crate::http::respond::created;
+use crate::http::respond::{created, csv_download};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -150,6 +150,63 @@ pub struct MovementListParams {
     cursor: Option<String>,
 }
 
+/// The filters of a ledger list, shared by the list and its CSV export.
+struct MovementFilters {
+    item_id: Option<String>,
+    sku: Option<String>,
+    location: Option<String>,
+    kind: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+fn parse_order(order: Option<&str>) -> Result<SeqOrder, Error> {
+    match order {
+        None | Some("") | Some("asc") => Ok(SeqOrder::Asc),
+        Some("desc") => Ok(SeqOrder::Desc),
+        Some(_) => Err(Error::invalid("order", "must be asc or desc")),
+    }
+}
+
+impl MovementFilters {
+    fn filter(
+        self,
+        order: SeqOrder,
+        limit: u32,
+        after_seq: Option<i64>,
+    ) -> Result<MovementFilter, Error> {
+        let kind = self
+            .kind
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                MovementKind::parse(s).ok_or_else(|| {
+                    Error::invalid("kind", "must be receive, issue, transfer or adjust")
+                })
+            })
+            .transpose()?;
+        let location = self
+            .location
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| normalize_code("location", s).map_err(|e| Error::Validation(vec![e])))
+            .transpose()?;
+        Ok(MovementFilter {
+            query: MovementQuery {
+                item_id: parse_uuid("item_id", self.item_id.as_deref())?,
+                location,
+                kind,
+                since: parse_time("since", self.since.as_deref())?,
+                until: parse_time("until", self.until.as_deref())?,
+                order,
+                limit,
+                after_seq,
+            },
+            sku: text_param("sku", self.sku)?,
+        })
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MovementList {
     pub movements: Vec<Movement>,
@@ -164,43 +221,24 @@ pub async fn list_movements(
     Caller(caller): Caller,
     ApiQuery(p): ApiQuery<MovementListParams>,
 ) -> ApiResult<Json<MovementList>> {
-    let order = match p.order.as_deref() {
-        None | Some("") | Some("asc") => SeqOrder::Asc,
-        Some("desc") => SeqOrder::Desc,
-        Some(_) => return Err(Error::invalid("order", "must be asc or desc").into()),
-    };
+    let order = parse_order(p.order.as_deref())?;
     let after: Option<SeqCursor> = parse_cursor(p.cursor.as_deref())?;
     if after.as_ref().is_some_and(|c| c.order != order) {
         return Err(Error::invalid("cursor", "was made for another order").into());
     }
-    let kind = p
-        .kind
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            MovementKind::parse(s)
-                .ok_or_else(|| Error::invalid("kind", "must be receive, issue, transfer or adjust"))
-        })
-        .transpose()?;
-    let location = p
-        .location
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(|s| normalize_code("location", s).map_err(|e| Error::Validation(vec![e])))
-        .transpose()?;
-    let filter = MovementFilter {
-        query: MovementQuery {
-            item_id: parse_uuid("item_id", p.item_id.as_deref())?,
-            location,
-            kind,
-            since: parse_time("since", p.since.as_deref())?,
-            until: parse_time("until", p.until.as_deref())?,
-            order,
-            limit: parse_limit(p.limit.as_deref())?,
-            after_seq: after.map(|c| c.seq),
-        },
-        sku: text_param("sku", p.sku)?,
-    };
+    let filter = MovementFilters {
+        item_id: p.item_id,
+        sku: p.sku,
+        location: p.location,
+        kind: p.kind,
+        since: p.since,
+        until: p.until,
+    }
+    .filter(
+        order,
+        parse_limit(p.limit.as_deref())?,
+        after.map(|c| c.seq),
+    )?;
     let page = app.list_movements(&caller, filter).await?;
     let next_cursor = page
         .next_cursor
@@ -210,4 +248,52 @@ pub async fn list_movements(
         movements: page.rows,
         next_cursor,
     }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MovementExportParams {
+    item_id: Option<String>,
+    /// The item's SKU (without regard to case), instead of `item_id`.
+    sku: Option<String>,
+    /// Location code; matches location, from_location or to_location.
+    location: Option<String>,
+    /// `receive`, `issue`, `transfer` or `adjust`.
+    kind: Option<String>,
+    /// RFC 3339; movements at or after it.
+    since: Option<String>,
+    /// RFC 3339; movements before it.
+    until: Option<String>,
+    /// `asc` (default) or `desc` by seq.
+    order: Option<String>,
+}
+
+/// Every movement the filters of `GET /api/v1/movements` select, as CSV
+/// (streamed, so any size works): `seq,id,created_at,kind,sku,item_id,
+/// quantity,location,from_location,to_location,reason,reference,reverses,
+/// reversed_by,created_by`. Text cells that a spreadsheet would run as a
+/// formula start with `'`.
+#[utoipa::path(get, path = "/api/v1/movements/export.csv", tag = "movements", params(MovementExportParams),
+    security(("bearer" = [])),
+    responses((status = 200, content_type = "text/csv", body = String,
+        description = "The movements as CSV (UTF-8, header row first, CRLF line ends)",
+        headers(("Content-Disposition" = String, description = "attachment; filename=\"movements.csv\"")))))]
+pub async fn export_movements(
+    State(app): State<App>,
+    Caller(caller): Caller,
+    ApiQuery(p): ApiQuery<MovementExportParams>,
+) -> ApiResult<Response> {
+    let order = parse_order(p.order.as_deref())?;
+    let filter = MovementFilters {
+        item_id: p.item_id,
+        sku: p.sku,
+        location: p.location,
+        kind: p.kind,
+        since: p.since,
+        until: p.until,
+    }
+    .filter(order, 1, None)?;
+    let csv = app.export_movements(&caller, filter).await?;
+    Ok(csv_download(csv, "movements.csv"))
 }

@@ -68,6 +68,8 @@ struct ListPage {
     rows: Vec<ItemRow>,
     next: Option<String>,
     may_edit: bool,
+    /// The CSV export of what the list shows (its filters and sort).
+    export: String,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +116,19 @@ pub async fn list(
         ..ItemQuery::default()
     };
     let page = app.list_items(&visitor.principal, query).await?;
+    let export = {
+        let mut link = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in [("q", &p.q), ("category", &p.category)] {
+            if let Some(v) = filled(value) {
+                link.append_pair(name, &v);
+            }
+        }
+        if low_stock {
+            link.append_pair("low_stock", "true");
+        }
+        link.append_pair("sort", &sort_text);
+        format!("/items/export.csv?{}", link.finish())
+    };
     let next = page.next_cursor.map(|key| {
         let mut link = form_urlencoded::Serializer::new(String::new());
         for (name, value) in [("q", &p.q), ("category", &p.category)] {
@@ -140,6 +155,7 @@ pub async fn list(
             rows: page.rows.into_iter().map(ItemRow::from).collect(),
             next,
             may_edit: visitor.may(Permission::ItemsWrite),
+            export,
         },
     )
 }

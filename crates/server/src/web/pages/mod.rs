@@ -10,4 +10,5 @@ pub mod locations;
 pub mod login;
 pub mod movements;
 pub mod shared;
+pub mod spreadsheets;
 pub mod users;
