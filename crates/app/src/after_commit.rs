@@ -44,6 +44,15 @@ impl App {
     pub(crate) async fn after_commit(&self, change: Change<'_>) {
         let redis = self.redis.as_ref();
         let mut event_written = true;
+        if matches!(
+            change,
+            Change::ItemUpdated(_)
+                | Change::ItemArchived { .. }
+                | Change::ItemRestored { .. }
+                | Change::ItemsImported { .. }
+        ) {
+            self.catalogue_generation.fetch_add(1, Ordering::Relaxed);
+        }
         match change {
             Change::ItemCreated(_) => {
                 self.items_total.fetch_add(1, Ordering::Relaxed);

@@ -69,6 +69,11 @@ pub struct Inner {
     /// Last count of items at or below their reorder point, and when it was
     /// taken: a scrape recounts at most every `health::LOW_STOCK_MAX_AGE`.
     pub(crate) low_stock: tokio::sync::Mutex<Option<(std::time::Instant, i64)>>,
+    /// The dashboard's chart figures for past days (see `dashboard`).
+    pub(crate) past_days: tokio::sync::Mutex<Option<crate::dashboard::PastDays>>,
+    /// Bumped when an item's cost or status may have changed: the past
+    /// days' stock values (at today's unit costs) are then recomputed.
+    pub(crate) catalogue_generation: std::sync::atomic::AtomicU64,
     trace_use_cases: bool,
 }
 
@@ -115,6 +120,8 @@ impl App {
             items_total: AtomicI64::new(items_total),
             items_active: AtomicI64::new(items_active),
             low_stock: tokio::sync::Mutex::new(None),
+            past_days: tokio::sync::Mutex::new(None),
+            catalogue_generation: std::sync::atomic::AtomicU64::new(0),
             trace_use_cases: options.trace_use_cases,
         }));
         if let Some(redis) = &app.redis {

@@ -1,4 +1,15 @@
 //! The figures a dashboard shows, read together.
+//!
+//! The charts' past days are figures of closed days: movements per day
+//! never change once the day is over, and a past day's stock value at
+//! today's unit costs changes only when an item's cost (or status) does.
+//! So they are computed once and kept (per process) until the UTC day
+//! turns, an item changes here, or [`PAST_DAYS_MAX_AGE`] passes (an item
+//! changed on another replica); today's figures are read on every view.
+//! Reading the history walks every movement of the window, which at
+//! hundreds of thousands of movements takes the better part of a second:
+//! once per minute, not once per view (the dashboard is a live page that
+//! every change makes every open copy fetch again).
 
 use crate::application::App;
 use crate::principal::{Principal, UseCase};
@@ -6,9 +17,14 @@ use inventory_core::history::{DayFigure, Days};
 use inventory_core::ledger::Movement;
 use inventory_core::paging::{MovementQuery, SeqOrder};
 use inventory_core::Result;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 /// How many days the dashboard's charts cover (today included).
 pub const CHART_DAYS: u32 = 30;
+
+/// The longest the past days' figures are kept.
+pub const PAST_DAYS_MAX_AGE: Duration = Duration::from_secs(60);
 
 pub struct Dashboard {
     /// Active (not archived) items.
@@ -27,10 +43,20 @@ pub struct Dashboard {
     pub latest: Vec<Movement>,
 }
 
+/// The charts' figures for the days before today.
+pub(crate) struct PastDays {
+    days: Days,
+    generation: u64,
+    taken: Instant,
+    movements: Vec<DayFigure<i64>>,
+    values: Vec<DayFigure<i128>>,
+}
+
 impl App {
     pub async fn dashboard(&self, caller: &Principal, latest: u32) -> Result<Dashboard> {
         self.run(caller, UseCase::Dashboard, async {
             let days = Days::ending(inventory_core::now().date_naive(), CHART_DAYS);
+            let today = Days::ending(days.last(), 1);
             let items = self.store.count_items().await?;
             let low_stock = self.store.count_low_stock().await?;
             let newest = self
@@ -41,18 +67,58 @@ impl App {
                     ..MovementQuery::default()
                 })
                 .await?;
-            let movements_per_day = self.store.movements_per_day(days).await?;
-            let value = self.store.stock_value_per_day(days).await?;
+            let (mut movements_per_day, mut value_per_day) = self.past_days(days).await?;
+            let movements_today = self
+                .store
+                .movements_per_day(today)
+                .await?
+                .first()
+                .map_or(0, |d| d.value);
+            let stock_value = self.store.stock_value().await?;
+            movements_per_day.push(DayFigure {
+                day: days.last(),
+                value: movements_today,
+            });
+            value_per_day.push(DayFigure {
+                day: days.last(),
+                value: stock_value,
+            });
             Ok(Dashboard {
                 items,
                 low_stock,
-                movements_today: movements_per_day.last().map_or(0, |d| d.value),
-                stock_value: value.now,
+                movements_today,
+                stock_value,
                 movements_per_day,
-                value_per_day: value.days,
+                value_per_day,
                 latest: newest.rows,
             })
         })
         .await
+    }
+
+    /// The figures of every day of `days` but the last (today), from the
+    /// kept copy while it holds; one caller computes them at a time, the
+    /// others wait for its result.
+    async fn past_days(&self, days: Days) -> Result<(Vec<DayFigure<i64>>, Vec<DayFigure<i128>>)> {
+        let mut kept = self.past_days.lock().await;
+        let generation = self.catalogue_generation.load(Ordering::Relaxed);
+        let fresh = kept.as_ref().is_some_and(|p| {
+            p.days == days && p.generation == generation && p.taken.elapsed() < PAST_DAYS_MAX_AGE
+        });
+        if !fresh {
+            let mut movements = self.store.movements_per_day(days).await?;
+            let mut values = self.store.stock_value_per_day(days).await?.days;
+            movements.pop();
+            values.pop();
+            *kept = Some(PastDays {
+                days,
+                generation,
+                taken: Instant::now(),
+                movements,
+                values,
+            });
+        }
+        let past = kept.as_ref().expect("just filled");
+        Ok((past.movements.clone(), past.values.clone()))
     }
 }
