@@ -138,6 +138,35 @@ def per_response(r):
     return f"{r.get('bytes', 0) / r['requests']:,.0f}"
 
 
+def settle(out, name):
+    v = read_text(os.path.join(out, name + ".settle"))
+    return "-" if v is None else v
+
+
+def starved(results, meta):
+    """Page scenarios that completed fewer responses than wrk had
+    connections: their percentiles cover only the requests that finished in
+    time; the others were still queued when wrk stopped."""
+    try:
+        conns = int(meta.get("connections", ""))
+    except ValueError:
+        return []
+    return [(name, r.get("responses", r.get("requests", 0))) for name, r in results
+            if r and r.get("responses", r.get("requests", 0)) < conns]
+
+
+def starved_note(w, rows, meta):
+    if rows:
+        w("**Fewer responses than connections** in "
+          + ", ".join(f"`{n}` ({c:,})" for n, c in rows)
+          + f": with {meta.get('connections')} connections each holding one request, most "
+          "requests were still queued when wrk stopped. wrk's percentiles cover only the "
+          "requests that completed, so they understate the wait; the idle server time in the "
+          "page-weight table is the cost of one request, and *busy after* says how long the "
+          "server (and PostgreSQL) went on working through the abandoned queue.")
+        w("")
+
+
 def kib(n):
     return "-" if n is None else f"{n / 1024:,.1f}"
 
@@ -509,28 +538,35 @@ def main():
           f"{meta.get('duration', '?')} s each after `item_list`, same wrk settings. The "
           "ratio is the page's p99 over the p99 of `health` in the same run.")
         w("")
-        w("| Scenario | Page | req/s | p50 ms | p99 ms | max ms | p99 / health p99 "
-          "| bytes per response | non-2xx |")
-        w("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        w("| Scenario | Page | req/s | responses | p50 ms | p99 ms | max ms | p99 / health p99 "
+          "| bytes per response | non-2xx | socket errors | busy after (s) |")
+        w("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
         hp99 = p99_of(rh_main)
         if rh_main:
             lat = rh_main["latency_us"]
-            w(f"| health | `/health` | {rate(rh_main):,.0f} | {ms(lat.get('p50'))} "
-              f"| {ms(lat.get('p99'))} | {ms(lat.get('max'))} | 1.00× | {per_response(rh_main)} "
-              f"| {rh_main.get('non2xx', '?')} |")
+            w(f"| health | `/health` | {rate(rh_main):,.0f} | {rh_main.get('responses', 0):,} "
+              f"| {ms(lat.get('p50'))} | {ms(lat.get('p99'))} | {ms(lat.get('max'))} | 1.00× "
+              f"| {per_response(rh_main)} | {rh_main.get('non2xx', '?')} "
+              f"| {socket_errors(rh_main)} | |")
         for name, label, path in PAGES:
             r = results.get(name)
             if not r:
-                w(f"| {name} | `{path}` | not run | | | | | | |")
+                w(f"| {name} | `{path}` | not run | | | | | | | | | |")
                 continue
             lat = r.get("latency_us") or {}
             ratio_txt = f"{lat['p99'] / hp99:.1f}×" if hp99 and lat.get("p99") else "-"
-            w(f"| {name} | `{path}` | {rate(r):,.0f} | {ms(lat.get('p50'))} | {ms(lat.get('p99'))} "
-              f"| {ms(lat.get('max'))} | {ratio_txt} | {per_response(r)} | {r.get('non2xx', '?')} |")
+            w(f"| {name} | `{path}` | {rate(r):,.0f} | {r.get('responses', 0):,} "
+              f"| {ms(lat.get('p50'))} | {ms(lat.get('p99'))} "
+              f"| {ms(lat.get('max'))} | {ratio_txt} | {per_response(r)} | {r.get('non2xx', '?')} "
+              f"| {socket_errors(r)} | {settle(args.out, name)} |")
         w("")
         w("Bytes per response: wrk's bytes read over responses, headers included (a redirect "
-          "to /login would be a few hundred bytes).")
+          "to /login would be a few hundred bytes). Busy after: seconds from the scenario's "
+          "RSS sample (a second after wrk stopped) until the server used under 4% of a CPU "
+          "over half a second (and, on PostgreSQL, no query was active): the work wrk left "
+          "queued when it stopped. The next scenario starts only then.")
         w("")
+        starved_note(w, starved([(n, results.get(n)) for n, _, _ in PAGES], meta), meta)
 
     lists = list_scenarios(meta) if postgres else []
     ratios = []
@@ -633,29 +669,37 @@ def main():
           "seconds before. `page_item` draws from the seeded items (those with stock and a "
           "ledger); the bulk rows have neither.")
         w("")
-        w("| Round | Scenario | req/s | p50 ms | p99 ms | max ms | p99 / health p99 "
-          "| bytes per response | non-2xx |")
-        w("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        w("| Round | Scenario | req/s | responses | p50 ms | p99 ms | max ms | p99 / health p99 "
+          "| bytes per response | non-2xx | socket errors | busy after (s) |")
+        w("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
         per_page = {name: [] for name, _, _ in PAGES}
+        round_results = []
         for rnd, h, got in prounds:
             hp = p99_of(h)
             if h:
                 lat = h["latency_us"]
-                w(f"| {rnd} | health | {rate(h):,.0f} | {ms(lat.get('p50'))} | {ms(lat.get('p99'))} "
-                  f"| {ms(lat.get('max'))} | 1.00× | {per_response(h)} | {h.get('non2xx', '?')} |")
+                w(f"| {rnd} | health | {rate(h):,.0f} | {h.get('responses', 0):,} "
+                  f"| {ms(lat.get('p50'))} | {ms(lat.get('p99'))} "
+                  f"| {ms(lat.get('max'))} | 1.00× | {per_response(h)} | {h.get('non2xx', '?')} "
+                  f"| {socket_errors(h)} | |")
             for name, _, _ in PAGES:
                 r = got.get(name)
+                full = f"{name}_{large}_r{rnd}"
                 if not r:
-                    w(f"| {rnd} | {name} | not run | | | | | | |")
+                    w(f"| {rnd} | {name} | not run | | | | | | | | | |")
                     continue
+                round_results.append((full, r))
                 lat = r["latency_us"]
                 per_page[name].append((lat.get("p50"), lat.get("p99"),
                                        lat["p99"] / hp if hp and lat.get("p99") else None))
-                w(f"| {rnd} | {name} | {rate(r):,.0f} | {ms(lat.get('p50'))} | {ms(lat.get('p99'))} "
+                w(f"| {rnd} | {name} | {rate(r):,.0f} | {r.get('responses', 0):,} "
+                  f"| {ms(lat.get('p50'))} | {ms(lat.get('p99'))} "
                   f"| {ms(lat.get('max'))} | "
                   + (f"{lat['p99'] / hp:.1f}×" if hp and lat.get("p99") else "-")
-                  + f" | {per_response(r)} | {r.get('non2xx', '?')} |")
+                  + f" | {per_response(r)} | {r.get('non2xx', '?')} | {socket_errors(r)} "
+                  f"| {settle(args.out, full)} |")
         w("")
+        starved_note(w, starved(round_results, meta), meta)
         w("| Page | median p50 ms | median p99 ms | median p99 / health p99 |")
         w("| --- | ---: | ---: | ---: |")
         for name, label, path in PAGES:

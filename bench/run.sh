@@ -310,14 +310,42 @@ list_rounds() {
   done
 }
 
+# wait_idle NAME: when wrk stops, the server (and PostgreSQL) may still be
+# working through requests that wrk abandoned (a slow page queues up to
+# one per connection); waits, up to 120 s, until the server uses under 4%
+# of a CPU over half a second and, on postgres, no query is active, so
+# that the next scenario does not pay for this one. The seconds waited go
+# to OUT/NAME.settle.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; }
+wait_idle() {
+  local name=$1 t0=$EPOCHREALTIME a b active tick_limit
+  tick_limit=$(($(getconf CLK_TCK) / 50)) # 2% of a second = 4% of one CPU over 0.5 s
+  for _ in $(seq 1 240); do
+    a="$(cpu_ticks)"
+    sleep 0.5
+    b="$(cpu_ticks)"
+    active=0
+    if [[ "$BACKEND" == postgres ]]; then
+      active="$(pg -At -c "SELECT count(*) FROM pg_stat_activity
+        WHERE state = 'active' AND pid <> pg_backend_pid() AND backend_type = 'client backend'")"
+    fi
+    ((b - a <= tick_limit && active == 0)) && break
+  done
+  awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", b - a }' >"$OUT/$name.settle"
+  log "$name: server idle again $(cat "$OUT/$name.settle") s after the scenario's RSS sample"
+}
+
 # page_scenarios SUFFIX SECONDS: the UI pages as a signed-in browser asks
 # for them (session cookie, Accept: text/html): the items list (first page),
 # an item's page (random seeded ids) and the dashboard.
 page_scenarios() {
   local suffix=$1 secs=$2
   BENCH_PAGE_PATH=/items run_wrk "page_items$suffix" page.lua /items "$secs"
+  wait_idle "page_items$suffix"
   run_wrk "page_item$suffix" page_item.lua /items "$secs"
+  wait_idle "page_item$suffix"
   BENCH_PAGE_PATH=/ run_wrk "page_dashboard$suffix" page.lua / "$secs"
+  wait_idle "page_dashboard$suffix"
 }
 
 # page_rounds: at LIST_LARGE items, /health and the pages in turn, LIST_ROUNDS
