@@ -673,6 +673,7 @@ def main():
           "| bytes per response | non-2xx | socket errors | busy after (s) |")
         w("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
         per_page = {name: [] for name, _, _ in PAGES}
+        skipped = {}
         round_results = []
         for rnd, h, got in prounds:
             hp = p99_of(h)
@@ -690,8 +691,11 @@ def main():
                     continue
                 round_results.append((full, r))
                 lat = r["latency_us"]
-                per_page[name].append((lat.get("p50"), lat.get("p99"),
-                                       lat["p99"] / hp if hp and lat.get("p99") else None))
+                if r.get("responses") and not r.get("non2xx"):
+                    per_page[name].append((lat.get("p50"), lat.get("p99"),
+                                           lat["p99"] / hp if hp and lat.get("p99") else None))
+                else:
+                    skipped[name] = skipped.get(name, 0) + 1
                 w(f"| {rnd} | {name} | {rate(r):,.0f} | {r.get('responses', 0):,} "
                   f"| {ms(lat.get('p50'))} | {ms(lat.get('p99'))} "
                   f"| {ms(lat.get('max'))} | "
@@ -700,17 +704,21 @@ def main():
                   f"| {settle(args.out, full)} |")
         w("")
         starved_note(w, starved(round_results, meta), meta)
-        w("| Page | median p50 ms | median p99 ms | median p99 / health p99 |")
-        w("| --- | ---: | ---: | ---: |")
+        w("Medians over the rounds in which the page answered, and answered only 2xx (a "
+          "round with no response or with error responses is left out and counted):")
+        w("")
+        w("| Page | median p50 ms | median p99 ms | median p99 / health p99 | rounds left out |")
+        w("| --- | ---: | ---: | ---: | ---: |")
         for name, label, path in PAGES:
             vals = per_page[name]
             if not vals:
+                w(f"| {name} (`{path}`) | - | - | - | {skipped.get(name, 0)} |")
                 continue
             m50 = median([v[0] for v in vals if v[0]])
             m99 = median([v[1] for v in vals if v[1]])
             mr = median([v[2] for v in vals if v[2]])
             w(f"| {name} (`{path}`) | {ms(m50)} | {ms(m99)} | "
-              + (f"{mr:.1f}×" if mr else "-") + " |")
+              + (f"{mr:.1f}×" if mr else "-") + f" | {skipped.get(name, 0)} |")
             if name == "page_items" and m99:
                 page_target = (f"{large:,} items", m99 / 1000,
                                f"median over {len(vals)} rounds of the p99")
