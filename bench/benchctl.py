@@ -20,6 +20,11 @@ Subcommands:
                                  print the cursor found there (bounded)
   redis-info HOST PORT           a few Redis INFO fields as JSON
   metrics URL                    the server's inventory_cache_* metrics
+  page-weight URL --token-env VAR --ids F
+                                 fetch the main UI pages with the session
+                                 cookie: HTML bytes (as sent, and gzipped),
+                                 the CSS/JS they link, unloaded time per page;
+                                 fails unless every page answers 200 HTML
   check-hot --before F --after F --result F --out F
                                  compare the hot item's drop in on_hand
                                  with the 201s counted by wrk (never fails
@@ -31,6 +36,8 @@ never on the command line.
 """
 
 import argparse
+import gzip
+import html.parser
 import http.client
 import json
 import multiprocessing
@@ -478,6 +485,147 @@ def metrics(args):
     print(json.dumps({"lines": lines}))
 
 
+# The main UI pages measured by page-weight: (label, path); {id} is the
+# first seeded item.
+PAGES = [
+    ("dashboard", "/"),
+    ("items", "/items"),
+    ("item", "/items/{id}"),
+    ("movements", "/movements"),
+    ("new movement", "/movements/new"),
+    ("stock count", "/counts"),
+]
+
+
+class _Subresources(html.parser.HTMLParser):
+    """Collects what a page makes the browser fetch: stylesheets, scripts,
+    images and icons (in document order, each once)."""
+
+    def __init__(self):
+        super().__init__()
+        self.found = []
+
+    def _add(self, kind, url):
+        if url and (kind, url) not in self.found:
+            self.found.append((kind, url))
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        rel = (a.get("rel") or "").lower().split()
+        if tag == "link" and "stylesheet" in rel:
+            self._add("css", a.get("href"))
+        elif tag == "link" and ("icon" in rel or "preload" in rel or "modulepreload" in rel):
+            self._add("link", a.get("href"))
+        elif tag == "script" and a.get("src"):
+            self._add("js", a.get("src"))
+        elif tag in ("img", "iframe") and a.get("src"):
+            self._add(tag, a.get("src"))
+
+
+def _get_raw(conn, path, headers):
+    """GET on a keep-alive connection; returns (response, body as sent,
+    seconds to the last byte)."""
+    t0 = time.perf_counter()
+    conn.request("GET", path, headers=headers)
+    resp = conn.getresponse()
+    body = resp.read()
+    return resp, body, time.perf_counter() - t0
+
+
+def _decoded(body, encoding):
+    enc = (encoding or "").lower()
+    if enc in ("", "identity"):
+        return body
+    if enc == "gzip":
+        return gzip.decompress(body)
+    raise SystemExit(f"page-weight: cannot decode Content-Encoding {encoding}")
+
+
+def page_weight(args):
+    """Fetches each main UI page as a signed-in browser does (session cookie,
+    Accept: text/html, Accept-Encoding: gzip) and the CSS/JS it links.
+    Reports the HTML as sent and decoded, what gzip -6 would make of it, the
+    assets' sizes and caching, "first load" (HTML + every linked asset) and
+    "cached" (HTML only: the assets have content-hashed names cached for a
+    year), and the time of SAMPLES sequential requests per page on an idle
+    server. Fails unless every page answers 200 text/html."""
+    token = env_secret(args.token_env)
+    u = urllib.parse.urlsplit(args.url)
+    if u.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit(f"refusing to load a non-loopback host: {u.hostname}")
+    with open(args.ids) as f:
+        item_id = next((line.strip() for line in f if line.strip()), None)
+    if not item_id:
+        raise SystemExit("page-weight: no item id in " + args.ids)
+    deadline = time.monotonic() + args.timeout
+    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=SOCKET_TIMEOUT)
+    page_headers = {"Cookie": f"inventory_session={token}", "Accept": "text/html",
+                    "Accept-Encoding": "gzip"}
+    asset_headers = {"Accept": "*/*", "Accept-Encoding": "gzip"}
+    assets, pages = {}, []
+    for label, pattern in PAGES:
+        path = pattern.replace("{id}", item_id)
+        resp, body, first_s = _get_raw(conn, path, page_headers)
+        ctype = resp.getheader("Content-Type", "")
+        if resp.status != 200 or not ctype.startswith("text/html"):
+            raise SystemExit(f"page-weight: GET {path} answered {resp.status} {ctype!r} "
+                             f"(Location {resp.getheader('Location')!r}): not a page; "
+                             "is the session cookie accepted?")
+        encoding = resp.getheader("Content-Encoding")
+        html_text = _decoded(body, encoding)
+        parser = _Subresources()
+        parser.feed(html_text.decode("utf-8", "replace"))
+        linked = []
+        for kind, url in parser.found:
+            linked.append(url)
+            if url in assets:
+                continue
+            au = urllib.parse.urlsplit(url)
+            if au.scheme or au.netloc:
+                assets[url] = {"kind": kind, "external": True}
+                continue
+            aresp, abody, _ = _get_raw(conn, url, asset_headers)
+            araw = _decoded(abody, aresp.getheader("Content-Encoding"))
+            assets[url] = {
+                "kind": kind, "status": aresp.status,
+                "content_type": aresp.getheader("Content-Type"),
+                "content_encoding": aresp.getheader("Content-Encoding"),
+                "cache_control": aresp.getheader("Cache-Control"),
+                "wire_bytes": len(abody), "bytes": len(araw),
+                "gzip_bytes": len(gzip.compress(araw, 6)),
+            }
+        times = []
+        for _ in range(args.samples):
+            if time.monotonic() > deadline:
+                break
+            r2, _, took = _get_raw(conn, path, page_headers)
+            if r2.status != 200:
+                raise SystemExit(f"page-weight: GET {path} answered {r2.status} on a repeat")
+            times.append(took * 1000)
+        times.sort()
+        own = [assets[url] for url in linked if not assets[url].get("external")]
+        pages.append({
+            "label": label, "path": pattern, "status": resp.status, "content_type": ctype,
+            "content_encoding": encoding, "cache_control": resp.getheader("Cache-Control"),
+            "wire_bytes": len(body), "html_bytes": len(html_text),
+            "gzip_bytes": len(gzip.compress(html_text, 6)),
+            "assets": linked,
+            "first_load_wire_bytes": len(body) + sum(a["wire_bytes"] for a in own),
+            "first_load_gzip_bytes": len(gzip.compress(html_text, 6))
+            + sum(a["gzip_bytes"] for a in own),
+            "cached_wire_bytes": len(body),
+            "first_ms": round(first_s * 1000, 3),
+            "samples": len(times),
+            "p50_ms": round(times[len(times) // 2], 3) if times else None,
+            "max_ms": round(times[-1], 3) if times else None,
+        })
+    conn.close()
+    compressed = any(p["content_encoding"] for p in pages) or any(
+        a.get("content_encoding") for a in assets.values())
+    print(json.dumps({"item_id": item_id, "compressed_by_server": compressed,
+                      "samples": args.samples, "pages": pages, "assets": assets}, indent=2))
+
+
 def check_hot(args):
     """Compares the drop in on_hand with the number of 201 responses."""
     with open(args.before) as f:
@@ -623,6 +771,14 @@ def main():
     s.add_argument("url")
     s.add_argument("--token-env")
     s.set_defaults(fn=metrics)
+
+    s = sub.add_parser("page-weight")
+    s.add_argument("url")
+    s.add_argument("--token-env", required=True)
+    s.add_argument("--ids", required=True, help="file with one item id per line (the first is used)")
+    s.add_argument("--samples", type=int, default=20, help="timed sequential requests per page")
+    s.add_argument("--timeout", type=float, default=120)
+    s.set_defaults(fn=page_weight)
 
     s = sub.add_parser("check-hot")
     s.add_argument("--before", required=True)

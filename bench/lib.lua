@@ -7,7 +7,7 @@
 -- that bench/run.sh stores and bench/report.py reads.
 --
 -- Environment (set by bench/run.sh):
---   BENCH_TOKEN      bearer token for /api/v1
+--   BENCH_TOKEN      bearer token for /api/v1 (and the UI's session cookie)
 --   BENCH_SCENARIO   scenario name echoed into the result
 --   BENCH_ACTIVE_MS  (optional) after this many ms a thread stops sending
 --                    and lets its in-flight requests finish (see delay()).
@@ -37,6 +37,20 @@ M.scenario = os.getenv("BENCH_SCENARIO") or "unnamed"
 
 function M.auth_headers(extra)
   local h = { ["Authorization"] = "Bearer " .. M.token }
+  if extra then
+    for k, v in pairs(extra) do h[k] = v end
+  end
+  return h
+end
+
+-- Headers of a signed-in browser asking for a UI page: the session cookie
+-- carries the same token as the API's bearer (the UI's sign-in and the
+-- API's login open the same kind of session).
+function M.page_headers(extra)
+  local h = {
+    ["Cookie"] = "inventory_session=" .. M.token,
+    ["Accept"] = "text/html",
+  }
   if extra then
     for k, v in pairs(extra) do h[k] = v end
   end
@@ -91,7 +105,7 @@ function M.sent()
 end
 
 -- Use as (or call from) the script's response(). The read scenarios
--- (health, item_get, item_list) do not install it: wrk then hands no
+-- (health, item_get, item_list and the page_* scenarios) do not install it: wrk then hands no
 -- response to Lua, which on this 2-core machine would take CPU from the
 -- server under test (more so for larger bodies); done() then takes the
 -- counts from wrk's own summary (completed responses, and those with a

@@ -255,6 +255,7 @@ run_wrk() {
   log "scenario $name: ${cmd[*]}"
   local list_env=""
   [[ -n "${BENCH_LIST_PATH:-}" ]] && list_env="BENCH_LIST_PATH=\"$BENCH_LIST_PATH\" "
+  [[ -n "${BENCH_PAGE_PATH:-}" ]] && list_env+="BENCH_PAGE_PATH=\"$BENCH_PAGE_PATH\" "
   printf 'BENCH_SCENARIO=%s %s%s%s\n' "$name" "${BENCH_ACTIVE_MS:+BENCH_ACTIVE_MS=$BENCH_ACTIVE_MS }" \
     "$list_env" "${cmd[*]}" | sed "s#$BENCH_DIR/#bench/#; s#$BASE#http://127.0.0.1:PORT#; s#${SMALL_BASE:-no-second-server}#http://127.0.0.1:PORT2#" >"$OUT/$name.cmd"
   BENCH_SCENARIO="$name" timeout --kill-after=5 $((secs + 30)) "${cmd[@]}" >"$OUT/$name.txt" 2>&1 || {
@@ -309,6 +310,54 @@ list_rounds() {
   done
 }
 
+# wait_idle NAME: when wrk stops, the server (and PostgreSQL) may still be
+# working through requests that wrk abandoned (a slow page queues up to
+# one per connection); waits, up to 120 s, until the server uses under 4%
+# of a CPU over half a second and, on postgres, no query is active, so
+# that the next scenario does not pay for this one. The seconds waited go
+# to OUT/NAME.settle.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; }
+wait_idle() {
+  local name=$1 t0=$EPOCHREALTIME a b active tick_limit
+  tick_limit=$(($(getconf CLK_TCK) / 50)) # 2% of a second = 4% of one CPU over 0.5 s
+  for _ in $(seq 1 240); do
+    a="$(cpu_ticks)"
+    sleep 0.5
+    b="$(cpu_ticks)"
+    active=0
+    if [[ "$BACKEND" == postgres ]]; then
+      active="$(pg -At -c "SELECT count(*) FROM pg_stat_activity
+        WHERE state = 'active' AND pid <> pg_backend_pid() AND backend_type = 'client backend'")"
+    fi
+    ((b - a <= tick_limit && active == 0)) && break
+  done
+  awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", b - a }' >"$OUT/$name.settle"
+  log "$name: server idle again $(cat "$OUT/$name.settle") s after the scenario's RSS sample"
+}
+
+# page_scenarios SUFFIX SECONDS: the UI pages as a signed-in browser asks
+# for them (session cookie, Accept: text/html): the items list (first page),
+# an item's page (random seeded ids) and the dashboard.
+page_scenarios() {
+  local suffix=$1 secs=$2
+  BENCH_PAGE_PATH=/items run_wrk "page_items$suffix" page.lua /items "$secs"
+  wait_idle "page_items$suffix"
+  run_wrk "page_item$suffix" page_item.lua /items "$secs"
+  wait_idle "page_item$suffix"
+  BENCH_PAGE_PATH=/ run_wrk "page_dashboard$suffix" page.lua / "$secs"
+  wait_idle "page_dashboard$suffix"
+}
+
+# page_rounds: at LIST_LARGE items, /health and the pages in turn, LIST_ROUNDS
+# times, so that each page's p99 is compared with /health's seconds apart.
+page_rounds() {
+  local round
+  for round in $(seq 1 "$LIST_ROUNDS"); do
+    run_wrk "health_${LIST_LARGE}_r$round" health.lua /health "$ROUND_SECONDS"
+    page_scenarios "_${LIST_LARGE}_r$round" "$ROUND_SECONDS"
+  done
+}
+
 pg_count_items() { pg -At -c "SELECT count(*) FROM items"; }
 db_kb() {
   if [[ "$BACKEND" == postgres ]]; then
@@ -360,6 +409,10 @@ sleep 2
 LOADAVG="$(cut -d' ' -f1-3 /proc/loadavg)"
 RSS_SEEDED_KB="$(proc_kb VmRSS)"
 log "idle RSS after seeding (before load): ${RSS_SEEDED_KB} kB; database ${DB_KB} kB; loadavg $LOADAVG"
+# what each main UI page sends (HTML, linked CSS/JS), and a check that the
+# session cookie opens them (the page scenarios cannot tell a redirect to
+# /login from a page)
+ctl page-weight "$BASE" --token-env BENCH_TOKEN --ids "$BENCH_IDS" >"$OUT/page_weight.json"
 
 run_wrk health health.lua /health "$DURATION"
 # First pass over random ids with an empty item cache; then every seeded
@@ -378,6 +431,7 @@ if [[ "$BACKEND" == postgres ]]; then
   ctl metrics "$BASE" --token-env BENCH_TOKEN >"$OUT/metrics_after_item_get.json" || true
 fi
 run_wrk item_list item_list.lua /api/v1/items "$DURATION"
+page_scenarios "" "$DURATION"
 run_wrk movements_spread movements_spread.lua /api/v1/movements "$DURATION"
 
 ctl stock "$BASE" --token-env BENCH_TOKEN --item "$BENCH_HOT_ID" >"$OUT/hot_before.json"
@@ -422,6 +476,9 @@ if [[ "$BACKEND" == postgres ]] && ((MILLION)); then
   pg -d list_small -c "VACUUM (ANALYZE) items" >>"$OUT/million_insert.txt" 2>&1
   sleep 2
   list_rounds
+  ctl page-weight "$BASE" --token-env BENCH_TOKEN --ids "$BENCH_IDS" \
+    >"$OUT/page_weight_${LIST_LARGE}.json"
+  page_rounds
 fi
 
 if [[ "$BACKEND" == postgres ]]; then
