@@ -71,6 +71,8 @@ pub struct Inner {
     pub(crate) low_stock: tokio::sync::Mutex<Option<(std::time::Instant, i64)>>,
     /// The dashboard's chart figures for past days (see `dashboard`).
     pub(crate) past_days: tokio::sync::Mutex<Option<crate::dashboard::PastDays>>,
+    /// The dashboard's last figures and the feed position they were read at.
+    pub(crate) dashboard: tokio::sync::Mutex<Option<crate::dashboard::Figures>>,
     /// Bumped when an item's cost or status may have changed: the past
     /// days' stock values (at today's unit costs) are then recomputed.
     pub(crate) catalogue_generation: std::sync::atomic::AtomicU64,
@@ -121,6 +123,7 @@ impl App {
             items_active: AtomicI64::new(items_active),
             low_stock: tokio::sync::Mutex::new(None),
             past_days: tokio::sync::Mutex::new(None),
+            dashboard: tokio::sync::Mutex::new(None),
             catalogue_generation: std::sync::atomic::AtomicU64::new(0),
             trace_use_cases: options.trace_use_cases,
         }));

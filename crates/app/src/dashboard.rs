@@ -10,6 +10,11 @@
 //! hundreds of thousands of movements takes the better part of a second:
 //! once per minute, not once per view (the dashboard is a live page that
 //! every change makes every open copy fetch again).
+//!
+//! The whole set is also kept with the change feed's position it was read
+//! at: a view finds it still true while no change has been committed since
+//! (on any replica: the position is the database's), and views that arrive
+//! together share one reading.
 
 use crate::application::App;
 use crate::principal::{Principal, UseCase};
@@ -26,6 +31,7 @@ pub const CHART_DAYS: u32 = 30;
 /// The longest the past days' figures are kept.
 pub const PAST_DAYS_MAX_AGE: Duration = Duration::from_secs(60);
 
+#[derive(Clone)]
 pub struct Dashboard {
     /// Active (not archived) items.
     pub items: i64,
@@ -43,6 +49,13 @@ pub struct Dashboard {
     pub latest: Vec<Movement>,
 }
 
+/// A dashboard as read at a feed position.
+pub(crate) struct Figures {
+    position: i64,
+    latest: u32,
+    dashboard: Dashboard,
+}
+
 /// The charts' figures for the days before today.
 pub(crate) struct PastDays {
     days: Days,
@@ -55,45 +68,67 @@ pub(crate) struct PastDays {
 impl App {
     pub async fn dashboard(&self, caller: &Principal, latest: u32) -> Result<Dashboard> {
         self.run(caller, UseCase::Dashboard, async {
-            let days = Days::ending(inventory_core::now().date_naive(), CHART_DAYS);
-            let today = Days::ending(days.last(), 1);
-            let items = self.store.count_items().await?;
-            let low_stock = self.store.count_low_stock().await?;
-            let newest = self
-                .store
-                .list_movements(&MovementQuery {
-                    order: SeqOrder::Desc,
-                    limit: latest,
-                    ..MovementQuery::default()
-                })
-                .await?;
-            let (mut movements_per_day, mut value_per_day) = self.past_days(days).await?;
-            let movements_today = self
-                .store
-                .movements_per_day(today)
-                .await?
-                .first()
-                .map_or(0, |d| d.value);
-            let stock_value = self.store.stock_value().await?;
-            movements_per_day.push(DayFigure {
-                day: days.last(),
-                value: movements_today,
+            let mut kept = self.dashboard.lock().await;
+            // Read under the lock: whoever computed while this view waited
+            // read at least this position, unless a change came since.
+            let position = self.store.last_event_id().await?;
+            let today = inventory_core::now().date_naive();
+            if let Some(f) = kept.as_ref().filter(|f| {
+                f.position == position
+                    && f.latest == latest
+                    && f.dashboard.movements_per_day.last().map(|d| d.day) == Some(today)
+            }) {
+                return Ok(f.dashboard.clone());
+            }
+            let dashboard = self.read_dashboard(latest).await?;
+            *kept = Some(Figures {
+                position,
+                latest,
+                dashboard: dashboard.clone(),
             });
-            value_per_day.push(DayFigure {
-                day: days.last(),
-                value: stock_value,
-            });
-            Ok(Dashboard {
-                items,
-                low_stock,
-                movements_today,
-                stock_value,
-                movements_per_day,
-                value_per_day,
-                latest: newest.rows,
-            })
+            Ok(dashboard)
         })
         .await
+    }
+
+    async fn read_dashboard(&self, latest: u32) -> Result<Dashboard> {
+        let days = Days::ending(inventory_core::now().date_naive(), CHART_DAYS);
+        let today = Days::ending(days.last(), 1);
+        let items = self.store.count_items().await?;
+        let low_stock = self.store.count_low_stock().await?;
+        let newest = self
+            .store
+            .list_movements(&MovementQuery {
+                order: SeqOrder::Desc,
+                limit: latest,
+                ..MovementQuery::default()
+            })
+            .await?;
+        let (mut movements_per_day, mut value_per_day) = self.past_days(days).await?;
+        let movements_today = self
+            .store
+            .movements_per_day(today)
+            .await?
+            .first()
+            .map_or(0, |d| d.value);
+        let stock_value = self.store.stock_value().await?;
+        movements_per_day.push(DayFigure {
+            day: days.last(),
+            value: movements_today,
+        });
+        value_per_day.push(DayFigure {
+            day: days.last(),
+            value: stock_value,
+        });
+        Ok(Dashboard {
+            items,
+            low_stock,
+            movements_today,
+            stock_value,
+            movements_per_day,
+            value_per_day,
+            latest: newest.rows,
+        })
     }
 
     /// The figures of every day of `days` but the last (today), from the
