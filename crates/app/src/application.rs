@@ -70,9 +70,9 @@ pub struct Inner {
     /// taken: a scrape recounts at most every `health::LOW_STOCK_MAX_AGE`.
     pub(crate) low_stock: tokio::sync::Mutex<Option<(std::time::Instant, i64)>>,
     /// The dashboard's chart figures for past days (see `dashboard`).
-    pub(crate) past_days: tokio::sync::Mutex<Option<crate::dashboard::PastDays>>,
+    pub(crate) past_days: tokio::sync::Mutex<Option<crate::kept::PastDays>>,
     /// The dashboard's last figures and the feed position they were read at.
-    pub(crate) dashboard: tokio::sync::Mutex<Option<crate::dashboard::Figures>>,
+    pub(crate) dashboard: tokio::sync::Mutex<Option<crate::kept::Figures>>,
     /// Bumped when an item's cost or status may have changed: the past
     /// days' stock values (at today's unit costs) are then recomputed.
     pub(crate) catalogue_generation: std::sync::atomic::AtomicU64,

@@ -19,7 +19,6 @@
 use crate::application::App;
 use crate::principal::{Principal, UseCase};
 use inventory_core::history::{DayFigure, Days};
-use inventory_core::ledger::Movement;
 use inventory_core::paging::{MovementQuery, SeqOrder};
 use inventory_core::Result;
 use std::sync::atomic::Ordering;
@@ -31,39 +30,8 @@ pub const CHART_DAYS: u32 = 30;
 /// The longest the past days' figures are kept.
 pub const PAST_DAYS_MAX_AGE: Duration = Duration::from_secs(60);
 
-#[derive(Clone)]
-pub struct Dashboard {
-    /// Active (not archived) items.
-    pub items: i64,
-    /// Active items at or below their reorder point.
-    pub low_stock: i64,
-    /// Movements since midnight UTC (the last day of `movements_per_day`).
-    pub movements_today: i64,
-    /// Stock value now, in ten-thousandths: Σ on_hand × unit_cost.
-    pub stock_value: i128,
-    /// Movements per UTC day over the last [`CHART_DAYS`] days, oldest first.
-    pub movements_per_day: Vec<DayFigure<i64>>,
-    /// Stock value at the end of each of those days, at today's unit
-    /// costs (today's figure is the value now).
-    pub value_per_day: Vec<DayFigure<i128>>,
-    pub latest: Vec<Movement>,
-}
-
-/// A dashboard as read at a feed position.
-pub(crate) struct Figures {
-    position: i64,
-    latest: u32,
-    dashboard: Dashboard,
-}
-
-/// The charts' figures for the days before today.
-pub(crate) struct PastDays {
-    days: Days,
-    generation: u64,
-    taken: Instant,
-    movements: Vec<DayFigure<i64>>,
-    values: Vec<DayFigure<i128>>,
-}
+pub use crate::kept::Dashboard;
+use crate::kept::{Figures, PastDays};
 
 impl App {
     pub async fn dashboard(&self, caller: &Principal, latest: u32) -> Result<Dashboard> {
