@@ -143,6 +143,7 @@ use_cases! {
     PostStockCount => "post_stock_count", Needs(StockMove);
     FollowEvents => "follow_events", Needs(InventoryRead);
     Dashboard => "dashboard", Needs(InventoryRead);
+    CheckInvariants => "check_invariants", Needs(SystemInspect);
 }
 
 #[cfg(test)]

@@ -57,15 +57,18 @@ pub enum Permission {
     LocationsWrite,
     /// Create users.
     UsersManage,
+    /// Check the database's invariants (a full read of the stock tables).
+    SystemInspect,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 5] = [
+    pub const ALL: [Permission; 6] = [
         Self::InventoryRead,
         Self::StockMove,
         Self::ItemsWrite,
         Self::LocationsWrite,
         Self::UsersManage,
+        Self::SystemInspect,
     ];
 
     /// The table: the least role that grants each permission.
@@ -74,7 +77,7 @@ impl Permission {
             Self::InventoryRead => Role::Viewer,
             Self::StockMove => Role::Clerk,
             Self::ItemsWrite | Self::LocationsWrite => Role::Manager,
-            Self::UsersManage => Role::Admin,
+            Self::UsersManage | Self::SystemInspect => Role::Admin,
         }
     }
 
@@ -85,6 +88,7 @@ impl Permission {
             Self::ItemsWrite => "items:write",
             Self::LocationsWrite => "locations:write",
             Self::UsersManage => "users:manage",
+            Self::SystemInspect => "system:inspect",
         }
     }
 }

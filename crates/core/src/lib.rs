@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod history;
 pub mod identity;
+pub mod invariants;
 pub mod ledger;
 pub mod model;
 pub mod money;

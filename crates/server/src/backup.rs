@@ -10,6 +10,7 @@
 use crate::config::{Config, DatabaseConfig};
 use crate::startup::open_store;
 use inventory_core::dump::{self, ExportCounts};
+use inventory_core::invariants::InvariantReport;
 use inventory_core::store::AdminStore;
 use inventory_core::{Error, Store};
 use inventory_store_sqlite::{SqliteOptions, SqliteStore};
@@ -148,6 +149,27 @@ pub async fn export(config: &Config, output: Option<&Path>) -> Result<ExportCoun
     };
     tracing::info!(%counts, "export complete");
     Ok(counts)
+}
+
+/// `inventory check`: the invariants, checked on the database directly (the
+/// server may keep running: it reads one snapshot). Prints each violation
+/// and a summary; the report says whether any rule is broken.
+pub async fn check(config: &Config) -> Result<InvariantReport, CliError> {
+    let store = open_existing(config).await?;
+    let checked_at = inventory_core::now();
+    let report = InvariantReport::new(checked_at, store.check_invariants().await?);
+    for v in &report.violations {
+        println!("{}", v.line());
+    }
+    for rule in &report.rules {
+        println!(
+            "{} {}: {}",
+            if rule.violations == 0 { "ok  " } else { "FAIL" },
+            rule.rule,
+            rule.says
+        );
+    }
+    Ok(report)
 }
 
 /// `inventory import --input FILE`: the whole file is checked before the

@@ -59,6 +59,8 @@ pub enum Command {
         #[arg(long)]
         input: PathBuf,
     },
+    /// Check that the stock figures are the ledger's (balances, item totals, available never negative, reservations); print every violation; exit 1 on any, 0 when all hold
+    Check,
     /// Ask the server on 127.0.0.1:PORT for /health; exit 0 if it answers 200, 1 otherwise (for container health checks: the image has no curl)
     Healthcheck,
 }

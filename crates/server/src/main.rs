@@ -95,6 +95,17 @@ fn main() -> ExitCode {
                 finish(backup::export(&config, output.as_deref()).await.map(|_| ()))
             }
             Command::Import { input } => finish(backup::import(&config, &input).await.map(|_| ())),
+            Command::Check => match backup::check(&config).await {
+                Ok(report) if report.ok => ExitCode::SUCCESS,
+                Ok(report) => {
+                    eprintln!(
+                        "error: {} invariant violation(s): the stock figures disagree with the ledger",
+                        report.violations.len()
+                    );
+                    ExitCode::FAILURE
+                }
+                Err(e) => finish(Err(e)),
+            },
             Command::Serve => {
                 // Before anything can announce readiness: a SIGTERM from then
                 // on is a graceful shutdown, never the default kill.

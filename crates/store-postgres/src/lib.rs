@@ -17,6 +17,7 @@
 mod dump;
 mod errors;
 mod history;
+mod invariants;
 mod migrate;
 mod rows;
 mod writes;
@@ -28,6 +29,7 @@ use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use inventory_core::dump::{DumpRows, ExportCounts};
 use inventory_core::history::{DayFigure, Days, ValueHistory};
+use inventory_core::invariants::Violation;
 use inventory_core::model::*;
 use inventory_core::paging::{ItemQuery, ItemSort, MovementQuery, Page, SeqOrder};
 use inventory_core::store::{
@@ -525,6 +527,17 @@ impl AdminStore for PgStore {
             })
         })
         .await
+    }
+
+    async fn check_invariants(&self) -> Result<Vec<Violation>> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let found = invariants::check(&mut tx).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(found)
     }
 
     async fn export(&self, out: Box<dyn std::io::Write + Send>) -> Result<ExportCounts> {

@@ -17,6 +17,7 @@
 mod dump;
 mod errors;
 mod history;
+mod invariants;
 mod migrate;
 mod rows;
 mod writes;
@@ -26,6 +27,7 @@ use chrono::{DateTime, Utc};
 use errors::{db_error, unavailable};
 use inventory_core::dump::{DumpRows, ExportCounts};
 use inventory_core::history::{DayFigure, Days, ValueHistory};
+use inventory_core::invariants::Violation;
 use inventory_core::model::*;
 use inventory_core::paging::{ItemQuery, ItemSort, MovementQuery, Page, SeqOrder};
 use inventory_core::store::{
@@ -390,6 +392,10 @@ impl AdminStore for SqliteStore {
             Ok((keys + sessions) as u64)
         })
         .await
+    }
+
+    async fn check_invariants(&self) -> Result<Vec<Violation>> {
+        self.read(|conn| in_snapshot(conn, invariants::check)).await
     }
 
     async fn export(&self, out: Box<dyn std::io::Write + Send>) -> Result<ExportCounts> {

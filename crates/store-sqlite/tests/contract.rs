@@ -15,3 +15,15 @@ async fn fresh_store() -> (Arc<dyn Store>, TempDir) {
 }
 
 inventory_store_tests::contract_tests!(fresh_store());
+
+#[tokio::test]
+async fn a_balance_changed_behind_the_ledger_is_reported() {
+    let (store, dir) = fresh_store().await;
+    let path = dir.path().join("inventory.db");
+    inventory_store_tests::a_balance_changed_behind_the_ledger_is_reported(store, || async move {
+        let conn = rusqlite::Connection::open(&path).expect("open the database file");
+        conn.execute("UPDATE stock SET on_hand = on_hand + 2", [])
+            .expect("change a balance by hand");
+    })
+    .await;
+}

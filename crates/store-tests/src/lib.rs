@@ -70,6 +70,7 @@ macro_rules! contract_tests {
             a_movement_is_read_by_id,
             a_reversal_applies_the_opposite_once,
             movements_follow_the_guard_model,
+            invariants_hold_after_every_kind_of_movement,
             a_count_posts_only_its_differences,
             a_count_after_which_an_item_moved_is_refused,
             a_count_racing_a_movement_is_never_stale,

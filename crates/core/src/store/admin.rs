@@ -3,6 +3,7 @@
 
 use crate::dump::{DumpRows, ExportCounts};
 use crate::error::Result;
+use crate::invariants::Violation;
 use crate::store::idempotency::StoredResponse;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -35,6 +36,10 @@ pub trait AdminStore: Send + Sync + 'static {
     fn shared_by_replicas(&self) -> bool {
         false
     }
+
+    /// The rows that break a rule of `crate::invariants` (at most
+    /// `MAX_PER_RULE` per rule), read from one snapshot.
+    async fn check_invariants(&self) -> Result<Vec<Violation>>;
 
     /// The response recorded under a user's idempotency key, if any.
     async fn find_idempotent(&self, user_id: Uuid, key: &str) -> Result<Option<StoredResponse>>;

@@ -26,7 +26,7 @@ use utoipa::{Modify, OpenApi};
         v1::movements::list_movements, v1::movements::get_movement,
         v1::movements::reverse_movement, v1::movements::export_movements,
         v1::stock_counts::post_stock_count,
-        v1::events::stream_events,
+        v1::events::stream_events, v1::admin::invariants,
     ),
     components(schemas(ProblemDoc)),
     modifiers(&BearerAuth, &ProblemResponses),
@@ -37,6 +37,7 @@ use utoipa::{Modify, OpenApi};
         (name = "locations", description = "Stock locations"),
         (name = "movements", description = "The stock ledger"),
         (name = "events", description = "The change feed (Server-Sent Events)"),
+        (name = "admin", description = "Checking the database"),
     )
 )]
 pub struct ApiDoc;

@@ -558,3 +558,39 @@ async fn a_stock_count_posts_its_differences_and_refuses_a_stale_sheet() {
     assert_eq!(app.on_hand_and_ledger(&nut).await, (3, 3));
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_invariants_report_is_clean_after_real_work_and_for_admins_only() {
+    let app = spawn_app().await;
+    let item = id(&app.create_item("INV-API").await);
+    app.receive(&item, 9).await;
+    let (status, _) = app
+        .movement(json!({"item_id": item, "kind": "issue", "quantity": 4}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let report = app.get_json("/api/v1/admin/invariants").await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["violations"], json!([]));
+    let rules: Vec<&str> = report["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "stock-equals-ledger",
+            "item-equals-locations",
+            "available-not-negative",
+            "reserved-equals-reservations"
+        ]
+    );
+    let manager = app.token_for("manager").await;
+    let res = app
+        .send(Method::GET, &manager, "/api/v1/admin/invariants", None)
+        .await;
+    let p = problem(res, StatusCode::FORBIDDEN).await;
+    assert_eq!(p["permission"], "system:inspect");
+    app.shutdown().await;
+}

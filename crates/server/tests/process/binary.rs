@@ -620,3 +620,73 @@ async fn healthcheck_subcommand_reports_the_local_server() {
     assert_eq!(code, 1);
     assert!(stderr.contains("unhealthy"), "{stderr}");
 }
+
+/// `inventory check`: 0 on a database whose figures are the ledger's; 1,
+/// naming the item and the rule, once a balance was changed behind the
+/// ledger's back (here by hand, in PostgreSQL).
+#[tokio::test]
+async fn check_exits_1_naming_each_balance_that_is_not_the_ledgers() {
+    let Some(inventory_server::config::DatabaseConfig::Postgres { url, .. }) =
+        crate::common::fresh_pg_database().await
+    else {
+        return;
+    };
+    let url = url.expose().to_owned();
+    let pg_command = || {
+        let mut cmd = command(Path::new("unused"));
+        cmd.env("DATABASE_URL", &url);
+        cmd
+    };
+    let mut start = pg_command();
+    start.env("INVENTORY_ADMIN_PASSWORD", PASSWORD);
+    let server = Server::start(start);
+    let client = reqwest::Client::new();
+    let token = login(&client, &server.base, PASSWORD).await;
+    let post = |path: &str, body: Value| {
+        client
+            .post(format!("{}{path}", server.base))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        post("/api/v1/items", json!({"sku": "CHK-1", "name": "Checked"}))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED
+    );
+    for body in [
+        json!({"sku": "CHK-1", "kind": "receive", "quantity": 10}),
+        json!({"sku": "CHK-1", "kind": "issue", "quantity": 3}),
+        json!({"sku": "CHK-1", "kind": "adjust", "quantity": -1, "reason": "broken"}),
+    ] {
+        assert_eq!(
+            post("/api/v1/movements", body).await.unwrap().status(),
+            StatusCode::CREATED
+        );
+    }
+    let (code, stdout, stderr) = run_to_end(pg_command().arg("check"));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("ok   stock-equals-ledger"), "{stdout}");
+
+    use sqlx::Connection;
+    let mut pg = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("UPDATE stock SET on_hand = on_hand + 2")
+        .execute(&mut pg)
+        .await
+        .unwrap();
+    let (code, stdout, stderr) = run_to_end(pg_command().arg("check"));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("stock-equals-ledger: item CHK-1")
+            && stdout.contains("on_hand is 8, must be 6"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("item-equals-locations: item CHK-1"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("invariant violation"), "{stderr}");
+    drop(server);
+}

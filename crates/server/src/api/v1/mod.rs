@@ -3,6 +3,7 @@
 //! be checked against the router and the OpenAPI document's 403s derived
 //! from it.
 
+pub mod admin;
 pub mod auth;
 pub mod events;
 pub mod items;
@@ -58,6 +59,7 @@ pub const ROUTES: &[(&str, &str, UseCase)] = &[
     ),
     ("POST", "/api/v1/stock-counts", UseCase::PostStockCount),
     ("GET", "/api/v1/events", UseCase::FollowEvents),
+    ("GET", "/api/v1/admin/invariants", UseCase::CheckInvariants),
 ];
 
 /// The use case a route calls.
@@ -112,4 +114,5 @@ pub fn routes() -> Router<App> {
         )
         .route("/api/v1/stock-counts", post(stock_counts::post_stock_count))
         .route("/api/v1/events", get(events::stream_events))
+        .route("/api/v1/admin/invariants", get(admin::invariants))
 }

@@ -1,0 +1,93 @@
+//! The invariant checks of `inventory_core::invariants`, each one query,
+//! all in one read transaction (one snapshot of the database).
+
+use crate::errors::db_error;
+use crate::rows::{get, uuid};
+use inventory_core::invariants::{
+    Violation, AVAILABLE_NOT_NEGATIVE, ITEM_EQUALS_LOCATIONS, MAX_PER_RULE,
+    RESERVED_EQUALS_RESERVATIONS, STOCK_EQUALS_LEDGER,
+};
+use inventory_core::Result;
+use rusqlite::{params, Connection};
+
+/// Every (item, location) the stock table or the ledger names, with the
+/// balance held and the ledger's sum; the caller keeps those that differ.
+const STOCK_AGAINST_LEDGER: &str = "WITH ledger AS ( \
+       SELECT item_id, location_id AS loc, CASE kind WHEN 'issue' THEN -quantity ELSE quantity END AS q \
+         FROM movements WHERE kind <> 'transfer' \
+       UNION ALL SELECT item_id, from_location_id, -quantity FROM movements WHERE kind = 'transfer' \
+       UNION ALL SELECT item_id, to_location_id, quantity FROM movements WHERE kind = 'transfer'), \
+     sums AS (SELECT item_id, loc, SUM(q) AS q FROM ledger GROUP BY item_id, loc), \
+     pairs AS ( \
+       SELECT s.item_id, s.location_id AS loc, s.on_hand AS actual, COALESCE(l.q, 0) AS expected \
+         FROM stock s LEFT JOIN sums l ON l.item_id = s.item_id AND l.loc = s.location_id \
+       UNION ALL SELECT l.item_id, l.loc, 0, l.q FROM sums l \
+         WHERE NOT EXISTS (SELECT 1 FROM stock s WHERE s.item_id = l.item_id AND s.location_id = l.loc)) \
+     SELECT p.item_id, i.sku, c.code, p.expected, p.actual FROM pairs p \
+       JOIN items i ON i.id = p.item_id LEFT JOIN locations c ON c.id = p.loc \
+     WHERE p.expected <> p.actual ORDER BY i.sku, c.code LIMIT ?1";
+
+/// (rule, figure, query): each query answers item_id, sku, code, expected,
+/// actual for the rows that break the rule, at most ?1 of them.
+const CHECKS: &[(&str, &str, &str)] = &[
+    (STOCK_EQUALS_LEDGER, "on_hand", STOCK_AGAINST_LEDGER),
+    (
+        ITEM_EQUALS_LOCATIONS,
+        "on_hand",
+        "SELECT i.id AS item_id, i.sku, NULL AS code, COALESCE(SUM(s.on_hand), 0) AS expected, \
+         i.on_hand AS actual FROM items i LEFT JOIN stock s ON s.item_id = i.id \
+         GROUP BY i.id, i.sku, i.on_hand HAVING i.on_hand <> COALESCE(SUM(s.on_hand), 0) \
+         ORDER BY i.sku LIMIT ?1",
+    ),
+    (
+        ITEM_EQUALS_LOCATIONS,
+        "reserved",
+        "SELECT i.id AS item_id, i.sku, NULL AS code, COALESCE(SUM(s.reserved), 0) AS expected, \
+         i.reserved AS actual FROM items i LEFT JOIN stock s ON s.item_id = i.id \
+         GROUP BY i.id, i.sku, i.reserved HAVING i.reserved <> COALESCE(SUM(s.reserved), 0) \
+         ORDER BY i.sku LIMIT ?1",
+    ),
+    (
+        AVAILABLE_NOT_NEGATIVE,
+        "available",
+        "SELECT s.item_id, i.sku, c.code, 0 AS expected, s.on_hand - s.reserved AS actual \
+         FROM stock s JOIN items i ON i.id = s.item_id JOIN locations c ON c.id = s.location_id \
+         WHERE s.on_hand - s.reserved < 0 ORDER BY i.sku, c.code LIMIT ?1",
+    ),
+    (
+        AVAILABLE_NOT_NEGATIVE,
+        "available",
+        "SELECT i.id AS item_id, i.sku, NULL AS code, 0 AS expected, i.on_hand - i.reserved AS actual \
+         FROM items i WHERE i.on_hand - i.reserved < 0 ORDER BY i.sku LIMIT ?1",
+    ),
+    (
+        RESERVED_EQUALS_RESERVATIONS,
+        "reserved",
+        "SELECT s.item_id, i.sku, c.code, 0 AS expected, s.reserved AS actual \
+         FROM stock s JOIN items i ON i.id = s.item_id JOIN locations c ON c.id = s.location_id \
+         WHERE s.reserved <> 0 ORDER BY i.sku, c.code LIMIT ?1",
+    ),
+];
+
+/// Call inside one read transaction.
+pub(crate) fn check(conn: &Connection) -> Result<Vec<Violation>> {
+    let mut found = Vec::new();
+    for (rule, figure, sql) in CHECKS {
+        let mut stmt = conn.prepare_cached(sql).map_err(db_error)?;
+        let mut rows = stmt
+            .query(params![i64::from(MAX_PER_RULE)])
+            .map_err(db_error)?;
+        while let Some(r) = rows.next().map_err(db_error)? {
+            found.push(Violation::new(
+                rule,
+                figure,
+                uuid(r, "item_id")?,
+                get(r, "sku")?,
+                get(r, "code")?,
+                get(r, "expected")?,
+                get(r, "actual")?,
+            ));
+        }
+    }
+    Ok(found)
+}
