@@ -59,24 +59,49 @@ pub enum Permission {
     UsersManage,
     /// Check the database's invariants (a full read of the stock tables).
     SystemInspect,
+    /// Create, change and release reservations.
+    ReservationsWrite,
+    /// Create and edit sales orders, hold, confirm and ship them.
+    SalesOrdersWrite,
+    /// Create and edit purchase-order drafts, and receive against them.
+    PurchaseOrdersWrite,
+    /// Submit (confirm) purchase orders to their supplier.
+    PurchaseOrdersSubmit,
+    /// Cancel sales and purchase orders.
+    OrdersCancel,
+    /// Create and edit suppliers and customers.
+    PartiesWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 6] = [
+    pub const ALL: [Permission; 12] = [
         Self::InventoryRead,
         Self::StockMove,
         Self::ItemsWrite,
         Self::LocationsWrite,
         Self::UsersManage,
         Self::SystemInspect,
+        Self::ReservationsWrite,
+        Self::SalesOrdersWrite,
+        Self::PurchaseOrdersWrite,
+        Self::PurchaseOrdersSubmit,
+        Self::OrdersCancel,
+        Self::PartiesWrite,
     ];
 
     /// The table: the least role that grants each permission.
     pub fn min_role(self) -> Role {
         match self {
             Self::InventoryRead => Role::Viewer,
-            Self::StockMove => Role::Clerk,
-            Self::ItemsWrite | Self::LocationsWrite => Role::Manager,
+            Self::StockMove
+            | Self::ReservationsWrite
+            | Self::SalesOrdersWrite
+            | Self::PurchaseOrdersWrite => Role::Clerk,
+            Self::ItemsWrite
+            | Self::LocationsWrite
+            | Self::PurchaseOrdersSubmit
+            | Self::OrdersCancel
+            | Self::PartiesWrite => Role::Manager,
             Self::UsersManage | Self::SystemInspect => Role::Admin,
         }
     }
@@ -89,6 +114,12 @@ impl Permission {
             Self::LocationsWrite => "locations:write",
             Self::UsersManage => "users:manage",
             Self::SystemInspect => "system:inspect",
+            Self::ReservationsWrite => "reservations:write",
+            Self::SalesOrdersWrite => "sales-orders:write",
+            Self::PurchaseOrdersWrite => "purchase-orders:write",
+            Self::PurchaseOrdersSubmit => "purchase-orders:submit",
+            Self::OrdersCancel => "orders:cancel",
+            Self::PartiesWrite => "parties:write",
         }
     }
 }

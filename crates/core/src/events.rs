@@ -30,6 +30,23 @@ pub mod event_kind {
     pub const ITEM_ARCHIVED: &str = "item.archived";
     pub const ITEM_RESTORED: &str = "item.restored";
     pub const MOVEMENT_CREATED: &str = "movement.created";
+    pub const RESERVATION_CREATED: &str = "reservation.created";
+    pub const RESERVATION_UPDATED: &str = "reservation.updated";
+    pub const RESERVATION_RELEASED: &str = "reservation.released";
+    pub const RESERVATION_CONSUMED: &str = "reservation.consumed";
+    pub const RESERVATION_EXPIRED: &str = "reservation.expired";
+    pub const SALES_ORDER_CREATED: &str = "sales_order.created";
+    pub const SALES_ORDER_UPDATED: &str = "sales_order.updated";
+    pub const SALES_ORDER_CONFIRMED: &str = "sales_order.confirmed";
+    pub const SALES_ORDER_SHIPPED: &str = "sales_order.shipped";
+    pub const SALES_ORDER_CANCELLED: &str = "sales_order.cancelled";
+    pub const PURCHASE_ORDER_CREATED: &str = "purchase_order.created";
+    pub const PURCHASE_ORDER_UPDATED: &str = "purchase_order.updated";
+    pub const PURCHASE_ORDER_SUBMITTED: &str = "purchase_order.submitted";
+    pub const PURCHASE_ORDER_RECEIVED: &str = "purchase_order.received";
+    pub const PURCHASE_ORDER_CANCELLED: &str = "purchase_order.cancelled";
+    pub const PARTY_CREATED: &str = "party.created";
+    pub const PARTY_UPDATED: &str = "party.updated";
 }
 
 /// An event to record: its kind, entity and JSON text.
