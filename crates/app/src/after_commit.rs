@@ -26,6 +26,9 @@ pub enum Change<'a> {
         now: bool,
     },
     Movements(&'a [MovementResult]),
+    /// Reservations of these items were made, changed or ended: their
+    /// `reserved` changed.
+    Reservations(&'a [Uuid]),
     /// An import committed: `created` new items, and these updated.
     ItemsImported {
         created: usize,
@@ -93,6 +96,14 @@ impl App {
                 for r in results {
                     metrics::counter!("inventory_stock_movements_total", "kind" => r.movement.kind.as_str())
                         .increment(1);
+                }
+            }
+            Change::Reservations(items) => {
+                let mut items = items.to_vec();
+                items.sort_unstable();
+                items.dedup();
+                for id in items {
+                    self.items.invalidate(redis, id).await;
                 }
             }
             Change::LocationChanged | Change::UserCreated => event_written = false,

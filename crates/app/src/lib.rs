@@ -31,6 +31,7 @@ pub mod movements;
 pub mod passwords;
 pub mod principal;
 pub mod redis;
+pub mod reservations;
 pub mod sessions;
 pub mod spreadsheets;
 pub mod stocktake;

@@ -144,6 +144,11 @@ use_cases! {
     FollowEvents => "follow_events", Needs(InventoryRead);
     Dashboard => "dashboard", Needs(InventoryRead);
     CheckInvariants => "check_invariants", Needs(SystemInspect);
+    CreateReservation => "create_reservation", Needs(ReservationsWrite);
+    GetReservation => "get_reservation", Needs(InventoryRead);
+    ListReservations => "list_reservations", Needs(InventoryRead);
+    UpdateReservation => "update_reservation", Needs(ReservationsWrite);
+    ReleaseReservation => "release_reservation", Needs(ReservationsWrite);
 }
 
 #[cfg(test)]

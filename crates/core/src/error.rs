@@ -113,6 +113,14 @@ pub enum Error {
         code: String,
         known: Vec<String>,
     },
+    /// An action that the entity's current status does not allow (ending
+    /// an ended reservation, shipping a cancelled order...).
+    #[error("cannot {action} this {entity}: it is {status}")]
+    InvalidTransition {
+        entity: &'static str,
+        status: String,
+        action: &'static str,
+    },
     /// No valid credentials came with the request.
     #[error("authentication required")]
     Unauthorized,

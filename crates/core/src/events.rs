@@ -3,6 +3,7 @@
 
 use crate::catalogue::Item;
 use crate::ledger::MovementResult;
+use crate::reservations::Reservation;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -35,11 +36,6 @@ pub mod event_kind {
     pub const RESERVATION_RELEASED: &str = "reservation.released";
     pub const RESERVATION_CONSUMED: &str = "reservation.consumed";
     pub const RESERVATION_EXPIRED: &str = "reservation.expired";
-    pub const SALES_ORDER_CREATED: &str = "sales_order.created";
-    pub const SALES_ORDER_UPDATED: &str = "sales_order.updated";
-    pub const SALES_ORDER_CONFIRMED: &str = "sales_order.confirmed";
-    pub const SALES_ORDER_SHIPPED: &str = "sales_order.shipped";
-    pub const SALES_ORDER_CANCELLED: &str = "sales_order.cancelled";
     pub const PURCHASE_ORDER_CREATED: &str = "purchase_order.created";
     pub const PURCHASE_ORDER_UPDATED: &str = "purchase_order.updated";
     pub const PURCHASE_ORDER_SUBMITTED: &str = "purchase_order.submitted";
@@ -68,6 +64,16 @@ impl NewEvent {
             kind,
             entity_id: item.id,
             data: json(item),
+        }
+    }
+
+    /// `kind` is one of the `reservation.*` kinds; the data is the
+    /// reservation after it.
+    pub fn reservation(kind: &'static str, reservation: &Reservation) -> Self {
+        Self {
+            kind,
+            entity_id: reservation.id,
+            data: json(reservation),
         }
     }
 

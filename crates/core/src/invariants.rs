@@ -23,7 +23,8 @@ pub const RULES: &[(&str, &str)] = &[
     ),
     (
         RESERVED_EQUALS_RESERVATIONS,
-        "reserved equals the sum of active reservations (there are no reservations yet, so 0)",
+        "reserved equals the sum of the active reservations at that item and location (one past \
+         its expiry stops counting at once: every write ends it before its guard)",
     ),
 ];
 

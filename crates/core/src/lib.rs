@@ -23,6 +23,7 @@ pub mod model;
 pub mod money;
 pub mod paging;
 pub mod patch;
+pub mod reservations;
 pub mod stocktake;
 pub mod store;
 mod validation;

@@ -21,6 +21,21 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A page from the rows of a query that asked for `limit + 1`: an extra
+    /// row means there is a next page, which starts after `key` of the last
+    /// row kept.
+    pub fn keyset(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Self {
+        let next_cursor = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(key)
+        } else {
+            None
+        };
+        Self { rows, next_cursor }
+    }
+}
+
 pub fn check_limit(limit: Option<u32>) -> Result<u32> {
     match limit {
         None => Ok(DEFAULT_LIMIT),

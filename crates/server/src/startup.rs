@@ -77,6 +77,7 @@ pub async fn build_app(config: &Config) -> Result<App, inventory_core::Error> {
     let app = App::new(store, redis, options).await?;
     telemetry::spawn_metrics_upkeep();
     spawn_housekeeping(app.clone());
+    spawn_reservation_sweeper(app.clone());
     spawn_secret_watch(app.clone(), config);
     Ok(app)
 }
@@ -136,6 +137,27 @@ fn spawn_secret_watch(app: App, config: &Config) {
                     }
                 }
                 last[i] = Some(value);
+            }
+        }
+    });
+}
+
+/// Ends lapsed reservations every second, on the one replica that holds the
+/// sweeper lease (another takes over within `SWEEPER_LEASE` when it stops).
+/// Availability never waits for it: each write ends the due reservations of
+/// its items itself. The sweep makes `status`, `reserved` on reads and the
+/// `reservation.expired` events follow within a second.
+fn spawn_reservation_sweeper(app: App) {
+    let holder = uuid::Uuid::now_v7();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match app.sweep_reservations(holder).await {
+                Ok(Some(n)) if n > 0 => tracing::info!(ended = n, "expired reservations"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "the reservation sweep failed"),
             }
         }
     });

@@ -60,9 +60,12 @@ const CHECKS: &[(&str, &str, &str)] = &[
     (
         RESERVED_EQUALS_RESERVATIONS,
         "reserved",
-        "SELECT s.item_id, i.sku, c.code, 0::BIGINT AS expected, s.reserved AS actual \
+        "SELECT s.item_id, i.sku, c.code, COALESCE(r.held, 0)::BIGINT AS expected, s.reserved AS actual \
          FROM stock s JOIN items i ON i.id = s.item_id JOIN locations c ON c.id = s.location_id \
-         WHERE s.reserved <> 0 ORDER BY i.sku, c.code LIMIT $1",
+         LEFT JOIN (SELECT item_id, location_id, SUM(quantity) AS held FROM reservations \
+                    WHERE status = 'active' GROUP BY item_id, location_id) r \
+           ON r.item_id = s.item_id AND r.location_id = s.location_id \
+         WHERE s.reserved <> COALESCE(r.held, 0) ORDER BY i.sku, c.code LIMIT $1",
     ),
 ];
 

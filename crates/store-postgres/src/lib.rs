@@ -16,9 +16,12 @@
 
 mod dump;
 mod errors;
+mod expiry;
 mod history;
 mod invariants;
+mod journal;
 mod migrate;
+mod reservations;
 mod rows;
 mod writes;
 
@@ -32,9 +35,12 @@ use inventory_core::history::{DayFigure, Days, ValueHistory};
 use inventory_core::invariants::Violation;
 use inventory_core::model::*;
 use inventory_core::paging::{ItemQuery, ItemSort, MovementQuery, Page, SeqOrder};
+use inventory_core::reservations::{
+    NewReservation, Reservation, ReservationPatch, ReservationQuery, ReservationStatus,
+};
 use inventory_core::store::{
     AdminStore, CatalogueStore, Created, EventStore, HistoryStore, Idempotency, IdentityStore,
-    LedgerStore, PoolStats, StoredResponse,
+    LedgerStore, PoolStats, ReservationStore, StoredResponse,
 };
 use inventory_core::{fold, Error, Result};
 use rows::*;
@@ -871,6 +877,66 @@ impl CatalogueStore for PgStore {
             "SELECT COUNT(*) FROM items WHERE NOT archived AND reorder_point > 0 AND on_hand - reserved <= reorder_point",
         )
         .await
+    }
+}
+
+#[async_trait]
+impl ReservationStore for PgStore {
+    async fn create_reservation(
+        &self,
+        new: NewReservation,
+        actor: &Actor,
+        idem: Option<Idempotency<Reservation>>,
+    ) -> Result<Created<Reservation>> {
+        let actor = actor.clone();
+        self.write(move |conn| {
+            Box::pin(async move { reservations::create_reservation(conn, new, &actor, idem).await })
+        })
+        .await
+    }
+
+    async fn update_reservation(&self, id: Uuid, patch: ReservationPatch) -> Result<Reservation> {
+        self.write(move |conn| Box::pin(reservations::update_reservation(conn, id, patch)))
+            .await
+    }
+
+    async fn release_reservation(&self, id: Uuid) -> Result<Reservation> {
+        self.write(move |conn| {
+            Box::pin(reservations::end_reservation(
+                conn,
+                id,
+                ReservationStatus::Released,
+                "release",
+            ))
+        })
+        .await
+    }
+
+    async fn get_reservation(&self, id: Uuid) -> Result<Reservation> {
+        expiry::load_reservation(&self.pool, id).await
+    }
+
+    async fn list_reservations(
+        &self,
+        query: &ReservationQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Page<Reservation>> {
+        let rows = reservations::list_query(query, now)
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        reservations::page(rows, query.limit)
+    }
+
+    async fn sweep_expired_reservations(
+        &self,
+        holder: Uuid,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Option<Vec<Reservation>>> {
+        self.write(move |conn| Box::pin(reservations::sweep(conn, holder, lease, limit)))
+            .await
     }
 }
 

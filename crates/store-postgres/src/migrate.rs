@@ -19,9 +19,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "barcodes",
         include_str!("../migrations/0003_barcodes.sql"),
     ),
+    (
+        5,
+        "reservations",
+        include_str!("../migrations/0005_reservations.sql"),
+    ),
 ];
 
-pub const LATEST_VERSION: i64 = 3;
+pub const LATEST_VERSION: i64 = 5;
 
 /// The advisory lock key that serialises migrations ("inventor" in ASCII).
 const MIGRATION_LOCK: i64 = 0x696e_7665_6e74_6f72;

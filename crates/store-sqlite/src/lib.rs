@@ -16,9 +16,12 @@
 
 mod dump;
 mod errors;
+mod expiry;
 mod history;
 mod invariants;
+mod journal;
 mod migrate;
+mod reservations;
 mod rows;
 mod writes;
 
@@ -30,9 +33,12 @@ use inventory_core::history::{DayFigure, Days, ValueHistory};
 use inventory_core::invariants::Violation;
 use inventory_core::model::*;
 use inventory_core::paging::{ItemQuery, ItemSort, MovementQuery, Page, SeqOrder};
+use inventory_core::reservations::{
+    NewReservation, Reservation, ReservationPatch, ReservationQuery, ReservationStatus,
+};
 use inventory_core::store::{
     AdminStore, CatalogueStore, Created, EventStore, HistoryStore, Idempotency, IdentityStore,
-    LedgerStore, PoolStats, StoredResponse,
+    LedgerStore, PoolStats, ReservationStore, StoredResponse,
 };
 use inventory_core::{fold, Error, Result};
 use rows::*;
@@ -764,6 +770,57 @@ impl CatalogueStore for SqliteStore {
             )
         })
         .await
+    }
+}
+
+#[async_trait]
+impl ReservationStore for SqliteStore {
+    async fn create_reservation(
+        &self,
+        new: NewReservation,
+        actor: &Actor,
+        idem: Option<Idempotency<Reservation>>,
+    ) -> Result<Created<Reservation>> {
+        let actor = actor.clone();
+        self.write(move |conn| reservations::create_reservation(conn, new, &actor, idem))
+            .await
+    }
+
+    async fn update_reservation(&self, id: Uuid, patch: ReservationPatch) -> Result<Reservation> {
+        self.write(move |conn| reservations::update_reservation(conn, id, patch))
+            .await
+    }
+
+    async fn release_reservation(&self, id: Uuid) -> Result<Reservation> {
+        self.write(move |conn| {
+            reservations::end_reservation(conn, id, ReservationStatus::Released, "release")
+        })
+        .await
+    }
+
+    async fn get_reservation(&self, id: Uuid) -> Result<Reservation> {
+        self.read(move |conn| expiry::load_reservation(conn, id))
+            .await
+    }
+
+    async fn list_reservations(
+        &self,
+        query: &ReservationQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Page<Reservation>> {
+        let query = query.clone();
+        self.read(move |conn| reservations::list_reservations(conn, &query, now))
+            .await
+    }
+
+    async fn sweep_expired_reservations(
+        &self,
+        holder: Uuid,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Option<Vec<Reservation>>> {
+        self.write(move |conn| reservations::sweep(conn, holder, lease, limit))
+            .await
     }
 }
 

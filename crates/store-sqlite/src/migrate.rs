@@ -17,9 +17,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "barcodes",
         include_str!("../migrations/0003_barcodes.sql"),
     ),
+    (
+        5,
+        "reservations",
+        include_str!("../migrations/0005_reservations.sql"),
+    ),
 ];
 
-pub const LATEST_VERSION: i64 = 3;
+pub const LATEST_VERSION: i64 = 5;
 
 pub(crate) fn run(conn: &mut Connection) -> Result<()> {
     conn.execute_batch(

@@ -4,6 +4,7 @@
 //! persisted with their guards, events and idempotency records.
 
 use crate::errors::{db_error, is_unique_violation};
+pub(crate) use crate::journal::{find_idempotent, record_event, remember, replay};
 use crate::rows::*;
 use inventory_core::access::Role;
 use inventory_core::catalogue::{
@@ -15,78 +16,10 @@ use inventory_core::ledger::{
     Actor, Applied, Balance, Movement, MovementResult, NewMovement, Refusal,
 };
 use inventory_core::stocktake::{Books, CountResult, MovedItem, StockCount};
-use inventory_core::store::{Created, Idempotency, StoredResponse};
+use inventory_core::store::{Created, Idempotency};
 use inventory_core::{fold, Error, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
-
-pub(crate) fn find_idempotent(
-    conn: &Connection,
-    user_id: Uuid,
-    key: &str,
-) -> Result<Option<StoredResponse>> {
-    conn.prepare_cached("SELECT request_hash, status, body FROM idempotency_keys WHERE user_id = ?1 AND idem_key = ?2")
-        .and_then(|mut stmt| {
-            stmt.query_row(params![user_id.to_string(), key], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
-            })
-            .optional()
-        })
-        .map_err(db_error)?
-        .map(|(request_hash, status, body)| {
-            Ok(StoredResponse {
-                request_hash,
-                status: u16::try_from(status).map_err(Error::internal)?,
-                body,
-            })
-        })
-        .transpose()
-}
-
-/// The response already recorded under this key, if any (read inside the
-/// write's transaction; see `Idempotency::check`).
-fn replay<T>(conn: &Connection, idem: &Option<Idempotency<T>>) -> Result<Option<StoredResponse>> {
-    let Some(idem) = idem else { return Ok(None) };
-    idem.check(find_idempotent(conn, idem.user_id, &idem.key)?)
-}
-
-/// Records the response of a create under its key, in the create's transaction.
-fn remember<T>(conn: &Connection, idem: &Option<Idempotency<T>>, value: &T) -> Result<()> {
-    let Some(idem) = idem else { return Ok(()) };
-    conn.prepare_cached(
-        "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, status, body, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
-    .and_then(|mut stmt| {
-        stmt.execute(params![
-            idem.user_id.to_string(),
-            idem.key,
-            idem.request_hash,
-            i64::from(idem.status),
-            idem.body(value),
-            micros(inventory_core::now()),
-        ])
-    })
-    .map_err(db_error)?;
-    Ok(())
-}
-
-/// Records a committed change in the change feed, in the change's transaction.
-fn record_event(conn: &Connection, event: NewEvent) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO events (kind, entity_id, data, created_at) VALUES (?1, ?2, ?3, ?4)",
-    )
-    .and_then(|mut stmt| {
-        stmt.execute(params![
-            event.kind,
-            event.entity_id.to_string(),
-            event.data,
-            micros(inventory_core::now()),
-        ])
-    })
-    .map_err(db_error)?;
-    Ok(())
-}
 
 /// A new database gets the location MAIN, as its default. Only a database
 /// without any location: MAIN may have been renamed since.
@@ -377,7 +310,10 @@ pub(crate) fn restore_item(
 }
 
 /// A location's id and code, by code, or the default location's.
-fn resolve_location(conn: &Connection, code: Option<&str>) -> Result<Option<(String, String)>> {
+pub(crate) fn resolve_location(
+    conn: &Connection,
+    code: Option<&str>,
+) -> Result<Option<(String, String)>> {
     let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?));
     match code {
         Some(code) => conn
@@ -390,8 +326,10 @@ fn resolve_location(conn: &Connection, code: Option<&str>) -> Result<Option<(Str
     .map_err(db_error)
 }
 
-fn apply_one(conn: &Connection, m: NewMovement, actor: &Actor) -> Result<MovementResult> {
-    let item_id = m.item_id.to_string();
+/// The SKU of an item that may take stock changes: it exists and is not
+/// archived. Its reservations past their expiry are ended first, so that
+/// from that instant on they hold nothing.
+pub(crate) fn open_item(conn: &Connection, item_id: &str) -> Result<String> {
     let (sku, archived): (String, bool) = conn
         .prepare_cached("SELECT sku, archived FROM items WHERE id = ?1")
         .and_then(|mut stmt| {
@@ -403,6 +341,13 @@ fn apply_one(conn: &Connection, m: NewMovement, actor: &Actor) -> Result<Movemen
     if archived {
         return Err(Refusal::Archived { sku }.into());
     }
+    crate::expiry::expire_before_guard(conn, item_id)?;
+    Ok(sku)
+}
+
+fn apply_one(conn: &Connection, m: NewMovement, actor: &Actor) -> Result<MovementResult> {
+    let item_id = m.item_id.to_string();
+    let sku = open_item(conn, &item_id)?;
 
     // Each balance statement returns the row it left, so the response needs
     // no second read.

@@ -78,6 +78,15 @@ macro_rules! contract_tests {
             history_is_exact_beyond_i64,
             import_items_applies_every_write_with_its_events,
             a_failing_import_row_writes_nothing,
+            reservations_hold_available_stock_and_give_it_back,
+            a_reservation_needs_an_item_a_location_and_an_active_item,
+            an_item_holding_reservations_is_not_archived,
+            an_expired_reservation_blocks_nobody_even_unswept,
+            a_reservation_past_its_expiry_cannot_be_changed,
+            the_sweeper_ends_due_reservations_under_one_lease,
+            reservations_are_listed_by_filter_and_page,
+            idempotent_reservation,
+            concurrent_reservations_and_issues_never_oversell,
         );
         $crate::contract_tests!(@pair $factory;
             export_import_round_trip,
@@ -119,6 +128,7 @@ mod history;
 mod identity;
 mod ledger;
 mod moving;
+mod reservations;
 mod stocktake;
 
 pub use admin::*;
@@ -129,4 +139,5 @@ pub use history::*;
 pub use identity::*;
 pub use ledger::*;
 pub use moving::*;
+pub use reservations::*;
 pub use stocktake::*;

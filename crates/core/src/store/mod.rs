@@ -15,6 +15,7 @@ mod history;
 mod idempotency;
 mod identity;
 mod ledger;
+mod reservations;
 
 pub use admin::{AdminStore, PoolStats};
 pub use catalogue::CatalogueStore;
@@ -23,14 +24,27 @@ pub use history::HistoryStore;
 pub use idempotency::{Created, Idempotency, Render, StoredResponse};
 pub use identity::IdentityStore;
 pub use ledger::LedgerStore;
+pub use reservations::ReservationStore;
 
 /// Every area of the storage contract: what a backend is.
 pub trait Store:
-    CatalogueStore + LedgerStore + HistoryStore + IdentityStore + EventStore + AdminStore
+    CatalogueStore
+    + LedgerStore
+    + ReservationStore
+    + HistoryStore
+    + IdentityStore
+    + EventStore
+    + AdminStore
 {
 }
 
 impl<T> Store for T where
-    T: CatalogueStore + LedgerStore + HistoryStore + IdentityStore + EventStore + AdminStore
+    T: CatalogueStore
+        + LedgerStore
+        + ReservationStore
+        + HistoryStore
+        + IdentityStore
+        + EventStore
+        + AdminStore
 {
 }

@@ -13,7 +13,7 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Inventory Manager API", description = "Items, locations and an append-only stock ledger."),
+    info(title = "Inventory Manager API", description = "Items, locations, an append-only stock ledger and reservations."),
     paths(
         system::health, system::ready,
         v1::auth::login, v1::auth::logout, v1::auth::me, v1::users::create_user,
@@ -27,6 +27,9 @@ use utoipa::{Modify, OpenApi};
         v1::movements::reverse_movement, v1::movements::export_movements,
         v1::stock_counts::post_stock_count,
         v1::events::stream_events, v1::admin::invariants,
+        v1::reservations::create_reservation, v1::reservations::list_reservations,
+        v1::reservations::get_reservation, v1::reservations::patch_reservation,
+        v1::reservations::release_reservation,
     ),
     components(schemas(ProblemDoc)),
     modifiers(&BearerAuth, &ProblemResponses),
@@ -37,6 +40,7 @@ use utoipa::{Modify, OpenApi};
         (name = "locations", description = "Stock locations"),
         (name = "movements", description = "The stock ledger"),
         (name = "events", description = "The change feed (Server-Sent Events)"),
+        (name = "reservations", description = "Stock held for someone, with exact expiry"),
         (name = "admin", description = "Checking the database"),
     )
 )]

@@ -78,6 +78,10 @@ pub struct ProblemDoc {
     /// For an outdated stock count: the counted items that moved after it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub moved: Option<Vec<MovedItem>>,
+    /// For an action the current status does not allow (`invalid-transition`):
+    /// that status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_status: Option<String>,
     /// For a refusal of the caller's role: the permission the request needs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permission: Option<String>,
@@ -101,6 +105,8 @@ pub struct Members {
     pub elsewhere: Option<Vec<Availability>>,
     /// For an outdated stock count: the counted items that moved after it.
     pub moved: Option<Vec<MovedItem>>,
+    /// For an invalid transition: the entity's current status.
+    pub current_status: Option<String>,
     /// For a refusal of the caller's role: the permission the request needs.
     pub permission: Option<String>,
     /// For a refusal of the caller's role: the least role that has it.
@@ -229,6 +235,20 @@ fn domain_problem(e: Error) -> Problem {
             );
             p.members.location = Some(location);
             p.members.moved = Some(moved);
+            p
+        }
+        e @ Error::InvalidTransition { .. } => {
+            let detail = e.to_string();
+            let Error::InvalidTransition { status, .. } = e else {
+                unreachable!("matched above")
+            };
+            let mut p = problem(
+                StatusCode::CONFLICT,
+                "invalid-transition",
+                "Not allowed in this status",
+                detail,
+            );
+            p.members.current_status = Some(status);
             p
         }
         Error::Unauthorized => problem(
@@ -382,6 +402,7 @@ impl Problem {
             requested: self.members.requested,
             elsewhere: self.members.elsewhere.clone(),
             moved: self.members.moved.clone(),
+            current_status: self.members.current_status.clone(),
             permission: self.members.permission.clone(),
             required_role: self.members.required_role,
         }

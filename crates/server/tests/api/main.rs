@@ -23,4 +23,5 @@ mod listener;
 mod permissions;
 mod pg_outage;
 mod replicas;
+mod reservations;
 mod smoke;

@@ -31,6 +31,8 @@ fn body_for(use_case: UseCase, item_id: &str, n: usize) -> Option<Value> {
         UseCase::PostStockCount => {
             json!({"as_of_seq": 0, "lines": [{"item_id": item_id, "counted": 1}]})
         }
+        UseCase::CreateReservation => json!({"item_id": item_id, "quantity": 1}),
+        UseCase::UpdateReservation => json!({"quantity": 1}),
         _ => return None,
     })
 }
@@ -46,6 +48,15 @@ async fn every_route_is_checked_against_the_permission_table() {
     let item_id = item["id"].as_str().unwrap().to_owned();
     let received = app.receive(&item_id, 100).await;
     let movement_id = received["movement"]["id"].as_str().unwrap().to_owned();
+    let reservation = app
+        .post(
+            "/api/v1/reservations",
+            serde_json::json!({"item_id": item_id, "quantity": 1}),
+        )
+        .await;
+    assert_eq!(reservation.status(), StatusCode::CREATED);
+    let reservation: Value = reservation.json().await.unwrap();
+    let reservation_id = reservation["id"].as_str().unwrap().to_owned();
 
     // The document and the table name the same routes.
     let doc = app.get_json("/api/openapi.json").await;
@@ -83,14 +94,14 @@ async fn every_route_is_checked_against_the_permission_table() {
     let token = |role: Role| tokens.iter().find(|(r, _)| *r == role).unwrap().1.clone();
 
     for (n, (method, template, use_case)) in ROUTES.iter().enumerate() {
-        let path = template.replace("{id_or_code}", "MAIN").replace(
-            "{id}",
-            if template.starts_with("/api/v1/movements") {
-                &movement_id
-            } else {
-                &item_id
-            },
-        );
+        let id = if template.starts_with("/api/v1/movements") {
+            &movement_id
+        } else if template.starts_with("/api/v1/reservations") {
+            &reservation_id
+        } else {
+            &item_id
+        };
+        let path = template.replace("{id_or_code}", "MAIN").replace("{id}", id);
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let call = |token: String, n: usize| {
             let (app, method, path, item_id) = (&app, method.clone(), path.clone(), &item_id);

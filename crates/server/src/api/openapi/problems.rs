@@ -104,6 +104,28 @@ pub const BY_OPERATION: &[(&str, &[(u16, &str)])] = &[
         )],
     ),
     (
+        "create_reservation",
+        &[(
+            409,
+            "Not enough available at the location (`insufficient-stock`, with `available` and \
+             `requested`), or the item is archived (`item-archived`)",
+        )],
+    ),
+    (
+        "patch_reservation",
+        &[(
+            409,
+            "The reservation has ended (`invalid-transition`, its status in `current_status`)",
+        )],
+    ),
+    (
+        "release_reservation",
+        &[(
+            409,
+            "The reservation has ended (`invalid-transition`, its status in `current_status`)",
+        )],
+    ),
+    (
         "reverse_movement",
         &[
             (409, STOCK_REFUSALS),
@@ -598,6 +620,12 @@ mod tests {
                 }],
             }
             .into(),
+            Error::InvalidTransition {
+                entity: "reservation",
+                status: "released".into(),
+                action: "release",
+            }
+            .into(),
         ];
         let mut seen = std::collections::BTreeSet::new();
         for error in errors {
@@ -643,6 +671,7 @@ mod tests {
             "requested",
             "elsewhere",
             "moved",
+            "current_status",
             "permission",
             "required_role",
         ] {

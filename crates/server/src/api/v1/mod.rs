@@ -9,6 +9,7 @@ pub mod events;
 pub mod items;
 pub mod locations;
 pub mod movements;
+pub mod reservations;
 pub mod stock_counts;
 pub mod users;
 
@@ -60,6 +61,19 @@ pub const ROUTES: &[(&str, &str, UseCase)] = &[
     ("POST", "/api/v1/stock-counts", UseCase::PostStockCount),
     ("GET", "/api/v1/events", UseCase::FollowEvents),
     ("GET", "/api/v1/admin/invariants", UseCase::CheckInvariants),
+    ("POST", "/api/v1/reservations", UseCase::CreateReservation),
+    ("GET", "/api/v1/reservations", UseCase::ListReservations),
+    ("GET", "/api/v1/reservations/{id}", UseCase::GetReservation),
+    (
+        "PATCH",
+        "/api/v1/reservations/{id}",
+        UseCase::UpdateReservation,
+    ),
+    (
+        "DELETE",
+        "/api/v1/reservations/{id}",
+        UseCase::ReleaseReservation,
+    ),
 ];
 
 /// The use case a route calls.
@@ -115,4 +129,14 @@ pub fn routes() -> Router<App> {
         .route("/api/v1/stock-counts", post(stock_counts::post_stock_count))
         .route("/api/v1/events", get(events::stream_events))
         .route("/api/v1/admin/invariants", get(admin::invariants))
+        .route(
+            "/api/v1/reservations",
+            post(reservations::create_reservation).get(reservations::list_reservations),
+        )
+        .route(
+            "/api/v1/reservations/{id}",
+            get(reservations::get_reservation)
+                .patch(reservations::patch_reservation)
+                .delete(reservations::release_reservation),
+        )
 }

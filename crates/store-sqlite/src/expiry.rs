@@ -1,0 +1,137 @@
+//! Reservations past their expiry end here, before any guard reads
+//! availability, and in the background sweep.
+
+use crate::errors::db_error;
+use crate::journal::record_event;
+use crate::rows::*;
+use chrono::{DateTime, Utc};
+use inventory_core::events::{event_kind, NewEvent};
+use inventory_core::reservations::{Reservation, ReservationStatus};
+use inventory_core::{Error, Result};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use uuid::Uuid;
+
+pub(crate) const RESERVATION_SELECT: &str =
+    "SELECT r.id, r.item_id, l.code AS location, r.quantity, r.status, r.expires_at, r.reference, \
+     r.note, r.created_by, r.created_at, r.ended_at FROM reservations r \
+     JOIN locations l ON l.id = r.location_id";
+
+fn opt_time(r: &Row<'_>, col: &str) -> Result<Option<DateTime<Utc>>> {
+    let us: Option<i64> = get(r, col)?;
+    us.map(|us| {
+        DateTime::from_timestamp_micros(us)
+            .ok_or_else(|| Error::internal(format!("bad timestamp in {col}")))
+    })
+    .transpose()
+}
+
+pub(crate) fn reservation_from_row(r: &Row<'_>) -> Result<Reservation> {
+    let status: String = get(r, "status")?;
+    Ok(Reservation {
+        id: uuid(r, "id")?,
+        item_id: uuid(r, "item_id")?,
+        location: get(r, "location")?,
+        quantity: get(r, "quantity")?,
+        status: ReservationStatus::parse(&status).map_err(Error::internal)?,
+        expires_at: opt_time(r, "expires_at")?,
+        reference: get(r, "reference")?,
+        note: get(r, "note")?,
+        created_by: get(r, "created_by")?,
+        created_at: time(r, "created_at")?,
+        ended_at: opt_time(r, "ended_at")?,
+    })
+}
+
+pub(crate) fn load_reservation(conn: &Connection, id: Uuid) -> Result<Reservation> {
+    conn.prepare_cached(&format!("{RESERVATION_SELECT} WHERE r.id = ?1"))
+        .and_then(|mut stmt| {
+            stmt.query_row(params![id.to_string()], |r| Ok(reservation_from_row(r)))
+                .optional()
+        })
+        .map_err(db_error)?
+        .ok_or(Error::NotFound("reservation"))?
+}
+
+/// Gives back what a reservation held: `quantity` off the balance's and
+/// the item's `reserved`.
+pub(crate) fn unreserve(
+    conn: &Connection,
+    item_id: &str,
+    location_id: &str,
+    quantity: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE stock SET reserved = reserved - ?1 WHERE item_id = ?2 AND location_id = ?3",
+    )
+    .and_then(|mut stmt| stmt.execute(params![quantity, item_id, location_id]))
+    .map_err(db_error)?;
+    conn.prepare_cached("UPDATE items SET reserved = reserved - ?1 WHERE id = ?2")
+        .and_then(|mut stmt| stmt.execute(params![quantity, item_id]))
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// Ends the active reservations of `item_id` (all items when `None`) whose
+/// expiry has passed at `now`, at most `limit`, oldest expiry first: each
+/// gives its stock back and records `reservation.expired`. Every write
+/// that reads an item's availability calls this first, so an expired
+/// reservation never holds stock, swept or not.
+pub(crate) fn expire_due(
+    conn: &Connection,
+    item_id: Option<&str>,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<Reservation>> {
+    let due: Vec<(String, String, String, i64)> = {
+        let (sql, values): (&str, Vec<SqlValue>) = match item_id {
+            Some(item) => (
+                "UPDATE reservations SET status = 'expired', ended_at = expires_at \
+                 WHERE id IN (SELECT id FROM reservations WHERE item_id = ?1 AND status = 'active' \
+                 AND expires_at <= ?2 ORDER BY expires_at LIMIT ?3) \
+                 RETURNING id, item_id, location_id, quantity",
+                vec![
+                    item.to_owned().into(),
+                    micros(now).into(),
+                    i64::from(limit).into(),
+                ],
+            ),
+            None => (
+                "UPDATE reservations SET status = 'expired', ended_at = expires_at \
+                 WHERE id IN (SELECT id FROM reservations WHERE status = 'active' \
+                 AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2) \
+                 RETURNING id, item_id, location_id, quantity",
+                vec![micros(now).into(), i64::from(limit).into()],
+            ),
+        };
+        let mut stmt = conn.prepare_cached(sql).map_err(db_error)?;
+        let rows = stmt
+            .query_map(params_from_iter(values), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .map_err(db_error)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db_error)?
+    };
+    let mut ended = Vec::with_capacity(due.len());
+    for (id, item, location, quantity) in due {
+        unreserve(conn, &item, &location, quantity)?;
+        let reservation = load_reservation(conn, Uuid::parse_str(&id).map_err(Error::internal)?)?;
+        record_event(
+            conn,
+            NewEvent::reservation(event_kind::RESERVATION_EXPIRED, &reservation),
+        )?;
+        ended.push(reservation);
+    }
+    Ok(ended)
+}
+
+/// Every due reservation of one item (an item has few).
+pub(crate) fn expire_item(conn: &Connection, item_id: &str) -> Result<()> {
+    expire_due(conn, Some(item_id), inventory_core::now(), u32::MAX)?;
+    Ok(())
+}
+
+/// Called by every ledger write before its guard.
+pub(crate) fn expire_before_guard(conn: &Connection, item_id: &str) -> Result<()> {
+    expire_item(conn, item_id)
+}
