@@ -1,11 +1,13 @@
-//! The portable export format, `inventory-export` version 1: JSON Lines.
+//! The portable export format, `inventory-export` version 2: JSON Lines.
+//! Version 2 adds the reservations; files of version 1 still import.
 //!
 //! ```text
-//! {"type":"header","format":"inventory-export","version":1,"schema":1,"backend":"sqlite","exported_at":"..."}
+//! {"type":"header","format":"inventory-export","version":2,"schema":5,"backend":"sqlite","exported_at":"..."}
 //! {"type":"user",...}      every user, password hash included, by id
 //! {"type":"location",...}  every location, by id
 //! {"type":"item",...}      every item, archived ones included, by id
 //! {"type":"stock",...}     every per-location balance, by item and location
+//! {"type":"reservation",...} every reservation, ended ones included, by id
 //! {"type":"movement",...}  the whole ledger, by seq
 //! {"type":"event",...}     the whole change feed, by id
 //! {"type":"end","counts":{...}}
@@ -22,6 +24,7 @@
 use crate::access::Role;
 use crate::error::{Error, Result};
 use crate::ledger::MovementKind;
+use crate::reservations::ReservationStatus;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -31,8 +34,10 @@ use uuid::Uuid;
 
 /// The `format` of the header line.
 pub const FORMAT: &str = "inventory-export";
-/// The format version this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The format version this build writes (and the newest it reads).
+pub const VERSION: u32 = 2;
+/// The oldest format version this build reads.
+pub const OLDEST_VERSION: u32 = 1;
 
 /// Rows of each kind in an export.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +47,9 @@ pub struct ExportCounts {
     pub locations: u64,
     pub items: u64,
     pub stock: u64,
+    /// Absent in files of version 1.
+    #[serde(default)]
+    pub reservations: u64,
     pub movements: u64,
     pub events: u64,
 }
@@ -50,8 +58,14 @@ impl fmt::Display for ExportCounts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} users, {} locations, {} items, {} stock balances, {} movements, {} events",
-            self.users, self.locations, self.items, self.stock, self.movements, self.events
+            "{} users, {} locations, {} items, {} stock balances, {} reservations, {} movements, {} events",
+            self.users,
+            self.locations,
+            self.items,
+            self.stock,
+            self.reservations,
+            self.movements,
+            self.events
         )
     }
 }
@@ -81,6 +95,30 @@ mod micros {
             )));
         }
         Ok(t)
+    }
+}
+
+/// Optional timestamps, as [`micros`] (`null` when absent).
+mod opt_micros {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        t: &Option<DateTime<Utc>>,
+        s: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => micros::serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<Option<DateTime<Utc>>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrapped(#[serde(with = "micros")] DateTime<Utc>);
+        Ok(Option::<Wrapped>::deserialize(d)?.map(|Wrapped(t)| t))
     }
 }
 
@@ -161,6 +199,27 @@ pub struct StockRow {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct ReservationRow {
+    pub id: Uuid,
+    pub item_id: Uuid,
+    pub location_id: Uuid,
+    pub quantity: i64,
+    /// active, released, consumed or expired.
+    pub status: String,
+    #[serde(with = "opt_micros")]
+    pub expires_at: Option<DateTime<Utc>>,
+    pub reference: Option<String>,
+    pub note: Option<String>,
+    pub order_line_id: Option<Uuid>,
+    pub created_by: String,
+    #[serde(with = "micros")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "opt_micros")]
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MovementRow {
     pub seq: i64,
     pub id: Uuid,
@@ -207,6 +266,7 @@ pub enum Record {
     Location(LocationRow),
     Item(ItemRow),
     Stock(StockRow),
+    Reservation(ReservationRow),
     Movement(MovementRow),
     Event(EventRow),
     End(End),
@@ -221,9 +281,10 @@ impl Record {
             Record::Location(_) => 2,
             Record::Item(_) => 3,
             Record::Stock(_) => 4,
-            Record::Movement(_) => 5,
-            Record::Event(_) => 6,
-            Record::End(_) => 7,
+            Record::Reservation(_) => 5,
+            Record::Movement(_) => 6,
+            Record::Event(_) => 7,
+            Record::End(_) => 8,
         }
     }
 
@@ -234,6 +295,7 @@ impl Record {
             Record::Location(_) => "location",
             Record::Item(_) => "item",
             Record::Stock(_) => "stock",
+            Record::Reservation(_) => "reservation",
             Record::Movement(_) => "movement",
             Record::Event(_) => "event",
             Record::End(_) => "end",
@@ -279,6 +341,7 @@ impl<W: Write> DumpWriter<W> {
             Record::Location(_) => c.locations += 1,
             Record::Item(_) => c.items += 1,
             Record::Stock(_) => c.stock += 1,
+            Record::Reservation(_) => c.reservations += 1,
             Record::Movement(_) => c.movements += 1,
             Record::Event(_) => c.events += 1,
             Record::Header(_) | Record::End(_) => {
@@ -427,6 +490,9 @@ pub fn validate<R: BufRead>(reader: R, max_schema: i64) -> std::result::Result<S
     // item id → (line, on_hand, stock sum, ledger sum)
     let mut items: HashMap<Uuid, (u64, i64, i64, i64)> = HashMap::new();
     let (mut last_seq, mut last_event) = (0i64, 0i64);
+    // (item, location) → (line, reserved in its stock row, active reservations)
+    let mut held: HashMap<(Uuid, Uuid), (u64, i64, i64)> = HashMap::new();
+    let mut reservations = HashSet::new();
     loop {
         let Some(line) = lines.next_line() else {
             return Err(at(
@@ -485,7 +551,36 @@ pub fn validate<R: BufRead>(reader: R, max_schema: i64) -> std::result::Result<S
                     return Err(at(n, format!("unknown item {}", s.item_id)));
                 };
                 item.2 += s.on_hand;
+                held.entry((s.item_id, s.location_id))
+                    .or_insert((n, 0, 0))
+                    .1 += s.reserved;
                 counts.stock += 1;
+            }
+            Record::Reservation(r) => {
+                let status = ReservationStatus::parse(&r.status)
+                    .map_err(|_| at(n, format!("unknown reservation status '{}'", r.status)))?;
+                if !reservations.insert(r.id) {
+                    return Err(at(n, format!("reservation {} appears twice", r.id)));
+                }
+                if r.quantity <= 0 {
+                    return Err(at(n, "a reservation's quantity must be positive"));
+                }
+                if (status == ReservationStatus::Active) != r.ended_at.is_none() {
+                    return Err(at(n, "only an active reservation has no ended_at"));
+                }
+                let Some(balance) = held.get_mut(&(r.item_id, r.location_id)) else {
+                    return Err(at(
+                        n,
+                        format!(
+                            "no stock row for item {} at location {}",
+                            r.item_id, r.location_id
+                        ),
+                    ));
+                };
+                if status == ReservationStatus::Active {
+                    balance.2 += r.quantity;
+                }
+                counts.reservations += 1;
             }
             Record::Movement(m) => {
                 let Some(kind) = MovementKind::parse(&m.kind) else {
@@ -553,6 +648,18 @@ pub fn validate<R: BufRead>(reader: R, max_schema: i64) -> std::result::Result<S
             }
         }
     }
+    // Reserved must be what the active reservations hold.
+    let mut unheld: Vec<_> = held
+        .values()
+        .filter(|(_, stock, active)| stock != active)
+        .collect();
+    unheld.sort();
+    if let Some((n, stock, active)) = unheld.first() {
+        return Err(at(
+            *n,
+            format!("the stock row reserves {stock} but its active reservations hold {active}"),
+        ));
+    }
     // Balances must equal the ledger, as in the database the file came from.
     let mut wrong: Vec<_> = items
         .values()
@@ -572,7 +679,15 @@ pub fn validate<R: BufRead>(reader: R, max_schema: i64) -> std::result::Result<S
 
 fn rank_name(rank: u8) -> &'static str {
     [
-        "header", "user", "location", "item", "stock", "movement", "event", "end",
+        "header",
+        "user",
+        "location",
+        "item",
+        "stock",
+        "reservation",
+        "movement",
+        "event",
+        "end",
     ]
     .get(usize::from(rank))
     .copied()
@@ -592,12 +707,12 @@ fn read_header(n: u64, text: &str, max_schema: i64) -> std::result::Result<Heade
         ));
     }
     match value.get("version").and_then(|v| v.as_u64()) {
-        Some(v) if v == u64::from(VERSION) => {}
+        Some(v) if (u64::from(OLDEST_VERSION)..=u64::from(VERSION)).contains(&v) => {}
         Some(v) => {
             return Err(at(
                 n,
                 format!(
-                "export format version {v} is not supported (this build reads version {VERSION})"
+                "export format version {v} is not supported (this build reads versions {OLDEST_VERSION} to {VERSION})"
             ),
             ))
         }
@@ -716,6 +831,64 @@ mod tests {
         assert_eq!(rows[0].0, 2);
     }
 
+    /// The sample with a stock row reserving `reserved` and these reservations.
+    fn with_reservations(reserved: i64, held: &[(&str, i64)]) -> String {
+        let text = String::from_utf8(sample()).unwrap();
+        let stock: serde_json::Value = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["type"] == "stock")
+            .unwrap();
+        let mut lines: Vec<String> = Vec::new();
+        for line in text.lines() {
+            let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+            match v["type"].as_str().unwrap() {
+                "stock" => {
+                    v["reserved"] = reserved.into();
+                    lines.push(v.to_string());
+                    for (status, quantity) in held {
+                        let ended = (*status != "active").then_some("2024-01-01T00:00:00.000000Z");
+                        lines.push(
+                            serde_json::json!({"type": "reservation", "id": Uuid::now_v7(),
+                                "item_id": stock["item_id"], "location_id": stock["location_id"],
+                                "quantity": quantity, "status": status, "expires_at": null,
+                                "reference": "r", "note": null, "order_line_id": null,
+                                "created_by": "admin", "created_at": "2024-01-01T00:00:00.000000Z",
+                                "ended_at": ended})
+                            .to_string(),
+                        );
+                    }
+                }
+                "item" => {
+                    v["reserved"] = reserved.into();
+                    lines.push(v.to_string());
+                }
+                "end" => {
+                    v["counts"]["reservations"] = held.len().into();
+                    lines.push(v.to_string());
+                }
+                _ => lines.push(line.to_owned()),
+            }
+        }
+        lines.join("\n") + "\n"
+    }
+
+    #[test]
+    fn reservations_must_add_up_to_what_their_stock_row_reserves() {
+        let good = with_reservations(2, &[("active", 2), ("released", 3)]);
+        let summary = validate(good.as_bytes(), 1).unwrap();
+        assert_eq!(summary.counts.reservations, 2);
+        let short = with_reservations(3, &[("active", 2)]);
+        let err = validate(short.as_bytes(), 1).unwrap_err();
+        assert_eq!(err.line, 4, "{err}");
+        assert!(err.message.contains("reserves 3"), "{err}");
+        let lost = with_reservations(2, &[("lost", 2)]);
+        assert!(validate(lost.as_bytes(), 1)
+            .unwrap_err()
+            .message
+            .contains("unknown reservation status"));
+    }
+
     #[test]
     fn truncation_and_corruption_name_the_line() {
         let file = sample();
@@ -732,11 +905,14 @@ mod tests {
         let broken = text.replacen(r#""type":"item""#, r#""type":"itme""#, 1);
         let err = validate(broken.as_bytes(), 1).unwrap_err();
         assert_eq!(err.line, 3, "{err}");
-        let newer = text.replacen(r#""version":1"#, r#""version":2"#, 1);
+        let newer = text.replacen(r#""version":2"#, r#""version":3"#, 1);
         assert!(validate(newer.as_bytes(), 1)
             .unwrap_err()
             .message
-            .contains("version 2"));
+            .contains("version 3"));
+        // A file of version 1 (before reservations) still reads.
+        let older = text.replacen(r#""version":2"#, r#""version":1"#, 1);
+        assert!(validate(older.as_bytes(), 1).is_ok());
         let extra = text.replacen(r#""quantity":5"#, r#""quantity":5,"x":1"#, 1);
         assert_eq!(validate(extra.as_bytes(), 1).unwrap_err().line, 5);
         let wrong = text.replacen(r#""quantity":5"#, r#""quantity":4"#, 1);

@@ -121,6 +121,29 @@ pub(crate) async fn export(pool: &PgPool, out: Box<dyn Write + Send>) -> Result<
     .await?;
     each(
         conn,
+        "SELECT id, item_id, location_id, quantity, status, expires_at, reference, note, order_line_id, \
+         created_by, created_at, ended_at FROM reservations ORDER BY id",
+        &mut w,
+        |r| {
+            Ok(Record::Reservation(ReservationRow {
+                id: get(r, "id")?,
+                item_id: get(r, "item_id")?,
+                location_id: get(r, "location_id")?,
+                quantity: get(r, "quantity")?,
+                status: get(r, "status")?,
+                expires_at: get(r, "expires_at")?,
+                reference: get(r, "reference")?,
+                note: get(r, "note")?,
+                order_line_id: get(r, "order_line_id")?,
+                created_by: get(r, "created_by")?,
+                created_at: get(r, "created_at")?,
+                ended_at: get(r, "ended_at")?,
+            }))
+        },
+    )
+    .await?;
+    each(
+        conn,
         "SELECT seq, id, item_id, kind, quantity, location_id, from_location_id, to_location_id, \
          reason, reference, reverses, created_by, created_at FROM movements ORDER BY seq",
         &mut w,
@@ -209,7 +232,8 @@ pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<Ex
     // Other replicas may read meanwhile, but not write: the emptiness check
     // and the import are one step.
     sqlx::query(
-        "LOCK TABLE users, locations, items, stock, movements, events, ledger_counter, event_counter \
+        "LOCK TABLE users, locations, items, stock, reservations, movements, events, ledger_counter, \
+         event_counter \
          IN EXCLUSIVE MODE",
     )
     .execute(&mut *conn)
@@ -298,6 +322,29 @@ pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<Ex
                 .await
                 .map_err(&err)?;
                 counts.stock += 1;
+            }
+            Record::Reservation(r) => {
+                sqlx::query(
+                    "INSERT INTO reservations (id, item_id, location_id, quantity, status, expires_at, reference, \
+                     note, order_line_id, created_by, created_at, ended_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(r.id)
+                .bind(r.item_id)
+                .bind(r.location_id)
+                .bind(r.quantity)
+                .bind(&r.status)
+                .bind(r.expires_at)
+                .bind(&r.reference)
+                .bind(&r.note)
+                .bind(r.order_line_id)
+                .bind(&r.created_by)
+                .bind(r.created_at)
+                .bind(r.ended_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(&err)?;
+                counts.reservations += 1;
             }
             Record::Movement(m) => {
                 sqlx::query(

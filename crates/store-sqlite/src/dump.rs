@@ -112,6 +112,34 @@ fn export_in(conn: &Connection, out: Box<dyn Write + Send>) -> Result<ExportCoun
     )?;
     each(
         conn,
+        "SELECT id, item_id, location_id, quantity, status, expires_at, reference, note, order_line_id, \
+         created_by, created_at, ended_at FROM reservations ORDER BY id",
+        &mut w,
+        |r| {
+            let optional_time = |col: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+                match get::<Option<i64>>(r, col)? {
+                    Some(_) => time(r, col).map(Some),
+                    None => Ok(None),
+                }
+            };
+            Ok(Record::Reservation(ReservationRow {
+                id: uuid(r, "id")?,
+                item_id: uuid(r, "item_id")?,
+                location_id: uuid(r, "location_id")?,
+                quantity: get(r, "quantity")?,
+                status: get(r, "status")?,
+                expires_at: optional_time("expires_at")?,
+                reference: get(r, "reference")?,
+                note: get(r, "note")?,
+                order_line_id: opt_uuid(r, "order_line_id")?,
+                created_by: get(r, "created_by")?,
+                created_at: time(r, "created_at")?,
+                ended_at: optional_time("ended_at")?,
+            }))
+        },
+    )?;
+    each(
+        conn,
         "SELECT seq, id, item_id, kind, quantity, location_id, from_location_id, to_location_id, \
          reason, reference, reverses, created_by, created_at FROM movements ORDER BY seq",
         &mut w,
@@ -275,6 +303,31 @@ pub(crate) fn import(conn: &Connection, rows: DumpRows) -> Result<ExportCounts> 
                 })
                 .map_err(&err)?;
                 counts.stock += 1;
+            }
+            Record::Reservation(r) => {
+                conn.prepare_cached(
+                    "INSERT INTO reservations (id, item_id, location_id, quantity, status, expires_at, reference, \
+                     note, order_line_id, created_by, created_at, ended_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        r.id.to_string(),
+                        r.item_id.to_string(),
+                        r.location_id.to_string(),
+                        r.quantity,
+                        r.status,
+                        r.expires_at.map(micros),
+                        r.reference,
+                        r.note,
+                        r.order_line_id.map(|u| u.to_string()),
+                        r.created_by,
+                        micros(r.created_at),
+                        r.ended_at.map(micros),
+                    ])
+                })
+                .map_err(&err)?;
+                counts.reservations += 1;
             }
             Record::Movement(m) => {
                 // An explicit seq also moves sqlite_sequence on, so the next

@@ -71,6 +71,40 @@ async fn populate(store: &S) {
     apply(store, &actor, vec![issue(b.id, 7, "SHELF-B")])
         .await
         .expect("issue all");
+    // A firm reservation, one that expires, and one released.
+    let hold = |quantity: i64, location: &str, expires: bool| {
+        let mut r = inventory_core::reservations::CreateReservation {
+            item_id: Some(a.id),
+            location: Some(location.to_owned()),
+            quantity: Some(quantity),
+            reference: Some("cart-export".into()),
+            ..Default::default()
+        }
+        .validate(inventory_core::now())
+        .expect("valid reservation");
+        if expires {
+            r.expires_at = Some(inventory_core::now() + Duration::days(1));
+        }
+        r
+    };
+    for (quantity, location, expires) in [(2, MAIN_LOCATION, false), (1, "SHELF-A", true)] {
+        created(
+            store
+                .create_reservation(hold(quantity, location, expires), &actor, None)
+                .await,
+            "reserve",
+        );
+    }
+    let released = created(
+        store
+            .create_reservation(hold(3, "SHELF-A", false), &actor, None)
+            .await,
+        "reserve",
+    );
+    store
+        .release_reservation(released.id)
+        .await
+        .expect("release");
 }
 
 /// An export imported into an empty store of the same backend exports again
@@ -84,14 +118,15 @@ pub async fn export_import_round_trip(source: S, target: S) {
             counts.users,
             counts.locations,
             counts.items,
+            counts.reservations,
             counts.movements
         ),
-        (2, 3, 3, 7)
+        (2, 3, 3, 3, 7)
     );
     assert_eq!(counts.events as i64, source.last_event_id().await.unwrap());
     let header: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(header["format"], "inventory-export");
-    assert_eq!(header["version"], 1);
+    assert_eq!(header["version"], 2);
     assert_eq!(header["backend"], source.backend());
     let summary = dump::validate(text.as_bytes(), i64::MAX).expect("a valid export");
     assert_eq!(summary.counts, counts);
