@@ -32,6 +32,7 @@ pub mod passwords;
 pub mod principal;
 pub mod redis;
 pub mod reservations;
+pub mod sales;
 pub mod sessions;
 pub mod spreadsheets;
 pub mod stocktake;

@@ -149,6 +149,14 @@ use_cases! {
     ListReservations => "list_reservations", Needs(InventoryRead);
     UpdateReservation => "update_reservation", Needs(ReservationsWrite);
     ReleaseReservation => "release_reservation", Needs(ReservationsWrite);
+    CreateSalesOrder => "create_sales_order", Needs(SalesOrdersWrite);
+    GetSalesOrder => "get_sales_order", Needs(InventoryRead);
+    ListSalesOrders => "list_sales_orders", Needs(InventoryRead);
+    UpdateSalesOrder => "update_sales_order", Needs(SalesOrdersWrite);
+    HoldSalesOrder => "hold_sales_order", Needs(SalesOrdersWrite);
+    ConfirmSalesOrder => "confirm_sales_order", Needs(SalesOrdersWrite);
+    ShipSalesOrder => "ship_sales_order", Needs(SalesOrdersWrite);
+    CancelSalesOrder => "cancel_sales_order", Needs(OrdersCancel);
 }
 
 #[cfg(test)]

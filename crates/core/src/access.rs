@@ -61,6 +61,8 @@ pub enum Permission {
     SystemInspect,
     /// Create, change and release reservations.
     ReservationsWrite,
+    /// Create and edit sales orders, hold, confirm and ship them.
+    SalesOrdersWrite,
     /// Create and edit purchase-order drafts, and receive against them.
     PurchaseOrdersWrite,
     /// Submit (confirm) purchase orders to their supplier.
@@ -72,7 +74,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 12] = [
         Self::InventoryRead,
         Self::StockMove,
         Self::ItemsWrite,
@@ -80,6 +82,7 @@ impl Permission {
         Self::UsersManage,
         Self::SystemInspect,
         Self::ReservationsWrite,
+        Self::SalesOrdersWrite,
         Self::PurchaseOrdersWrite,
         Self::PurchaseOrdersSubmit,
         Self::OrdersCancel,
@@ -90,7 +93,10 @@ impl Permission {
     pub fn min_role(self) -> Role {
         match self {
             Self::InventoryRead => Role::Viewer,
-            Self::StockMove | Self::ReservationsWrite | Self::PurchaseOrdersWrite => Role::Clerk,
+            Self::StockMove
+            | Self::ReservationsWrite
+            | Self::SalesOrdersWrite
+            | Self::PurchaseOrdersWrite => Role::Clerk,
             Self::ItemsWrite
             | Self::LocationsWrite
             | Self::PurchaseOrdersSubmit
@@ -109,6 +115,7 @@ impl Permission {
             Self::UsersManage => "users:manage",
             Self::SystemInspect => "system:inspect",
             Self::ReservationsWrite => "reservations:write",
+            Self::SalesOrdersWrite => "sales-orders:write",
             Self::PurchaseOrdersWrite => "purchase-orders:write",
             Self::PurchaseOrdersSubmit => "purchase-orders:submit",
             Self::OrdersCancel => "orders:cancel",

@@ -139,10 +139,25 @@ pub enum Error {
     /// A failure inside a batch, tagged with the index of the failing entry.
     #[error("movement {index}: {source}")]
     AtIndex { index: usize, source: Box<Error> },
+    /// A refusal of one line of an order (its stock), naming the line.
+    #[error("line {index}{}: {source}", sku_text(.sku))]
+    AtLine {
+        index: usize,
+        line_id: uuid::Uuid,
+        sku: String,
+        source: Box<Error>,
+    },
     #[error("the database is unavailable")]
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+fn sku_text(sku: &str) -> String {
+    match sku {
+        "" => String::new(),
+        sku => format!(" ({sku})"),
+    }
 }
 
 fn elsewhere_text(elsewhere: &[Availability]) -> String {
@@ -230,7 +245,10 @@ impl Error {
     /// names the fields of a tagged validation error `movements[i].<field>`).
     pub fn at_index(self, index: usize) -> Self {
         match self {
-            e @ (Self::Unavailable(_) | Self::Internal(_) | Self::AtIndex { .. }) => e,
+            e @ (Self::Unavailable(_)
+            | Self::Internal(_)
+            | Self::AtIndex { .. }
+            | Self::AtLine { .. }) => e,
             other => Self::AtIndex {
                 index,
                 source: Box::new(other),

@@ -4,6 +4,7 @@
 use crate::catalogue::Item;
 use crate::ledger::MovementResult;
 use crate::reservations::Reservation;
+use crate::sales::SalesOrder;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -36,6 +37,12 @@ pub mod event_kind {
     pub const RESERVATION_RELEASED: &str = "reservation.released";
     pub const RESERVATION_CONSUMED: &str = "reservation.consumed";
     pub const RESERVATION_EXPIRED: &str = "reservation.expired";
+    pub const SALES_ORDER_CREATED: &str = "sales_order.created";
+    pub const SALES_ORDER_UPDATED: &str = "sales_order.updated";
+    pub const SALES_ORDER_HELD: &str = "sales_order.held";
+    pub const SALES_ORDER_CONFIRMED: &str = "sales_order.confirmed";
+    pub const SALES_ORDER_SHIPPED: &str = "sales_order.shipped";
+    pub const SALES_ORDER_CANCELLED: &str = "sales_order.cancelled";
     pub const PURCHASE_ORDER_CREATED: &str = "purchase_order.created";
     pub const PURCHASE_ORDER_UPDATED: &str = "purchase_order.updated";
     pub const PURCHASE_ORDER_SUBMITTED: &str = "purchase_order.submitted";
@@ -74,6 +81,15 @@ impl NewEvent {
             kind,
             entity_id: reservation.id,
             data: json(reservation),
+        }
+    }
+
+    /// `kind` is one of the `sales_order.*` kinds; the data is the order after it.
+    pub fn sales_order(kind: &'static str, order: &SalesOrder) -> Self {
+        Self {
+            kind,
+            entity_id: order.id,
+            data: json(order),
         }
     }
 

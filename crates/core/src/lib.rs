@@ -24,6 +24,7 @@ pub mod money;
 pub mod paging;
 pub mod patch;
 pub mod reservations;
+pub mod sales;
 pub mod stocktake;
 pub mod store;
 mod validation;

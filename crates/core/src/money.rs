@@ -47,6 +47,13 @@ pub fn format_unit_cost(minor: i64) -> String {
     }
 }
 
+/// Renders an amount in ten-thousandths (quantity × price, which may
+/// exceed `i64`) as an exact decimal string with at least two places and
+/// no separators (`135_000` → `"13.50"`, `1` → `"0.0001"`).
+pub fn format_amount(minor: i128) -> String {
+    format_total(minor).replace(',', "")
+}
+
 /// Renders a total in ten-thousandths (a stock value: quantity × unit
 /// cost, which may exceed `i64`) exactly, with thousands separators and at
 /// least two places (`123_456_700` → `"12,345.67"`, `1` → `"0.0001"`).

@@ -23,6 +23,7 @@ mod journal;
 mod migrate;
 mod reservations;
 mod rows;
+mod sales;
 mod writes;
 
 use async_trait::async_trait;
@@ -38,9 +39,12 @@ use inventory_core::paging::{ItemQuery, ItemSort, MovementQuery, Page, SeqOrder}
 use inventory_core::reservations::{
     NewReservation, Reservation, ReservationPatch, ReservationQuery, ReservationStatus,
 };
+use inventory_core::sales::{
+    NewSalesOrder, SalesOrder, SalesOrderPatch, SalesOrderQuery, ShipRequest,
+};
 use inventory_core::store::{
     AdminStore, CatalogueStore, Created, EventStore, HistoryStore, Idempotency, IdentityStore,
-    LedgerStore, PoolStats, ReservationStore, StoredResponse,
+    LedgerStore, OrderIdem, PoolStats, ReservationStore, SalesStore, StoredResponse,
 };
 use inventory_core::{fold, Error, Result};
 use rows::*;
@@ -937,6 +941,84 @@ impl ReservationStore for PgStore {
     ) -> Result<Option<Vec<Reservation>>> {
         self.write(move |conn| Box::pin(reservations::sweep(conn, holder, lease, limit)))
             .await
+    }
+}
+
+#[async_trait]
+impl SalesStore for PgStore {
+    async fn create_sales_order(
+        &self,
+        new: NewSalesOrder,
+        actor: &Actor,
+        idem: OrderIdem,
+    ) -> Result<Created<SalesOrder>> {
+        let actor = actor.clone();
+        self.write(move |conn| Box::pin(sales::create(conn, new, actor, idem)))
+            .await
+    }
+
+    async fn update_sales_order(
+        &self,
+        id: Uuid,
+        patch: SalesOrderPatch,
+        actor: &Actor,
+    ) -> Result<SalesOrder> {
+        let actor = actor.clone();
+        self.write(move |conn| Box::pin(sales::update(conn, id, patch, actor)))
+            .await
+    }
+
+    async fn hold_sales_order(
+        &self,
+        id: Uuid,
+        until: DateTime<Utc>,
+        actor: &Actor,
+        idem: OrderIdem,
+    ) -> Result<Created<SalesOrder>> {
+        let actor = actor.clone();
+        self.write(move |conn| Box::pin(sales::hold_order(conn, id, until, actor, idem)))
+            .await
+    }
+
+    async fn confirm_sales_order(
+        &self,
+        id: Uuid,
+        actor: &Actor,
+        idem: OrderIdem,
+    ) -> Result<Created<SalesOrder>> {
+        let actor = actor.clone();
+        self.write(move |conn| Box::pin(sales::confirm(conn, id, actor, idem)))
+            .await
+    }
+
+    async fn ship_sales_order(
+        &self,
+        id: Uuid,
+        request: ShipRequest,
+        actor: &Actor,
+        idem: OrderIdem,
+    ) -> Result<Created<SalesOrder>> {
+        let actor = actor.clone();
+        self.write(move |conn| Box::pin(sales::ship(conn, id, request, actor, idem)))
+            .await
+    }
+
+    async fn cancel_sales_order(
+        &self,
+        id: Uuid,
+        _actor: &Actor,
+        idem: OrderIdem,
+    ) -> Result<Created<SalesOrder>> {
+        self.write(move |conn| Box::pin(sales::cancel(conn, id, idem)))
+            .await
+    }
+
+    async fn get_sales_order(&self, id: Uuid) -> Result<SalesOrder> {
+        sales::read_order(&self.pool, id).await
+    }
+
+    async fn list_sales_orders(&self, query: &SalesOrderQuery) -> Result<Page<SalesOrder>> {
+        sales::list(&self.pool, query).await
     }
 }
 

@@ -24,9 +24,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "reservations",
         include_str!("../migrations/0005_reservations.sql"),
     ),
+    (
+        6,
+        "sales_orders",
+        include_str!("../migrations/0006_sales_orders.sql"),
+    ),
 ];
 
-pub const LATEST_VERSION: i64 = 5;
+pub const LATEST_VERSION: i64 = 6;
 
 /// The advisory lock key that serialises migrations ("inventor" in ASCII).
 const MIGRATION_LOCK: i64 = 0x696e_7665_6e74_6f72;

@@ -308,3 +308,72 @@ pub(crate) fn page(rows: Vec<PgRow>, limit: u32) -> Result<Page<Reservation>> {
         .collect::<Result<Vec<_>>>()?;
     Ok(Page::keyset(found, limit, |r| r.id.to_string()))
 }
+
+/// The active reservations that hold stock for an order line, oldest
+/// first: (id, quantity). Call after the line's item's lapsed ones ended.
+pub(crate) async fn line_holds(conn: &mut PgConnection, line_id: Uuid) -> Result<Vec<(Uuid, i64)>> {
+    sqlx::query_as(
+        "SELECT id, quantity FROM reservations WHERE order_line_id = $1 AND status = 'active' ORDER BY id",
+    )
+    .bind(line_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_error)
+}
+
+/// Sets an active reservation's expiry (`None`: firm), with its event.
+pub(crate) async fn set_expiry(
+    conn: &mut PgConnection,
+    id: Uuid,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<()> {
+    sqlx::query("UPDATE reservations SET expires_at = $1 WHERE id = $2 AND status = 'active'")
+        .bind(expires_at.map(truncate))
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let reservation = load_reservation(&mut *conn, id).await?;
+    record_events(
+        conn,
+        &[NewEvent::reservation(
+            event_kind::RESERVATION_UPDATED,
+            &reservation,
+        )],
+    )
+    .await
+}
+
+/// Uses `take` units of an active reservation for a shipment: all of it
+/// ends it as `consumed`, less lowers it. The units are given back to
+/// `available`, for the shipment's issue to take in the same transaction.
+pub(crate) async fn consume(
+    conn: &mut PgConnection,
+    id: Uuid,
+    quantity: i64,
+    take: i64,
+) -> Result<()> {
+    if take >= quantity {
+        end_reservation(conn, id, ReservationStatus::Consumed, "consume").await?;
+        return Ok(());
+    }
+    let (item_id, location_id) = place_of(conn, id).await?;
+    sqlx::query(
+        "UPDATE reservations SET quantity = quantity - $1 WHERE id = $2 AND status = 'active'",
+    )
+    .bind(take)
+    .bind(id)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    unreserve(conn, &[item_id], &[location_id], &[take]).await?;
+    let reservation = load_reservation(&mut *conn, id).await?;
+    record_events(
+        conn,
+        &[NewEvent::reservation(
+            event_kind::RESERVATION_UPDATED,
+            &reservation,
+        )],
+    )
+    .await
+}

@@ -22,9 +22,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "reservations",
         include_str!("../migrations/0005_reservations.sql"),
     ),
+    (
+        6,
+        "sales_orders",
+        include_str!("../migrations/0006_sales_orders.sql"),
+    ),
 ];
 
-pub const LATEST_VERSION: i64 = 5;
+pub const LATEST_VERSION: i64 = 6;
 
 pub(crate) fn run(conn: &mut Connection) -> Result<()> {
     conn.execute_batch(

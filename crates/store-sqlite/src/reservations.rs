@@ -278,3 +278,64 @@ pub(crate) fn list_reservations(
     }
     Ok(Page::keyset(found, query.limit, |r| r.id.to_string()))
 }
+
+/// The active reservations that hold stock for an order line, oldest
+/// first: (id, quantity). Call after the line's item's lapsed ones ended.
+pub(crate) fn line_holds(conn: &Connection, line_id: Uuid) -> Result<Vec<(Uuid, i64)>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, quantity FROM reservations WHERE order_line_id = ?1 AND status = 'active' ORDER BY id",
+        )
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map(params![line_id.to_string()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })
+        .map_err(db_error)?;
+    let mut holds = Vec::new();
+    for row in rows {
+        let (id, quantity) = row.map_err(db_error)?;
+        holds.push((Uuid::parse_str(&id).map_err(Error::internal)?, quantity));
+    }
+    Ok(holds)
+}
+
+/// Sets an active reservation's expiry (`None`: firm), with its event.
+pub(crate) fn set_expiry(
+    conn: &Connection,
+    id: Uuid,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE reservations SET expires_at = ?1 WHERE id = ?2 AND status = 'active'",
+    )
+    .and_then(|mut stmt| stmt.execute(params![expires_at.map(micros), id.to_string()]))
+    .map_err(db_error)?;
+    let reservation = load_reservation(conn, id)?;
+    record_event(
+        conn,
+        NewEvent::reservation(event_kind::RESERVATION_UPDATED, &reservation),
+    )
+}
+
+/// Uses `take` units of an active reservation for a shipment: all of it
+/// ends it as `consumed`, less lowers it. The units are given back to
+/// `available`, for the shipment's issue to take in the same transaction.
+pub(crate) fn consume(conn: &Connection, id: Uuid, quantity: i64, take: i64) -> Result<()> {
+    if take >= quantity {
+        end_reservation(conn, id, ReservationStatus::Consumed, "consume")?;
+        return Ok(());
+    }
+    let (item_id, location_id) = place_of(conn, id)?;
+    conn.prepare_cached(
+        "UPDATE reservations SET quantity = quantity - ?1 WHERE id = ?2 AND status = 'active'",
+    )
+    .and_then(|mut stmt| stmt.execute(params![take, id.to_string()]))
+    .map_err(db_error)?;
+    unreserve(conn, &item_id, &location_id, take)?;
+    let reservation = load_reservation(conn, id)?;
+    record_event(
+        conn,
+        NewEvent::reservation(event_kind::RESERVATION_UPDATED, &reservation),
+    )
+}

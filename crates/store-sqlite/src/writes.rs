@@ -345,7 +345,11 @@ pub(crate) fn open_item(conn: &Connection, item_id: &str) -> Result<String> {
     Ok(sku)
 }
 
-fn apply_one(conn: &Connection, m: NewMovement, actor: &Actor) -> Result<MovementResult> {
+pub(crate) fn apply_one(
+    conn: &Connection,
+    m: NewMovement,
+    actor: &Actor,
+) -> Result<MovementResult> {
     let item_id = m.item_id.to_string();
     let sku = open_item(conn, &item_id)?;
 

@@ -87,6 +87,14 @@ macro_rules! contract_tests {
             reservations_are_listed_by_filter_and_page,
             idempotent_reservation,
             concurrent_reservations_and_issues_never_oversell,
+            a_sales_order_is_confirmed_and_shipped_in_parts,
+            a_confirm_short_of_stock_names_the_line_and_reserves_nothing,
+            a_held_cart_turns_firm_on_confirm_without_a_release,
+            a_lapsed_hold_is_reserved_again_or_refused_when_taken,
+            cancel_releases_what_is_reserved_and_keeps_what_shipped,
+            a_draft_is_edited_by_line_and_its_holds_follow,
+            sales_orders_are_listed_by_status_and_search,
+            concurrent_confirms_on_one_hot_item_never_oversell,
         );
         $crate::contract_tests!(@pair $factory;
             export_import_round_trip,
@@ -129,6 +137,7 @@ mod identity;
 mod ledger;
 mod moving;
 mod reservations;
+mod sales;
 mod stocktake;
 
 pub use admin::*;
@@ -140,4 +149,5 @@ pub use identity::*;
 pub use ledger::*;
 pub use moving::*;
 pub use reservations::*;
+pub use sales::*;
 pub use stocktake::*;

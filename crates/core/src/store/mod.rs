@@ -16,6 +16,7 @@ mod idempotency;
 mod identity;
 mod ledger;
 mod reservations;
+mod sales;
 
 pub use admin::{AdminStore, PoolStats};
 pub use catalogue::CatalogueStore;
@@ -25,12 +26,14 @@ pub use idempotency::{Created, Idempotency, Render, StoredResponse};
 pub use identity::IdentityStore;
 pub use ledger::LedgerStore;
 pub use reservations::ReservationStore;
+pub use sales::{OrderIdem, SalesStore};
 
 /// Every area of the storage contract: what a backend is.
 pub trait Store:
     CatalogueStore
     + LedgerStore
     + ReservationStore
+    + SalesStore
     + HistoryStore
     + IdentityStore
     + EventStore
@@ -42,6 +45,7 @@ impl<T> Store for T where
     T: CatalogueStore
         + LedgerStore
         + ReservationStore
+        + SalesStore
         + HistoryStore
         + IdentityStore
         + EventStore

@@ -30,6 +30,10 @@ use utoipa::{Modify, OpenApi};
         v1::reservations::create_reservation, v1::reservations::list_reservations,
         v1::reservations::get_reservation, v1::reservations::patch_reservation,
         v1::reservations::release_reservation,
+        v1::sales_orders::create_sales_order, v1::sales_orders::list_sales_orders,
+        v1::sales_orders::get_sales_order, v1::sales_orders::patch_sales_order,
+        v1::sales_orders::hold_sales_order, v1::sales_orders::confirm_sales_order,
+        v1::sales_orders::ship_sales_order, v1::sales_orders::cancel_sales_order,
     ),
     components(schemas(ProblemDoc)),
     modifiers(&BearerAuth, &ProblemResponses),
@@ -41,6 +45,7 @@ use utoipa::{Modify, OpenApi};
         (name = "movements", description = "The stock ledger"),
         (name = "events", description = "The change feed (Server-Sent Events)"),
         (name = "reservations", description = "Stock held for someone, with exact expiry"),
+        (name = "sales-orders", description = "Carts and sales orders: hold, confirm, ship, cancel"),
         (name = "admin", description = "Checking the database"),
     )
 )]

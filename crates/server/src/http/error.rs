@@ -82,6 +82,9 @@ pub struct ProblemDoc {
     /// that status.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_status: Option<String>,
+    /// For a refusal of one line of an order: that line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line_id: Option<uuid::Uuid>,
     /// For a refusal of the caller's role: the permission the request needs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permission: Option<String>,
@@ -107,6 +110,8 @@ pub struct Members {
     pub moved: Option<Vec<MovedItem>>,
     /// For an invalid transition: the entity's current status.
     pub current_status: Option<String>,
+    /// For a refusal of one line of an order: that line.
+    pub line_id: Option<uuid::Uuid>,
     /// For a refusal of the caller's role: the permission the request needs.
     pub permission: Option<String>,
     /// For a refusal of the caller's role: the least role that has it.
@@ -307,6 +312,29 @@ fn domain_problem(e: Error) -> Problem {
             p.members.index = Some(u32::try_from(index).unwrap_or(u32::MAX));
             p
         }
+        Error::AtLine {
+            index,
+            line_id,
+            sku,
+            source,
+        } => {
+            let mut p = domain_problem(*source);
+            for e in &mut p.errors {
+                e.field = format!("lines[{index}].{}", e.field);
+            }
+            let line = match sku.as_str() {
+                "" => format!("line {index}"),
+                sku => format!("line {index} ({sku})"),
+            };
+            p.detail = if p.errors.is_empty() {
+                format!("{line}: {}", p.detail)
+            } else {
+                field_detail(&p.errors)
+            };
+            p.members.index = Some(u32::try_from(index).unwrap_or(u32::MAX));
+            p.members.line_id = Some(line_id);
+            p
+        }
         Error::Unavailable(detail) => {
             tracing::error!(error = %detail, "database unavailable");
             problem(
@@ -403,6 +431,7 @@ impl Problem {
             elsewhere: self.members.elsewhere.clone(),
             moved: self.members.moved.clone(),
             current_status: self.members.current_status.clone(),
+            line_id: self.members.line_id,
             permission: self.members.permission.clone(),
             required_role: self.members.required_role,
         }

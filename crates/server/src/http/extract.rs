@@ -100,6 +100,40 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A JSON body that may be left out: no body at all is `T::default()`
+/// (`POST /sales-orders/{id}/confirm` needs none); a body is read as
+/// [`ApiJson`] reads it.
+pub struct OptionalJson<T> {
+    pub value: T,
+    pub raw: Bytes,
+}
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = HttpError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = is_json(req.headers());
+        let raw = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                HttpError::PayloadTooLarge(crate::http::body::MAX_BODY_BYTES)
+            } else {
+                HttpError::MalformedJson("the body could not be read".into())
+            }
+        })?;
+        if raw.is_empty() {
+            return Ok(Self {
+                value: T::default(),
+                raw,
+            });
+        }
+        if !json {
+            return Err(HttpError::UnsupportedMediaType("application/json"));
+        }
+        let value = parse_json(&raw)?;
+        Ok(Self { value, raw })
+    }
+}
+
 /// Query parameters: every parameter must be one `T` knows (an unknown one
 /// is a 422 that lists the accepted ones), none may repeat, and values are
 /// strings that the handler parses with the helpers in [`crate::http::params`].

@@ -24,4 +24,5 @@ mod permissions;
 mod pg_outage;
 mod replicas;
 mod reservations;
+mod sales_orders;
 mod smoke;

@@ -33,6 +33,11 @@ fn body_for(use_case: UseCase, item_id: &str, n: usize) -> Option<Value> {
         }
         UseCase::CreateReservation => json!({"item_id": item_id, "quantity": 1}),
         UseCase::UpdateReservation => json!({"quantity": 1}),
+        UseCase::CreateSalesOrder => {
+            json!({"lines": [{"item_id": item_id, "quantity": 1, "unit_price": "1"}]})
+        }
+        UseCase::UpdateSalesOrder => json!({"reference": "walked"}),
+        UseCase::HoldSalesOrder => json!({"minutes": 5}),
         _ => return None,
     })
 }
@@ -57,6 +62,15 @@ async fn every_route_is_checked_against_the_permission_table() {
     assert_eq!(reservation.status(), StatusCode::CREATED);
     let reservation: Value = reservation.json().await.unwrap();
     let reservation_id = reservation["id"].as_str().unwrap().to_owned();
+    let order = app
+        .post(
+            "/api/v1/sales-orders",
+            serde_json::json!({"lines": [{"item_id": item_id, "quantity": 1, "unit_price": "1"}]}),
+        )
+        .await;
+    assert_eq!(order.status(), StatusCode::CREATED);
+    let order: Value = order.json().await.unwrap();
+    let order_id = order["id"].as_str().unwrap().to_owned();
 
     // The document and the table name the same routes.
     let doc = app.get_json("/api/openapi.json").await;
@@ -98,6 +112,8 @@ async fn every_route_is_checked_against_the_permission_table() {
             &movement_id
         } else if template.starts_with("/api/v1/reservations") {
             &reservation_id
+        } else if template.starts_with("/api/v1/sales-orders") {
+            &order_id
         } else {
             &item_id
         };

@@ -126,6 +126,35 @@ pub const BY_OPERATION: &[(&str, &[(u16, &str)])] = &[
         )],
     ),
     (
+        "create_sales_order",
+        &[(
+            409,
+            "A held cart's line lacks stock (`insufficient-stock`, naming the line in `index` and `line_id`), \
+             or an item is archived (`item-archived`)",
+        )],
+    ),
+    (
+        "patch_sales_order",
+        &[(409, SALES_REFUSALS)],
+    ),
+    ("hold_sales_order", &[(409, SALES_REFUSALS)]),
+    ("confirm_sales_order", &[(409, SALES_REFUSALS)]),
+    (
+        "ship_sales_order",
+        &[(
+            409,
+            "The order is not confirmed or partially shipped (`invalid-transition`, its status in \
+             `current_status`)",
+        )],
+    ),
+    (
+        "cancel_sales_order",
+        &[(
+            409,
+            "The order is shipped or cancelled already (`invalid-transition`, its status in `current_status`)",
+        )],
+    ),
+    (
         "reverse_movement",
         &[
             (409, STOCK_REFUSALS),
@@ -133,6 +162,10 @@ pub const BY_OPERATION: &[(&str, &[(u16, &str)])] = &[
         ],
     ),
 ];
+
+const SALES_REFUSALS: &str = "The order is no longer a draft (`invalid-transition`, its status in \
+     `current_status`), or a line lacks stock (`insufficient-stock`, naming the line in `index` and \
+     `line_id`, with `available` and `requested`)";
 
 /// The problem responses of one operation: status → reasons.
 fn problem_statuses(id: &str, method: &str, path: &str, op: &Operation) -> Vec<(u16, Vec<String>)> {
@@ -620,6 +653,18 @@ mod tests {
                 }],
             }
             .into(),
+            Error::AtLine {
+                index: 1,
+                line_id: uuid::Uuid::nil(),
+                sku: "A".into(),
+                source: Box::new(Error::InsufficientStock {
+                    location: "MAIN".into(),
+                    available: 1,
+                    requested: 2,
+                    elsewhere: Vec::new(),
+                }),
+            }
+            .into(),
             Error::InvalidTransition {
                 entity: "reservation",
                 status: "released".into(),
@@ -672,6 +717,7 @@ mod tests {
             "elsewhere",
             "moved",
             "current_status",
+            "line_id",
             "permission",
             "required_role",
         ] {

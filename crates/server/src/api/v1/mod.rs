@@ -10,6 +10,7 @@ pub mod items;
 pub mod locations;
 pub mod movements;
 pub mod reservations;
+pub mod sales_orders;
 pub mod stock_counts;
 pub mod users;
 
@@ -73,6 +74,34 @@ pub const ROUTES: &[(&str, &str, UseCase)] = &[
         "DELETE",
         "/api/v1/reservations/{id}",
         UseCase::ReleaseReservation,
+    ),
+    ("POST", "/api/v1/sales-orders", UseCase::CreateSalesOrder),
+    ("GET", "/api/v1/sales-orders", UseCase::ListSalesOrders),
+    ("GET", "/api/v1/sales-orders/{id}", UseCase::GetSalesOrder),
+    (
+        "PATCH",
+        "/api/v1/sales-orders/{id}",
+        UseCase::UpdateSalesOrder,
+    ),
+    (
+        "POST",
+        "/api/v1/sales-orders/{id}/hold",
+        UseCase::HoldSalesOrder,
+    ),
+    (
+        "POST",
+        "/api/v1/sales-orders/{id}/confirm",
+        UseCase::ConfirmSalesOrder,
+    ),
+    (
+        "POST",
+        "/api/v1/sales-orders/{id}/ship",
+        UseCase::ShipSalesOrder,
+    ),
+    (
+        "POST",
+        "/api/v1/sales-orders/{id}/cancel",
+        UseCase::CancelSalesOrder,
     ),
 ];
 
@@ -138,5 +167,29 @@ pub fn routes() -> Router<App> {
             get(reservations::get_reservation)
                 .patch(reservations::patch_reservation)
                 .delete(reservations::release_reservation),
+        )
+        .route(
+            "/api/v1/sales-orders",
+            post(sales_orders::create_sales_order).get(sales_orders::list_sales_orders),
+        )
+        .route(
+            "/api/v1/sales-orders/{id}",
+            get(sales_orders::get_sales_order).patch(sales_orders::patch_sales_order),
+        )
+        .route(
+            "/api/v1/sales-orders/{id}/hold",
+            post(sales_orders::hold_sales_order),
+        )
+        .route(
+            "/api/v1/sales-orders/{id}/confirm",
+            post(sales_orders::confirm_sales_order),
+        )
+        .route(
+            "/api/v1/sales-orders/{id}/ship",
+            post(sales_orders::ship_sales_order),
+        )
+        .route(
+            "/api/v1/sales-orders/{id}/cancel",
+            post(sales_orders::cancel_sales_order),
         )
 }
