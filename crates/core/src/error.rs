@@ -37,6 +37,8 @@ pub enum ConflictKind {
     IdempotencyInFlight,
     AlreadyReversed,
     NotReversible,
+    DuplicatePartyCode,
+    PartyHasOpenOrders,
 }
 
 impl ConflictKind {
@@ -52,6 +54,8 @@ impl ConflictKind {
             Self::IdempotencyInFlight => "idempotency-in-flight",
             Self::AlreadyReversed => "already-reversed",
             Self::NotReversible => "not-reversible",
+            Self::DuplicatePartyCode => "duplicate-party-code",
+            Self::PartyHasOpenOrders => "party-has-open-orders",
         }
     }
 }
@@ -113,6 +117,28 @@ pub enum Error {
         code: String,
         known: Vec<String>,
     },
+    /// An action that the entity's current status does not allow (submit a
+    /// received order, edit a submitted one...). Shared by every kind of
+    /// order: `entity` names it ("purchase order"), `status` is the status
+    /// it is in, `action` what was asked ("submit").
+    #[error("{} {entity} cannot be {}: it is {status}", article(.entity), past(.action))]
+    InvalidTransition {
+        entity: &'static str,
+        status: String,
+        action: &'static str,
+    },
+    /// A receipt of more than a purchase-order line still expects, without
+    /// `allow_over_receipt`.
+    #[error(
+        "line {line_id} ({sku}) expects {outstanding} more, {requested} requested; \
+         send \"allow_over_receipt\": true to receive more than ordered"
+    )]
+    OverReceipt {
+        line_id: uuid::Uuid,
+        sku: String,
+        outstanding: i64,
+        requested: i64,
+    },
     /// No valid credentials came with the request.
     #[error("authentication required")]
     Unauthorized,
@@ -135,6 +161,29 @@ pub enum Error {
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// "a" or "an" (a copy of `validation::article`: `validation` knows this
+/// module, so this one may not know it).
+fn article(word: &str) -> &'static str {
+    match word.chars().next() {
+        Some(c) if "aeiouAEIOU".contains(c) => "an",
+        _ => "a",
+    }
+}
+
+/// "submit" → "submitted", for the transition refusal's sentence.
+fn past(action: &str) -> String {
+    match action {
+        "edit" => "edited".into(),
+        "submit" => "submitted".into(),
+        "receive" => "received against".into(),
+        "cancel" => "cancelled".into(),
+        "ship" => "shipped".into(),
+        "confirm" => "confirmed".into(),
+        "hold" => "held".into(),
+        other => format!("{other}ed"),
+    }
 }
 
 fn elsewhere_text(elsewhere: &[Availability]) -> String {
@@ -201,6 +250,27 @@ impl Error {
             }
             _ => None,
         }
+    }
+
+    /// The refusal of `action` on an `entity` in `status` (see
+    /// [`Error::InvalidTransition`]).
+    pub fn invalid_transition(
+        entity: &'static str,
+        status: impl Into<String>,
+        action: &'static str,
+    ) -> Self {
+        Self::InvalidTransition {
+            entity,
+            status: status.into(),
+            action,
+        }
+    }
+
+    pub fn duplicate_party_code(code: &str) -> Self {
+        Self::conflict(
+            ConflictKind::DuplicatePartyCode,
+            format!("party code '{code}' is taken"),
+        )
     }
 
     pub fn conflict(kind: ConflictKind, detail: impl Into<String>) -> Self {

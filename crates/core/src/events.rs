@@ -3,6 +3,8 @@
 
 use crate::catalogue::Item;
 use crate::ledger::MovementResult;
+use crate::parties::Party;
+use crate::purchasing::PurchaseOrder;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -17,7 +19,8 @@ pub struct Event {
     /// One of [`event_kind`].
     pub kind: String,
     pub entity_id: Uuid,
-    /// The item, or the movement with the balances after it.
+    /// The item, the movement with the balances after it, the party or the
+    /// purchase order.
     #[schema(value_type = Object)]
     pub data: Value,
     pub created_at: DateTime<Utc>,
@@ -68,6 +71,24 @@ impl NewEvent {
             kind,
             entity_id: item.id,
             data: json(item),
+        }
+    }
+
+    /// `kind` is `party.created` or `party.updated`; the data is the party after it.
+    pub fn party(kind: &'static str, party: &Party) -> Self {
+        Self {
+            kind,
+            entity_id: party.id,
+            data: json(party),
+        }
+    }
+
+    /// `kind` is one of the `purchase_order.*` kinds; the data is the order after it.
+    pub fn purchase_order(kind: &'static str, order: &PurchaseOrder) -> Self {
+        Self {
+            kind,
+            entity_id: order.id,
+            data: json(order),
         }
     }
 

@@ -68,6 +68,20 @@ pub fn format_total(minor: i128) -> String {
     format!("{sign}{grouped}.{fraction}")
 }
 
+/// Renders an amount in ten-thousandths (a line or order total: quantity ×
+/// unit cost, summed, which may exceed `i64`) exactly, without separators
+/// and with at least two places (`1_234_567` → `"123.4567"`, `0` → `"0.00"`),
+/// the form the API sends money in.
+pub fn format_amount(minor: i128) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    let mut fraction = format!("{:04}", abs % 10_000);
+    while fraction.len() > 2 && fraction.ends_with('0') {
+        fraction.pop();
+    }
+    format!("{sign}{}.{fraction}", abs / 10_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +111,17 @@ mod tests {
         assert_eq!(
             format_total(i128::MIN),
             "-17,014,118,346,046,923,173,168,730,371,588,410.5728"
+        );
+    }
+
+    #[test]
+    fn formats_amounts_exactly() {
+        assert_eq!(format_amount(0), "0.00");
+        assert_eq!(format_amount(1_234_567), "123.4567");
+        assert_eq!(format_amount(125_000), "12.50");
+        assert_eq!(
+            format_amount(i128::from(i64::MAX) * 1_000),
+            "922337203685477580.70"
         );
     }
 

@@ -19,9 +19,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "barcodes",
         include_str!("../migrations/0003_barcodes.sql"),
     ),
+    (
+        4,
+        "parties_purchase_orders",
+        include_str!("../migrations/0004_parties_purchase_orders.sql"),
+    ),
 ];
 
-pub const LATEST_VERSION: i64 = 3;
+pub const LATEST_VERSION: i64 = 4;
 
 /// The advisory lock key that serialises migrations ("inventor" in ASCII).
 const MIGRATION_LOCK: i64 = 0x696e_7665_6e74_6f72;

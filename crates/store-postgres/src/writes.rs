@@ -49,7 +49,7 @@ where
 
 /// The response already recorded under this key, if any (read inside the
 /// write's transaction; see `Idempotency::check`).
-async fn replay<T>(
+pub(crate) async fn replay<T>(
     conn: &mut PgConnection,
     idem: &Option<Idempotency<T>>,
 ) -> Result<Option<StoredResponse>> {
@@ -58,7 +58,7 @@ async fn replay<T>(
 }
 
 /// Records the response of a create under its key, in the create's transaction.
-async fn remember<T>(
+pub(crate) async fn remember<T>(
     conn: &mut PgConnection,
     idem: &Option<Idempotency<T>>,
     value: &T,
@@ -81,7 +81,7 @@ async fn remember<T>(
 }
 
 /// Records a committed change in the change feed, in the change's transaction.
-async fn record_event(conn: &mut PgConnection, event: NewEvent) -> Result<()> {
+pub(crate) async fn record_event(conn: &mut PgConnection, event: NewEvent) -> Result<()> {
     record_events(conn, std::slice::from_ref(&event)).await
 }
 

@@ -17,9 +17,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "barcodes",
         include_str!("../migrations/0003_barcodes.sql"),
     ),
+    (
+        4,
+        "parties_purchase_orders",
+        include_str!("../migrations/0004_parties_purchase_orders.sql"),
+    ),
 ];
 
-pub const LATEST_VERSION: i64 = 3;
+pub const LATEST_VERSION: i64 = 4;
 
 pub(crate) fn run(conn: &mut Connection) -> Result<()> {
     conn.execute_batch(

@@ -45,13 +45,20 @@ pub(crate) fn find_idempotent(
 
 /// The response already recorded under this key, if any (read inside the
 /// write's transaction; see `Idempotency::check`).
-fn replay<T>(conn: &Connection, idem: &Option<Idempotency<T>>) -> Result<Option<StoredResponse>> {
+pub(crate) fn replay<T>(
+    conn: &Connection,
+    idem: &Option<Idempotency<T>>,
+) -> Result<Option<StoredResponse>> {
     let Some(idem) = idem else { return Ok(None) };
     idem.check(find_idempotent(conn, idem.user_id, &idem.key)?)
 }
 
 /// Records the response of a create under its key, in the create's transaction.
-fn remember<T>(conn: &Connection, idem: &Option<Idempotency<T>>, value: &T) -> Result<()> {
+pub(crate) fn remember<T>(
+    conn: &Connection,
+    idem: &Option<Idempotency<T>>,
+    value: &T,
+) -> Result<()> {
     let Some(idem) = idem else { return Ok(()) };
     conn.prepare_cached(
         "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, status, body, created_at) \
@@ -72,7 +79,7 @@ fn remember<T>(conn: &Connection, idem: &Option<Idempotency<T>>, value: &T) -> R
 }
 
 /// Records a committed change in the change feed, in the change's transaction.
-fn record_event(conn: &Connection, event: NewEvent) -> Result<()> {
+pub(crate) fn record_event(conn: &Connection, event: NewEvent) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO events (kind, entity_id, data, created_at) VALUES (?1, ?2, ?3, ?4)",
     )
@@ -377,7 +384,10 @@ pub(crate) fn restore_item(
 }
 
 /// A location's id and code, by code, or the default location's.
-fn resolve_location(conn: &Connection, code: Option<&str>) -> Result<Option<(String, String)>> {
+pub(crate) fn resolve_location(
+    conn: &Connection,
+    code: Option<&str>,
+) -> Result<Option<(String, String)>> {
     let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?));
     match code {
         Some(code) => conn
@@ -390,7 +400,11 @@ fn resolve_location(conn: &Connection, code: Option<&str>) -> Result<Option<(Str
     .map_err(db_error)
 }
 
-fn apply_one(conn: &Connection, m: NewMovement, actor: &Actor) -> Result<MovementResult> {
+pub(crate) fn apply_one(
+    conn: &Connection,
+    m: NewMovement,
+    actor: &Actor,
+) -> Result<MovementResult> {
     let item_id = m.item_id.to_string();
     let (sku, archived): (String, bool) = conn
         .prepare_cached("SELECT sku, archived FROM items WHERE id = ?1")

@@ -15,6 +15,8 @@ mod history;
 mod idempotency;
 mod identity;
 mod ledger;
+mod parties;
+mod purchasing;
 
 pub use admin::{AdminStore, PoolStats};
 pub use catalogue::CatalogueStore;
@@ -23,14 +25,30 @@ pub use history::HistoryStore;
 pub use idempotency::{Created, Idempotency, Render, StoredResponse};
 pub use identity::IdentityStore;
 pub use ledger::LedgerStore;
+pub use parties::PartyStore;
+pub use purchasing::PurchaseStore;
 
 /// Every area of the storage contract: what a backend is.
 pub trait Store:
-    CatalogueStore + LedgerStore + HistoryStore + IdentityStore + EventStore + AdminStore
+    CatalogueStore
+    + LedgerStore
+    + HistoryStore
+    + IdentityStore
+    + EventStore
+    + AdminStore
+    + PartyStore
+    + PurchaseStore
 {
 }
 
 impl<T> Store for T where
-    T: CatalogueStore + LedgerStore + HistoryStore + IdentityStore + EventStore + AdminStore
+    T: CatalogueStore
+        + LedgerStore
+        + HistoryStore
+        + IdentityStore
+        + EventStore
+        + AdminStore
+        + PartyStore
+        + PurchaseStore
 {
 }

@@ -84,6 +84,18 @@ pub struct ProblemDoc {
     /// For a refusal of the caller's role: the least role that has it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub required_role: Option<Role>,
+    /// For an invalid transition: the status the order is in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_status: Option<String>,
+    /// For an invalid transition: what was asked (`submit`, `receive`...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// For an over-receipt: the purchase-order line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line_id: Option<String>,
+    /// For an over-receipt: what the line still expects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outstanding: Option<i64>,
 }
 
 /// The members some problems add to the four every problem has.
@@ -105,6 +117,14 @@ pub struct Members {
     pub permission: Option<String>,
     /// For a refusal of the caller's role: the least role that has it.
     pub required_role: Option<Role>,
+    /// For an invalid transition: the status the order is in.
+    pub current_status: Option<String>,
+    /// For an invalid transition: what was asked.
+    pub action: Option<String>,
+    /// For an over-receipt: the purchase-order line.
+    pub line_id: Option<String>,
+    /// For an over-receipt: what the line still expects.
+    pub outstanding: Option<i64>,
 }
 
 /// A problem, ready for either renderer.
@@ -150,6 +170,8 @@ fn conflict_title(kind: ConflictKind) -> &'static str {
         ConflictKind::IdempotencyInFlight => "Request in flight",
         ConflictKind::AlreadyReversed => "Already reversed",
         ConflictKind::NotReversible => "Not reversible",
+        ConflictKind::DuplicatePartyCode => "Duplicate party code",
+        ConflictKind::PartyHasOpenOrders => "Party has open orders",
     }
 }
 
@@ -229,6 +251,43 @@ fn domain_problem(e: Error) -> Problem {
             );
             p.members.location = Some(location);
             p.members.moved = Some(moved);
+            p
+        }
+        e @ Error::InvalidTransition { .. } => {
+            let detail = e.to_string();
+            let Error::InvalidTransition { status, action, .. } = e else {
+                unreachable!("matched above")
+            };
+            let mut p = problem(
+                StatusCode::CONFLICT,
+                "invalid-transition",
+                "Invalid transition",
+                detail,
+            );
+            p.members.current_status = Some(status);
+            p.members.action = Some(action.to_owned());
+            p
+        }
+        e @ Error::OverReceipt { .. } => {
+            let detail = e.to_string();
+            let Error::OverReceipt {
+                line_id,
+                outstanding,
+                requested,
+                ..
+            } = e
+            else {
+                unreachable!("matched above")
+            };
+            let mut p = problem(
+                StatusCode::CONFLICT,
+                "over-receipt",
+                "Over-receipt",
+                detail,
+            );
+            p.members.line_id = Some(line_id.to_string());
+            p.members.outstanding = Some(outstanding);
+            p.members.requested = Some(requested);
             p
         }
         Error::Unauthorized => problem(
@@ -384,6 +443,10 @@ impl Problem {
             moved: self.members.moved.clone(),
             permission: self.members.permission.clone(),
             required_role: self.members.required_role,
+            current_status: self.members.current_status.clone(),
+            action: self.members.action.clone(),
+            line_id: self.members.line_id.clone(),
+            outstanding: self.members.outstanding,
         }
     }
 

@@ -598,6 +598,14 @@ mod tests {
                 }],
             }
             .into(),
+            Error::invalid_transition("purchase order", "received", "submit").into(),
+            Error::OverReceipt {
+                line_id: uuid::Uuid::nil(),
+                sku: "A".into(),
+                outstanding: 1,
+                requested: 2,
+            }
+            .into(),
         ];
         let mut seen = std::collections::BTreeSet::new();
         for error in errors {
@@ -645,6 +653,10 @@ mod tests {
             "moved",
             "permission",
             "required_role",
+            "current_status",
+            "action",
+            "line_id",
+            "outstanding",
         ] {
             assert!(
                 seen.contains(member),
