@@ -33,6 +33,11 @@ pub enum Change<'a> {
     },
     /// A location was created or changed (no cache holds locations).
     LocationChanged,
+    /// A party was created or changed (its event was written).
+    PartyChanged,
+    /// A purchase order was created or changed; the items whose
+    /// `incoming` it moved are cached no more.
+    PurchaseOrder(&'a [Uuid]),
     UserCreated,
     /// A user's role changed: every cached session holds the old one.
     UserChanged,
@@ -93,6 +98,12 @@ impl App {
                 for r in results {
                     metrics::counter!("inventory_stock_movements_total", "kind" => r.movement.kind.as_str())
                         .increment(1);
+                }
+            }
+            Change::PartyChanged => {}
+            Change::PurchaseOrder(items) => {
+                for &id in items {
+                    self.items.invalidate(redis, id).await;
                 }
             }
             Change::LocationChanged | Change::UserCreated => event_written = false,

@@ -144,6 +144,17 @@ use_cases! {
     FollowEvents => "follow_events", Needs(InventoryRead);
     Dashboard => "dashboard", Needs(InventoryRead);
     CheckInvariants => "check_invariants", Needs(SystemInspect);
+    CreateParty => "create_party", Needs(PartiesWrite);
+    GetParty => "get_party", Needs(InventoryRead);
+    ListParties => "list_parties", Needs(InventoryRead);
+    UpdateParty => "update_party", Needs(PartiesWrite);
+    CreatePurchaseOrder => "create_purchase_order", Needs(PurchaseOrdersWrite);
+    GetPurchaseOrder => "get_purchase_order", Needs(InventoryRead);
+    ListPurchaseOrders => "list_purchase_orders", Needs(InventoryRead);
+    UpdatePurchaseOrder => "update_purchase_order", Needs(PurchaseOrdersWrite);
+    SubmitPurchaseOrder => "submit_purchase_order", Needs(PurchaseOrdersSubmit);
+    ReceivePurchaseOrder => "receive_purchase_order", Needs(PurchaseOrdersWrite);
+    CancelPurchaseOrder => "cancel_purchase_order", Needs(OrdersCancel);
 }
 
 #[cfg(test)]

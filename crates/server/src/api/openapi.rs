@@ -13,7 +13,7 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Inventory Manager API", description = "Items, locations and an append-only stock ledger."),
+    info(title = "Inventory Manager API", description = "Items, locations, an append-only stock ledger, parties and purchase orders."),
     paths(
         system::health, system::ready,
         v1::auth::login, v1::auth::logout, v1::auth::me, v1::users::create_user,
@@ -27,6 +27,12 @@ use utoipa::{Modify, OpenApi};
         v1::movements::reverse_movement, v1::movements::export_movements,
         v1::stock_counts::post_stock_count,
         v1::events::stream_events, v1::admin::invariants,
+        v1::parties::create_party, v1::parties::list_parties, v1::parties::get_party,
+        v1::parties::patch_party,
+        v1::purchase_orders::create_purchase_order, v1::purchase_orders::list_purchase_orders,
+        v1::purchase_orders::get_purchase_order, v1::purchase_orders::patch_purchase_order,
+        v1::purchase_orders::submit_purchase_order, v1::purchase_orders::receive_purchase_order,
+        v1::purchase_orders::cancel_purchase_order,
     ),
     components(schemas(ProblemDoc)),
     modifiers(&BearerAuth, &ProblemResponses),
@@ -38,6 +44,8 @@ use utoipa::{Modify, OpenApi};
         (name = "movements", description = "The stock ledger"),
         (name = "events", description = "The change feed (Server-Sent Events)"),
         (name = "admin", description = "Checking the database"),
+        (name = "parties", description = "Suppliers and customers"),
+        (name = "purchase-orders", description = "Buying stock: drafts, submission, receipts"),
     )
 )]
 pub struct ApiDoc;

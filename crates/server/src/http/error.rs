@@ -279,12 +279,7 @@ fn domain_problem(e: Error) -> Problem {
             else {
                 unreachable!("matched above")
             };
-            let mut p = problem(
-                StatusCode::CONFLICT,
-                "over-receipt",
-                "Over-receipt",
-                detail,
-            );
+            let mut p = problem(StatusCode::CONFLICT, "over-receipt", "Over-receipt", detail);
             p.members.line_id = Some(line_id.to_string());
             p.members.outstanding = Some(outstanding);
             p.members.requested = Some(requested);

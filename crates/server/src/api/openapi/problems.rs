@@ -110,7 +110,38 @@ pub const BY_OPERATION: &[(&str, &[(u16, &str)])] = &[
             (409, "The movement was reversed already (`already-reversed`), or is itself a reversal (`not-reversible`)"),
         ],
     ),
+    (
+        "create_party",
+        &[(409, "Duplicate party code (`duplicate-party-code`)")],
+    ),
+    (
+        "patch_party",
+        &[(
+            409,
+            "Duplicate party code (`duplicate-party-code`), or archiving a party with open \
+             orders (`party-has-open-orders`)",
+        )],
+    ),
+    ("patch_purchase_order", &[(409, INVALID_TRANSITION)]),
+    ("submit_purchase_order", &[(409, INVALID_TRANSITION)]),
+    (
+        "receive_purchase_order",
+        &[
+            (409, INVALID_TRANSITION),
+            (
+                409,
+                "More than a line still expects (`over-receipt`, with `line_id`, `outstanding` \
+                 and `requested`) without `allow_over_receipt`, or an archived item \
+                 (`item-archived`)",
+            ),
+        ],
+    ),
+    ("cancel_purchase_order", &[(409, INVALID_TRANSITION)]),
 ];
+
+const INVALID_TRANSITION: &str =
+    "Not allowed from the order's status (`invalid-transition`, with `current_status` and \
+     `action`)";
 
 /// The problem responses of one operation: status → reasons.
 fn problem_statuses(id: &str, method: &str, path: &str, op: &Operation) -> Vec<(u16, Vec<String>)> {
