@@ -9,7 +9,7 @@ use inventory_core::purchasing::{
     ReceiptResult, ReceivePurchaseOrder,
 };
 
-fn new_order(supplier: Uuid, lines: &[(Uuid, i64, &str)]) -> NewPurchaseOrder {
+pub(crate) fn new_order(supplier: Uuid, lines: &[(Uuid, i64, &str)]) -> NewPurchaseOrder {
     serde_json::from_value::<CreatePurchaseOrder>(json!({
         "supplier_id": supplier,
         "reference": "Quote 77",
@@ -31,7 +31,7 @@ async fn submit(store: &S, id: Uuid) -> PurchaseOrder {
     created(store.submit_purchase_order(id, None).await, "submit")
 }
 
-fn receipt(lines: &[(Uuid, i64)], allow: bool) -> ReceivePurchaseOrder {
+pub(crate) fn receipt(lines: &[(Uuid, i64)], allow: bool) -> ReceivePurchaseOrder {
     serde_json::from_value(json!({
         "lines": lines.iter().map(|(l, q)| json!({"line_id": l, "quantity": q})).collect::<Vec<_>>(),
         "allow_over_receipt": allow,
