@@ -36,6 +36,11 @@ pub enum Change<'a> {
     },
     /// A location was created or changed (no cache holds locations).
     LocationChanged,
+    /// A party was created or changed (its event was written).
+    PartyChanged,
+    /// A purchase order was created or changed; the items whose
+    /// `incoming` it moved are cached no more.
+    PurchaseOrder(&'a [Uuid]),
     UserCreated,
     /// A user's role changed: every cached session holds the old one.
     UserChanged,
@@ -103,6 +108,12 @@ impl App {
                 items.sort_unstable();
                 items.dedup();
                 for id in items {
+                    self.items.invalidate(redis, id).await;
+                }
+            }
+            Change::PartyChanged => {}
+            Change::PurchaseOrder(items) => {
+                for &id in items {
                     self.items.invalidate(redis, id).await;
                 }
             }

@@ -157,6 +157,17 @@ use_cases! {
     ConfirmSalesOrder => "confirm_sales_order", Needs(SalesOrdersWrite);
     ShipSalesOrder => "ship_sales_order", Needs(SalesOrdersWrite);
     CancelSalesOrder => "cancel_sales_order", Needs(OrdersCancel);
+    CreateParty => "create_party", Needs(PartiesWrite);
+    GetParty => "get_party", Needs(InventoryRead);
+    ListParties => "list_parties", Needs(InventoryRead);
+    UpdateParty => "update_party", Needs(PartiesWrite);
+    CreatePurchaseOrder => "create_purchase_order", Needs(PurchaseOrdersWrite);
+    GetPurchaseOrder => "get_purchase_order", Needs(InventoryRead);
+    ListPurchaseOrders => "list_purchase_orders", Needs(InventoryRead);
+    UpdatePurchaseOrder => "update_purchase_order", Needs(PurchaseOrdersWrite);
+    SubmitPurchaseOrder => "submit_purchase_order", Needs(PurchaseOrdersSubmit);
+    ReceivePurchaseOrder => "receive_purchase_order", Needs(PurchaseOrdersWrite);
+    CancelPurchaseOrder => "cancel_purchase_order", Needs(OrdersCancel);
 }
 
 #[cfg(test)]

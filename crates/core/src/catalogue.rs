@@ -163,6 +163,9 @@ pub struct Item {
     pub on_hand: i64,
     pub reserved: i64,
     pub available: i64,
+    /// Still expected on submitted purchase orders (ordered less received,
+    /// never below 0, per line).
+    pub incoming: i64,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -351,6 +354,7 @@ impl CreateItem {
             on_hand: 0,
             reserved: 0,
             available: 0,
+            incoming: 0,
             version: 1,
             created_at: now,
             updated_at: now,

@@ -9,9 +9,17 @@
 //! {"type":"stock",...}     every per-location balance, by item and location
 //! {"type":"reservation",...} every reservation, ended ones included, by id
 //! {"type":"movement",...}  the whole ledger, by seq
+//! {"type":"party",...}                every party, by id
+//! {"type":"purchase_order",...}       every purchase order, by seq
+//! {"type":"purchase_order_line",...}  every line, by order and position
+//! {"type":"purchase_receipt",...}     each receipt movement and its line, by movement
 //! {"type":"event",...}     the whole change feed, by id
 //! {"type":"end","counts":{...}}
 //! ```
+//!
+//! Version 2 added parties, purchase orders, their lines and receipts, and
+//! items' `incoming`; a version 1 file (which has none of them) still
+//! validates and imports, its items' `incoming` 0.
 //!
 //! Timestamps are RFC 3339 UTC with exactly six fractional digits; item
 //! `attributes` and event `data` are the stored JSON text, byte for byte.
@@ -24,6 +32,8 @@
 use crate::access::Role;
 use crate::error::{Error, Result};
 use crate::ledger::MovementKind;
+use crate::parties::PartyKind;
+use crate::purchasing::PoStatus;
 use crate::reservations::ReservationStatus;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -34,9 +44,10 @@ use uuid::Uuid;
 
 /// The `format` of the header line.
 pub const FORMAT: &str = "inventory-export";
-/// The format version this build writes (and the newest it reads).
+/// The format version this build writes (it reads this one and every
+/// earlier one, from [`OLDEST_VERSION`]).
 pub const VERSION: u32 = 2;
-/// The oldest format version this build reads.
+/// The oldest format version this build still reads.
 pub const OLDEST_VERSION: u32 = 1;
 
 /// Rows of each kind in an export.
@@ -52,21 +63,59 @@ pub struct ExportCounts {
     pub reservations: u64,
     pub movements: u64,
     pub events: u64,
+    /// Absent in version 1 files, as are the three below.
+    #[serde(default)]
+    pub parties: u64,
+    #[serde(default)]
+    pub purchase_orders: u64,
+    #[serde(default)]
+    pub purchase_order_lines: u64,
+    #[serde(default)]
+    pub purchase_receipts: u64,
 }
 
 impl fmt::Display for ExportCounts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} users, {} locations, {} items, {} stock balances, {} reservations, {} movements, {} events",
+            "{} users, {} locations, {} items, {} stock balances, {} reservations, {} movements, \
+             {} events, {} parties, {} purchase orders ({} lines, {} receipts)",
             self.users,
             self.locations,
             self.items,
             self.stock,
             self.reservations,
             self.movements,
-            self.events
+            self.events,
+            self.parties,
+            self.purchase_orders,
+            self.purchase_order_lines,
+            self.purchase_receipts
         )
+    }
+}
+
+/// Optional timestamps, as [`micros`] writes them.
+mod opt_micros {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        t: &Option<DateTime<Utc>>,
+        s: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => micros::serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<Option<DateTime<Utc>>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrapped(#[serde(with = "micros")] DateTime<Utc>);
+        Ok(Option::<Wrapped>::deserialize(d)?.map(|Wrapped(t)| t))
     }
 }
 
@@ -95,30 +144,6 @@ mod micros {
             )));
         }
         Ok(t)
-    }
-}
-
-/// Optional timestamps, as [`micros`] (`null` when absent).
-mod opt_micros {
-    use super::*;
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(
-        t: &Option<DateTime<Utc>>,
-        s: S,
-    ) -> std::result::Result<S::Ok, S::Error> {
-        match t {
-            Some(t) => micros::serialize(t, s),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> std::result::Result<Option<DateTime<Utc>>, D::Error> {
-        #[derive(Deserialize)]
-        struct Wrapped(#[serde(with = "micros")] DateTime<Utc>);
-        Ok(Option::<Wrapped>::deserialize(d)?.map(|Wrapped(t)| t))
     }
 }
 
@@ -181,11 +206,73 @@ pub struct ItemRow {
     pub archived: bool,
     pub on_hand: i64,
     pub reserved: i64,
+    /// Outstanding on submitted purchase orders (absent in version 1 files: 0).
+    #[serde(default)]
+    pub incoming: i64,
     pub version: i64,
     #[serde(with = "micros")]
     pub created_at: DateTime<Utc>,
     #[serde(with = "micros")]
     pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartyRow {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: String,
+    pub code: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+    pub notes: Option<String>,
+    pub archived: bool,
+    pub version: i64,
+    #[serde(with = "micros")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "micros")]
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseOrderRow {
+    pub id: Uuid,
+    pub seq: i64,
+    pub number: String,
+    pub supplier_id: Uuid,
+    pub status: String,
+    pub reference: Option<String>,
+    #[serde(with = "opt_micros")]
+    pub expected_at: Option<DateTime<Utc>>,
+    pub receive_to_id: Uuid,
+    pub version: i64,
+    pub created_by: String,
+    #[serde(with = "micros")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "micros")]
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseOrderLineRow {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub position: i64,
+    pub item_id: Uuid,
+    pub quantity: i64,
+    pub received: i64,
+    /// Ten-thousandths of the currency unit.
+    pub unit_cost: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseReceiptRow {
+    pub movement_id: Uuid,
+    pub line_id: Uuid,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,6 +355,13 @@ pub enum Record {
     Stock(StockRow),
     Reservation(ReservationRow),
     Movement(MovementRow),
+    Party(PartyRow),
+    #[serde(rename = "purchase_order")]
+    PurchaseOrder(PurchaseOrderRow),
+    #[serde(rename = "purchase_order_line")]
+    PurchaseOrderLine(PurchaseOrderLineRow),
+    #[serde(rename = "purchase_receipt")]
+    PurchaseReceipt(PurchaseReceiptRow),
     Event(EventRow),
     End(End),
 }
@@ -283,8 +377,12 @@ impl Record {
             Record::Stock(_) => 4,
             Record::Reservation(_) => 5,
             Record::Movement(_) => 6,
-            Record::Event(_) => 7,
-            Record::End(_) => 8,
+            Record::Party(_) => 7,
+            Record::PurchaseOrder(_) => 8,
+            Record::PurchaseOrderLine(_) => 9,
+            Record::PurchaseReceipt(_) => 10,
+            Record::Event(_) => 11,
+            Record::End(_) => 12,
         }
     }
 
@@ -297,6 +395,10 @@ impl Record {
             Record::Stock(_) => "stock",
             Record::Reservation(_) => "reservation",
             Record::Movement(_) => "movement",
+            Record::Party(_) => "party",
+            Record::PurchaseOrder(_) => "purchase_order",
+            Record::PurchaseOrderLine(_) => "purchase_order_line",
+            Record::PurchaseReceipt(_) => "purchase_receipt",
             Record::Event(_) => "event",
             Record::End(_) => "end",
         }
@@ -343,6 +445,10 @@ impl<W: Write> DumpWriter<W> {
             Record::Stock(_) => c.stock += 1,
             Record::Reservation(_) => c.reservations += 1,
             Record::Movement(_) => c.movements += 1,
+            Record::Party(_) => c.parties += 1,
+            Record::PurchaseOrder(_) => c.purchase_orders += 1,
+            Record::PurchaseOrderLine(_) => c.purchase_order_lines += 1,
+            Record::PurchaseReceipt(_) => c.purchase_receipts += 1,
             Record::Event(_) => c.events += 1,
             Record::Header(_) | Record::End(_) => {
                 return Err(Error::internal("header and end are written by the writer"))
@@ -467,8 +573,10 @@ pub struct Summary {
 
 /// Reads a whole export and checks it: a supported header on line 1, every
 /// line a known row with its fields, rows in order (users, locations, items,
-/// stock, movements by seq, events by id), references to rows above, each
-/// item's stock and ledger adding up to its `on_hand`, and an end line whose
+/// stock, movements by seq, parties, purchase orders by seq, their lines,
+/// receipts, events by id), references to rows above, each item's stock and
+/// ledger adding up to its `on_hand` and its submitted purchase-order lines'
+/// outstanding quantities to its `incoming`, and an end line whose
 /// counts match, with nothing after it. `max_schema` is the newest schema
 /// this build knows. The first problem is reported with its line number.
 pub fn validate<R: BufRead>(reader: R, max_schema: i64) -> std::result::Result<Summary, DumpError> {
@@ -489,6 +597,16 @@ pub fn validate<R: BufRead>(reader: R, max_schema: i64) -> std::result::Result<S
     let mut reversed = HashSet::new();
     // item id → (line, on_hand, stock sum, ledger sum)
     let mut items: HashMap<Uuid, (u64, i64, i64, i64)> = HashMap::new();
+    // item id → (line, incoming); and what the orders' lines leave outstanding
+    let mut incoming: HashMap<Uuid, (u64, i64)> = HashMap::new();
+    let mut outstanding: HashMap<Uuid, i64> = HashMap::new();
+    let mut parties = HashSet::new();
+    // order id → whether its lines count as incoming
+    let mut orders: HashMap<Uuid, bool> = HashMap::new();
+    let mut order_numbers = HashSet::new();
+    let mut order_lines = HashSet::new();
+    let mut receipts = HashSet::new();
+    let mut last_order = 0i64;
     let (mut last_seq, mut last_event) = (0i64, 0i64);
     // (item, location) → (line, reserved in its stock row, active reservations)
     let mut held: HashMap<(Uuid, Uuid), (u64, i64, i64)> = HashMap::new();
@@ -541,6 +659,7 @@ pub fn validate<R: BufRead>(reader: R, max_schema: i64) -> std::result::Result<S
                 if items.insert(i.id, (n, i.on_hand, 0, 0)).is_some() {
                     return Err(at(n, format!("item {} appears twice", i.id)));
                 }
+                incoming.insert(i.id, (n, i.incoming));
                 counts.items += 1;
             }
             Record::Stock(s) => {
@@ -617,6 +736,70 @@ pub fn validate<R: BufRead>(reader: R, max_schema: i64) -> std::result::Result<S
                 };
                 counts.movements += 1;
             }
+            Record::Party(p) => {
+                if PartyKind::parse(&p.kind).is_none() {
+                    return Err(at(n, format!("unknown party kind '{}'", p.kind)));
+                }
+                if !parties.insert(p.id) {
+                    return Err(at(n, format!("party {} appears twice", p.id)));
+                }
+                counts.parties += 1;
+            }
+            Record::PurchaseOrder(o) => {
+                let Some(status) = PoStatus::parse(&o.status) else {
+                    return Err(at(
+                        n,
+                        format!("unknown purchase-order status '{}'", o.status),
+                    ));
+                };
+                if o.seq <= last_order {
+                    return Err(at(n, format!("seq {} does not follow {last_order}", o.seq)));
+                }
+                last_order = o.seq;
+                if !parties.contains(&o.supplier_id) {
+                    return Err(at(n, format!("unknown party {}", o.supplier_id)));
+                }
+                if !locations.contains(&o.receive_to_id) {
+                    return Err(at(n, format!("unknown location {}", o.receive_to_id)));
+                }
+                if !order_numbers.insert(o.number.clone()) {
+                    return Err(at(n, format!("order number {} appears twice", o.number)));
+                }
+                if orders.insert(o.id, status.counts_incoming()).is_some() {
+                    return Err(at(n, format!("purchase order {} appears twice", o.id)));
+                }
+                counts.purchase_orders += 1;
+            }
+            Record::PurchaseOrderLine(l) => {
+                let Some(counts_incoming) = orders.get(&l.order_id) else {
+                    return Err(at(n, format!("unknown purchase order {}", l.order_id)));
+                };
+                if !items.contains_key(&l.item_id) {
+                    return Err(at(n, format!("unknown item {}", l.item_id)));
+                }
+                if !order_lines.insert(l.id) {
+                    return Err(at(n, format!("line {} appears twice", l.id)));
+                }
+                if *counts_incoming {
+                    *outstanding.entry(l.item_id).or_default() += (l.quantity - l.received).max(0);
+                }
+                counts.purchase_order_lines += 1;
+            }
+            Record::PurchaseReceipt(r) => {
+                if !order_lines.contains(&r.line_id) {
+                    return Err(at(n, format!("unknown purchase-order line {}", r.line_id)));
+                }
+                if !movements.contains(&r.movement_id) {
+                    return Err(at(n, format!("unknown movement {}", r.movement_id)));
+                }
+                if !receipts.insert(r.movement_id) {
+                    return Err(at(
+                        n,
+                        format!("movement {} is a receipt twice", r.movement_id),
+                    ));
+                }
+                counts.purchase_receipts += 1;
+            }
             Record::Event(e) => {
                 if e.id <= last_event {
                     return Err(at(
@@ -674,6 +857,21 @@ pub fn validate<R: BufRead>(reader: R, max_schema: i64) -> std::result::Result<S
             ),
         ));
     }
+    // Incoming must equal what submitted orders leave outstanding.
+    let mut wrong: Vec<_> = incoming
+        .iter()
+        .map(|(id, (n, held))| (*n, *held, outstanding.get(id).copied().unwrap_or(0)))
+        .filter(|(_, held, expected)| held != expected)
+        .collect();
+    wrong.sort();
+    if let Some((n, held, expected)) = wrong.first() {
+        return Err(at(
+            *n,
+            format!(
+                "the item's incoming is {held} but its submitted purchase-order lines leave {expected} outstanding"
+            ),
+        ));
+    }
     Ok(Summary { header, counts })
 }
 
@@ -686,6 +884,10 @@ fn rank_name(rank: u8) -> &'static str {
         "stock",
         "reservation",
         "movement",
+        "party",
+        "purchase_order",
+        "purchase_order_line",
+        "purchase_receipt",
         "event",
         "end",
     ]
@@ -712,8 +914,9 @@ fn read_header(n: u64, text: &str, max_schema: i64) -> std::result::Result<Heade
             return Err(at(
                 n,
                 format!(
-                "export format version {v} is not supported (this build reads versions {OLDEST_VERSION} to {VERSION})"
-            ),
+                    "export format version {v} is not supported (this build reads versions \
+                     {OLDEST_VERSION} to {VERSION})"
+                ),
             ))
         }
         None => return Err(at(n, "the header has no version")),
@@ -784,6 +987,7 @@ mod tests {
             archived: false,
             on_hand: 5,
             reserved: 0,
+            incoming: 0,
             version: 1,
             created_at: t,
             updated_at: t,
@@ -918,5 +1122,38 @@ mod tests {
         let wrong = text.replacen(r#""quantity":5"#, r#""quantity":4"#, 1);
         let err = validate(wrong.as_bytes(), 1).unwrap_err();
         assert_eq!(err.line, 3, "{err}");
+    }
+
+    /// A version 1 file (no parties, orders or `incoming`; counts without
+    /// them) still validates and streams.
+    #[test]
+    fn a_version_1_file_still_reads() {
+        let text = String::from_utf8(sample()).unwrap();
+        let old: String = text
+            .replacen(r#""version":2"#, r#""version":1"#, 1)
+            .replace(r#","incoming":0"#, "")
+            .replace(
+                r#","parties":0,"purchase_orders":0,"purchase_order_lines":0,"purchase_receipts":0"#,
+                "",
+            );
+        assert!(
+            !old.contains("incoming") && !old.contains("parties"),
+            "{old}"
+        );
+        let summary = validate(old.as_bytes(), 1).unwrap();
+        assert_eq!((summary.header.version, summary.counts.items), (1, 1));
+        let rows: Vec<_> = rows(std::io::Cursor::new(old.into_bytes()))
+            .collect::<Result<_>>()
+            .unwrap();
+        assert!(matches!(&rows[1].1, Record::Item(i) if i.incoming == 0));
+    }
+
+    #[test]
+    fn incoming_must_match_the_orders() {
+        let text = String::from_utf8(sample()).unwrap();
+        let wrong = text.replacen(r#""incoming":0"#, r#""incoming":3"#, 1);
+        let err = validate(wrong.as_bytes(), 1).unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+        assert!(err.message.contains("incoming"), "{err}");
     }
 }

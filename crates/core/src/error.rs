@@ -37,6 +37,8 @@ pub enum ConflictKind {
     IdempotencyInFlight,
     AlreadyReversed,
     NotReversible,
+    DuplicatePartyCode,
+    PartyHasOpenOrders,
 }
 
 impl ConflictKind {
@@ -52,6 +54,8 @@ impl ConflictKind {
             Self::IdempotencyInFlight => "idempotency-in-flight",
             Self::AlreadyReversed => "already-reversed",
             Self::NotReversible => "not-reversible",
+            Self::DuplicatePartyCode => "duplicate-party-code",
+            Self::PartyHasOpenOrders => "party-has-open-orders",
         }
     }
 }
@@ -120,6 +124,18 @@ pub enum Error {
         entity: &'static str,
         status: String,
         action: &'static str,
+    },
+    /// A receipt of more than a purchase-order line still expects, without
+    /// `allow_over_receipt`.
+    #[error(
+        "line {line_id} ({sku}) expects {outstanding} more, {requested} requested; \
+         send \"allow_over_receipt\": true to receive more than ordered"
+    )]
+    OverReceipt {
+        line_id: uuid::Uuid,
+        sku: String,
+        outstanding: i64,
+        requested: i64,
     },
     /// No valid credentials came with the request.
     #[error("authentication required")]
@@ -224,6 +240,27 @@ impl Error {
             }
             _ => None,
         }
+    }
+
+    /// The refusal of `action` on an `entity` in `status` (see
+    /// [`Error::InvalidTransition`]).
+    pub fn invalid_transition(
+        entity: &'static str,
+        status: impl Into<String>,
+        action: &'static str,
+    ) -> Self {
+        Self::InvalidTransition {
+            entity,
+            status: status.into(),
+            action,
+        }
+    }
+
+    pub fn duplicate_party_code(code: &str) -> Self {
+        Self::conflict(
+            ConflictKind::DuplicatePartyCode,
+            format!("party code '{code}' is taken"),
+        )
     }
 
     pub fn conflict(kind: ConflictKind, detail: impl Into<String>) -> Self {

@@ -3,6 +3,8 @@
 
 use crate::catalogue::Item;
 use crate::ledger::MovementResult;
+use crate::parties::Party;
+use crate::purchasing::PurchaseOrder;
 use crate::reservations::Reservation;
 use crate::sales::SalesOrder;
 use chrono::{DateTime, Utc};
@@ -19,7 +21,8 @@ pub struct Event {
     /// One of [`event_kind`].
     pub kind: String,
     pub entity_id: Uuid,
-    /// The item, or the movement with the balances after it.
+    /// The item, the movement with the balances after it, the party or the
+    /// purchase order.
     #[schema(value_type = Object)]
     pub data: Value,
     pub created_at: DateTime<Utc>,
@@ -86,6 +89,24 @@ impl NewEvent {
 
     /// `kind` is one of the `sales_order.*` kinds; the data is the order after it.
     pub fn sales_order(kind: &'static str, order: &SalesOrder) -> Self {
+        Self {
+            kind,
+            entity_id: order.id,
+            data: json(order),
+        }
+    }
+
+    /// `kind` is `party.created` or `party.updated`; the data is the party after it.
+    pub fn party(kind: &'static str, party: &Party) -> Self {
+        Self {
+            kind,
+            entity_id: party.id,
+            data: json(party),
+        }
+    }
+
+    /// `kind` is one of the `purchase_order.*` kinds; the data is the order after it.
+    pub fn purchase_order(kind: &'static str, order: &PurchaseOrder) -> Self {
         Self {
             kind,
             entity_id: order.id,

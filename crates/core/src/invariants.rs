@@ -26,12 +26,24 @@ pub const RULES: &[(&str, &str)] = &[
         "reserved equals the sum of the active reservations at that item and location (one past \
          its expiry stops counting at once: every write ends it before its guard)",
     ),
+    (
+        INCOMING_EQUALS_OUTSTANDING,
+        "an item's incoming equals the outstanding quantities (ordered less received, never \
+         below 0) of its lines on submitted and partially received purchase orders",
+    ),
+    (
+        RECEIVED_EQUALS_RECEIPTS,
+        "received per purchase-order line equals the sum of the receive movements posted \
+         against that line",
+    ),
 ];
 
 pub const STOCK_EQUALS_LEDGER: &str = "stock-equals-ledger";
 pub const ITEM_EQUALS_LOCATIONS: &str = "item-equals-locations";
 pub const AVAILABLE_NOT_NEGATIVE: &str = "available-not-negative";
 pub const RESERVED_EQUALS_RESERVATIONS: &str = "reserved-equals-reservations";
+pub const INCOMING_EQUALS_OUTSTANDING: &str = "incoming-equals-outstanding";
+pub const RECEIVED_EQUALS_RECEIPTS: &str = "received-equals-receipts";
 
 /// Violations reported per rule at most (a broken database may have
 /// millions; the first ones say enough).
@@ -44,13 +56,15 @@ pub struct Violation {
     pub rule: String,
     pub item_id: Uuid,
     pub sku: String,
-    /// The location's code, for a per-location rule.
+    /// The location's code, for a per-location rule; the order's number,
+    /// for a purchase-order line.
     pub location: Option<String>,
     /// What the figure must be (the ledger's sum, the locations' sum, 0).
     pub expected: i64,
     /// What the database holds.
     pub actual: i64,
-    /// Which figure, e.g. `on_hand` or `reserved`.
+    /// Which figure, e.g. `on_hand` or `reserved` (`received of line <id>`
+    /// for a purchase-order line).
     pub figure: String,
 }
 

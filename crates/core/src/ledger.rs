@@ -583,6 +583,9 @@ pub struct StockReport {
     pub on_hand: i64,
     pub reserved: i64,
     pub available: i64,
+    /// Still expected on submitted purchase orders, now (also with `as_of`:
+    /// the ledger does not record past orders' figures).
+    pub incoming: i64,
 }
 
 impl StockReport {
@@ -591,6 +594,7 @@ impl StockReport {
         sku: String,
         as_of: Option<DateTime<Utc>>,
         locations: Vec<LocationBalance>,
+        incoming: i64,
     ) -> Self {
         let on_hand = locations.iter().map(|l| l.on_hand).sum();
         let reserved = locations.iter().map(|l| l.reserved).sum();
@@ -602,6 +606,7 @@ impl StockReport {
             on_hand,
             reserved,
             available: on_hand - reserved,
+            incoming,
         }
     }
 }

@@ -6,7 +6,8 @@
 //! (locations and items), [`ledger`] (movements, the stock arithmetic and
 //! its guard, reversals), [`events`] (the change feed), [`history`] (daily
 //! series over the ledger, for charts), [`csvfile`] (items and the ledger as
-//! CSV: export rows, import checks and plans). [`store`] holds one
+//! CSV: export rows, import checks and plans), [`parties`] (suppliers and
+//! customers), [`purchasing`] (purchase orders and their receipts). [`store`] holds one
 //! storage trait per area.
 
 pub mod access;
@@ -22,7 +23,9 @@ pub mod ledger;
 pub mod model;
 pub mod money;
 pub mod paging;
+pub mod parties;
 pub mod patch;
+pub mod purchasing;
 pub mod reservations;
 pub mod sales;
 pub mod stocktake;

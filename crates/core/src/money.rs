@@ -47,13 +47,6 @@ pub fn format_unit_cost(minor: i64) -> String {
     }
 }
 
-/// Renders an amount in ten-thousandths (quantity × price, which may
-/// exceed `i64`) as an exact decimal string with at least two places and
-/// no separators (`135_000` → `"13.50"`, `1` → `"0.0001"`).
-pub fn format_amount(minor: i128) -> String {
-    format_total(minor).replace(',', "")
-}
-
 /// Renders a total in ten-thousandths (a stock value: quantity × unit
 /// cost, which may exceed `i64`) exactly, with thousands separators and at
 /// least two places (`123_456_700` → `"12,345.67"`, `1` → `"0.0001"`).
@@ -73,6 +66,20 @@ pub fn format_total(minor: i128) -> String {
         grouped.push(c);
     }
     format!("{sign}{grouped}.{fraction}")
+}
+
+/// Renders an amount in ten-thousandths (a line or order total: quantity ×
+/// unit cost, summed, which may exceed `i64`) exactly, without separators
+/// and with at least two places (`1_234_567` → `"123.4567"`, `0` → `"0.00"`),
+/// the form the API sends money in.
+pub fn format_amount(minor: i128) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    let mut fraction = format!("{:04}", abs % 10_000);
+    while fraction.len() > 2 && fraction.ends_with('0') {
+        fraction.pop();
+    }
+    format!("{sign}{}.{fraction}", abs / 10_000)
 }
 
 #[cfg(test)]
@@ -104,6 +111,17 @@ mod tests {
         assert_eq!(
             format_total(i128::MIN),
             "-17,014,118,346,046,923,173,168,730,371,588,410.5728"
+        );
+    }
+
+    #[test]
+    fn formats_amounts_exactly() {
+        assert_eq!(format_amount(0), "0.00");
+        assert_eq!(format_amount(1_234_567), "123.4567");
+        assert_eq!(format_amount(125_000), "12.50");
+        assert_eq!(
+            format_amount(i128::from(i64::MAX) * 1_000),
+            "922337203685477580.70"
         );
     }
 

@@ -81,7 +81,7 @@ pub(crate) async fn export(pool: &PgPool, out: Box<dyn Write + Send>) -> Result<
     each(
         conn,
         "SELECT id, sku, name, description, category, barcode, unit, reorder_point, unit_cost, attributes, \
-         archived, on_hand, reserved, version, created_at, updated_at FROM items ORDER BY id",
+         archived, on_hand, reserved, incoming, version, created_at, updated_at FROM items ORDER BY id",
         &mut w,
         |r| {
             Ok(Record::Item(ItemRow {
@@ -98,6 +98,7 @@ pub(crate) async fn export(pool: &PgPool, out: Box<dyn Write + Send>) -> Result<
                 archived: get(r, "archived")?,
                 on_hand: get(r, "on_hand")?,
                 reserved: get(r, "reserved")?,
+                incoming: get(r, "incoming")?,
                 version: get(r, "version")?,
                 created_at: get(r, "created_at")?,
                 updated_at: get(r, "updated_at")?,
@@ -162,6 +163,83 @@ pub(crate) async fn export(pool: &PgPool, out: Box<dyn Write + Send>) -> Result<
                 reverses: get(r, "reverses")?,
                 created_by: get(r, "created_by")?,
                 created_at: get(r, "created_at")?,
+            }))
+        },
+    )
+    .await?;
+    each(
+        conn,
+        "SELECT id, name, kind, code, email, phone, address, notes, archived, version, created_at, \
+         updated_at FROM parties ORDER BY id",
+        &mut w,
+        |r| {
+            Ok(Record::Party(PartyRow {
+                id: get(r, "id")?,
+                name: get(r, "name")?,
+                kind: get(r, "kind")?,
+                code: get(r, "code")?,
+                email: get(r, "email")?,
+                phone: get(r, "phone")?,
+                address: get(r, "address")?,
+                notes: get(r, "notes")?,
+                archived: get(r, "archived")?,
+                version: get(r, "version")?,
+                created_at: get(r, "created_at")?,
+                updated_at: get(r, "updated_at")?,
+            }))
+        },
+    )
+    .await?;
+    each(
+        conn,
+        "SELECT id, seq, number, supplier_id, status, reference, expected_at, receive_to_id, version, \
+         created_by, created_at, updated_at FROM purchase_orders ORDER BY seq",
+        &mut w,
+        |r| {
+            Ok(Record::PurchaseOrder(PurchaseOrderRow {
+                id: get(r, "id")?,
+                seq: get(r, "seq")?,
+                number: get(r, "number")?,
+                supplier_id: get(r, "supplier_id")?,
+                status: get(r, "status")?,
+                reference: get(r, "reference")?,
+                expected_at: get(r, "expected_at")?,
+                receive_to_id: get(r, "receive_to_id")?,
+                version: get(r, "version")?,
+                created_by: get(r, "created_by")?,
+                created_at: get(r, "created_at")?,
+                updated_at: get(r, "updated_at")?,
+            }))
+        },
+    )
+    .await?;
+    each(
+        conn,
+        "SELECT pl.id, pl.order_id, pl.position::BIGINT AS position, pl.item_id, pl.quantity, \
+         pl.received, pl.unit_cost FROM purchase_order_lines pl \
+         JOIN purchase_orders o ON o.id = pl.order_id ORDER BY o.seq, pl.position",
+        &mut w,
+        |r| {
+            Ok(Record::PurchaseOrderLine(PurchaseOrderLineRow {
+                id: get(r, "id")?,
+                order_id: get(r, "order_id")?,
+                position: get(r, "position")?,
+                item_id: get(r, "item_id")?,
+                quantity: get(r, "quantity")?,
+                received: get(r, "received")?,
+                unit_cost: get(r, "unit_cost")?,
+            }))
+        },
+    )
+    .await?;
+    each(
+        conn,
+        "SELECT movement_id, line_id FROM purchase_receipts ORDER BY movement_id",
+        &mut w,
+        |r| {
+            Ok(Record::PurchaseReceipt(PurchaseReceiptRow {
+                movement_id: get(r, "movement_id")?,
+                line_id: get(r, "line_id")?,
             }))
         },
     )
@@ -233,7 +311,7 @@ pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<Ex
     // and the import are one step.
     sqlx::query(
         "LOCK TABLE users, locations, items, stock, reservations, movements, events, ledger_counter, \
-         event_counter \
+         event_counter, parties, purchase_orders, purchase_order_lines, purchase_receipts \
          IN EXCLUSIVE MODE",
     )
     .execute(&mut *conn)
@@ -284,7 +362,7 @@ pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<Ex
                 sqlx::query(
                     "INSERT INTO items (id, sku, name, description, category, unit, reorder_point, unit_cost, \
                      attributes, archived, on_hand, reserved, version, created_at, updated_at, sku_folded, name_folded, \
-                     category_folded, barcode) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                     category_folded, barcode, incoming) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
                 )
                 .bind(i.id)
                 .bind(&i.sku)
@@ -305,6 +383,7 @@ pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<Ex
                 .bind(fold(&i.name))
                 .bind(i.category.as_deref().map(fold))
                 .bind(&i.barcode)
+                .bind(i.incoming)
                 .execute(&mut *conn)
                 .await
                 .map_err(&err)?;
@@ -369,6 +448,82 @@ pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<Ex
                 .await
                 .map_err(&err)?;
                 counts.movements += 1;
+            }
+            Record::Party(p) => {
+                sqlx::query(
+                    "INSERT INTO parties (id, name, name_folded, kind, code, email, phone, address, notes, \
+                     archived, version, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .bind(p.id)
+                .bind(&p.name)
+                .bind(fold(&p.name))
+                .bind(p.kind)
+                .bind(p.code)
+                .bind(p.email)
+                .bind(p.phone)
+                .bind(p.address)
+                .bind(p.notes)
+                .bind(p.archived)
+                .bind(p.version)
+                .bind(p.created_at)
+                .bind(p.updated_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(&err)?;
+                counts.parties += 1;
+            }
+            Record::PurchaseOrder(o) => {
+                sqlx::query(
+                    "INSERT INTO purchase_orders (id, seq, number, supplier_id, status, reference, \
+                     reference_folded, expected_at, receive_to_id, version, created_by, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .bind(o.id)
+                .bind(o.seq)
+                .bind(o.number)
+                .bind(o.supplier_id)
+                .bind(o.status)
+                .bind(&o.reference)
+                .bind(o.reference.as_deref().map(fold))
+                .bind(o.expected_at)
+                .bind(o.receive_to_id)
+                .bind(o.version)
+                .bind(o.created_by)
+                .bind(o.created_at)
+                .bind(o.updated_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(&err)?;
+                counts.purchase_orders += 1;
+            }
+            Record::PurchaseOrderLine(l) => {
+                sqlx::query(
+                    "INSERT INTO purchase_order_lines (id, order_id, position, item_id, quantity, received, unit_cost) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(l.id)
+                .bind(l.order_id)
+                .bind(i32::try_from(l.position).map_err(|_| {
+                    Error::invalid(format!("line {line}"), "position is out of range")
+                })?)
+                .bind(l.item_id)
+                .bind(l.quantity)
+                .bind(l.received)
+                .bind(l.unit_cost)
+                .execute(&mut *conn)
+                .await
+                .map_err(&err)?;
+                counts.purchase_order_lines += 1;
+            }
+            Record::PurchaseReceipt(r) => {
+                sqlx::query("INSERT INTO purchase_receipts (movement_id, line_id) VALUES ($1, $2)")
+                    .bind(r.movement_id)
+                    .bind(r.line_id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(&err)?;
+                counts.purchase_receipts += 1;
             }
             Record::Event(e) => {
                 sqlx::query(

@@ -11,6 +11,7 @@ fn conflict_of(constraint: &str) -> Option<ConflictKind> {
         "items_barcode_key" => Some(ConflictKind::DuplicateBarcode),
         "locations_code_key" => Some(ConflictKind::DuplicateLocationCode),
         "users_username_key" => Some(ConflictKind::DuplicateUsername),
+        "parties_code_key" => Some(ConflictKind::DuplicatePartyCode),
         // A second reversal of one movement.
         "movements_reverses_key" => Some(ConflictKind::AlreadyReversed),
         // Another replica recorded the same key and committed first.
@@ -58,6 +59,7 @@ pub(crate) fn db_error(e: sqlx::Error) -> Error {
             ConflictKind::DuplicateLocationCode => "this location code is taken",
             ConflictKind::DuplicateUsername => "this username is taken",
             ConflictKind::AlreadyReversed => "the movement was already reversed",
+            ConflictKind::DuplicatePartyCode => "this party code is taken",
             _ => "a request with this Idempotency-Key is being processed",
         };
         return Error::conflict(kind, detail);

@@ -4,8 +4,8 @@
 use crate::errors::db_error;
 use crate::rows::get;
 use inventory_core::invariants::{
-    Violation, AVAILABLE_NOT_NEGATIVE, ITEM_EQUALS_LOCATIONS, MAX_PER_RULE,
-    RESERVED_EQUALS_RESERVATIONS, STOCK_EQUALS_LEDGER,
+    Violation, AVAILABLE_NOT_NEGATIVE, INCOMING_EQUALS_OUTSTANDING, ITEM_EQUALS_LOCATIONS,
+    MAX_PER_RULE, RECEIVED_EQUALS_RECEIPTS, RESERVED_EQUALS_RESERVATIONS, STOCK_EQUALS_LEDGER,
 };
 use inventory_core::Result;
 use sqlx::PgConnection;
@@ -66,6 +66,28 @@ const CHECKS: &[(&str, &str, &str)] = &[
                     WHERE status = 'active' GROUP BY item_id, location_id) r \
            ON r.item_id = s.item_id AND r.location_id = s.location_id \
          WHERE s.reserved <> COALESCE(r.held, 0) ORDER BY i.sku, c.code LIMIT $1",
+    ),
+    (
+        INCOMING_EQUALS_OUTSTANDING,
+        "incoming",
+        "SELECT i.id AS item_id, i.sku, NULL::TEXT AS code, COALESCE(o.q, 0)::BIGINT AS expected, \
+         i.incoming AS actual FROM items i LEFT JOIN ( \
+           SELECT pl.item_id, SUM(GREATEST(pl.quantity - pl.received, 0)) AS q \
+           FROM purchase_order_lines pl JOIN purchase_orders po ON po.id = pl.order_id \
+           WHERE po.status IN ('submitted', 'partially_received') GROUP BY pl.item_id \
+         ) o ON o.item_id = i.id WHERE i.incoming <> COALESCE(o.q, 0) ORDER BY i.sku LIMIT $1",
+    ),
+    (
+        RECEIVED_EQUALS_RECEIPTS,
+        "received",
+        "SELECT pl.item_id, i.sku, po.number || ' line ' || pl.id::TEXT AS code, \
+         COALESCE(r.q, 0)::BIGINT AS expected, pl.received AS actual \
+         FROM purchase_order_lines pl JOIN purchase_orders po ON po.id = pl.order_id \
+         JOIN items i ON i.id = pl.item_id LEFT JOIN ( \
+           SELECT pr.line_id, SUM(m.quantity) AS q FROM purchase_receipts pr \
+           JOIN movements m ON m.id = pr.movement_id GROUP BY pr.line_id \
+         ) r ON r.line_id = pl.id WHERE pl.received <> COALESCE(r.q, 0) \
+         ORDER BY po.seq, pl.position LIMIT $1",
     ),
 ];
 

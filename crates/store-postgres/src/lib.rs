@@ -21,6 +21,7 @@ mod history;
 mod invariants;
 mod journal;
 mod migrate;
+mod purchasing;
 mod reservations;
 mod rows;
 mod sales;
@@ -36,6 +37,11 @@ use inventory_core::history::{DayFigure, Days, ValueHistory};
 use inventory_core::invariants::Violation;
 use inventory_core::model::*;
 use inventory_core::paging::{ItemQuery, ItemSort, MovementQuery, Page, SeqOrder};
+use inventory_core::parties::{Party, PartyPatch, PartyQuery};
+use inventory_core::purchasing::{
+    NewPurchaseOrder, PoQuery, PurchaseOrder, PurchaseOrderPatch, ReceiptResult,
+    ReceivePurchaseOrder,
+};
 use inventory_core::reservations::{
     NewReservation, Reservation, ReservationPatch, ReservationQuery, ReservationStatus,
 };
@@ -44,7 +50,8 @@ use inventory_core::sales::{
 };
 use inventory_core::store::{
     AdminStore, CatalogueStore, Created, EventStore, HistoryStore, Idempotency, IdentityStore,
-    LedgerStore, OrderIdem, PoolStats, ReservationStore, SalesStore, StoredResponse,
+    LedgerStore, OrderIdem, PartyStore, PoolStats, PurchaseStore, ReservationStore, SalesStore,
+    StoredResponse,
 };
 use inventory_core::{fold, Error, Result};
 use rows::*;
@@ -1115,12 +1122,13 @@ impl LedgerStore for PgStore {
     }
 
     async fn item_stock(&self, item_id: Uuid, as_of: Option<DateTime<Utc>>) -> Result<StockReport> {
-        let sku: String = sqlx::query_scalar("SELECT sku FROM items WHERE id = $1")
-            .bind(item_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?
-            .ok_or(Error::NotFound("item"))?;
+        let (sku, incoming): (String, i64) =
+            sqlx::query_as("SELECT sku, incoming FROM items WHERE id = $1")
+                .bind(item_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?
+                .ok_or(Error::NotFound("item"))?;
         // One statement, so one snapshot: the balances always agree.
         let rows = match as_of {
             None => sqlx::query(
@@ -1150,7 +1158,7 @@ impl LedgerStore for PgStore {
             .iter()
             .map(balance_from_row)
             .collect::<Result<Vec<_>>>()?;
-        Ok(StockReport::new(item_id, sku, as_of, locations))
+        Ok(StockReport::new(item_id, sku, as_of, locations, incoming))
     }
 
     async fn ledger_sum(&self, item_id: Uuid) -> Result<i64> {
@@ -1203,5 +1211,115 @@ impl EventStore for PgStore {
             .fetch_one(&self.pool)
             .await
             .map_err(db_error)
+    }
+}
+
+#[async_trait]
+impl PartyStore for PgStore {
+    async fn create_party(
+        &self,
+        party: Party,
+        idem: Option<Idempotency<Party>>,
+    ) -> Result<Created<Party>> {
+        self.write(move |conn| Box::pin(purchasing::create_party(conn, party, idem)))
+            .await
+    }
+
+    async fn get_party(&self, id: Uuid) -> Result<Party> {
+        purchasing::load_party(&self.pool, id).await
+    }
+
+    async fn list_parties(&self, query: &PartyQuery) -> Result<Page<Party>> {
+        purchasing::list_parties(&self.pool, query).await
+    }
+
+    async fn update_party(
+        &self,
+        id: Uuid,
+        patch: PartyPatch,
+        if_version: Option<i64>,
+    ) -> Result<Party> {
+        self.write(move |conn| Box::pin(purchasing::update_party(conn, id, patch, if_version)))
+            .await
+    }
+}
+
+impl PgStore {
+    /// A read-only, repeatable-read transaction: an order and its lines
+    /// come from one snapshot.
+    async fn snapshot(&self) -> Result<sqlx::Transaction<'static, Postgres>> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        Ok(tx)
+    }
+}
+
+#[async_trait]
+impl PurchaseStore for PgStore {
+    async fn create_purchase_order(
+        &self,
+        order: NewPurchaseOrder,
+        actor: &Actor,
+        idem: Option<Idempotency<PurchaseOrder>>,
+    ) -> Result<Created<PurchaseOrder>> {
+        let actor = actor.clone();
+        self.write(move |conn| Box::pin(purchasing::create_order(conn, order, actor, idem)))
+            .await
+    }
+
+    async fn get_purchase_order(&self, id: Uuid) -> Result<PurchaseOrder> {
+        let mut tx = self.snapshot().await?;
+        let order = purchasing::load_order(&mut tx, id).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(order)
+    }
+
+    async fn list_purchase_orders(&self, query: &PoQuery) -> Result<Page<PurchaseOrder>> {
+        let mut tx = self.snapshot().await?;
+        let page = purchasing::list_orders(&mut tx, query).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(page)
+    }
+
+    async fn update_purchase_order(
+        &self,
+        id: Uuid,
+        patch: PurchaseOrderPatch,
+    ) -> Result<PurchaseOrder> {
+        self.write(move |conn| Box::pin(purchasing::update_order(conn, id, patch)))
+            .await
+    }
+
+    async fn submit_purchase_order(
+        &self,
+        id: Uuid,
+        idem: Option<Idempotency<PurchaseOrder>>,
+    ) -> Result<Created<PurchaseOrder>> {
+        self.write(move |conn| Box::pin(purchasing::submit_order(conn, id, idem)))
+            .await
+    }
+
+    async fn receive_purchase_order(
+        &self,
+        id: Uuid,
+        receipt: ReceivePurchaseOrder,
+        actor: &Actor,
+        idem: Option<Idempotency<ReceiptResult>>,
+    ) -> Result<Created<ReceiptResult>> {
+        let actor = actor.clone();
+        self.write(move |conn| Box::pin(purchasing::receive_order(conn, id, receipt, actor, idem)))
+            .await
+    }
+
+    async fn cancel_purchase_order(
+        &self,
+        id: Uuid,
+        idem: Option<Idempotency<PurchaseOrder>>,
+    ) -> Result<Created<PurchaseOrder>> {
+        self.write(move |conn| Box::pin(purchasing::cancel_order(conn, id, idem)))
+            .await
     }
 }

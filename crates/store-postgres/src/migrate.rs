@@ -20,6 +20,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0003_barcodes.sql"),
     ),
     (
+        4,
+        "parties_purchase_orders",
+        include_str!("../migrations/0004_parties_purchase_orders.sql"),
+    ),
+    (
         5,
         "reservations",
         include_str!("../migrations/0005_reservations.sql"),

@@ -9,7 +9,7 @@ use sqlx::{Decode, Postgres, Row, Type};
 
 pub(crate) const ITEM_COLUMNS: &str =
     "id, sku, name, description, category, barcode, unit, reorder_point, unit_cost, \
-     attributes, archived, on_hand, reserved, version, created_at, updated_at";
+     attributes, archived, on_hand, reserved, incoming, version, created_at, updated_at";
 
 pub(crate) const LOCATION_COLUMNS: &str = "id, code, name, is_default, created_at, updated_at";
 
@@ -78,6 +78,7 @@ pub(crate) fn item_from_row(r: &PgRow) -> Result<Item> {
         on_hand,
         reserved,
         available: on_hand - reserved,
+        incoming: get(r, "incoming")?,
         version: get(r, "version")?,
         created_at: get(r, "created_at")?,
         updated_at: get(r, "updated_at")?,

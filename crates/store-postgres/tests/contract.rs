@@ -78,3 +78,23 @@ async fn fresh_store() -> (Arc<dyn Store>, TempDatabase) {
 }
 
 inventory_store_tests::contract_tests!(fresh_store());
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn purchase_figures_changed_behind_the_orders_are_reported() {
+    let (store, guard) = fresh_store().await;
+    let url = with_database(&guard.admin_url, &guard.name);
+    inventory_store_tests::purchase_figures_changed_behind_the_orders_are_reported(
+        store,
+        || async move {
+            let mut conn = PgConnection::connect(&url).await.expect("connect");
+            conn.execute(
+                "UPDATE items SET incoming = incoming + 2; \
+                 UPDATE purchase_order_lines SET received = received + 1",
+            )
+            .await
+            .expect("change the figures by hand");
+            let _ = conn.close().await;
+        },
+    )
+    .await;
+}

@@ -74,7 +74,7 @@ fn export_in(conn: &Connection, out: Box<dyn Write + Send>) -> Result<ExportCoun
     each(
         conn,
         "SELECT id, sku, name, description, category, barcode, unit, reorder_point, unit_cost, attributes, \
-         archived, on_hand, reserved, version, created_at, updated_at FROM items ORDER BY id",
+         archived, on_hand, reserved, incoming, version, created_at, updated_at FROM items ORDER BY id",
         &mut w,
         |r| {
             Ok(Record::Item(ItemRow {
@@ -91,6 +91,7 @@ fn export_in(conn: &Connection, out: Box<dyn Write + Send>) -> Result<ExportCoun
                 archived: get(r, "archived")?,
                 on_hand: get(r, "on_hand")?,
                 reserved: get(r, "reserved")?,
+                incoming: get(r, "incoming")?,
                 version: get(r, "version")?,
                 created_at: time(r, "created_at")?,
                 updated_at: time(r, "updated_at")?,
@@ -158,6 +159,85 @@ fn export_in(conn: &Connection, out: Box<dyn Write + Send>) -> Result<ExportCoun
                 reverses: opt_uuid(r, "reverses")?,
                 created_by: get(r, "created_by")?,
                 created_at: time(r, "created_at")?,
+            }))
+        },
+    )?;
+    each(
+        conn,
+        "SELECT id, name, kind, code, email, phone, address, notes, archived, version, created_at, \
+         updated_at FROM parties ORDER BY id",
+        &mut w,
+        |r| {
+            Ok(Record::Party(PartyRow {
+                id: uuid(r, "id")?,
+                name: get(r, "name")?,
+                kind: get(r, "kind")?,
+                code: get(r, "code")?,
+                email: get(r, "email")?,
+                phone: get(r, "phone")?,
+                address: get(r, "address")?,
+                notes: get(r, "notes")?,
+                archived: get(r, "archived")?,
+                version: get(r, "version")?,
+                created_at: time(r, "created_at")?,
+                updated_at: time(r, "updated_at")?,
+            }))
+        },
+    )?;
+    each(
+        conn,
+        "SELECT id, seq, number, supplier_id, status, reference, expected_at, receive_to_id, version, \
+         created_by, created_at, updated_at FROM purchase_orders ORDER BY seq",
+        &mut w,
+        |r| {
+            let expected: Option<i64> = get(r, "expected_at")?;
+            Ok(Record::PurchaseOrder(PurchaseOrderRow {
+                id: uuid(r, "id")?,
+                seq: get(r, "seq")?,
+                number: get(r, "number")?,
+                supplier_id: uuid(r, "supplier_id")?,
+                status: get(r, "status")?,
+                reference: get(r, "reference")?,
+                expected_at: expected
+                    .map(|us| {
+                        chrono::DateTime::from_timestamp_micros(us)
+                            .ok_or_else(|| Error::internal("bad timestamp in expected_at"))
+                    })
+                    .transpose()?,
+                receive_to_id: uuid(r, "receive_to_id")?,
+                version: get(r, "version")?,
+                created_by: get(r, "created_by")?,
+                created_at: time(r, "created_at")?,
+                updated_at: time(r, "updated_at")?,
+            }))
+        },
+    )?;
+    each(
+        conn,
+        "SELECT pl.id, pl.order_id, pl.position, pl.item_id, pl.quantity, pl.received, pl.unit_cost \
+         FROM purchase_order_lines pl JOIN purchase_orders o ON o.id = pl.order_id \
+         ORDER BY o.seq, pl.position",
+        &mut w,
+        |r| {
+            Ok(Record::PurchaseOrderLine(PurchaseOrderLineRow {
+                id: uuid(r, "id")?,
+                order_id: uuid(r, "order_id")?,
+                position: get(r, "position")?,
+                item_id: uuid(r, "item_id")?,
+                quantity: get(r, "quantity")?,
+                received: get(r, "received")?,
+                unit_cost: get(r, "unit_cost")?,
+            }))
+        },
+    )?;
+    each(
+        conn,
+        "SELECT movement_id, line_id FROM purchase_receipts ORDER BY movement_id",
+        &mut w,
+        |r| {
+            Ok(Record::PurchaseReceipt(PurchaseReceiptRow {
+                movement_id: uuid(r, "movement_id")?,
+                line_id: uuid(r, "line_id")?,
             }))
         },
     )?;
@@ -261,7 +341,7 @@ pub(crate) fn import(conn: &Connection, rows: DumpRows) -> Result<ExportCounts> 
                 conn.prepare_cached(
                     "INSERT INTO items (id, sku, name, description, category, unit, reorder_point, unit_cost, \
                      attributes, archived, on_hand, reserved, version, created_at, updated_at, sku_folded, name_folded, \
-                     category_folded, barcode) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                     category_folded, barcode, incoming) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
                 )
                 .and_then(|mut s| {
                     s.execute(params![
@@ -284,6 +364,7 @@ pub(crate) fn import(conn: &Connection, rows: DumpRows) -> Result<ExportCounts> 
                         fold(&i.name),
                         i.category.as_deref().map(fold),
                         i.barcode,
+                        i.incoming,
                     ])
                 })
                 .map_err(&err)?;
@@ -356,6 +437,87 @@ pub(crate) fn import(conn: &Connection, rows: DumpRows) -> Result<ExportCounts> 
                 })
                 .map_err(&err)?;
                 counts.movements += 1;
+            }
+            Record::Party(p) => {
+                conn.prepare_cached(
+                    "INSERT INTO parties (id, name, name_folded, kind, code, email, phone, address, notes, \
+                     archived, version, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        p.id.to_string(),
+                        p.name,
+                        fold(&p.name),
+                        p.kind,
+                        p.code,
+                        p.email,
+                        p.phone,
+                        p.address,
+                        p.notes,
+                        p.archived,
+                        p.version,
+                        micros(p.created_at),
+                        micros(p.updated_at),
+                    ])
+                })
+                .map_err(&err)?;
+                counts.parties += 1;
+            }
+            Record::PurchaseOrder(o) => {
+                conn.prepare_cached(
+                    "INSERT INTO purchase_orders (id, seq, number, supplier_id, status, reference, \
+                     reference_folded, expected_at, receive_to_id, version, created_by, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        o.id.to_string(),
+                        o.seq,
+                        o.number,
+                        o.supplier_id.to_string(),
+                        o.status,
+                        o.reference,
+                        o.reference.as_deref().map(fold),
+                        o.expected_at.map(micros),
+                        o.receive_to_id.to_string(),
+                        o.version,
+                        o.created_by,
+                        micros(o.created_at),
+                        micros(o.updated_at),
+                    ])
+                })
+                .map_err(&err)?;
+                counts.purchase_orders += 1;
+            }
+            Record::PurchaseOrderLine(l) => {
+                conn.prepare_cached(
+                    "INSERT INTO purchase_order_lines (id, order_id, position, item_id, quantity, received, unit_cost) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        l.id.to_string(),
+                        l.order_id.to_string(),
+                        l.position,
+                        l.item_id.to_string(),
+                        l.quantity,
+                        l.received,
+                        l.unit_cost,
+                    ])
+                })
+                .map_err(&err)?;
+                counts.purchase_order_lines += 1;
+            }
+            Record::PurchaseReceipt(r) => {
+                conn.prepare_cached(
+                    "INSERT INTO purchase_receipts (movement_id, line_id) VALUES (?1, ?2)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![r.movement_id.to_string(), r.line_id.to_string()])
+                })
+                .map_err(&err)?;
+                counts.purchase_receipts += 1;
             }
             Record::Event(e) => {
                 conn.prepare_cached(

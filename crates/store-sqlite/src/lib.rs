@@ -21,6 +21,7 @@ mod history;
 mod invariants;
 mod journal;
 mod migrate;
+mod purchasing;
 mod reservations;
 mod rows;
 mod sales;
@@ -34,6 +35,11 @@ use inventory_core::history::{DayFigure, Days, ValueHistory};
 use inventory_core::invariants::Violation;
 use inventory_core::model::*;
 use inventory_core::paging::{ItemQuery, ItemSort, MovementQuery, Page, SeqOrder};
+use inventory_core::parties::{Party, PartyPatch, PartyQuery};
+use inventory_core::purchasing::{
+    NewPurchaseOrder, PoQuery, PurchaseOrder, PurchaseOrderPatch, ReceiptResult,
+    ReceivePurchaseOrder,
+};
 use inventory_core::reservations::{
     NewReservation, Reservation, ReservationPatch, ReservationQuery, ReservationStatus,
 };
@@ -42,7 +48,8 @@ use inventory_core::sales::{
 };
 use inventory_core::store::{
     AdminStore, CatalogueStore, Created, EventStore, HistoryStore, Idempotency, IdentityStore,
-    LedgerStore, OrderIdem, PoolStats, ReservationStore, SalesStore, StoredResponse,
+    LedgerStore, OrderIdem, PartyStore, PoolStats, PurchaseStore, ReservationStore, SalesStore,
+    StoredResponse,
 };
 use inventory_core::{fold, Error, Result};
 use rows::*;
@@ -1087,15 +1094,115 @@ impl EventStore for SqliteStore {
     }
 }
 
+#[async_trait]
+impl PartyStore for SqliteStore {
+    async fn create_party(
+        &self,
+        party: Party,
+        idem: Option<Idempotency<Party>>,
+    ) -> Result<Created<Party>> {
+        self.write(move |conn| purchasing::create_party(conn, party, idem))
+            .await
+    }
+
+    async fn get_party(&self, id: Uuid) -> Result<Party> {
+        self.read(move |conn| purchasing::load_party(conn, id))
+            .await
+    }
+
+    async fn list_parties(&self, query: &PartyQuery) -> Result<Page<Party>> {
+        let query = query.clone();
+        self.read(move |conn| purchasing::list_parties(conn, &query))
+            .await
+    }
+
+    async fn update_party(
+        &self,
+        id: Uuid,
+        patch: PartyPatch,
+        if_version: Option<i64>,
+    ) -> Result<Party> {
+        self.write(move |conn| purchasing::update_party(conn, id, patch, if_version))
+            .await
+    }
+}
+
+#[async_trait]
+impl PurchaseStore for SqliteStore {
+    async fn create_purchase_order(
+        &self,
+        order: NewPurchaseOrder,
+        actor: &Actor,
+        idem: Option<Idempotency<PurchaseOrder>>,
+    ) -> Result<Created<PurchaseOrder>> {
+        let actor = actor.clone();
+        self.write(move |conn| purchasing::create_order(conn, order, actor, idem))
+            .await
+    }
+
+    async fn get_purchase_order(&self, id: Uuid) -> Result<PurchaseOrder> {
+        self.read(move |conn| in_snapshot(conn, |conn| purchasing::load_order(conn, id)))
+            .await
+    }
+
+    async fn list_purchase_orders(&self, query: &PoQuery) -> Result<Page<PurchaseOrder>> {
+        let query = query.clone();
+        self.read(move |conn| in_snapshot(conn, |conn| purchasing::list_orders(conn, &query)))
+            .await
+    }
+
+    async fn update_purchase_order(
+        &self,
+        id: Uuid,
+        patch: PurchaseOrderPatch,
+    ) -> Result<PurchaseOrder> {
+        self.write(move |conn| purchasing::update_order(conn, id, patch))
+            .await
+    }
+
+    async fn submit_purchase_order(
+        &self,
+        id: Uuid,
+        idem: Option<Idempotency<PurchaseOrder>>,
+    ) -> Result<Created<PurchaseOrder>> {
+        self.write(move |conn| purchasing::submit_order(conn, id, idem))
+            .await
+    }
+
+    async fn receive_purchase_order(
+        &self,
+        id: Uuid,
+        receipt: ReceivePurchaseOrder,
+        actor: &Actor,
+        idem: Option<Idempotency<ReceiptResult>>,
+    ) -> Result<Created<ReceiptResult>> {
+        let actor = actor.clone();
+        self.write(move |conn| purchasing::receive_order(conn, id, receipt, actor, idem))
+            .await
+    }
+
+    async fn cancel_purchase_order(
+        &self,
+        id: Uuid,
+        idem: Option<Idempotency<PurchaseOrder>>,
+    ) -> Result<Created<PurchaseOrder>> {
+        self.write(move |conn| purchasing::cancel_order(conn, id, idem))
+            .await
+    }
+}
+
 fn stock_report(
     conn: &Connection,
     item_id: Uuid,
     id: &str,
     as_of: Option<DateTime<Utc>>,
 ) -> Result<StockReport> {
-    let sku: String = conn
-        .prepare_cached("SELECT sku FROM items WHERE id = ?1")
-        .and_then(|mut s| s.query_row(params![id], |r| r.get(0)).optional())
+    let (sku, incoming): (String, i64) = conn
+        .prepare_cached("SELECT sku, incoming FROM items WHERE id = ?1")
+        .and_then(|mut s| {
+            s.query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
         .map_err(db_error)?
         .ok_or(Error::NotFound("item"))?;
     let balance = |r: &rusqlite::Row<'_>| {
@@ -1128,7 +1235,7 @@ fn stock_report(
             balance,
         )?,
     };
-    Ok(StockReport::new(item_id, sku, as_of, locations))
+    Ok(StockReport::new(item_id, sku, as_of, locations, incoming))
 }
 
 /// Trims the extra row fetched to detect a next page and returns the cursor key.

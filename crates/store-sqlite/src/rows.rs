@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 pub(crate) const ITEM_COLUMNS: &str =
     "id, sku, name, description, category, barcode, unit, reorder_point, unit_cost, \
-     attributes, archived, on_hand, reserved, version, created_at, updated_at";
+     attributes, archived, on_hand, reserved, incoming, version, created_at, updated_at";
 
 pub(crate) const LOCATION_COLUMNS: &str = "id, code, name, is_default, created_at, updated_at";
 
@@ -90,6 +90,7 @@ pub(crate) fn item_from_row(r: &Row<'_>) -> Result<Item> {
         on_hand,
         reserved,
         available: on_hand - reserved,
+        incoming: get(r, "incoming")?,
         version: get(r, "version")?,
         created_at: time(r, "created_at")?,
         updated_at: time(r, "updated_at")?,

@@ -27,3 +27,21 @@ async fn a_balance_changed_behind_the_ledger_is_reported() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn purchase_figures_changed_behind_the_orders_are_reported() {
+    let (store, dir) = fresh_store().await;
+    let path = dir.path().join("inventory.db");
+    inventory_store_tests::purchase_figures_changed_behind_the_orders_are_reported(
+        store,
+        || async move {
+            let conn = rusqlite::Connection::open(&path).expect("open the database file");
+            conn.execute_batch(
+                "UPDATE items SET incoming = incoming + 2; \
+                 UPDATE purchase_order_lines SET received = received + 1",
+            )
+            .expect("change the figures by hand");
+        },
+    )
+    .await;
+}

@@ -30,6 +30,7 @@ fn item_row(sku: &str, unit_cost: i64, on_hand: i64, archived: bool) -> ItemRow 
         archived,
         on_hand,
         reserved: 0,
+        incoming: 0,
         version: 1,
         created_at: now,
         updated_at: now,

@@ -95,6 +95,18 @@ macro_rules! contract_tests {
             a_draft_is_edited_by_line_and_its_holds_follow,
             sales_orders_are_listed_by_status_and_search,
             concurrent_confirms_on_one_hot_item_never_oversell,
+            party_round_trip_and_unique_code,
+            parties_list_filters_and_paging,
+            a_purchase_order_is_received_into_stock,
+            purchase_order_transitions_name_the_status,
+            over_receipt_is_refused_unless_allowed,
+            cancelling_closes_what_is_outstanding,
+            a_draft_is_edited_by_merging_lines,
+            a_purchase_order_names_a_supplier_a_location_and_items,
+            a_party_with_open_orders_cannot_be_archived,
+            purchase_orders_list_filters_and_paging,
+            idempotent_purchase_order_actions,
+            racing_receipts_never_over_receive,
         );
         $crate::contract_tests!(@pair $factory;
             export_import_round_trip,
@@ -136,6 +148,8 @@ mod history;
 mod identity;
 mod ledger;
 mod moving;
+mod parties;
+mod purchasing;
 mod reservations;
 mod sales;
 mod stocktake;
@@ -148,6 +162,8 @@ pub use history::*;
 pub use identity::*;
 pub use ledger::*;
 pub use moving::*;
+pub use parties::*;
+pub use purchasing::*;
 pub use reservations::*;
 pub use sales::*;
 pub use stocktake::*;

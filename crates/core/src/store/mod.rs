@@ -15,6 +15,8 @@ mod history;
 mod idempotency;
 mod identity;
 mod ledger;
+mod parties;
+mod purchasing;
 mod reservations;
 mod sales;
 
@@ -25,6 +27,8 @@ pub use history::HistoryStore;
 pub use idempotency::{Created, Idempotency, Render, StoredResponse};
 pub use identity::IdentityStore;
 pub use ledger::LedgerStore;
+pub use parties::PartyStore;
+pub use purchasing::PurchaseStore;
 pub use reservations::ReservationStore;
 pub use sales::{OrderIdem, SalesStore};
 
@@ -38,6 +42,8 @@ pub trait Store:
     + IdentityStore
     + EventStore
     + AdminStore
+    + PartyStore
+    + PurchaseStore
 {
 }
 
@@ -50,5 +56,7 @@ impl<T> Store for T where
         + IdentityStore
         + EventStore
         + AdminStore
+        + PartyStore
+        + PurchaseStore
 {
 }

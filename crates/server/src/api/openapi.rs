@@ -13,7 +13,7 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Inventory Manager API", description = "Items, locations, an append-only stock ledger and reservations."),
+    info(title = "Inventory Manager API", description = "Items, locations, an append-only stock ledger, reservations, sales and purchase orders, parties."),
     paths(
         system::health, system::ready,
         v1::auth::login, v1::auth::logout, v1::auth::me, v1::users::create_user,
@@ -34,6 +34,12 @@ use utoipa::{Modify, OpenApi};
         v1::sales_orders::get_sales_order, v1::sales_orders::patch_sales_order,
         v1::sales_orders::hold_sales_order, v1::sales_orders::confirm_sales_order,
         v1::sales_orders::ship_sales_order, v1::sales_orders::cancel_sales_order,
+        v1::parties::create_party, v1::parties::list_parties, v1::parties::get_party,
+        v1::parties::patch_party,
+        v1::purchase_orders::create_purchase_order, v1::purchase_orders::list_purchase_orders,
+        v1::purchase_orders::get_purchase_order, v1::purchase_orders::patch_purchase_order,
+        v1::purchase_orders::submit_purchase_order, v1::purchase_orders::receive_purchase_order,
+        v1::purchase_orders::cancel_purchase_order,
     ),
     components(schemas(ProblemDoc)),
     modifiers(&BearerAuth, &ProblemResponses),
@@ -47,6 +53,8 @@ use utoipa::{Modify, OpenApi};
         (name = "reservations", description = "Stock held for someone, with exact expiry"),
         (name = "sales-orders", description = "Carts and sales orders: hold, confirm, ship, cancel"),
         (name = "admin", description = "Checking the database"),
+        (name = "parties", description = "Suppliers and customers"),
+        (name = "purchase-orders", description = "Buying stock: drafts, submission, receipts"),
     )
 )]
 pub struct ApiDoc;

@@ -82,7 +82,8 @@ pub struct ProblemDoc {
     /// that status.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_status: Option<String>,
-    /// For a refusal of one line of an order: that line.
+    /// For a refusal of one line of an order (a short line, an
+    /// over-receipt): that line.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line_id: Option<uuid::Uuid>,
     /// For a refusal of the caller's role: the permission the request needs.
@@ -91,6 +92,12 @@ pub struct ProblemDoc {
     /// For a refusal of the caller's role: the least role that has it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub required_role: Option<Role>,
+    /// For an invalid transition: what was asked (`submit`, `receive`...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// For an over-receipt: what the line still expects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outstanding: Option<i64>,
 }
 
 /// The members some problems add to the four every problem has.
@@ -116,6 +123,10 @@ pub struct Members {
     pub permission: Option<String>,
     /// For a refusal of the caller's role: the least role that has it.
     pub required_role: Option<Role>,
+    /// For an invalid transition: what was asked.
+    pub action: Option<String>,
+    /// For an over-receipt: what the line still expects.
+    pub outstanding: Option<i64>,
 }
 
 /// A problem, ready for either renderer.
@@ -161,6 +172,8 @@ fn conflict_title(kind: ConflictKind) -> &'static str {
         ConflictKind::IdempotencyInFlight => "Request in flight",
         ConflictKind::AlreadyReversed => "Already reversed",
         ConflictKind::NotReversible => "Not reversible",
+        ConflictKind::DuplicatePartyCode => "Duplicate party code",
+        ConflictKind::PartyHasOpenOrders => "Party has open orders",
     }
 }
 
@@ -244,16 +257,34 @@ fn domain_problem(e: Error) -> Problem {
         }
         e @ Error::InvalidTransition { .. } => {
             let detail = e.to_string();
-            let Error::InvalidTransition { status, .. } = e else {
+            let Error::InvalidTransition { status, action, .. } = e else {
                 unreachable!("matched above")
             };
             let mut p = problem(
                 StatusCode::CONFLICT,
                 "invalid-transition",
-                "Not allowed in this status",
+                "Invalid transition",
                 detail,
             );
             p.members.current_status = Some(status);
+            p.members.action = Some(action.to_owned());
+            p
+        }
+        e @ Error::OverReceipt { .. } => {
+            let detail = e.to_string();
+            let Error::OverReceipt {
+                line_id,
+                outstanding,
+                requested,
+                ..
+            } = e
+            else {
+                unreachable!("matched above")
+            };
+            let mut p = problem(StatusCode::CONFLICT, "over-receipt", "Over-receipt", detail);
+            p.members.line_id = Some(line_id);
+            p.members.outstanding = Some(outstanding);
+            p.members.requested = Some(requested);
             p
         }
         Error::Unauthorized => problem(
@@ -434,6 +465,8 @@ impl Problem {
             line_id: self.members.line_id,
             permission: self.members.permission.clone(),
             required_role: self.members.required_role,
+            action: self.members.action.clone(),
+            outstanding: self.members.outstanding,
         }
     }
 

@@ -583,7 +583,9 @@ async fn the_invariants_report_is_clean_after_real_work_and_for_admins_only() {
             "stock-equals-ledger",
             "item-equals-locations",
             "available-not-negative",
-            "reserved-equals-reservations"
+            "reserved-equals-reservations",
+            "incoming-equals-outstanding",
+            "received-equals-receipts"
         ]
     );
     let manager = app.token_for("manager").await;

@@ -2,8 +2,8 @@
 //! in this process on a free loopback port with a fresh database
 //! (`common::spawn_app*`) and drives it over HTTP with reqwest.
 //!
-//! `contract`, `csv`, `ledger`, `events`, `cache`, `smoke`, `guidance` and
-//! `permissions` run on the backend
+//! `contract`, `csv`, `ledger`, `events`, `cache`, `smoke`, `guidance`,
+//! `permissions` and `purchasing` run on the backend
 //! that `TEST_BACKEND` names (SQLite by default); scripts/test.sh runs them
 //! a second time with `TEST_BACKEND=postgres`, selecting them by module path
 //! (a new module that follows `TEST_BACKEND` goes into that list too).
@@ -22,6 +22,7 @@ mod ledger;
 mod listener;
 mod permissions;
 mod pg_outage;
+mod purchasing;
 mod replicas;
 mod reservations;
 mod sales_orders;

@@ -12,9 +12,24 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
+/// The ids the walk's paths and bodies name.
+struct Ids {
+    party: String,
+    line: String,
+}
+
 /// A body that passes a route's parsing, so that only access decides.
-fn body_for(use_case: UseCase, item_id: &str, n: usize) -> Option<Value> {
+fn body_for(use_case: UseCase, item_id: &str, ids: &Ids, n: usize) -> Option<Value> {
     Some(match use_case {
+        UseCase::CreateParty => json!({"name": format!("Walk {n}"), "kind": "supplier"}),
+        UseCase::UpdateParty => json!({"notes": "walked"}),
+        UseCase::CreatePurchaseOrder => {
+            json!({"supplier_id": ids.party, "lines": [{"item_id": item_id, "quantity": 1}]})
+        }
+        UseCase::UpdatePurchaseOrder => json!({"reference": "walked"}),
+        UseCase::ReceivePurchaseOrder => {
+            json!({"lines": [{"line_id": ids.line, "quantity": 1}]})
+        }
         UseCase::Login => json!({"username": "admin", "password": ADMIN_PASSWORD}),
         UseCase::CreateUser => {
             json!({"username": format!("walk-{n}"), "password": "password-1234", "role": "viewer"})
@@ -56,21 +71,47 @@ async fn every_route_is_checked_against_the_permission_table() {
     let reservation = app
         .post(
             "/api/v1/reservations",
-            serde_json::json!({"item_id": item_id, "quantity": 1}),
+            json!({"item_id": item_id, "quantity": 1}),
         )
         .await;
     assert_eq!(reservation.status(), StatusCode::CREATED);
     let reservation: Value = reservation.json().await.unwrap();
     let reservation_id = reservation["id"].as_str().unwrap().to_owned();
-    let order = app
+    let sale = app
         .post(
             "/api/v1/sales-orders",
-            serde_json::json!({"lines": [{"item_id": item_id, "quantity": 1, "unit_price": "1"}]}),
+            json!({"lines": [{"item_id": item_id, "quantity": 1, "unit_price": "1"}]}),
+        )
+        .await;
+    assert_eq!(sale.status(), StatusCode::CREATED);
+    let sale_id = sale.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let party = app
+        .post(
+            "/api/v1/parties",
+            json!({"name": "Walk supplier", "kind": "supplier"}),
+        )
+        .await;
+    assert_eq!(party.status(), StatusCode::CREATED);
+    let party_id = party.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let order = app
+        .post(
+            "/api/v1/purchase-orders",
+            json!({"supplier_id": party_id, "lines": [{"item_id": item_id, "quantity": 5}]}),
         )
         .await;
     assert_eq!(order.status(), StatusCode::CREATED);
     let order: Value = order.json().await.unwrap();
     let order_id = order["id"].as_str().unwrap().to_owned();
+    let ids = Ids {
+        party: party_id.clone(),
+        line: order["lines"][0]["line_id"].as_str().unwrap().to_owned(),
+    };
 
     // The document and the table name the same routes.
     let doc = app.get_json("/api/openapi.json").await;
@@ -113,6 +154,10 @@ async fn every_route_is_checked_against_the_permission_table() {
         } else if template.starts_with("/api/v1/reservations") {
             &reservation_id
         } else if template.starts_with("/api/v1/sales-orders") {
+            &sale_id
+        } else if template.starts_with("/api/v1/parties") {
+            &party_id
+        } else if template.starts_with("/api/v1/purchase-orders") {
             &order_id
         } else {
             &item_id
@@ -120,13 +165,14 @@ async fn every_route_is_checked_against_the_permission_table() {
         let path = template.replace("{id_or_code}", "MAIN").replace("{id}", id);
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let call = |token: String, n: usize| {
-            let (app, method, path, item_id) = (&app, method.clone(), path.clone(), &item_id);
+            let (app, method, path, item_id, ids) =
+                (&app, method.clone(), path.clone(), &item_id, &ids);
             async move {
                 let mut req = app.client.request(method, app.url(&path));
                 if !token.is_empty() {
                     req = req.bearer_auth(token);
                 }
-                if let Some(body) = body_for(*use_case, item_id, n) {
+                if let Some(body) = body_for(*use_case, item_id, ids, n) {
                     req = req.json(&body);
                 }
                 req.send().await.unwrap()

@@ -161,11 +161,41 @@ pub const BY_OPERATION: &[(&str, &[(u16, &str)])] = &[
             (409, "The movement was reversed already (`already-reversed`), or is itself a reversal (`not-reversible`)"),
         ],
     ),
+    (
+        "create_party",
+        &[(409, "Duplicate party code (`duplicate-party-code`)")],
+    ),
+    (
+        "patch_party",
+        &[(
+            409,
+            "Duplicate party code (`duplicate-party-code`), or archiving a party with open \
+             orders (`party-has-open-orders`)",
+        )],
+    ),
+    ("patch_purchase_order", &[(409, INVALID_TRANSITION)]),
+    ("submit_purchase_order", &[(409, INVALID_TRANSITION)]),
+    (
+        "receive_purchase_order",
+        &[
+            (409, INVALID_TRANSITION),
+            (
+                409,
+                "More than a line still expects (`over-receipt`, with `line_id`, `outstanding` \
+                 and `requested`) without `allow_over_receipt`, or an archived item \
+                 (`item-archived`)",
+            ),
+        ],
+    ),
+    ("cancel_purchase_order", &[(409, INVALID_TRANSITION)]),
 ];
 
 const SALES_REFUSALS: &str = "The order is no longer a draft (`invalid-transition`, its status in \
      `current_status`), or a line lacks stock (`insufficient-stock`, naming the line in `index` and \
      `line_id`, with `available` and `requested`)";
+const INVALID_TRANSITION: &str =
+    "Not allowed from the order's status (`invalid-transition`, with `current_status` and \
+     `action`)";
 
 /// The problem responses of one operation: status → reasons.
 fn problem_statuses(id: &str, method: &str, path: &str, op: &Operation) -> Vec<(u16, Vec<String>)> {
@@ -671,6 +701,14 @@ mod tests {
                 action: "release",
             }
             .into(),
+            Error::invalid_transition("purchase order", "received", "submit").into(),
+            Error::OverReceipt {
+                line_id: uuid::Uuid::nil(),
+                sku: "A".into(),
+                outstanding: 1,
+                requested: 2,
+            }
+            .into(),
         ];
         let mut seen = std::collections::BTreeSet::new();
         for error in errors {
@@ -720,6 +758,8 @@ mod tests {
             "line_id",
             "permission",
             "required_role",
+            "action",
+            "outstanding",
         ] {
             assert!(
                 seen.contains(member),

@@ -9,6 +9,8 @@ pub mod events;
 pub mod items;
 pub mod locations;
 pub mod movements;
+pub mod parties;
+pub mod purchase_orders;
 pub mod reservations;
 pub mod sales_orders;
 pub mod stock_counts;
@@ -103,6 +105,45 @@ pub const ROUTES: &[(&str, &str, UseCase)] = &[
         "/api/v1/sales-orders/{id}/cancel",
         UseCase::CancelSalesOrder,
     ),
+    ("POST", "/api/v1/parties", UseCase::CreateParty),
+    ("GET", "/api/v1/parties", UseCase::ListParties),
+    ("GET", "/api/v1/parties/{id}", UseCase::GetParty),
+    ("PATCH", "/api/v1/parties/{id}", UseCase::UpdateParty),
+    (
+        "POST",
+        "/api/v1/purchase-orders",
+        UseCase::CreatePurchaseOrder,
+    ),
+    (
+        "GET",
+        "/api/v1/purchase-orders",
+        UseCase::ListPurchaseOrders,
+    ),
+    (
+        "GET",
+        "/api/v1/purchase-orders/{id}",
+        UseCase::GetPurchaseOrder,
+    ),
+    (
+        "PATCH",
+        "/api/v1/purchase-orders/{id}",
+        UseCase::UpdatePurchaseOrder,
+    ),
+    (
+        "POST",
+        "/api/v1/purchase-orders/{id}/submit",
+        UseCase::SubmitPurchaseOrder,
+    ),
+    (
+        "POST",
+        "/api/v1/purchase-orders/{id}/receive",
+        UseCase::ReceivePurchaseOrder,
+    ),
+    (
+        "POST",
+        "/api/v1/purchase-orders/{id}/cancel",
+        UseCase::CancelPurchaseOrder,
+    ),
 ];
 
 /// The use case a route calls.
@@ -191,5 +232,33 @@ pub fn routes() -> Router<App> {
         .route(
             "/api/v1/sales-orders/{id}/cancel",
             post(sales_orders::cancel_sales_order),
+        )
+        .route(
+            "/api/v1/parties",
+            post(parties::create_party).get(parties::list_parties),
+        )
+        .route(
+            "/api/v1/parties/{id}",
+            get(parties::get_party).patch(parties::patch_party),
+        )
+        .route(
+            "/api/v1/purchase-orders",
+            post(purchase_orders::create_purchase_order).get(purchase_orders::list_purchase_orders),
+        )
+        .route(
+            "/api/v1/purchase-orders/{id}",
+            get(purchase_orders::get_purchase_order).patch(purchase_orders::patch_purchase_order),
+        )
+        .route(
+            "/api/v1/purchase-orders/{id}/submit",
+            post(purchase_orders::submit_purchase_order),
+        )
+        .route(
+            "/api/v1/purchase-orders/{id}/receive",
+            post(purchase_orders::receive_purchase_order),
+        )
+        .route(
+            "/api/v1/purchase-orders/{id}/cancel",
+            post(purchase_orders::cancel_purchase_order),
         )
 }
