@@ -36,6 +36,15 @@ pub const RULES: &[(&str, &str)] = &[
         "received per purchase-order line equals the sum of the receive movements posted \
          against that line",
     ),
+    (
+        SHIPPED_NOT_ABOVE_ORDERED,
+        "shipped per sales-order line is never more than ordered",
+    ),
+    (
+        SHIPPED_EQUALS_SHIPMENTS,
+        "shipped per sales-order line equals the sum of the issue movements posted against \
+         that line",
+    ),
 ];
 
 pub const STOCK_EQUALS_LEDGER: &str = "stock-equals-ledger";
@@ -44,6 +53,8 @@ pub const AVAILABLE_NOT_NEGATIVE: &str = "available-not-negative";
 pub const RESERVED_EQUALS_RESERVATIONS: &str = "reserved-equals-reservations";
 pub const INCOMING_EQUALS_OUTSTANDING: &str = "incoming-equals-outstanding";
 pub const RECEIVED_EQUALS_RECEIPTS: &str = "received-equals-receipts";
+pub const SHIPPED_NOT_ABOVE_ORDERED: &str = "shipped-not-above-ordered";
+pub const SHIPPED_EQUALS_SHIPMENTS: &str = "shipped-equals-shipments";
 
 /// Violations reported per rule at most (a broken database may have
 /// millions; the first ones say enough).

@@ -40,6 +40,11 @@ impl PartyKind {
     pub fn supplies(self) -> bool {
         matches!(self, Self::Supplier | Self::Both)
     }
+
+    /// Whether sales orders may name a party of this kind.
+    pub fn buys(self) -> bool {
+        matches!(self, Self::Customer | Self::Both)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -85,12 +90,26 @@ impl Party {
 
     /// The refusal of an order naming this party as supplier when it is
     /// none (or archived).
+    /// A party a sales order may name: a customer, not archived.
+    pub fn check_customer(&self, field: &str) -> Result<()> {
+        self.check_role(field, self.kind.buys(), "customer (kind customer or both)")
+    }
+
+    /// A party a purchase order may name: a supplier, not archived.
     pub fn check_supplier(&self, field: &str) -> Result<()> {
-        if !self.kind.supplies() {
+        self.check_role(
+            field,
+            self.kind.supplies(),
+            "supplier (kind supplier or both)",
+        )
+    }
+
+    fn check_role(&self, field: &str, fits: bool, role: &str) -> Result<()> {
+        if !fits {
             return Err(Error::invalid(
                 field,
                 format!(
-                    "party '{}' is a {}, not a supplier (kind supplier or both)",
+                    "party '{}' is a {}, not a {role}",
                     self.name,
                     self.kind.as_str()
                 ),

@@ -66,6 +66,10 @@ impl SalesOrderStatus {
     }
 }
 
+/// The statuses of an order that still has work to do, as SQL text (a
+/// party with such orders cannot be archived).
+pub const OPEN_SALES_STATUSES_SQL: &str = "('draft', 'confirmed', 'partially_shipped')";
+
 /// What can be done to an order, for the transition table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SalesAction {

@@ -32,3 +32,11 @@ CREATE TABLE sales_order_lines (
 );
 CREATE INDEX sales_order_lines_order_idx ON sales_order_lines (order_id, line_no);
 CREATE INDEX sales_order_lines_item_idx ON sales_order_lines (item_id);
+
+-- Each shipment's issue movement, with the line it shipped: the invariants
+-- check sums them per line against `shipped`.
+CREATE TABLE sales_shipments (
+    movement_id UUID NOT NULL CONSTRAINT sales_shipments_pkey PRIMARY KEY REFERENCES movements (id),
+    line_id     UUID NOT NULL REFERENCES sales_order_lines (id)
+);
+CREATE INDEX sales_shipments_line_idx ON sales_shipments (line_id);

@@ -246,6 +246,59 @@ pub(crate) async fn export(pool: &PgPool, out: Box<dyn Write + Send>) -> Result<
     .await?;
     each(
         conn,
+        "SELECT id, seq, number, customer_id, reference, ship_from_id, status, hold_expires_at, \
+         created_by, created_at, updated_at FROM sales_orders ORDER BY seq",
+        &mut w,
+        |r| {
+            Ok(Record::SalesOrder(SalesOrderRow {
+                id: get(r, "id")?,
+                seq: get(r, "seq")?,
+                number: get(r, "number")?,
+                customer_id: get(r, "customer_id")?,
+                reference: get(r, "reference")?,
+                ship_from_id: get(r, "ship_from_id")?,
+                status: get(r, "status")?,
+                hold_expires_at: get(r, "hold_expires_at")?,
+                created_by: get(r, "created_by")?,
+                created_at: get(r, "created_at")?,
+                updated_at: get(r, "updated_at")?,
+            }))
+        },
+    )
+    .await?;
+    each(
+        conn,
+        "SELECT l.id, l.order_id, l.line_no::BIGINT AS line_no, l.item_id, l.quantity, l.shipped, \
+         l.unit_price FROM sales_order_lines l JOIN sales_orders o ON o.id = l.order_id \
+         ORDER BY o.seq, l.line_no",
+        &mut w,
+        |r| {
+            Ok(Record::SalesOrderLine(SalesOrderLineRow {
+                id: get(r, "id")?,
+                order_id: get(r, "order_id")?,
+                line_no: get(r, "line_no")?,
+                item_id: get(r, "item_id")?,
+                quantity: get(r, "quantity")?,
+                shipped: get(r, "shipped")?,
+                unit_price: get(r, "unit_price")?,
+            }))
+        },
+    )
+    .await?;
+    each(
+        conn,
+        "SELECT movement_id, line_id FROM sales_shipments ORDER BY movement_id",
+        &mut w,
+        |r| {
+            Ok(Record::SalesShipment(SalesShipmentRow {
+                movement_id: get(r, "movement_id")?,
+                line_id: get(r, "line_id")?,
+            }))
+        },
+    )
+    .await?;
+    each(
+        conn,
         "SELECT id, kind, entity_id, data, created_at FROM events ORDER BY id",
         &mut w,
         |r| {
@@ -311,8 +364,8 @@ pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<Ex
     // and the import are one step.
     sqlx::query(
         "LOCK TABLE users, locations, items, stock, reservations, movements, events, ledger_counter, \
-         event_counter, parties, purchase_orders, purchase_order_lines, purchase_receipts \
-         IN EXCLUSIVE MODE",
+         event_counter, parties, purchase_orders, purchase_order_lines, purchase_receipts, \
+         sales_orders, sales_order_lines, sales_shipments IN EXCLUSIVE MODE",
     )
     .execute(&mut *conn)
     .await
@@ -524,6 +577,54 @@ pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<Ex
                     .await
                     .map_err(&err)?;
                 counts.purchase_receipts += 1;
+            }
+            Record::SalesOrder(o) => {
+                sqlx::query(
+                    "INSERT INTO sales_orders (id, seq, number, customer_id, reference, ship_from_id, status, \
+                     hold_expires_at, created_by, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(o.id)
+                .bind(o.seq)
+                .bind(&o.number)
+                .bind(o.customer_id)
+                .bind(&o.reference)
+                .bind(o.ship_from_id)
+                .bind(&o.status)
+                .bind(o.hold_expires_at)
+                .bind(&o.created_by)
+                .bind(o.created_at)
+                .bind(o.updated_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(&err)?;
+                counts.sales_orders += 1;
+            }
+            Record::SalesOrderLine(l) => {
+                sqlx::query(
+                    "INSERT INTO sales_order_lines (id, order_id, line_no, item_id, quantity, shipped, unit_price) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(l.id)
+                .bind(l.order_id)
+                .bind(i32::try_from(l.line_no).map_err(Error::internal)?)
+                .bind(l.item_id)
+                .bind(l.quantity)
+                .bind(l.shipped)
+                .bind(l.unit_price)
+                .execute(&mut *conn)
+                .await
+                .map_err(&err)?;
+                counts.sales_order_lines += 1;
+            }
+            Record::SalesShipment(r) => {
+                sqlx::query("INSERT INTO sales_shipments (movement_id, line_id) VALUES ($1, $2)")
+                    .bind(r.movement_id)
+                    .bind(r.line_id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(&err)?;
+                counts.sales_shipments += 1;
             }
             Record::Event(e) => {
                 sqlx::query(

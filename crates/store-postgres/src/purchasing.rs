@@ -16,6 +16,7 @@ use inventory_core::purchasing::{
     number, DraftLine, NewPurchaseOrder, PoAction, PoLine, PoQuery, PoStatus, PurchaseOrder,
     PurchaseOrderPatch, ReceiptResult, ReceivePurchaseOrder, OPEN_STATUSES_SQL,
 };
+use inventory_core::sales::OPEN_SALES_STATUSES_SQL;
 use inventory_core::store::{Created, Idempotency};
 use inventory_core::{fold, Error, FieldError, Result};
 use sqlx::postgres::PgRow;
@@ -123,6 +124,15 @@ pub(crate) async fn update_party(
         .fetch_one(&mut *conn)
         .await
         .map_err(db_error)?;
+        let open_sales: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM sales_orders WHERE customer_id = $1 \
+             AND status IN {OPEN_SALES_STATUSES_SQL}"
+        ))
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_error)?;
+        let open = open + open_sales;
         if open > 0 {
             return Err(party.has_open_orders_error(open));
         }

@@ -7,6 +7,7 @@
 use crate::errors::db_error;
 use crate::expiry::expire_before_guard;
 use crate::journal::{record_events, remember, replay};
+use crate::purchasing::load_party;
 use crate::reservations::{consume, end_reservation, hold, line_holds, set_expiry};
 use crate::rows::*;
 use crate::writes::{apply_batch, record_movement_events};
@@ -107,6 +108,15 @@ pub(crate) async fn load_order(conn: &mut PgConnection, id: Uuid) -> Result<Sale
 pub(crate) async fn read_order(pool: &PgPool, id: Uuid) -> Result<SalesOrder> {
     let mut conn = pool.acquire().await.map_err(db_error)?;
     load_order(&mut conn, id).await
+}
+
+/// The customer, checked: a party that buys and is not archived.
+async fn check_customer(conn: &mut PgConnection, id: Uuid) -> Result<()> {
+    match load_party(&mut *conn, id).await {
+        Ok(party) => party.check_customer("customer_id"),
+        Err(Error::NotFound(_)) => Err(Error::invalid("customer_id", "no party has this id")),
+        Err(e) => Err(e),
+    }
 }
 
 /// Tags a refusal of one line with the line.
@@ -291,6 +301,9 @@ pub(crate) async fn create(
         code: new.ship_from.clone().unwrap_or_default(),
         known: Vec::new(),
     })?;
+    if let Some(customer) = new.customer_id {
+        check_customer(conn, customer).await?;
+    }
     for (index, line) in new.lines.iter().enumerate() {
         open_item(conn, line.item_id)
             .await
@@ -344,7 +357,11 @@ pub(crate) async fn update(
     actor: Actor,
 ) -> Result<SalesOrder> {
     let mut order = load_order(conn, id).await?;
+    let customer = order.customer_id;
     let changes = patch.apply(&mut order)?;
+    if let Some(new) = order.customer_id.filter(|c| Some(*c) != customer) {
+        check_customer(conn, new).await?;
+    }
     let held = order
         .hold_expires_at
         .filter(|until| *until > inventory_core::now());
@@ -470,6 +487,12 @@ pub(crate) async fn ship(
             .ok_or_else(|| Error::internal("no result for the shipment"))?
             .map_err(|e| at_line(&order, line_id, e))?;
         record_movement_events(conn, &[&applied]).await?;
+        sqlx::query("INSERT INTO sales_shipments (movement_id, line_id) VALUES ($1, $2)")
+            .bind(applied.movement.id)
+            .bind(line_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
         sqlx::query("UPDATE sales_order_lines SET shipped = shipped + $1 WHERE id = $2")
             .bind(quantity)
             .bind(line_id)

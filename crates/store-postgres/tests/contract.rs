@@ -98,3 +98,23 @@ async fn purchase_figures_changed_behind_the_orders_are_reported() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sales_figures_changed_behind_the_orders_are_reported() {
+    let (store, guard) = fresh_store().await;
+    let url = with_database(&guard.admin_url, &guard.name);
+    inventory_store_tests::sales_figures_changed_behind_the_orders_are_reported(
+        store,
+        || async move {
+            let mut conn = PgConnection::connect(&url).await.expect("connect");
+            conn.execute(
+                "UPDATE sales_order_lines SET shipped = shipped + 1; \
+                 UPDATE stock SET reserved = reserved + 1",
+            )
+            .await
+            .expect("change the figures by hand");
+            let _ = conn.close().await;
+        },
+    )
+    .await;
+}

@@ -243,6 +243,58 @@ fn export_in(conn: &Connection, out: Box<dyn Write + Send>) -> Result<ExportCoun
     )?;
     each(
         conn,
+        "SELECT id, seq, number, customer_id, reference, ship_from_id, status, hold_expires_at, \
+         created_by, created_at, updated_at FROM sales_orders ORDER BY seq",
+        &mut w,
+        |r| {
+            Ok(Record::SalesOrder(SalesOrderRow {
+                id: uuid(r, "id")?,
+                seq: get(r, "seq")?,
+                number: get(r, "number")?,
+                customer_id: opt_uuid(r, "customer_id")?,
+                reference: get(r, "reference")?,
+                ship_from_id: uuid(r, "ship_from_id")?,
+                status: get(r, "status")?,
+                hold_expires_at: match get::<Option<i64>>(r, "hold_expires_at")? {
+                    Some(_) => Some(time(r, "hold_expires_at")?),
+                    None => None,
+                },
+                created_by: get(r, "created_by")?,
+                created_at: time(r, "created_at")?,
+                updated_at: time(r, "updated_at")?,
+            }))
+        },
+    )?;
+    each(
+        conn,
+        "SELECT l.id, l.order_id, l.line_no, l.item_id, l.quantity, l.shipped, l.unit_price \
+         FROM sales_order_lines l JOIN sales_orders o ON o.id = l.order_id ORDER BY o.seq, l.line_no",
+        &mut w,
+        |r| {
+            Ok(Record::SalesOrderLine(SalesOrderLineRow {
+                id: uuid(r, "id")?,
+                order_id: uuid(r, "order_id")?,
+                line_no: get(r, "line_no")?,
+                item_id: uuid(r, "item_id")?,
+                quantity: get(r, "quantity")?,
+                shipped: get(r, "shipped")?,
+                unit_price: get(r, "unit_price")?,
+            }))
+        },
+    )?;
+    each(
+        conn,
+        "SELECT movement_id, line_id FROM sales_shipments ORDER BY movement_id",
+        &mut w,
+        |r| {
+            Ok(Record::SalesShipment(SalesShipmentRow {
+                movement_id: uuid(r, "movement_id")?,
+                line_id: uuid(r, "line_id")?,
+            }))
+        },
+    )?;
+    each(
+        conn,
         "SELECT id, kind, entity_id, data, created_at FROM events ORDER BY id",
         &mut w,
         |r| {
@@ -518,6 +570,59 @@ pub(crate) fn import(conn: &Connection, rows: DumpRows) -> Result<ExportCounts> 
                 })
                 .map_err(&err)?;
                 counts.purchase_receipts += 1;
+            }
+            Record::SalesOrder(o) => {
+                conn.prepare_cached(
+                    "INSERT INTO sales_orders (id, seq, number, customer_id, reference, ship_from_id, status, \
+                     hold_expires_at, created_by, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        o.id.to_string(),
+                        o.seq,
+                        o.number,
+                        o.customer_id.map(|u| u.to_string()),
+                        o.reference,
+                        o.ship_from_id.to_string(),
+                        o.status,
+                        o.hold_expires_at.map(micros),
+                        o.created_by,
+                        micros(o.created_at),
+                        micros(o.updated_at),
+                    ])
+                })
+                .map_err(&err)?;
+                counts.sales_orders += 1;
+            }
+            Record::SalesOrderLine(l) => {
+                conn.prepare_cached(
+                    "INSERT INTO sales_order_lines (id, order_id, line_no, item_id, quantity, shipped, unit_price) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        l.id.to_string(),
+                        l.order_id.to_string(),
+                        l.line_no,
+                        l.item_id.to_string(),
+                        l.quantity,
+                        l.shipped,
+                        l.unit_price,
+                    ])
+                })
+                .map_err(&err)?;
+                counts.sales_order_lines += 1;
+            }
+            Record::SalesShipment(r) => {
+                conn.prepare_cached(
+                    "INSERT INTO sales_shipments (movement_id, line_id) VALUES (?1, ?2)",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![r.movement_id.to_string(), r.line_id.to_string()])
+                })
+                .map_err(&err)?;
+                counts.sales_shipments += 1;
             }
             Record::Event(e) => {
                 conn.prepare_cached(

@@ -5,7 +5,8 @@ use crate::errors::db_error;
 use crate::rows::{get, uuid};
 use inventory_core::invariants::{
     Violation, AVAILABLE_NOT_NEGATIVE, INCOMING_EQUALS_OUTSTANDING, ITEM_EQUALS_LOCATIONS,
-    MAX_PER_RULE, RECEIVED_EQUALS_RECEIPTS, RESERVED_EQUALS_RESERVATIONS, STOCK_EQUALS_LEDGER,
+    MAX_PER_RULE, RECEIVED_EQUALS_RECEIPTS, RESERVED_EQUALS_RESERVATIONS, SHIPPED_EQUALS_SHIPMENTS,
+    SHIPPED_NOT_ABOVE_ORDERED, STOCK_EQUALS_LEDGER,
 };
 use inventory_core::Result;
 use rusqlite::{params, Connection};
@@ -91,6 +92,27 @@ const CHECKS: &[(&str, &str, &str)] = &[
            JOIN movements m ON m.id = pr.movement_id GROUP BY pr.line_id \
          ) r ON r.line_id = pl.id WHERE pl.received <> COALESCE(r.q, 0) \
          ORDER BY po.seq, pl.position LIMIT ?1",
+    ),
+    (
+        SHIPPED_NOT_ABOVE_ORDERED,
+        "shipped",
+        "SELECT sl.item_id, i.sku, so.number || ' line ' || sl.id AS code, \
+         sl.quantity AS expected, sl.shipped AS actual \
+         FROM sales_order_lines sl JOIN sales_orders so ON so.id = sl.order_id \
+         JOIN items i ON i.id = sl.item_id WHERE sl.shipped > sl.quantity \
+         ORDER BY so.seq, sl.line_no LIMIT ?1",
+    ),
+    (
+        SHIPPED_EQUALS_SHIPMENTS,
+        "shipped",
+        "SELECT sl.item_id, i.sku, so.number || ' line ' || sl.id AS code, \
+         COALESCE(sh.q, 0) AS expected, sl.shipped AS actual \
+         FROM sales_order_lines sl JOIN sales_orders so ON so.id = sl.order_id \
+         JOIN items i ON i.id = sl.item_id LEFT JOIN ( \
+           SELECT ss.line_id, SUM(m.quantity) AS q FROM sales_shipments ss \
+           JOIN movements m ON m.id = ss.movement_id GROUP BY ss.line_id \
+         ) sh ON sh.line_id = sl.id WHERE sl.shipped <> COALESCE(sh.q, 0) \
+         ORDER BY so.seq, sl.line_no LIMIT ?1",
     ),
 ];
 

@@ -13,6 +13,7 @@ use inventory_core::purchasing::{
     number, DraftLine, NewPurchaseOrder, PoAction, PoLine, PoQuery, PoStatus, PurchaseOrder,
     PurchaseOrderPatch, ReceiptResult, ReceivePurchaseOrder, OPEN_STATUSES_SQL,
 };
+use inventory_core::sales::OPEN_SALES_STATUSES_SQL;
 use inventory_core::store::{Created, Idempotency};
 use inventory_core::{fold, Error, FieldError, Result};
 use rusqlite::types::Value as SqlValue;
@@ -118,6 +119,17 @@ pub(crate) fn update_party(
                 |r| r.get(0),
             )
             .map_err(db_error)?;
+        let open_sales: i64 = conn
+            .query_row(
+                &format!(
+                    "SELECT COUNT(*) FROM sales_orders WHERE customer_id = ?1 \
+                     AND status IN {OPEN_SALES_STATUSES_SQL}"
+                ),
+                params![id.to_string()],
+                |r| r.get(0),
+            )
+            .map_err(db_error)?;
+        let open = open + open_sales;
         if open > 0 {
             return Err(party.has_open_orders_error(open));
         }

@@ -6,6 +6,7 @@
 use crate::errors::db_error;
 use crate::expiry::expire_item;
 use crate::journal::{record_event, remember, replay};
+use crate::purchasing::load_party;
 use crate::reservations::{consume, end_reservation, hold, line_holds, set_expiry};
 use crate::rows::*;
 use crate::writes::{apply_one, open_item, resolve_location};
@@ -96,6 +97,15 @@ pub(crate) fn load_order(conn: &Connection, id: Uuid) -> Result<SalesOrder> {
         .ok_or(Error::NotFound("sales order"))??;
     load_lines(conn, &mut order, inventory_core::now())?;
     Ok(order)
+}
+
+/// The customer, checked: a party that buys and is not archived.
+fn check_customer(conn: &Connection, id: Uuid) -> Result<()> {
+    match load_party(conn, id) {
+        Ok(party) => party.check_customer("customer_id"),
+        Err(Error::NotFound(_)) => Err(Error::invalid("customer_id", "no party has this id")),
+        Err(e) => Err(e),
+    }
 }
 
 /// Tags a refusal of one line with the line.
@@ -256,6 +266,9 @@ pub(crate) fn create(
             known: Vec::new(),
         }
     })?;
+    if let Some(customer) = new.customer_id {
+        check_customer(conn, customer)?;
+    }
     for (index, line) in new.lines.iter().enumerate() {
         open_item(conn, &line.item_id.to_string()).map_err(|e| line_refusal(e, index, line))?;
     }
@@ -306,7 +319,11 @@ pub(crate) fn update(
     actor: &Actor,
 ) -> Result<SalesOrder> {
     let mut order = load_order(conn, id)?;
+    let customer = order.customer_id;
     let changes = patch.apply(&mut order)?;
+    if let Some(new) = order.customer_id.filter(|c| Some(*c) != customer) {
+        check_customer(conn, new)?;
+    }
     let held = order
         .hold_expires_at
         .filter(|until| *until > inventory_core::now());
@@ -420,7 +437,15 @@ pub(crate) fn ship(
             left -= take;
         }
         let movement = shipment_movement(line.item_id, quantity, &order.ship_from, &order.number);
-        apply_one(conn, movement, actor).map_err(at_line(&order, line_id))?;
+        let shipped = apply_one(conn, movement, actor).map_err(at_line(&order, line_id))?;
+        conn.prepare_cached("INSERT INTO sales_shipments (movement_id, line_id) VALUES (?1, ?2)")
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    shipped.movement.id.to_string(),
+                    line_id.to_string()
+                ])
+            })
+            .map_err(db_error)?;
         conn.execute(
             "UPDATE sales_order_lines SET shipped = shipped + ?1 WHERE id = ?2",
             params![quantity, line_id.to_string()],

@@ -45,3 +45,21 @@ async fn purchase_figures_changed_behind_the_orders_are_reported() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn sales_figures_changed_behind_the_orders_are_reported() {
+    let (store, dir) = fresh_store().await;
+    let path = dir.path().join("inventory.db");
+    inventory_store_tests::sales_figures_changed_behind_the_orders_are_reported(
+        store,
+        || async move {
+            let conn = rusqlite::Connection::open(&path).expect("open the database file");
+            conn.execute_batch(
+                "UPDATE sales_order_lines SET shipped = shipped + 1; \
+                 UPDATE stock SET reserved = reserved + 1",
+            )
+            .expect("change the figures by hand");
+        },
+    )
+    .await;
+}

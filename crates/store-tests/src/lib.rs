@@ -95,6 +95,7 @@ macro_rules! contract_tests {
             a_draft_is_edited_by_line_and_its_holds_follow,
             sales_orders_are_listed_by_status_and_search,
             concurrent_confirms_on_one_hot_item_never_oversell,
+            a_sales_order_names_a_customer_who_then_stays,
             party_round_trip_and_unique_code,
             parties_list_filters_and_paging,
             a_purchase_order_is_received_into_stock,

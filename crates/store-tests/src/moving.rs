@@ -145,6 +145,48 @@ async fn populate(store: &S) {
             .await,
         "draft",
     );
+    // A customer's order: confirmed, one unit of two shipped.
+    let customer = created(
+        store
+            .create_party(
+                crate::parties::party_spec(
+                    "Export customer",
+                    inventory_core::parties::PartyKind::Customer,
+                    None,
+                ),
+                None,
+            )
+            .await,
+        "customer",
+    );
+    let mut sale = inventory_core::sales::CreateSalesOrder {
+        customer_id: Some(customer.id),
+        reference: Some("web-export".into()),
+        lines: Some(vec![inventory_core::sales::CreateSalesLine {
+            item_id: Some(a.id),
+            quantity: Some(2),
+            unit_price: Some("9.99".into()),
+        }]),
+        ..Default::default()
+    }
+    .validate(inventory_core::now())
+    .expect("valid order");
+    sale.hold_until = Some(inventory_core::now() + Duration::days(1));
+    let sale = created(store.create_sales_order(sale, &actor, None).await, "sale");
+    created(
+        store.confirm_sales_order(sale.id, &actor, None).await,
+        "confirm",
+    );
+    let part = inventory_core::sales::ShipRequest {
+        lines: Some(vec![inventory_core::sales::ShipLine {
+            line_id: Some(sale.lines[0].line_id),
+            quantity: Some(1),
+        }]),
+    };
+    created(
+        store.ship_sales_order(sale.id, part, &actor, None).await,
+        "ship",
+    );
 }
 
 /// An export imported into an empty store of the same backend exports again
@@ -161,7 +203,15 @@ pub async fn export_import_round_trip(source: S, target: S) {
             counts.reservations,
             counts.movements
         ),
-        (2, 3, 3, 3, 8)
+        (2, 3, 3, 4, 9)
+    );
+    assert_eq!(
+        (
+            counts.sales_orders,
+            counts.sales_order_lines,
+            counts.sales_shipments
+        ),
+        (1, 1, 1)
     );
     assert_eq!(
         (
@@ -170,7 +220,7 @@ pub async fn export_import_round_trip(source: S, target: S) {
             counts.purchase_order_lines,
             counts.purchase_receipts
         ),
-        (1, 2, 3, 1)
+        (2, 2, 3, 1)
     );
     assert_eq!(counts.events as i64, source.last_event_id().await.unwrap());
     let header: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();

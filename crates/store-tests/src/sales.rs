@@ -499,3 +499,102 @@ pub async fn concurrent_confirms_on_one_hot_item_never_oversell(store: S) {
     assert_eq!(reserved(&store, hot.id).await, (0, 0));
     assert_eq!(store.check_invariants().await.unwrap(), Vec::new());
 }
+
+/// For each backend's own tests: `corrupt` adds 1 to every sales-order
+/// line's `shipped` and 1 to every balance's `reserved` behind the orders'
+/// back (plain SQL); the check names the shipped line and the reservation
+/// figure.
+pub async fn sales_figures_changed_behind_the_orders_are_reported<F, Fut>(store: S, corrupt: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let actor = new_actor(&store, "seller").await;
+    let a = new_item(&store, "SO-BROKEN").await;
+    apply_ok(&store, &actor, vec![receive(a.id, 5, MAIN_LOCATION)]).await;
+    let order = create(&store, &actor, &[(a.id, 3, "1")]).await;
+    confirm(&store, &actor, order.id).await.unwrap();
+    ship(&store, &actor, order.id, &[(order.lines[0].line_id, 1)])
+        .await
+        .unwrap();
+    assert_eq!(store.check_invariants().await.unwrap(), Vec::new());
+    corrupt().await;
+    let found = store.check_invariants().await.unwrap();
+    let rules: Vec<(&str, &str, i64, i64)> = found
+        .iter()
+        .map(|v| (v.rule.as_str(), v.figure.as_str(), v.expected, v.actual))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            // The balance says 3, the item's total still 2.
+            ("item-equals-locations", "reserved", 3, 2),
+            // 2 of 3 still reserved, but the balance says 3.
+            ("reserved-equals-reservations", "reserved", 2, 3),
+            // one issue of 1 was posted against the line, which says 2.
+            ("shipped-equals-shipments", "shipped", 1, 2),
+        ],
+        "{found:?}"
+    );
+    let place = found
+        .iter()
+        .find(|v| v.rule == "shipped-equals-shipments")
+        .and_then(|v| v.location.clone())
+        .unwrap();
+    assert!(place.starts_with("SO-000001 line "), "{place}");
+}
+
+pub async fn a_sales_order_names_a_customer_who_then_stays(store: S) {
+    let actor = new_actor(&store, "seller").await;
+    let a = new_item(&store, "SO-CUST").await;
+    apply_ok(&store, &actor, vec![receive(a.id, 5, MAIN_LOCATION)]).await;
+    let party = |name: &str, kind| {
+        let store = store.clone();
+        let spec = crate::parties::party_spec(name, kind, None);
+        async move { created(store.create_party(spec, None).await, "party") }
+    };
+    use inventory_core::parties::PartyKind;
+    let supplier = party("Only a supplier", PartyKind::Supplier).await;
+    let customer = party("A customer", PartyKind::Customer).await;
+    let mut wrong = draft(&[(a.id, 1, "1")], None);
+    wrong.customer_id = Some(supplier.id);
+    match store.create_sales_order(wrong, &actor, None).await {
+        Err(Error::Validation(errors)) => assert_eq!(errors[0].field, "customer_id"),
+        other => panic!("a supplier as customer: {other:?}"),
+    }
+    let mut right = draft(&[(a.id, 1, "1")], None);
+    right.customer_id = Some(customer.id);
+    let order = created(store.create_sales_order(right, &actor, None).await, "order");
+    assert_eq!(order.customer_id, Some(customer.id));
+    let by_customer = SalesOrderQuery {
+        customer_id: Some(customer.id),
+        ..SalesOrderQuery::default()
+    };
+    assert_eq!(
+        store
+            .list_sales_orders(&by_customer)
+            .await
+            .unwrap()
+            .rows
+            .len(),
+        1
+    );
+    // A customer with an open order is not archived.
+    let archive: inventory_core::parties::PartyPatch =
+        serde_json::from_value(json!({"archived": true})).unwrap();
+    assert_conflict(
+        store.update_party(customer.id, archive.clone(), None).await,
+        ConflictKind::PartyHasOpenOrders,
+    );
+    created(
+        store.cancel_sales_order(order.id, &actor, None).await,
+        "cancel",
+    );
+    assert!(
+        store
+            .update_party(customer.id, archive, None)
+            .await
+            .unwrap()
+            .archived
+    );
+}

@@ -585,7 +585,9 @@ async fn the_invariants_report_is_clean_after_real_work_and_for_admins_only() {
             "available-not-negative",
             "reserved-equals-reservations",
             "incoming-equals-outstanding",
-            "received-equals-receipts"
+            "received-equals-receipts",
+            "shipped-not-above-ordered",
+            "shipped-equals-shipments"
         ]
     );
     let manager = app.token_for("manager").await;
