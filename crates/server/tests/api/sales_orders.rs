@@ -292,3 +292,25 @@ async fn racing_confirms_sell_exactly_the_units_that_exist() {
     assert_eq!(report["ok"], true, "{report}");
     app.shutdown().await;
 }
+
+fn storm_api(app: &TestApp) -> storm::Api {
+    storm::Api {
+        client: app.client.clone(),
+        base: app.url(""),
+        token: app.admin_token.clone(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_order_storm_leaves_every_figure_explained() {
+    let app = spawn_app().await;
+    storm::order_storm(&storm_api(&app)).await;
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_last_units_go_to_exactly_two_buyers_as_a_hold_lapses() {
+    let app = spawn_app().await;
+    storm::last_units_as_a_hold_lapses(&storm_api(&app)).await;
+    app.shutdown().await;
+}

@@ -1,6 +1,9 @@
 //! Test harness: a real server on a free loopback port with a fresh SQLite
 //! database in a temp dir, driven over HTTP with reqwest.
+
 #![allow(dead_code)]
+
+pub mod storm;
 
 use inventory_app::App;
 use inventory_server::config::{Config, DatabaseConfig, LogFormat, Secret};
