@@ -1131,11 +1131,16 @@ impl LedgerStore for PgStore {
                 .ok_or(Error::NotFound("item"))?;
         // One statement, so one snapshot: the balances always agree.
         let rows = match as_of {
+            // A reservation past its expiry holds nothing from that instant,
+            // even before a write or the sweeper has ended it.
             None => sqlx::query(
-                "SELECT l.code, s.on_hand, s.reserved FROM stock s JOIN locations l ON l.id = s.location_id \
-                 WHERE s.item_id = $1 ORDER BY l.code",
+                "SELECT l.code, s.on_hand, s.reserved - (SELECT COALESCE(SUM(r.quantity), 0) \
+                   FROM reservations r WHERE r.item_id = s.item_id AND r.location_id = s.location_id \
+                   AND r.status = 'active' AND r.expires_at <= $2)::BIGINT AS reserved \
+                 FROM stock s JOIN locations l ON l.id = s.location_id WHERE s.item_id = $1 ORDER BY l.code",
             )
             .bind(item_id)
+            .bind(inventory_core::now())
             .fetch_all(&self.pool)
             .await,
             Some(at) => sqlx::query(

@@ -1214,11 +1214,18 @@ fn stock_report(
         ))
     };
     let locations = match as_of {
+        // A reservation past its expiry holds nothing from that instant,
+        // even before a write or the sweeper has ended it.
         None => query_all(
             conn,
-            "SELECT l.code, s.on_hand, s.reserved FROM stock s JOIN locations l ON l.id = s.location_id \
-             WHERE s.item_id = ?1 ORDER BY l.code",
-            vec![SqlValue::Text(id.to_owned())],
+            "SELECT l.code, s.on_hand, s.reserved - (SELECT COALESCE(SUM(r.quantity), 0) \
+               FROM reservations r WHERE r.item_id = s.item_id AND r.location_id = s.location_id \
+               AND r.status = 'active' AND r.expires_at <= ?2) AS reserved \
+             FROM stock s JOIN locations l ON l.id = s.location_id WHERE s.item_id = ?1 ORDER BY l.code",
+            vec![
+                SqlValue::Text(id.to_owned()),
+                SqlValue::Integer(micros(inventory_core::now())),
+            ],
             balance,
         )?,
         Some(at) => query_all(

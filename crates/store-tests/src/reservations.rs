@@ -201,6 +201,9 @@ pub async fn an_expired_reservation_blocks_nobody_even_unswept(store: S) {
         1,
     );
     until_past(expires_at).await;
+    // Nothing ended it yet, but the stock report no longer counts it.
+    let report = store.item_stock(item.id, None).await.unwrap();
+    assert_eq!((report.reserved, report.available), (0, 5));
 
     // No sweeper ran: the movement's own transaction ends the hold first.
     let issued = apply_ok(&store, &actor, vec![issue(item.id, 5, MAIN_LOCATION)]).await;
