@@ -51,6 +51,16 @@ fn field_of(path: &str, message: &str) -> String {
     }
 }
 
+/// What chrono says when a timestamp does not parse.
+const CHRONO_MESSAGES: &[&str] = &[
+    "input contains invalid characters",
+    "premature end of input",
+    "trailing input",
+    "input is out of range",
+    "input is not enough for unique date and time",
+    "no possible date and time matching input",
+];
+
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, HttpError> {
     let mut de = serde_json::Deserializer::from_slice(raw);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -68,6 +78,9 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, HttpError> {
                 let field = field_of(&path, &message);
                 let message = if message.starts_with("missing field `") {
                     "is required".to_owned()
+                } else if CHRONO_MESSAGES.contains(&message.as_str()) {
+                    // chrono's words say what is wrong, not what is right.
+                    format!("{message}: expected an RFC 3339 time such as 2030-01-31T17:00:00Z")
                 } else {
                     message
                 };
@@ -318,5 +331,26 @@ mod tests {
             field_of("movements[2]", "missing field `kind`"),
             "movements[2].kind"
         );
+    }
+
+    #[test]
+    fn a_bad_time_says_what_a_good_one_looks_like() {
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Body {
+            at: chrono::DateTime<chrono::Utc>,
+        }
+        for bad in [r#"{"at": "tomorrow"}"#, r#"{"at": "2030-01-31"}"#] {
+            let err = parse_json::<Body>(bad.as_bytes()).unwrap_err();
+            let HttpError::Domain(Error::Validation(fields)) = err else {
+                panic!("{err:?}")
+            };
+            assert_eq!(fields[0].field, "at");
+            assert!(
+                fields[0].message.contains("RFC 3339"),
+                "{}",
+                fields[0].message
+            );
+        }
     }
 }
