@@ -251,6 +251,10 @@ fn describe() {
         "inventory_stock_movements_total",
         "Stock movements committed, by kind."
     );
+    describe_counter!(
+        "inventory_reservations_expired_total",
+        "Reservations the background sweeper ended because their expiry passed."
+    );
     describe_gauge!(
         "inventory_build_info",
         "Build version and git revision; always 1."
