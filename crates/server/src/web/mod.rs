@@ -84,6 +84,16 @@ pub fn routes(options: cookies::WebOptions) -> Router<App> {
             "/locations/{code}/default",
             post(pages::locations::make_default),
         )
+        .route("/sales-orders", get(pages::sales::list))
+        .route(
+            "/sales-orders/new",
+            get(pages::sales::new_form).post(pages::sales::create),
+        )
+        .route("/sales-orders/{id}", get(pages::sales::show))
+        .route("/sales-orders/{id}/confirm", post(pages::sales::confirm))
+        .route("/sales-orders/{id}/ship", post(pages::sales::ship))
+        .route("/sales-orders/{id}/hold", post(pages::sales::hold))
+        .route("/sales-orders/{id}/cancel", post(pages::sales::cancel))
         .route("/users", get(pages::users::list).post(pages::users::create))
         .route("/users/{id}/role", post(pages::users::change_role))
         .route("/assets/{name}", get(assets::serve))

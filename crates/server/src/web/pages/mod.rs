@@ -9,6 +9,8 @@ pub mod live;
 pub mod locations;
 pub mod login;
 pub mod movements;
+pub mod order_lines;
+pub mod sales;
 pub mod shared;
 pub mod spreadsheets;
 pub mod users;
