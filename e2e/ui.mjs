@@ -279,6 +279,69 @@ async function salesFlow(page, token) {
   check((await text(page, "#order-status")) === "Cancelled", "a manager cancels the draft");
 }
 
+// Scan into an order's receive form, then the quantity and Enter.
+async function scanReceipt(page, code, quantity) {
+  await page.locator("#code").focus();
+  await page.keyboard.type(code);
+  if (JS) {
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(() => document.activeElement && document.activeElement.id === "quantity");
+  } else {
+    await Promise.all([page.waitForNavigation(), page.keyboard.press("Enter")]);
+    check((await page.locator("#quantity-error").count()) === 1, "without JS the receipt asks for the quantity");
+    check((await page.locator("#code").inputValue()) === code, "the scanned code is kept");
+  }
+  await page.keyboard.type(String(quantity));
+  await Promise.all([page.waitForNavigation(), page.keyboard.press("Enter")]);
+}
+
+// (c) A purchase order made in the UI, submitted, and received in two
+// deliveries; the second is more than ordered and is received anyway.
+async function purchaseFlow(page, token) {
+  const supplier = await api("POST", "/api/v1/parties", token, { name: `Acme Supply ${SUFFIX}`, kind: "supplier" });
+  check(supplier.status === 201, "supplier set up");
+  const sku = `BOLT-${SUFFIX}`;
+  const item = await api("POST", "/api/v1/items", token, { sku, name: "Bolt", unit_cost: "0.35" });
+  check(item.status === 201, "bolt set up");
+  await page.goto(`${BASE}/purchase-orders`);
+  await page.getByRole("link", { name: "New purchase order" }).click();
+  await page.waitForLoadState("load");
+  await page.getByLabel("Supplier (required)").selectOption({ label: `Acme Supply ${SUFFIX}` });
+  await scanLine(page, sku, 10, "0.40");
+  await look(page, "purchase-new");
+  await submit(page, "Create order");
+  check(/\/purchase-orders\/[0-9a-f-]{36}\?done=created$/.test(page.url()), `after creating, the order's page: ${page.url()}`);
+  const orderId = page.url().replace(/\?.*$/, "").split("/").pop();
+  check((await text(page, "#order-total")) === "4.00", `the order total: ${await text(page, "#order-total")}`);
+  await submit(page, "Submit the order");
+  check((await text(page, "#order-status")) === "Submitted", `submitted: ${await text(page, "main")}`);
+  check((await itemFigures(token, item.body.id)).incoming === 10, "a submitted order is incoming");
+
+  // First delivery: 4.
+  await scanReceipt(page, sku, 4);
+  check((await text(page, "#notice")).includes(`Received 4 × ${sku}`), `the first delivery is confirmed: ${await text(page, "main")}`);
+  check((await text(page, "#order-status")) === "Partially received", "partly received");
+  let bolt = await itemFigures(token, item.body.id);
+  check(bolt.on_hand === 4 && bolt.incoming === 6, `4 in stock, 6 incoming: ${bolt.on_hand}/${bolt.incoming}`);
+  check((await page.evaluate(() => document.activeElement && document.activeElement.id)) === "code", "ready for the next scan");
+  await look(page, "purchase-order");
+
+  // Second delivery: 7, one more than still expected: a warning first.
+  await scanReceipt(page, sku, 7);
+  const warning = await text(page, "#problem");
+  check(warning.includes("Over-receipt") && warning.includes("expects 6 more") && warning.includes("receives 7"), `the over-receipt is explained: ${warning}`);
+  check((await itemFigures(token, item.body.id)).on_hand === 4, "an over-receipt warning receives nothing");
+  await look(page, "purchase-over-receipt");
+  await submit(page, "Receive anyway");
+  check((await text(page, "#order-status")) === "Received", `received: ${await text(page, "main")}`);
+  bolt = await itemFigures(token, item.body.id);
+  check(bolt.on_hand === 11 && bolt.incoming === 0, `11 in stock, none incoming: ${bolt.on_hand}/${bolt.incoming}`);
+  const order = (await api("GET", `/api/v1/purchase-orders/${orderId}`, token)).body;
+  check(order.lines[0].received === 11, `the line received 11: ${JSON.stringify(order.lines)}`);
+  const receipts = await api("GET", `/api/v1/movements?item_id=${item.body.id}&kind=receive`, token);
+  check(receipts.body.movements.length === 2 && receipts.body.movements.every((m) => m.reference === order.number), "two receipts carrying the order's number");
+}
+
 async function main() {
   if (process.env.AUDIT_FIXTURE) {
     return auditFixture(process.env.AUDIT_FIXTURE);
@@ -599,6 +662,7 @@ async function main() {
     check(ledger.status() === 200 && (await ledger.text()).startsWith("seq,id,created_at,kind,sku"), "the ledger exports as CSV");
 
     await salesFlow(page, token);
+    await purchaseFlow(page, token);
 
     // An item without stock can be archived, and restored.
     const third = await api("POST", "/api/v1/items", token, { sku: `SPARE-${SUFFIX}`, name: "Spare" });

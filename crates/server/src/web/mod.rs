@@ -94,6 +94,24 @@ pub fn routes(options: cookies::WebOptions) -> Router<App> {
         .route("/sales-orders/{id}/ship", post(pages::sales::ship))
         .route("/sales-orders/{id}/hold", post(pages::sales::hold))
         .route("/sales-orders/{id}/cancel", post(pages::sales::cancel))
+        .route("/purchase-orders", get(pages::purchasing::list))
+        .route(
+            "/purchase-orders/new",
+            get(pages::purchasing::new_form).post(pages::purchasing::create),
+        )
+        .route("/purchase-orders/{id}", get(pages::purchasing::show))
+        .route(
+            "/purchase-orders/{id}/submit",
+            post(pages::purchasing::submit),
+        )
+        .route(
+            "/purchase-orders/{id}/receive",
+            post(pages::purchasing::receive),
+        )
+        .route(
+            "/purchase-orders/{id}/cancel",
+            post(pages::purchasing::cancel),
+        )
         .route("/users", get(pages::users::list).post(pages::users::create))
         .route("/users/{id}/role", post(pages::users::change_role))
         .route("/assets/{name}", get(assets::serve))

@@ -51,7 +51,7 @@ pub struct OrderRow {
 }
 
 /// The names of these parties (for the lists), by id.
-async fn party_names(
+pub async fn party_names(
     app: &App,
     visitor: &Visitor,
     ids: impl Iterator<Item = Uuid>,
