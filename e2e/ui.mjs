@@ -342,6 +342,54 @@ async function purchaseFlow(page, token) {
   check(receipts.body.movements.length === 2 && receipts.body.movements.every((m) => m.reference === order.number), "two receipts carrying the order's number");
 }
 
+// Parties: create (a missing name refused beside its field), edit, archive.
+async function partiesFlow(page, token) {
+  const name = `Harbour Traders ${SUFFIX}`;
+  await page.goto(`${BASE}/parties`);
+  await page.getByRole("link", { name: "New party" }).click();
+  await page.waitForLoadState("load");
+  await page.getByLabel("Supplier and customer").check();
+  await submit(page, "Save");
+  check((await page.locator("#name-error").count()) === 1, `a missing name is refused beside its field: ${await text(page, "main")}`);
+  await page.getByLabel("Name (required)").fill(name);
+  await page.getByLabel("Code").fill(`HT-${SUFFIX}`);
+  await submit(page, "Save");
+  check((await text(page, "[role=status]")) === "Saved.", "the party is saved");
+  await look(page, "parties");
+  await page.getByRole("link", { name }).click();
+  await page.waitForLoadState("load");
+  await page.getByLabel("Phone").fill("+44 1234 567890");
+  await submit(page, "Save");
+  const listed = (await api("GET", `/api/v1/parties?q=${encodeURIComponent(name)}`, token)).body.parties;
+  check(listed.length === 1 && listed[0].phone === "+44 1234 567890" && listed[0].kind === "both", `the edit is saved: ${JSON.stringify(listed)}`);
+  await page.getByRole("link", { name }).click();
+  await page.waitForLoadState("load");
+  await look(page, "party");
+  await submit(page, "Archive this party");
+  check((await api("GET", `/api/v1/parties/${listed[0].id}`, token)).body.archived === true, "the party is archived");
+}
+
+// An item's reservations: listed on its page with reserved and incoming
+// beside on hand and available, and released by a clerk or above.
+async function reservationsFlow(page, token) {
+  const sku = `NUT-${SUFFIX}`;
+  const item = await api("POST", "/api/v1/items", token, { sku, name: "Nut" });
+  check((await api("POST", "/api/v1/movements", token, { item_id: item.body.id, kind: "receive", quantity: 9 })).status === 201, "nuts stocked");
+  const held = await api("POST", "/api/v1/reservations", token, { item_id: item.body.id, quantity: 3, reference: `cart-${SUFFIX}` });
+  check(held.status === 201, `reservation set up: ${held.status}`);
+  await page.goto(`${BASE}/items/${item.body.id}`);
+  check((await text(page, "#reserved")) === "3" && (await text(page, "#available")) === "6" && (await text(page, "#incoming")) === "0", "the item's figures show reserved and incoming");
+  check((await text(page, "table[aria-describedby=reservations]")).includes(`cart-${SUFFIX}`), "its reservation is listed");
+  await look(page, "item-reservations");
+  await submit(page, `Release 3 reserved for cart-${SUFFIX}`);
+  check((await text(page, "[role=status]")).startsWith("Released"), "the release is confirmed");
+  check((await api("GET", `/api/v1/reservations/${held.body.id}`, token)).body.status === "released", "the reservation is released");
+  check((await text(page, "#reserved")) === "0", "nothing reserved after the release");
+  await page.goto(`${BASE}/items?q=${encodeURIComponent(sku)}`);
+  const headers = await page.locator("#results thead th").allTextContents();
+  check(headers.includes("Reserved") && headers.includes("Incoming"), `the items list shows reserved and incoming: ${headers}`);
+}
+
 async function main() {
   if (process.env.AUDIT_FIXTURE) {
     return auditFixture(process.env.AUDIT_FIXTURE);
@@ -663,6 +711,8 @@ async function main() {
 
     await salesFlow(page, token);
     await purchaseFlow(page, token);
+    await partiesFlow(page, token);
+    await reservationsFlow(page, token);
 
     // An item without stock can be archived, and restored.
     const third = await api("POST", "/api/v1/items", token, { sku: `SPARE-${SUFFIX}`, name: "Spare" });

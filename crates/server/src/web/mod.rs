@@ -54,6 +54,10 @@ pub fn routes(options: cookies::WebOptions) -> Router<App> {
         )
         .route("/items/{id}/archive", post(pages::items::archive))
         .route("/items/{id}/restore", post(pages::items::restore))
+        .route(
+            "/reservations/{id}/release",
+            post(pages::items::release_reservation),
+        )
         .route("/movements", get(pages::movements::list))
         .route(
             "/movements/export.csv",
@@ -94,6 +98,17 @@ pub fn routes(options: cookies::WebOptions) -> Router<App> {
         .route("/sales-orders/{id}/ship", post(pages::sales::ship))
         .route("/sales-orders/{id}/hold", post(pages::sales::hold))
         .route("/sales-orders/{id}/cancel", post(pages::sales::cancel))
+        .route("/parties", get(pages::parties::list))
+        .route(
+            "/parties/new",
+            get(pages::parties::new_form).post(pages::parties::create),
+        )
+        .route(
+            "/parties/{id}",
+            get(pages::parties::show).post(pages::parties::update),
+        )
+        .route("/parties/{id}/archive", post(pages::parties::archive))
+        .route("/parties/{id}/restore", post(pages::parties::restore))
         .route("/purchase-orders", get(pages::purchasing::list))
         .route(
             "/purchase-orders/new",

@@ -10,6 +10,7 @@ pub mod locations;
 pub mod login;
 pub mod movements;
 pub mod order_lines;
+pub mod parties;
 pub mod purchasing;
 pub mod sales;
 pub mod shared;
