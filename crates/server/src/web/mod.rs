@@ -54,6 +54,10 @@ pub fn routes(options: cookies::WebOptions) -> Router<App> {
         )
         .route("/items/{id}/archive", post(pages::items::archive))
         .route("/items/{id}/restore", post(pages::items::restore))
+        .route(
+            "/reservations/{id}/release",
+            post(pages::items::release_reservation),
+        )
         .route("/movements", get(pages::movements::list))
         .route(
             "/movements/export.csv",
@@ -83,6 +87,45 @@ pub fn routes(options: cookies::WebOptions) -> Router<App> {
         .route(
             "/locations/{code}/default",
             post(pages::locations::make_default),
+        )
+        .route("/sales-orders", get(pages::sales::list))
+        .route(
+            "/sales-orders/new",
+            get(pages::sales::new_form).post(pages::sales::create),
+        )
+        .route("/sales-orders/{id}", get(pages::sales::show))
+        .route("/sales-orders/{id}/confirm", post(pages::sales::confirm))
+        .route("/sales-orders/{id}/ship", post(pages::sales::ship))
+        .route("/sales-orders/{id}/hold", post(pages::sales::hold))
+        .route("/sales-orders/{id}/cancel", post(pages::sales::cancel))
+        .route("/parties", get(pages::parties::list))
+        .route(
+            "/parties/new",
+            get(pages::parties::new_form).post(pages::parties::create),
+        )
+        .route(
+            "/parties/{id}",
+            get(pages::parties::show).post(pages::parties::update),
+        )
+        .route("/parties/{id}/archive", post(pages::parties::archive))
+        .route("/parties/{id}/restore", post(pages::parties::restore))
+        .route("/purchase-orders", get(pages::purchasing::list))
+        .route(
+            "/purchase-orders/new",
+            get(pages::purchasing::new_form).post(pages::purchasing::create),
+        )
+        .route("/purchase-orders/{id}", get(pages::purchasing::show))
+        .route(
+            "/purchase-orders/{id}/submit",
+            post(pages::purchasing::submit),
+        )
+        .route(
+            "/purchase-orders/{id}/receive",
+            post(pages::purchasing::receive),
+        )
+        .route(
+            "/purchase-orders/{id}/cancel",
+            post(pages::purchasing::cancel),
         )
         .route("/users", get(pages::users::list).post(pages::users::create))
         .route("/users/{id}/role", post(pages::users::change_role))

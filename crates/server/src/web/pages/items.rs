@@ -21,6 +21,7 @@ use inventory_core::catalogue::{CreateItem, Item, ItemPatch};
 use inventory_core::error::ConflictKind;
 use inventory_core::money::format_unit_cost;
 use inventory_core::paging::{decode_cursor, encode_cursor, ItemCursor, ItemQuery, ItemSort};
+use inventory_core::reservations::{Reservation, ReservationQuery, ReservationStatus};
 use inventory_core::{Error, FieldError};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -35,7 +36,9 @@ pub struct ItemRow {
     pub category: String,
     pub unit: String,
     pub on_hand: i64,
+    pub reserved: i64,
     pub available: i64,
+    pub incoming: i64,
     pub reorder_point: i64,
     pub low: bool,
 }
@@ -50,7 +53,9 @@ impl From<Item> for ItemRow {
             category: i.category.unwrap_or_default(),
             unit: i.unit,
             on_hand: i.on_hand,
+            reserved: i.reserved,
             available: i.available,
+            incoming: i.incoming,
             reorder_point: i.reorder_point,
         }
     }
@@ -200,7 +205,10 @@ struct ItemPage {
     /// The feed position the page was read after (see `pages::live`).
     live_after: i64,
     item: ItemView,
-    locations: Vec<(String, i64)>,
+    /// Per location: code, on hand, reserved, available.
+    locations: Vec<(String, i64, i64, i64)>,
+    reservations: Vec<ReservationRow>,
+    may_release: bool,
     chart: Chart,
     latest: Vec<MovementRow>,
     next: Option<String>,
@@ -222,7 +230,9 @@ pub struct ItemView {
     pub reorder_point: i64,
     pub unit_cost: String,
     pub on_hand: i64,
+    pub reserved: i64,
     pub available: i64,
+    pub incoming: i64,
     pub archived: bool,
     pub version: i64,
 }
@@ -240,7 +250,9 @@ impl From<&Item> for ItemView {
             reorder_point: i.reorder_point,
             unit_cost: format_unit_cost(i.unit_cost),
             on_hand: i.on_hand,
+            reserved: i.reserved,
             available: i.available,
+            incoming: i.incoming,
             archived: i.archived,
             version: i.version,
         }
@@ -254,6 +266,7 @@ pub struct ShowParams {
     reversed: Option<String>,
     archived: Option<String>,
     restored: Option<String>,
+    released: Option<String>,
 }
 
 fn item_id(text: &str) -> Result<Uuid, WebError> {
@@ -275,6 +288,18 @@ pub async fn show(
     let live_after = app.feed_position(&visitor.principal).await?;
     let item = app.read_item(&visitor.principal, id).await?;
     let stock = app.item_stock(&visitor.principal, id, None).await?;
+    let reservations = app
+        .list_reservations(
+            &visitor.principal,
+            ReservationQuery {
+                item_id: Some(id),
+                status: Some(ReservationStatus::Active),
+                limit: 200,
+                ..ReservationQuery::default()
+            },
+        )
+        .await?
+        .rows;
     let history: Vec<_> = app
         .item_stock_history(&visitor.principal, id, ITEM_CHART_DAYS)
         .await?
@@ -299,9 +324,11 @@ pub async fn show(
             locations: stock
                 .locations
                 .into_iter()
-                .filter(|l| l.on_hand != 0)
-                .map(|l| (l.location, l.on_hand))
+                .filter(|l| l.on_hand != 0 || l.reserved != 0)
+                .map(|l| (l.location, l.on_hand, l.reserved, l.available))
                 .collect(),
+            reservations: reservations.iter().map(ReservationRow::from).collect(),
+            may_release: visitor.may(Permission::ReservationsWrite),
             chart: chart(
                 Kind::Steps,
                 "stock-chart",
@@ -323,6 +350,8 @@ pub async fn show(
                 Some("Archived.")
             } else if p.restored.is_some() {
                 Some("Restored.")
+            } else if p.released.is_some() {
+                Some("Released: the stock is available again.")
             } else {
                 None
             },
@@ -624,4 +653,52 @@ pub async fn restore(
     form: CsrfForm<VersionForm>,
 ) -> Result<Response, WebError> {
     archive_or_restore(&app, &id, form, false).await
+}
+
+/// An active reservation as the item's page shows it.
+pub struct ReservationRow {
+    pub id: Uuid,
+    pub reference: String,
+    pub quantity: i64,
+    pub location: String,
+    pub expires: String,
+    pub created_by: String,
+    pub note: String,
+}
+
+impl From<&Reservation> for ReservationRow {
+    fn from(r: &Reservation) -> Self {
+        Self {
+            id: r.id,
+            reference: r.reference.clone().unwrap_or_default(),
+            quantity: r.quantity,
+            location: r.location.clone(),
+            expires: r
+                .expires_at
+                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_else(|| "until released".to_owned()),
+            created_by: r.created_by.clone(),
+            note: r.note.clone().unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ReleaseForm {
+    item: Option<String>,
+}
+
+/// `POST /reservations/{id}/release`: ends an active reservation (the
+/// API's `DELETE /api/v1/reservations/{id}`), back to the item's page.
+pub async fn release_reservation(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    form: CsrfForm<ReleaseForm>,
+) -> Result<Response, WebError> {
+    let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound("reservation"))?;
+    let released = app.release_reservation(&form.visitor.principal, id).await?;
+    let item = filled(&form.value.item)
+        .and_then(|i| Uuid::parse_str(&i).ok())
+        .unwrap_or(released.item_id);
+    Ok(see_other(&format!("/items/{item}?released=1")))
 }
