@@ -85,21 +85,35 @@ pub(crate) async fn expire_due(
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Reservation>> {
-    let rows = sqlx::query(
-        "WITH due AS (UPDATE reservations SET status = 'expired', ended_at = expires_at \
-          WHERE id IN (SELECT id FROM reservations WHERE status = 'active' AND expires_at <= $1 \
-                         AND ($2::uuid[] IS NULL OR item_id = ANY ($2)) \
-                       ORDER BY expires_at LIMIT $3) \
-          RETURNING *) \
-         SELECT due.id, due.item_id, due.location_id, l.code AS location, due.quantity, due.status, \
-                due.expires_at, due.reference, due.note, due.created_by, due.created_at, due.ended_at \
-           FROM due JOIN locations l ON l.id = due.location_id ORDER BY due.expires_at, due.id",
-    )
-    .bind(now)
-    .bind(items)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await
+    // Two statements, so that each has a plan of its own: a write's (an
+    // item's lapsed reservations, by `reservations_item_due_idx`) and the
+    // sweeper's (the oldest lapsed ones, by `reservations_due_idx`).
+    const RETURNED: &str = "SELECT due.id, due.item_id, due.location_id, l.code AS location, due.quantity, \
+         due.status, due.expires_at, due.reference, due.note, due.created_by, due.created_at, \
+         due.ended_at FROM due JOIN locations l ON l.id = due.location_id ORDER BY due.expires_at, due.id";
+    let rows = match items {
+        Some(items) => sqlx::query(&format!(
+            "WITH due AS (UPDATE reservations SET status = 'expired', ended_at = expires_at \
+              WHERE id IN (SELECT id FROM reservations WHERE item_id = ANY ($2) AND status = 'active' \
+                             AND expires_at <= $1 ORDER BY expires_at LIMIT $3) \
+              RETURNING *) {RETURNED}"
+        ))
+        .bind(now)
+        .bind(items)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await,
+        None => sqlx::query(&format!(
+            "WITH due AS (UPDATE reservations SET status = 'expired', ended_at = expires_at \
+              WHERE id IN (SELECT id FROM reservations WHERE status = 'active' AND expires_at <= $1 \
+                           ORDER BY expires_at LIMIT $2) \
+              RETURNING *) {RETURNED}"
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await,
+    }
     .map_err(db_error)?;
     if rows.is_empty() {
         return Ok(Vec::new());

@@ -24,6 +24,9 @@ CREATE TABLE reservations (
 CREATE INDEX reservations_active_idx ON reservations (item_id, location_id) WHERE status = 'active';
 -- What the sweeper ends next.
 CREATE INDEX reservations_due_idx ON reservations (expires_at) WHERE status = 'active' AND expires_at IS NOT NULL;
+-- What a write ends before its guard: the item's lapsed ones only, however
+-- many active reservations a hot item holds.
+CREATE INDEX reservations_item_due_idx ON reservations (item_id, expires_at) WHERE status = 'active' AND expires_at IS NOT NULL;
 CREATE INDEX reservations_item_idx ON reservations (item_id, id);
 CREATE INDEX reservations_reference_idx ON reservations (reference, id);
 CREATE INDEX reservations_order_line_idx ON reservations (order_line_id) WHERE order_line_id IS NOT NULL;
