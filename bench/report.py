@@ -410,9 +410,9 @@ def orders_section(out, meta, m, postgres):
         w("")
         if routes:
             w("Server time per step, from the server's own "
-              "`inventory_request_duration_seconds` (mean since start, so it includes the "
-              "hot-item orders made later only if read after them; read right after this "
-              "scenario):")
+              "`inventory_request_duration_seconds` (mean over every request since the server "
+              "started, read right after this scenario, so these are the flows' requests; "
+              "under 64 connections most of it is time queued behind the other connections' writes):")
             w("")
             w("| Route | Requests | Mean server time (ms) |")
             w("| --- | ---: | ---: |")
@@ -431,10 +431,17 @@ def orders_section(out, meta, m, postgres):
         w("")
         w(f"Before the run, {made.get('orders', '?'):,} draft orders of 1 unit each were made "
           f"on one item holding {made.get('stock', '?'):,} units (`benchctl.py make-orders`, "
-          f"{made.get('seconds', '?')} s); then every order was confirmed once, from "
+          f"{made.get('seconds', '?')} s); then each order was confirmed at most once, from "
           f"{meta.get('connections')} connections at once (`bench/so_confirm_hot.lua`). "
-          "More orders than units: the last ones must be refused with 409 "
+          "More orders than units: once the units are gone, confirms must be refused with 409 "
           "`insufficient-stock`.")
+        if int(hot.get("sent") or 0) < int(made.get("orders") or 0):
+            w("")
+            w(f"wrk's time cap ({hot.get('duration_s', 0):.0f} s) ended the run after "
+              f"{hot.get('sent', 0):,} of the {made.get('orders', 0):,} orders had been sent; "
+              f"{hot.get('unanswered', 0)} confirms were still in flight and are not counted "
+              "in the answers below (the check after the run counts the orders in the "
+              "database, so it covers them).")
         w("")
         w("| Figure | Value |")
         w("| --- | --- |")
@@ -512,6 +519,9 @@ def orders_section(out, meta, m, postgres):
         w(f"| the invariants check answers at {int(meta.get('ledger_rows_target') or 1000000):,} "
           f"ledger rows (timed, no figure set) | {', '.join(f'{x} s' for x in secs) or 'no answer'} "
           f"over HTTP{cli}{at} | {'answered, ok' if answered else '**not ok**'} |")
+    w("")
+    w("What limits these figures, and what would lift them: "
+      "[bench/README.md, \"Sales orders: findings\"](../bench/README.md#sales-orders-findings).")
     w("")
     w(ORDERS_END)
     return L
