@@ -375,12 +375,13 @@ def orders_section(out, meta, m, postgres):
         if b or a:
             loads.append(f"{label}: {b or '?'} before, {a or '?'} after")
     if loads:
-        w("Load average (1, 5, 15 min) around each step: " + "; ".join(loads) + ". "
+        w("Load average (1, 5, 15 min) before and after each step: " + "; ".join(loads) + ". "
           "The machine has 2 cores; wrk and the server share them"
           + (" with PostgreSQL and Redis" if postgres else "")
-          + ", and a load above about 2 before a step means other work "
-          "(other developers' builds and browser tests) was running on the machine too, "
-          "which lowers every figure here.")
+          + ". The averages count the bench's own work (the seeding just before the first "
+          "step, each step's load) as well as anything else running on the machine (other "
+          "developers' builds and browser tests, which lower every figure here) and cannot "
+          "tell them apart.")
         w("")
 
     if flow:
