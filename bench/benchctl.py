@@ -42,6 +42,8 @@ import http.client
 import json
 import multiprocessing
 import os
+import random
+import re
 import signal
 import socket
 import sys
@@ -700,6 +702,264 @@ def fsync_probe(args):
     print(json.dumps(out))
 
 
+# ------------------------------------------------------------------ orders
+# Sales-order scenarios (issue 12): the hot item's draft orders, the checks
+# after the confirm race, the ledger fill and the timed invariants check.
+
+def _create_orders(n):
+    """Creates n draft orders of 1 unit of _W['item']; returns (ids, errors)."""
+    c = _W["client"]
+    made, errors = [], {}
+    body = {"reference": "bench-hot", "lines": [
+        {"item_id": _W["item"], "quantity": 1, "unit_price": "1.00"}]}
+    for _ in range(n):
+        try:
+            status, resp, raw = c.request("POST", "/api/v1/sales-orders", body, retries=0)
+        except ConnectionError:
+            errors["connection"] = errors.get("connection", 0) + 1
+            _connection_failed()
+            continue
+        _W["failures"] = 0
+        if status == 201 and isinstance(resp, dict) and resp.get("id"):
+            made.append(resp["id"])
+        else:
+            errors[str(status)] = errors.get(str(status), 0) + 1
+            errors.setdefault("first_body", raw[:300].decode("utf-8", "replace"))
+    return made, errors
+
+
+def _orders_worker_init(url, token, item):
+    _worker_init(url, token)
+    _W["item"] = item
+
+
+def make_orders(args):
+    """Creates an item, receives STOCK units on it, then COUNT draft orders
+    of 1 unit each (no hold: a draft reserves nothing); writes their ids,
+    shuffled, to OUT and prints JSON."""
+    token = env_secret(args.token_env)
+    c = Client(args.url, token)
+    status, body, raw = c.request("POST", "/api/v1/items",
+                                  {"sku": args.sku, "name": "Bench hot item (orders)",
+                                   "reorder_point": 0, "unit_cost": "1.00"})
+    if status != 201 or not isinstance(body, dict):
+        raise SystemExit(f"make-orders: item create failed: HTTP {status}: {raw[:300]!r}")
+    item = body["id"]
+    status, _, raw = c.request("POST", "/api/v1/movements",
+                               {"item_id": item, "kind": "receive", "quantity": args.stock},
+                               retries=0)
+    c.close()
+    if status != 201:
+        raise SystemExit(f"make-orders: receive failed: HTTP {status}: {raw[:300]!r}")
+    deadline = time.monotonic() + args.timeout
+    ctx = multiprocessing.get_context("fork")
+    t0 = time.monotonic()
+    ids, errors = [], {}
+    with ctx.Pool(args.workers, initializer=_orders_worker_init,
+                  initargs=(args.url, token, item)) as pool:
+        chunks = [min(250, args.count - s) for s in range(0, args.count, 250)]
+        res = pool.imap_unordered(_create_orders, chunks)
+        for _ in chunks:
+            made, errs = res.next(timeout=max(1.0, deadline - time.monotonic()))
+            ids.extend(made)
+            _merge(errors, errs)
+    took = time.monotonic() - t0
+    random.shuffle(ids)
+    with open(args.out, "w") as f:
+        f.write("\n".join(ids) + "\n")
+    out = {"item_id": item, "stock": args.stock, "orders": len(ids),
+           "orders_requested": args.count, "errors": errors, "seconds": round(took, 3),
+           "per_second": round(len(ids) / took, 1) if took else None}
+    print(f"make-orders: {len(ids)} drafts of 1 unit on {item} ({args.stock} units) in "
+          f"{took:.1f}s, errors: {errors or 'none'}", file=sys.stderr)
+    print(json.dumps(out))
+    if len(ids) != args.count:
+        raise SystemExit("make-orders: not every order was created")
+
+
+def _get_ok(c, path):
+    status, body, raw = c.request("GET", path)
+    if status != 200 or not isinstance(body, dict):
+        raise SystemExit(f"GET {path}: HTTP {status}: {raw[:300]!r}")
+    return body
+
+
+def _time_invariants(c):
+    t0 = time.perf_counter()
+    status, body, raw = c.request("GET", "/api/v1/admin/invariants")
+    took = time.perf_counter() - t0
+    if status != 200 or not isinstance(body, dict):
+        return {"status": status, "seconds": round(took, 3),
+                "error": raw[:300].decode("utf-8", "replace")}
+    rules = body.get("rules") or []
+    return {"status": status, "seconds": round(took, 3), "ok": body.get("ok"),
+            "rules": len(rules), "violations": len(body.get("violations") or []),
+            "failing_rules": [r.get("rule") for r in rules if r.get("violations")]}
+
+
+def check_orders(args):
+    """After the confirm race on the hot item: reads its stock, counts the
+    confirmed orders on it by listing every order, compares with the 200s
+    and with the units received, and runs the invariants check."""
+    c = Client(args.url, env_secret(args.token_env))
+    with open(args.made) as f:
+        made = json.load(f)
+    with open(args.result) as f:
+        result = json.load(f)
+    item = made["item_id"]
+    stock = _get_ok(c, f"/api/v1/items/{item}/stock")
+    by_status, units = {}, {}
+    cursor, pages = None, 0
+    while True:
+        path = "/api/v1/sales-orders?limit=500&q=bench-hot"
+        if cursor:
+            path += "&cursor=" + urllib.parse.quote(cursor)
+        page = _get_ok(c, path)
+        pages += 1
+        for o in page.get("sales_orders") or []:
+            lines = [ln for ln in o.get("lines") or [] if ln.get("item_id") == item]
+            if not lines:
+                continue
+            st = o.get("status")
+            by_status[st] = by_status.get(st, 0) + 1
+            units[st] = units.get(st, 0) + sum(int(ln.get("quantity", 0)) for ln in lines)
+        cursor = page.get("next_cursor")
+        if not cursor or pages > 10000:
+            break
+    inv = _time_invariants(c)
+    c.close()
+    conf = result.get("confirms") or {}
+    confirmed_units = units.get("confirmed", 0)
+    received = int(made["stock"])
+    check = {
+        "item_id": item,
+        "units_received": received,
+        "orders_made": made["orders"],
+        "orders_by_status": by_status,
+        "confirmed_units": confirmed_units,
+        "responses_200": conf.get("ok"),
+        "responses_409": conf.get("refused"),
+        "unanswered": result.get("unanswered"),
+        "on_hand": stock.get("on_hand"),
+        "reserved": stock.get("reserved"),
+        "available": stock.get("available"),
+        "invariants": inv,
+    }
+    problems = []
+    if confirmed_units > received:
+        problems.append(f"OVERSOLD: {confirmed_units} units confirmed, {received} received")
+    if confirmed_units != conf.get("ok"):
+        problems.append(f"{confirmed_units} orders confirmed but {conf.get('ok')} confirms answered 200")
+    if stock.get("reserved") != confirmed_units:
+        problems.append(f"reserved {stock.get('reserved')} != confirmed units {confirmed_units}")
+    if stock.get("on_hand") != received:
+        problems.append(f"on_hand {stock.get('on_hand')} != received {received}")
+    if (stock.get("available") or 0) < 0:
+        problems.append(f"available is negative: {stock.get('available')}")
+    if inv.get("ok") is not True:
+        problems.append(f"invariants check not ok: {inv}")
+    all_sent = int(result.get("sent") or 0) >= int(made["orders"])
+    check["all_orders_sent"] = all_sent
+    if made["orders"] > received and all_sent and confirmed_units != received:
+        problems.append(f"only {confirmed_units} of {received} units sold with more orders than stock")
+    check["ok"] = not problems
+    check["verdict"] = ("ok: " + f"{confirmed_units} units confirmed of {received} received, "
+                        f"reserved {stock.get('reserved')}, available {stock.get('available')}, "
+                        "invariants ok") if not problems else "; ".join(problems)
+    with open(args.out, "w") as f:
+        json.dump(check, f, indent=2)
+    print(f"hot confirms: {check['verdict']}", file=sys.stderr)
+
+
+def invariants(args):
+    """Times GET /api/v1/admin/invariants REPEAT times, one after the other."""
+    global SOCKET_TIMEOUT
+    SOCKET_TIMEOUT = args.timeout
+    c = Client(args.url, env_secret(args.token_env))
+    runs = [_time_invariants(c) for _ in range(args.repeat)]
+    c.close()
+    print(json.dumps({"runs": runs}))
+
+
+def _post_batch(movements):
+    c = _W["client"]
+    try:
+        status, _, raw = c.request("POST", "/api/v1/movements/batch",
+                                   {"movements": movements}, retries=0)
+    except ConnectionError as e:
+        _connection_failed()
+        return 0, f"connection: {e}"
+    _W["failures"] = 0
+    if status == 201:
+        return len(movements), 201
+    return 0, f"{status}: {raw[:200].decode('utf-8', 'replace')}"
+
+
+def ledger_fill(args):
+    """Adds ROWS ledger rows through POST /api/v1/movements/batch (BATCH a
+    call): 1-unit receives on random seeded items, so no row can fail."""
+    token = env_secret(args.token_env)
+    with open(args.ids) as f:
+        ids = [line.strip() for line in f if line.strip()]
+    rng = random.Random(12)
+    batches = []
+    left = args.rows
+    while left > 0:
+        n = min(args.batch, left)
+        batches.append([{"item_id": ids[rng.randrange(len(ids))], "kind": "receive",
+                         "quantity": 1, "reference": "bench-fill"} for _ in range(n)])
+        left -= n
+    deadline = time.monotonic() + args.timeout
+    ctx = multiprocessing.get_context("fork")
+    t0 = time.monotonic()
+    added, failures = 0, []
+    with ctx.Pool(args.workers, initializer=_worker_init, initargs=(args.url, token)) as pool:
+        res = pool.imap_unordered(_post_batch, batches)
+        for _ in batches:
+            ok, status = res.next(timeout=max(1.0, deadline - time.monotonic()))
+            added += ok
+            if status != 201:
+                failures.append(status)
+    took = time.monotonic() - t0
+    out = {"rows_requested": args.rows, "rows_added": added, "batch": args.batch,
+           "workers": args.workers, "seconds": round(took, 3),
+           "rows_per_second": round(added / took, 1) if took else None,
+           "failed_batches": len(failures), "first_failure": failures[0] if failures else None}
+    print(f"ledger-fill: {added} movements in {took:.1f}s", file=sys.stderr)
+    print(json.dumps(out))
+    if failures:
+        raise SystemExit(f"ledger-fill: {len(failures)} batch(es) failed: {failures[0]}")
+
+
+def route_times(args):
+    """Prints, per route of the sales-order flow, the server's request count
+    and mean time from inventory_request_duration_seconds (cumulative since
+    the server started)."""
+    c = Client(args.url, os.environ.get(args.token_env or "", "") or None)
+    status, _, raw = c.request("GET", "/metrics")
+    c.close()
+    if status != 200:
+        print(json.dumps({"error": f"HTTP {status}"}))
+        return
+    sums, counts = {}, {}
+    for line in raw.decode("utf-8", "replace").splitlines():
+        if not line.startswith("inventory_request_duration_seconds_"):
+            continue
+        name, _, value = line.rpartition(" ")
+        if "sales-orders" not in name:
+            continue
+        kind = name.split("{", 1)[0].rsplit("_", 1)[-1]
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', name))
+        key = f"{labels.get('method', '')} {labels.get('endpoint', '')}"
+        if kind == "sum":
+            sums[key] = sums.get(key, 0.0) + float(value)
+        elif kind == "count":
+            counts[key] = counts.get(key, 0) + int(float(value))
+    routes = {k: {"count": counts[k], "mean_ms": round(sums.get(k, 0.0) / counts[k] * 1000, 3)}
+              for k in sorted(counts) if counts[k]}
+    print(json.dumps({"routes": routes}))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -786,6 +1046,47 @@ def main():
     s.add_argument("--result", required=True)
     s.add_argument("--out", required=True)
     s.set_defaults(fn=check_hot)
+
+    s = sub.add_parser("make-orders")
+    s.add_argument("url")
+    s.add_argument("--token-env", required=True)
+    s.add_argument("--sku", default="BENCH-SO-HOT")
+    s.add_argument("--stock", type=int, required=True, help="units received on the item")
+    s.add_argument("--count", type=int, required=True, help="draft orders of 1 unit")
+    s.add_argument("--workers", type=int, default=8)
+    s.add_argument("--timeout", type=float, default=240)
+    s.add_argument("--out", required=True, help="file for the order ids")
+    s.set_defaults(fn=make_orders)
+
+    s = sub.add_parser("check-orders")
+    s.add_argument("url")
+    s.add_argument("--token-env", required=True)
+    s.add_argument("--made", required=True, help="make-orders' JSON")
+    s.add_argument("--result", required=True, help="so_confirm_hot's BENCH_RESULT JSON")
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=check_orders)
+
+    s = sub.add_parser("invariants")
+    s.add_argument("url")
+    s.add_argument("--token-env", required=True)
+    s.add_argument("--repeat", type=int, default=3)
+    s.add_argument("--timeout", type=float, default=300)
+    s.set_defaults(fn=invariants)
+
+    s = sub.add_parser("ledger-fill")
+    s.add_argument("url")
+    s.add_argument("--token-env", required=True)
+    s.add_argument("--ids", required=True)
+    s.add_argument("--rows", type=int, required=True)
+    s.add_argument("--batch", type=int, default=1000)
+    s.add_argument("--workers", type=int, default=4)
+    s.add_argument("--timeout", type=float, default=900)
+    s.set_defaults(fn=ledger_fill)
+
+    s = sub.add_parser("route-times")
+    s.add_argument("url")
+    s.add_argument("--token-env")
+    s.set_defaults(fn=route_times)
 
     args = p.parse_args()
     try:

@@ -156,8 +156,10 @@ end
 M.json_encode = json_encode
 
 -- Use as the script's done(): sums the thread counters and prints the
--- BENCH_RESULT line. Latencies are in microseconds.
-function M.done(summary, latency, requests)
+-- BENCH_RESULT line. Latencies are in microseconds. A script with counters
+-- of its own passes extra(getters, out): getters holds one function per
+-- thread (name -> that thread's global), out the result before printing.
+function M.done(summary, latency, requests, extra)
   local status, sent, responses = {}, 0, 0
   local first_ms, last_ms
   for _, thread in ipairs(threads) do
@@ -222,6 +224,13 @@ function M.done(summary, latency, requests)
       p999 = latency:percentile(99.9),
     },
   }
+  if extra then
+    local getters = {}
+    for _, thread in ipairs(threads) do
+      getters[#getters + 1] = function(name) return thread:get(name) end
+    end
+    extra(getters, out)
+  end
   io.write("BENCH_RESULT ", json_encode(out), "\n")
 end
 

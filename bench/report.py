@@ -2,7 +2,7 @@
 """Writes docs/PERFORMANCE.md (SQLite runs) or docs/PERFORMANCE-POSTGRES.md
 (`--backend postgres` runs) from one bench/run.sh result directory.
 
-Usage: python3 bench/report.py bench/out/<run> [--output FILE]
+Usage: python3 bench/report.py bench/out/<run> [--output FILE] [--orders-only]
 
 Reads OUT/meta.env, OUT/seed.json, OUT/<scenario>.json (BENCH_RESULT lines
 printed by the wrk scripts), OUT/<scenario>.cmd and OUT/hot_check.json.
@@ -326,11 +326,237 @@ def verdict(ok):
     return "met" if ok else "**not met**"
 
 
+ORDERS_BEGIN = "<!-- orders:begin (bench/run.sh --orders-only rewrites this section) -->"
+ORDERS_END = "<!-- orders:end -->"
+FLOW_TARGET = 1000
+HOT_CONFIRM_TARGET = 1000
+
+
+def _load(out, name):
+    return read_text(os.path.join(out, name))
+
+
+def orders_section(out, meta, m, postgres):
+    """The sales-order section (issue 12), from the run's order_* files;
+    None when the run has none."""
+    flow = read_json(os.path.join(out, "order_flow.json"))
+    hot = read_json(os.path.join(out, "so_confirm_hot.json"))
+    if not flow and not hot:
+        return None
+    made = read_json(os.path.join(out, "hot_orders.json")) or {}
+    check = read_json(os.path.join(out, "so_confirm_hot_check.json")) or {}
+    routes = (read_json(os.path.join(out, "order_flow_routes.json")) or {}).get("routes") or {}
+    inv_http = (read_json(os.path.join(out, "invariants_http.json")) or {}).get("runs") or []
+    inv_cli = read_json(os.path.join(out, "invariants_cli.json"))
+    fill = read_json(os.path.join(out, "ledger_fill.json"))
+    ledger = _load(out, "invariants_ledger_rows.txt")
+    run_at = datetime.datetime.fromtimestamp(
+        os.path.getmtime(os.path.join(out, "meta.env")), datetime.timezone.utc)
+    L = []
+    w = L.append
+    w(ORDERS_BEGIN)
+    w("## Sales orders (issue 12)")
+    w("")
+    backend = "PostgreSQL 15 + Redis" if postgres else f"SQLite, sync {meta.get('sync', '?')}"
+    w(f"Measured {run_at.strftime('%Y-%m-%d %H:%M UTC')} on {m['nproc']} CPUs ({m['model']}, "
+      f"{m['memory']}), {backend}, {meta.get('threads')} wrk threads and "
+      f"{meta.get('connections')} connections, {int(meta.get('items', 0)):,} seeded items "
+      f"holding {1000:,} units each, code at commit {meta.get('git_rev', '?')}"
+      + (" with uncommitted changes under crates/" if meta.get("git_dirty", "0") not in ("", "0")
+         else "") + ".")
+    w(f"Command: `{meta.get('invocation', 'bench/run.sh')}`"
+      + (" (only these scenarios run; the sections above come from the full run described "
+         "under Run)" if meta.get("orders_only") == "1" else "") + ".")
+    w("")
+    loads = []
+    for name, label in (("order_flow", "flows"), ("so_confirm_hot", "hot confirms"),
+                        ("invariants", "invariants check")):
+        b, a = _load(out, f"{name}.load_before"), _load(out, f"{name}.load_after")
+        if b or a:
+            loads.append(f"{label}: {b or '?'} before, {a or '?'} after")
+    if loads:
+        w("Load average (1, 5, 15 min) before and after each step: " + "; ".join(loads) + ". "
+          "The machine has 2 cores; wrk and the server share them"
+          + (" with PostgreSQL and Redis" if postgres else "")
+          + ". The averages count the bench's own work (the seeding just before the first "
+          "step, each step's load) as well as anything else running on the machine (other "
+          "developers' builds and browser tests, which lower every figure here) and cannot "
+          "tell them apart.")
+        w("")
+
+    if flow:
+        f = flow.get("flows") or {}
+        lat = flow.get("latency_us") or {}
+        w("### Complete order flows over many items (`order_flow`)")
+        w("")
+        w("Each flow: `POST /api/v1/sales-orders` with 3 lines of 1 unit on 3 distinct random "
+          "seeded items → `POST /{id}/confirm` → `POST /{id}/ship` with no body, each request "
+          "sent when the previous one answered (`bench/order_flow.lua`). New flows start for "
+          f"{f.get('window_s', 0):g} s; the flows started by then are finished in the "
+          f"{meta.get('flow_tail', '?')} s after, and only flows shipped within the window "
+          "are counted in the rate.")
+        w("")
+        w("| Figure | Value |")
+        w("| --- | --- |")
+        w(f"| **flows shipped per second** (within the window) | **{f.get('flows_per_s', 0):,.0f}** |")
+        w(f"| flows started / created / confirmed / shipped (in all) | "
+          f"{f.get('flows_started', 0):,} / {f.get('created', 0):,} / "
+          f"{f.get('confirmed', 0):,} / {f.get('shipped', 0):,} |")
+        failed = f.get("failed") or {}
+        w(f"| refused steps | {', '.join(f'{k}: {v:,}' for k, v in sorted(failed.items())) or 'none'} |")
+        w(f"| HTTP requests per second (all three steps, whole run) | {flow.get('rps', 0):,.0f} |")
+        w(f"| latency per request, all steps mixed: p50 / p90 / p99 / max (ms) | "
+          f"{ms(lat.get('p50'))} / {ms(lat.get('p90'))} / {ms(lat.get('p99'))} / {ms(lat.get('max'))} |")
+        w(f"| socket errors; requests left unanswered | {socket_errors(flow)}; {flow.get('unanswered', '?')} |")
+        w("")
+        if routes:
+            w("Server time per step, from the server's own "
+              "`inventory_request_duration_seconds` (mean over every request since the server "
+              "started, read right after this scenario, so these are the flows' requests; "
+              "under 64 connections most of it is time queued behind the other connections' writes):")
+            w("")
+            w("| Route | Requests | Mean server time (ms) |")
+            w("| --- | ---: | ---: |")
+            for k, v in routes.items():
+                w(f"| `{k}` | {v['count']:,} | {v['mean_ms']:.2f} |")
+            w("")
+        cmd = _load(out, "order_flow.cmd")
+        if cmd:
+            w(f"wrk: `{cmd}`")
+            w("")
+
+    if hot:
+        c = hot.get("confirms") or {}
+        lat = hot.get("latency_us") or {}
+        w("### Confirms on one hot item, zero oversell (`so_confirm_hot`)")
+        w("")
+        w(f"Before the run, {made.get('orders', '?'):,} draft orders of 1 unit each were made "
+          f"on one item holding {made.get('stock', '?'):,} units (`benchctl.py make-orders`, "
+          f"{made.get('seconds', '?')} s); then each order was confirmed at most once, from "
+          f"{meta.get('connections')} connections at once (`bench/so_confirm_hot.lua`). "
+          "More orders than units: once the units are gone, confirms must be refused with 409 "
+          "`insufficient-stock`.")
+        if int(hot.get("sent") or 0) < int(made.get("orders") or 0):
+            w("")
+            w(f"wrk's time cap ({hot.get('duration_s', 0):.0f} s) ended the run after "
+              f"{hot.get('sent', 0):,} of the {made.get('orders', 0):,} orders had been sent; "
+              f"{hot.get('unanswered', 0)} confirms were still in flight and are not counted "
+              "in the answers below (the check after the run counts the orders in the "
+              "database, so it covers them).")
+        w("")
+        w("| Figure | Value |")
+        w("| --- | --- |")
+        w(f"| **confirms (200) per second**, first request to last 200 | "
+          f"**{c.get('confirms_per_s', 0):,.0f}** ({c.get('ok', 0):,} in {c.get('ok_window_s', 0):.2f} s) |")
+        w(f"| all confirm answers per second (200 and 409) | {hot.get('rps_active', 0):,.0f} |")
+        w(f"| answers | {', '.join(f'{k.strip()}: {v:,}' for k, v in sorted((c.get('types') or {}).items()))} |")
+        w(f"| latency p50 / p90 / p99 / max (ms) | {ms(lat.get('p50'))} / {ms(lat.get('p90'))} / "
+          f"{ms(lat.get('p99'))} / {ms(lat.get('max'))} |")
+        w(f"| requests sent / answered | {hot.get('sent', '?'):,} / {hot.get('responses', '?'):,} |")
+        w("")
+        if check:
+            w("Checked after the run (`benchctl.py check-orders`: the item's stock, every "
+              "order on it listed through `GET /api/v1/sales-orders`, then "
+              "`GET /api/v1/admin/invariants`):")
+            w("")
+            inv = check.get("invariants") or {}
+            w(f"- units received: {check.get('units_received'):,}; orders confirmed: "
+              f"{check.get('confirmed_units'):,} units (orders by status: "
+              f"{', '.join(f'{k} {v:,}' for k, v in sorted((check.get('orders_by_status') or {}).items()))})")
+            w(f"- confirmed ≤ received (no oversell): "
+              f"**{'yes' if check.get('confirmed_units', 0) <= check.get('units_received', 0) else 'NO'}**; "
+              f"confirmed = 200 answers: {'yes' if check.get('confirmed_units') == check.get('responses_200') else 'no'}")
+            w(f"- the item afterwards: on_hand {check.get('on_hand'):,}, reserved "
+              f"{check.get('reserved'):,}, available {check.get('available'):,}")
+            w(f"- `GET /api/v1/admin/invariants`: ok **{inv.get('ok')}**, {inv.get('rules', '?')} rules, "
+              f"{inv.get('violations', '?')} violations ({inv.get('seconds', '?')} s)")
+            w(f"- verdict: {check.get('verdict')}")
+            w("")
+        cmd = _load(out, "so_confirm_hot.cmd")
+        if cmd:
+            w(f"wrk: `{cmd}` (`hot_orders.txt`: the order ids, shuffled)")
+            w("")
+
+    if inv_http or inv_cli:
+        w(f"### The invariants check at {int(ledger):,} ledger rows" if ledger and ledger.isdigit()
+          else "### The invariants check")
+        w("")
+        if fill:
+            w(f"The ledger was grown to that size with {fill.get('rows_added', 0):,} one-unit "
+              f"receives on random seeded items through `POST /api/v1/movements/batch` "
+              f"({fill.get('batch')} a call, {fill.get('workers')} clients, "
+              f"{fill.get('seconds')} s: {fill.get('rows_per_second', 0):,.0f} movements/s); "
+              "then, with the server otherwise idle:")
+            w("")
+        w("| Check | Seconds | Result |")
+        w("| --- | ---: | --- |")
+        for i, r in enumerate(inv_http, 1):
+            res = (f"ok {r.get('ok')}, {r.get('rules')} rules, {r.get('violations')} violations"
+                   if r.get("status") == 200 else f"HTTP {r.get('status')}: {r.get('error', '')[:80]}")
+            w(f"| `GET /api/v1/admin/invariants` #{i} | {r.get('seconds')} | {res} |")
+        if inv_cli:
+            w(f"| `inventory check` (CLI, on the same database, server running) | "
+              f"{inv_cli.get('seconds')} | exit {inv_cli.get('exit')} |")
+        w("")
+
+    w("### Against the targets (issue 12)")
+    w("")
+    w("| Target | Measured | |")
+    w("| --- | --- | --- |")
+    if flow:
+        fps = (flow.get("flows") or {}).get("flows_per_s", 0)
+        w(f"| ≥ {FLOW_TARGET:,} complete order flows/s over many items | {fps:,.0f} | {verdict(fps >= FLOW_TARGET)} |")
+    if hot:
+        cps = (hot.get("confirms") or {}).get("confirms_per_s", 0)
+        w(f"| ≥ {HOT_CONFIRM_TARGET:,} confirms/s on one hot item | {cps:,.0f} | {verdict(cps >= HOT_CONFIRM_TARGET)} |")
+        if check:
+            w(f"| zero oversell on the hot item, invariants ok | {check.get('verdict')} | "
+              f"{'met' if check.get('ok') else '**not met**'} |")
+    if inv_http:
+        secs = [r.get("seconds") for r in inv_http if r.get("status") == 200]
+        at = f" at {int(ledger):,} rows" if ledger and ledger.isdigit() else ""
+        cli = f", {inv_cli.get('seconds')} s with the CLI" if inv_cli else ""
+        answered = bool(secs) and all(r.get("ok") for r in inv_http)
+        w(f"| the invariants check answers at {int(meta.get('ledger_rows_target') or 1000000):,} "
+          f"ledger rows (timed, no figure set) | {', '.join(f'{x} s' for x in secs) or 'no answer'} "
+          f"over HTTP{cli}{at} | {'answered, ok' if answered else '**not ok**'} |")
+    w("")
+    w("What limits these figures, and what would lift them: "
+      "[bench/README.md, \"Sales orders: findings\"](../bench/README.md#sales-orders-findings).")
+    w("")
+    w(ORDERS_END)
+    return L
+
+
+def splice_orders(output, section):
+    """Replaces the orders section of an existing report (or inserts it
+    before the Memory section, or at the end), leaving the rest as it was."""
+    try:
+        with open(output) as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    block = "\n".join(section)
+    if ORDERS_BEGIN in text and ORDERS_END in text:
+        head, rest = text.split(ORDERS_BEGIN, 1)
+        _, tail = rest.split(ORDERS_END, 1)
+        text = head + block + tail
+    elif "\n## Memory" in text:
+        head, tail = text.split("\n## Memory", 1)
+        text = head.rstrip("\n") + "\n\n" + block + "\n\n## Memory" + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    finish([text], output)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("out")
     p.add_argument("--output", default=os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "docs", "PERFORMANCE.md"))
+    p.add_argument("--orders-only", action="store_true",
+                   help="rewrite only the sales-order section of the report (a run with "
+                        "--orders-only); the rest of the report stays as it is")
     args = p.parse_args()
 
     meta = read_env(os.path.join(args.out, "meta.env"))
@@ -338,6 +564,12 @@ def main():
     if postgres and args.output.endswith(os.path.join("docs", "PERFORMANCE.md")) \
             and p.get_default("output") == args.output:
         args.output = os.path.join(os.path.dirname(args.output), POSTGRES_REPORT)
+    if args.orders_only:
+        section = orders_section(args.out, meta, machine(), postgres)
+        if section is None:
+            raise SystemExit(f"no sales-order results in {args.out}")
+        splice_orders(args.output, section)
+        return
     seed = read_json(os.path.join(args.out, "seed.json")) or {}
     results = {name: read_json(os.path.join(args.out, name + ".json")) for name, _, _ in SCENARIOS}
     cmds = {name: read_text(os.path.join(args.out, name + ".cmd")) for name, _, _ in SCENARIOS}
@@ -757,6 +989,10 @@ def main():
         w("- not checked (no hot_check.json)")
     w("")
 
+    orders = orders_section(args.out, meta, m, postgres)
+    if orders:
+        L.extend(orders)
+        w("")
     w("## Memory (server VmRSS from /proc/PID/status)")
     w("")
     w(f"- Idle after start, empty database: {fmt_mb(meta.get('rss_start_kb'))}")

@@ -6,7 +6,8 @@
 #
 # Usage: bench/run.sh [--backend sqlite|postgres] [--sync full|normal]
 #                     [--pool-size N] [--million|--no-million]
-#                     [--duration SECONDS] [--items N] [--no-build] [--help]
+#                     [--duration SECONDS] [--items N] [--orders-only]
+#                     [--no-build] [--help]
 #
 # Environment (flags win over environment):
 #   BENCH_BACKEND      sqlite (default) or postgres (PostgreSQL 15 + Redis)
@@ -26,6 +27,13 @@
 #   BENCH_REPORT       report to write (default docs/PERFORMANCE.md, or
 #                      docs/PERFORMANCE-POSTGRES.md for postgres)
 #   BENCH_RUST_LOG     RUST_LOG for the server (default warn)
+#   BENCH_ORDERS_ONLY  1 (--orders-only): seed, then run only the sales-order
+#                      scenarios and rewrite only the report's orders section
+#   BENCH_HOT_ORDERS   draft orders of 1 unit for so_confirm_hot (default 12000)
+#   BENCH_HOT_ORDER_STOCK  units on that item, fewer than orders (default 10000)
+#   BENCH_HOT_CONFIRM_SECONDS  wrk's time cap for so_confirm_hot (default 30)
+#   BENCH_LEDGER_ROWS  ledger rows to grow to before timing the invariants
+#                      check (default 1000000; 0 skips the fill and timing)
 #
 # Load goes to 127.0.0.1 only; every wrk run is bounded by its duration and
 # by `timeout`; nothing here asserts on timings. The server (and PostgreSQL
@@ -56,8 +64,14 @@ SERVER_LOG_LEVEL="${BENCH_RUST_LOG:-warn}"
 HOT_TAIL=3          # extra wrk seconds so in-flight hot issues are answered
 HOT_STOCK=100000000 # units on the hot item; far above any issue rate x time
 STOCK_PER_ITEM=1000 # units received on every seeded item
+ORDERS_ONLY="${BENCH_ORDERS_ONLY:-0}"
+HOT_ORDERS="${BENCH_HOT_ORDERS:-12000}"
+HOT_ORDER_STOCK="${BENCH_HOT_ORDER_STOCK:-10000}"
+HOT_CONFIRM_SECONDS="${BENCH_HOT_CONFIRM_SECONDS:-30}"
+LEDGER_ROWS="${BENCH_LEDGER_ROWS:-1000000}"
+FLOW_TAIL=5         # extra wrk seconds so the flows started are finished
 
-usage() { sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,42p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while (($#)); do
   case "$1" in
@@ -74,6 +88,7 @@ while (($#)); do
     --items) ITEMS="${2:?--items needs a value}"; shift 2 ;;
     --items=*) ITEMS="${1#*=}"; shift ;;
     --no-build) BUILD=0; shift ;;
+    --orders-only) ORDERS_ONLY=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
@@ -82,6 +97,7 @@ done
 case "$SYNC" in full | normal) ;; *) echo "sync must be full or normal, not '$SYNC'" >&2; exit 2 ;; esac
 case "$BACKEND" in sqlite | postgres) ;; *) echo "backend must be sqlite or postgres, not '$BACKEND'" >&2; exit 2 ;; esac
 case "$MILLION" in 0 | 1) ;; *) echo "BENCH_MILLION must be 0 or 1, not '$MILLION'" >&2; exit 2 ;; esac
+case "$ORDERS_ONLY" in 0 | 1) ;; *) echo "BENCH_ORDERS_ONLY must be 0 or 1, not '$ORDERS_ONLY'" >&2; exit 2 ;; esac
 [[ "$PG_SHARED_BUFFERS" =~ ^[1-9][0-9]*(kB|MB|GB)$ ]] || { echo "BENCH_PG_SHARED_BUFFERS must look like 512MB" >&2; exit 2; }
 if [[ -z "$REPORT" ]]; then
   if [[ "$BACKEND" == postgres ]]; then REPORT="$ROOT/docs/PERFORMANCE-POSTGRES.md"; else REPORT="$ROOT/docs/PERFORMANCE.md"; fi
@@ -89,13 +105,19 @@ fi
 LIST_SMALL=10000     # postgres: items on the second server's database
 LIST_LARGE=1000000   # postgres: items the main server's database grows to (--million)
 ROUNDS=3             # alternating rounds for the read ratio and the list sizes
-for n in DURATION ITEMS THREADS CONNECTIONS WORKERS POOL_SIZE; do
+for n in DURATION ITEMS THREADS CONNECTIONS WORKERS POOL_SIZE HOT_ORDERS HOT_ORDER_STOCK HOT_CONFIRM_SECONDS; do
   [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || { echo "$n must be a positive integer, not '${!n}'" >&2; exit 2; }
 done
 ((DURATION <= 120)) || { echo "BENCH_DURATION is capped at 120 s" >&2; exit 2; }
 ((ITEMS <= 1000000)) || { echo "BENCH_ITEMS is capped at 1000000" >&2; exit 2; }
+((HOT_CONFIRM_SECONDS <= 120)) || { echo "BENCH_HOT_CONFIRM_SECONDS is capped at 120" >&2; exit 2; }
+((HOT_ORDERS <= 200000)) || { echo "BENCH_HOT_ORDERS is capped at 200000" >&2; exit 2; }
+if ! [[ "$LEDGER_ROWS" =~ ^[0-9]+$ ]] || ((LEDGER_ROWS > 5000000)); then
+  echo "BENCH_LEDGER_ROWS must be 0..5000000, not '$LEDGER_ROWS'" >&2
+  exit 2
+fi
 ((POOL_SIZE <= 90)) || { echo "BENCH_POOL_SIZE is capped at 90 (max_connections is 100)" >&2; exit 2; }
-if [[ "$BACKEND" == postgres ]] && ((ITEMS <= LIST_SMALL)); then
+if [[ "$BACKEND" == postgres ]] && ((ITEMS <= LIST_SMALL)) && ((!ORDERS_ONLY)); then
   echo "--backend postgres needs --items above $LIST_SMALL (the list is compared with a $LIST_SMALL-item database)" >&2
   exit 2
 fi
@@ -256,6 +278,7 @@ run_wrk() {
   local list_env=""
   [[ -n "${BENCH_LIST_PATH:-}" ]] && list_env="BENCH_LIST_PATH=\"$BENCH_LIST_PATH\" "
   [[ -n "${BENCH_PAGE_PATH:-}" ]] && list_env+="BENCH_PAGE_PATH=\"$BENCH_PAGE_PATH\" "
+  [[ -n "${BENCH_ORDERS:-}" ]] && list_env+="BENCH_ORDERS=hot_orders.txt BENCH_THREADS=$THREADS "
   printf 'BENCH_SCENARIO=%s %s%s%s\n' "$name" "${BENCH_ACTIVE_MS:+BENCH_ACTIVE_MS=$BENCH_ACTIVE_MS }" \
     "$list_env" "${cmd[*]}" | sed "s#$BENCH_DIR/#bench/#; s#$BASE#http://127.0.0.1:PORT#; s#${SMALL_BASE:-no-second-server}#http://127.0.0.1:PORT2#" >"$OUT/$name.cmd"
   BENCH_SCENARIO="$name" timeout --kill-after=5 $((secs + 30)) "${cmd[@]}" >"$OUT/$name.txt" 2>&1 || {
@@ -369,7 +392,7 @@ db_kb() {
 
 # ------------------------------------------------------------------ seed
 SEED_START=$(date +%s)
-if [[ "$BACKEND" == postgres ]]; then
+if [[ "$BACKEND" == postgres ]] && ((!ORDERS_ONLY)); then
   # The list at LIST_SMALL items is measured on a second server (same binary
   # and settings) over a second database of the same cluster, seeded now and
   # idle until the list rounds at the end.
@@ -409,38 +432,100 @@ sleep 2
 LOADAVG="$(cut -d' ' -f1-3 /proc/loadavg)"
 RSS_SEEDED_KB="$(proc_kb VmRSS)"
 log "idle RSS after seeding (before load): ${RSS_SEEDED_KB} kB; database ${DB_KB} kB; loadavg $LOADAVG"
-# what each main UI page sends (HTML, linked CSS/JS), and a check that the
-# session cookie opens them (the page scenarios cannot tell a redirect to
-# /login from a page)
-ctl page-weight "$BASE" --token-env BENCH_TOKEN --ids "$BENCH_IDS" >"$OUT/page_weight.json"
+# ------------------------------------------------------------------ orders
+# Sales orders (issue 12): complete flows over many items, confirms racing
+# on one hot item, and the invariants check at LEDGER_ROWS ledger rows.
+ledger_rows() {
+  if [[ "$BACKEND" == postgres ]]; then
+    pg -At -c "SELECT count(*) FROM movements"
+  else
+    python3 -c 'import sqlite3, sys
+c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True, timeout=30)
+print(c.execute("SELECT count(*) FROM movements").fetchone()[0])' "$WORK/inventory.db"
+  fi
+}
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
-run_wrk health health.lua /health "$DURATION"
-# First pass over random ids with an empty item cache; then every seeded
-# item is read once (bench/benchctl.py warm), so that the second pass
-# measures reads that the cache holds: both are reported.
-run_wrk item_get_cold item_get.lua /api/v1/items "$DURATION"
-ctl warm "$BASE" --token-env BENCH_TOKEN --ids "$BENCH_IDS" >"$OUT/warm.json"
-run_wrk item_get item_get.lua /api/v1/items "$DURATION"
-# The ratio of the two, in alternating rounds: the machine's speed drifts
-# between runs a minute apart, and the rounds show by how much.
-for round in $(seq 1 "$ROUNDS"); do
-  run_wrk "health_r$round" health.lua /health "$ROUND_SECONDS"
-  run_wrk "item_get_r$round" item_get.lua /api/v1/items "$ROUND_SECONDS"
-done
-if [[ "$BACKEND" == postgres ]]; then
-  ctl metrics "$BASE" --token-env BENCH_TOKEN >"$OUT/metrics_after_item_get.json" || true
+order_scenarios() {
+  loadavg >"$OUT/order_flow.load_before"
+  BENCH_ACTIVE_MS=$((DURATION * 1000)) run_wrk order_flow order_flow.lua \
+    /api/v1/sales-orders $((DURATION + FLOW_TAIL))
+  loadavg >"$OUT/order_flow.load_after"
+  ctl route-times "$BASE" >"$OUT/order_flow_routes.json" || true
+  wait_idle order_flow
+
+  log "so_confirm_hot: $HOT_ORDERS draft orders of 1 unit on an item holding $HOT_ORDER_STOCK"
+  ctl make-orders "$BASE" --token-env BENCH_TOKEN --stock "$HOT_ORDER_STOCK" \
+    --count "$HOT_ORDERS" --workers "$WORKERS" --out "$OUT/hot_orders.txt" >"$OUT/hot_orders.json"
+  wait_idle make_orders
+  loadavg >"$OUT/so_confirm_hot.load_before"
+  BENCH_ORDERS="$OUT/hot_orders.txt" BENCH_THREADS="$THREADS" run_wrk so_confirm_hot \
+    so_confirm_hot.lua /api/v1/sales-orders "$HOT_CONFIRM_SECONDS"
+  loadavg >"$OUT/so_confirm_hot.load_after"
+  ctl check-orders "$BASE" --token-env BENCH_TOKEN --made "$OUT/hot_orders.json" \
+    --result "$OUT/so_confirm_hot.json" --out "$OUT/so_confirm_hot_check.json"
+
+  ((LEDGER_ROWS > 0)) || return 0
+  local have need
+  have="$(ledger_rows)"
+  need=$((LEDGER_ROWS - have))
+  if ((need > 0)); then
+    log "ledger: $have rows; adding $need through POST /api/v1/movements/batch"
+    ctl ledger-fill "$BASE" --token-env BENCH_TOKEN --ids "$BENCH_IDS" --rows "$need" \
+      >"$OUT/ledger_fill.json"
+  fi
+  ledger_rows >"$OUT/invariants_ledger_rows.txt"
+  sleep 2
+  wait_idle ledger_fill
+  log "invariants check at $(cat "$OUT/invariants_ledger_rows.txt") ledger rows (HTTP, 3 times)"
+  loadavg >"$OUT/invariants.load_before"
+  ctl invariants "$BASE" --token-env BENCH_TOKEN --repeat 3 >"$OUT/invariants_http.json"
+  log "invariants check with the CLI: inventory check"
+  local t0 rc=0
+  t0=$EPOCHREALTIME
+  env "${DB_ENV[@]}" INVENTORY_ADMIN_PASSWORD="$ADMIN_PASSWORD" LOG_FORMAT=text \
+    RUST_LOG="$SERVER_LOG_LEVEL" timeout 600 "$BIN" check >"$OUT/invariants_cli.txt" 2>&1 || rc=$?
+  awk -v a="$t0" -v b="$EPOCHREALTIME" -v rc="$rc" \
+    'BEGIN { printf "{\"seconds\": %.3f, \"exit\": %d}\n", b - a, rc }' >"$OUT/invariants_cli.json"
+  loadavg >"$OUT/invariants.load_after"
+  log "invariants: HTTP $(cat "$OUT/invariants_http.json"); CLI $(cat "$OUT/invariants_cli.json")"
+}
+
+if ((!ORDERS_ONLY)); then
+  # what each main UI page sends (HTML, linked CSS/JS), and a check that the
+  # session cookie opens them (the page scenarios cannot tell a redirect to
+  # /login from a page)
+  ctl page-weight "$BASE" --token-env BENCH_TOKEN --ids "$BENCH_IDS" >"$OUT/page_weight.json"
+
+  run_wrk health health.lua /health "$DURATION"
+  # First pass over random ids with an empty item cache; then every seeded
+  # item is read once (bench/benchctl.py warm), so that the second pass
+  # measures reads that the cache holds: both are reported.
+  run_wrk item_get_cold item_get.lua /api/v1/items "$DURATION"
+  ctl warm "$BASE" --token-env BENCH_TOKEN --ids "$BENCH_IDS" >"$OUT/warm.json"
+  run_wrk item_get item_get.lua /api/v1/items "$DURATION"
+  # The ratio of the two, in alternating rounds: the machine's speed drifts
+  # between runs a minute apart, and the rounds show by how much.
+  for round in $(seq 1 "$ROUNDS"); do
+    run_wrk "health_r$round" health.lua /health "$ROUND_SECONDS"
+    run_wrk "item_get_r$round" item_get.lua /api/v1/items "$ROUND_SECONDS"
+  done
+  if [[ "$BACKEND" == postgres ]]; then
+    ctl metrics "$BASE" --token-env BENCH_TOKEN >"$OUT/metrics_after_item_get.json" || true
+  fi
+  run_wrk item_list item_list.lua /api/v1/items "$DURATION"
+  page_scenarios "" "$DURATION"
+  run_wrk movements_spread movements_spread.lua /api/v1/movements "$DURATION"
+
+  ctl stock "$BASE" --token-env BENCH_TOKEN --item "$BENCH_HOT_ID" >"$OUT/hot_before.json"
+  BENCH_ACTIVE_MS=$((DURATION * 1000)) run_wrk movements_hot movements_hot.lua \
+    /api/v1/movements $((DURATION + HOT_TAIL))
+  sleep 1 # let the server finish anything still in flight
+  ctl stock "$BASE" --token-env BENCH_TOKEN --item "$BENCH_HOT_ID" >"$OUT/hot_after.json"
+  ctl check-hot --before "$OUT/hot_before.json" --after "$OUT/hot_after.json" \
+    --result "$OUT/movements_hot.json" --out "$OUT/hot_check.json"
 fi
-run_wrk item_list item_list.lua /api/v1/items "$DURATION"
-page_scenarios "" "$DURATION"
-run_wrk movements_spread movements_spread.lua /api/v1/movements "$DURATION"
-
-ctl stock "$BASE" --token-env BENCH_TOKEN --item "$BENCH_HOT_ID" >"$OUT/hot_before.json"
-BENCH_ACTIVE_MS=$((DURATION * 1000)) run_wrk movements_hot movements_hot.lua \
-  /api/v1/movements $((DURATION + HOT_TAIL))
-sleep 1 # let the server finish anything still in flight
-ctl stock "$BASE" --token-env BENCH_TOKEN --item "$BENCH_HOT_ID" >"$OUT/hot_after.json"
-ctl check-hot --before "$OUT/hot_before.json" --after "$OUT/hot_after.json" \
-  --result "$OUT/movements_hot.json" --out "$OUT/hot_check.json"
+order_scenarios
 
 sleep 2
 RSS_AFTER_KB="$(proc_kb VmRSS)"
@@ -449,7 +534,7 @@ log "idle RSS after load: ${RSS_AFTER_KB} kB (peak ${HWM_KB} kB)"
 
 # ------------------------------------------------------------------ 1M items
 MILLION_SECONDS=""
-if [[ "$BACKEND" == postgres ]] && ((MILLION)); then
+if [[ "$BACKEND" == postgres ]] && ((MILLION)) && ((!ORDERS_ONLY)); then
   have="$(pg_count_items)"
   bulk=$((LIST_LARGE - have))
   log "growing items from $have to $LIST_LARGE: one INSERT ... SELECT generate_series of $bulk rows"
@@ -521,7 +606,16 @@ run_seconds=$(($(date +%s) - RUN_START))
 loadavg_before_load=$LOADAVG
 git_rev=$GIT_REV
 git_dirty=$GIT_DIRTY
+orders_only=$ORDERS_ONLY
+hot_orders=$HOT_ORDERS
+hot_order_stock=$HOT_ORDER_STOCK
+hot_confirm_seconds=$HOT_CONFIRM_SECONDS
+ledger_rows_target=$LEDGER_ROWS
+flow_tail=$FLOW_TAIL
+loadavg_end=$(loadavg)
 EOF
 
-python3 "$BENCH_DIR/report.py" "$OUT" --output "$REPORT"
+REPORT_ARGS=()
+((ORDERS_ONLY)) && REPORT_ARGS+=(--orders-only)
+python3 "$BENCH_DIR/report.py" "$OUT" --output "$REPORT" "${REPORT_ARGS[@]}"
 log "raw results in ${OUT#"$ROOT"/}; report written to ${REPORT#"$ROOT"/}"
