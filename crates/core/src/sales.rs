@@ -170,6 +170,22 @@ impl SalesOrder {
         })
     }
 
+    /// Tags a refusal of one of its lines (a short line on confirm, a
+    /// refused shipment) with the line: index, id and SKU.
+    pub fn line_error(&self, line_id: Uuid, e: Error) -> Error {
+        let index = self
+            .lines
+            .iter()
+            .position(|l| l.line_id == line_id)
+            .unwrap_or(0);
+        let sku = self
+            .lines
+            .get(index)
+            .map(|l| l.sku.clone())
+            .unwrap_or_default();
+        at_line(e, index, line_id, sku)
+    }
+
     /// Recomputes the totals after the lines changed.
     pub fn total_lines(&mut self) {
         for line in &mut self.lines {
@@ -276,6 +292,26 @@ pub struct NewSalesLine {
     pub item_id: Uuid,
     pub quantity: i64,
     pub unit_price: i64,
+}
+
+impl NewSalesLine {
+    /// Tags a refusal of this new line (no such item, an archived one),
+    /// the `index`th of the request.
+    pub fn refusal(&self, index: usize, e: Error) -> Error {
+        at_line(e, index, self.line_id, String::new())
+    }
+}
+
+fn at_line(e: Error, index: usize, line_id: Uuid, sku: String) -> Error {
+    match e {
+        e @ (Error::Unavailable(_) | Error::Internal(_)) => e,
+        source => Error::AtLine {
+            index,
+            line_id,
+            sku,
+            source: Box::new(source),
+        },
+    }
 }
 
 /// A checked create request, for a store to apply.

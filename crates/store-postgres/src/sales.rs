@@ -119,42 +119,6 @@ async fn check_customer(conn: &mut PgConnection, id: Uuid) -> Result<()> {
     }
 }
 
-/// Tags a refusal of one line with the line.
-fn at_line(order: &SalesOrder, line_id: Uuid, e: Error) -> Error {
-    let index = order
-        .lines
-        .iter()
-        .position(|l| l.line_id == line_id)
-        .unwrap_or(0);
-    let sku = order
-        .lines
-        .get(index)
-        .map(|l| l.sku.clone())
-        .unwrap_or_default();
-    match e {
-        e @ (Error::Unavailable(_) | Error::Internal(_)) => e,
-        source => Error::AtLine {
-            index,
-            line_id,
-            sku,
-            source: Box::new(source),
-        },
-    }
-}
-
-/// Tags a refusal of a new line (no such item, an archived one).
-fn line_refusal(e: Error, index: usize, line: &NewSalesLine) -> Error {
-    match e {
-        e @ (Error::Unavailable(_) | Error::Internal(_)) => e,
-        source => Error::AtLine {
-            index,
-            line_id: line.line_id,
-            sku: String::new(),
-            source: Box::new(source),
-        },
-    }
-}
-
 /// The item exists and is not archived.
 async fn open_item(conn: &mut PgConnection, item_id: Uuid) -> Result<()> {
     let row = sqlx::query("SELECT sku, archived FROM items WHERE id = $1")
@@ -195,7 +159,7 @@ async fn hold_line(
     };
     hold(conn, &new, actor)
         .await
-        .map_err(|e| at_line(order, line.line_id, e))?;
+        .map_err(|e| order.line_error(line.line_id, e))?;
     Ok(())
 }
 
@@ -307,7 +271,7 @@ pub(crate) async fn create(
     for (index, line) in new.lines.iter().enumerate() {
         open_item(conn, line.item_id)
             .await
-            .map_err(|e| line_refusal(e, index, line))?;
+            .map_err(|e| line.refusal(index, e))?;
     }
     let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM sales_orders")
         .fetch_one(&mut *conn)
@@ -398,7 +362,7 @@ pub(crate) async fn update(
         let index = order.lines.len() + n;
         open_item(conn, line.item_id)
             .await
-            .map_err(|e| line_refusal(e, index, line))?;
+            .map_err(|e| line.refusal(index, e))?;
         insert_line(conn, id, next_no + n as i32, line).await?;
     }
     if held.is_some() {
@@ -485,7 +449,7 @@ pub(crate) async fn ship(
         let applied = results
             .pop()
             .ok_or_else(|| Error::internal("no result for the shipment"))?
-            .map_err(|e| at_line(&order, line_id, e))?;
+            .map_err(|e| order.line_error(line_id, e))?;
         record_movement_events(conn, &[&applied]).await?;
         sqlx::query("INSERT INTO sales_shipments (movement_id, line_id) VALUES ($1, $2)")
             .bind(applied.movement.id)

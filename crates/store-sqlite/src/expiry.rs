@@ -17,15 +17,6 @@ pub(crate) const RESERVATION_SELECT: &str =
      r.note, r.created_by, r.created_at, r.ended_at FROM reservations r \
      JOIN locations l ON l.id = r.location_id";
 
-fn opt_time(r: &Row<'_>, col: &str) -> Result<Option<DateTime<Utc>>> {
-    let us: Option<i64> = get(r, col)?;
-    us.map(|us| {
-        DateTime::from_timestamp_micros(us)
-            .ok_or_else(|| Error::internal(format!("bad timestamp in {col}")))
-    })
-    .transpose()
-}
-
 pub(crate) fn reservation_from_row(r: &Row<'_>) -> Result<Reservation> {
     let status: String = get(r, "status")?;
     Ok(Reservation {

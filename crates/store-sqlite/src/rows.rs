@@ -39,6 +39,14 @@ pub(crate) fn time(r: &Row<'_>, col: &str) -> Result<DateTime<Utc>> {
         .ok_or_else(|| Error::internal(format!("bad timestamp in {col}")))
 }
 
+/// A nullable timestamp column.
+pub(crate) fn opt_time(r: &Row<'_>, col: &str) -> Result<Option<DateTime<Utc>>> {
+    match get::<Option<i64>>(r, col)? {
+        Some(_) => time(r, col).map(Some),
+        None => Ok(None),
+    }
+}
+
 pub(crate) fn uuid(r: &Row<'_>, col: &str) -> Result<Uuid> {
     let s: String = get(r, col)?;
     Uuid::parse_str(&s).map_err(Error::internal)

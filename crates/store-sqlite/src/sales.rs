@@ -30,13 +30,6 @@ const ORDER_SELECT: &str =
      o.status, o.hold_expires_at, o.created_by, o.created_at, o.updated_at FROM sales_orders o \
      JOIN locations l ON l.id = o.ship_from_id";
 
-fn opt_time(r: &Row<'_>, col: &str) -> Result<Option<DateTime<Utc>>> {
-    match get::<Option<i64>>(r, col)? {
-        Some(_) => time(r, col).map(Some),
-        None => Ok(None),
-    }
-}
-
 fn header_from_row(r: &Row<'_>) -> Result<SalesOrder> {
     let status: String = get(r, "status")?;
     Ok(SalesOrder {
@@ -108,44 +101,6 @@ fn check_customer(conn: &Connection, id: Uuid) -> Result<()> {
     }
 }
 
-/// Tags a refusal of one line with the line.
-fn at_line(order: &SalesOrder, line_id: Uuid) -> impl Fn(Error) -> Error + '_ {
-    move |e| {
-        let index = order
-            .lines
-            .iter()
-            .position(|l| l.line_id == line_id)
-            .unwrap_or(0);
-        let sku = order
-            .lines
-            .get(index)
-            .map(|l| l.sku.clone())
-            .unwrap_or_default();
-        match e {
-            e @ (Error::Unavailable(_) | Error::Internal(_)) => e,
-            source => Error::AtLine {
-                index,
-                line_id,
-                sku,
-                source: Box::new(source),
-            },
-        }
-    }
-}
-
-/// Tags a refusal of a new line (no such item, an archived one).
-pub(crate) fn line_refusal(e: Error, index: usize, line: &NewSalesLine) -> Error {
-    match e {
-        e @ (Error::Unavailable(_) | Error::Internal(_)) => e,
-        source => Error::AtLine {
-            index,
-            line_id: line.line_id,
-            sku: String::new(),
-            source: Box::new(source),
-        },
-    }
-}
-
 /// Reserves `quantity` of a line at the order's location, until `until`
 /// (none: firmly).
 fn hold_line(
@@ -167,7 +122,7 @@ fn hold_line(
         created_at: inventory_core::now(),
         order_line_id: Some(line.line_id),
     };
-    hold(conn, &new, actor).map_err(at_line(order, line.line_id))?;
+    hold(conn, &new, actor).map_err(|e| order.line_error(line.line_id, e))?;
     Ok(())
 }
 
@@ -270,7 +225,7 @@ pub(crate) fn create(
         check_customer(conn, customer)?;
     }
     for (index, line) in new.lines.iter().enumerate() {
-        open_item(conn, &line.item_id.to_string()).map_err(|e| line_refusal(e, index, line))?;
+        open_item(conn, &line.item_id.to_string()).map_err(|e| line.refusal(index, e))?;
     }
     let seq: i64 = conn
         .query_row(
@@ -356,7 +311,7 @@ pub(crate) fn update(
         .map_err(db_error)?;
     for (n, line) in changes.added.iter().enumerate() {
         let index = order.lines.len() + n;
-        open_item(conn, &line.item_id.to_string()).map_err(|e| line_refusal(e, index, line))?;
+        open_item(conn, &line.item_id.to_string()).map_err(|e| line.refusal(index, e))?;
         insert_line(conn, id, next_no as usize + n, line)?;
     }
     if held.is_some() {
@@ -437,7 +392,7 @@ pub(crate) fn ship(
             left -= take;
         }
         let movement = shipment_movement(line.item_id, quantity, &order.ship_from, &order.number);
-        let shipped = apply_one(conn, movement, actor).map_err(at_line(&order, line_id))?;
+        let shipped = apply_one(conn, movement, actor).map_err(|e| order.line_error(line_id, e))?;
         conn.prepare_cached("INSERT INTO sales_shipments (movement_id, line_id) VALUES (?1, ?2)")
             .and_then(|mut stmt| {
                 stmt.execute(params![
