@@ -143,7 +143,10 @@ fn configure(conn: &Connection, sync_full: bool) -> rusqlite::Result<()> {
         "PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; PRAGMA cache_size = -2000; PRAGMA temp_store = MEMORY;",
         if sync_full { "FULL" } else { "NORMAL" }
     ))?;
-    conn.set_prepared_statement_cache_capacity(64);
+    // The store has about 80 cached statements (some built per query shape)
+    // and the writer runs most of them: an LRU cache smaller than that would
+    // prepare them again and again.
+    conn.set_prepared_statement_cache_capacity(256);
     Ok(())
 }
 
@@ -272,7 +275,14 @@ impl SqliteStore {
 /// The group-commit loop: one transaction per batch of queued jobs, each job
 /// isolated in a savepoint.
 fn run_writer(conn: Connection, mut rx: mpsc::Receiver<Job>, busy: Arc<AtomicBool>) {
-    let exec = |sql: &str| conn.execute_batch(sql).map_err(db_error);
+    // Cached: these run around every job, and parsing them each time cost
+    // more than some jobs.
+    let exec = |sql: &str| {
+        conn.prepare_cached(sql)
+            .and_then(|mut stmt| stmt.execute([]))
+            .map(drop)
+            .map_err(db_error)
+    };
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = rx.blocking_recv() {
         jobs.push(first);
@@ -295,7 +305,7 @@ fn run_writer(conn: Connection, mut rx: mpsc::Receiver<Job>, busy: Arc<AtomicBoo
                 tracing::error!(error = %e, "cannot open a savepoint");
                 continue;
             }
-            let (ok, reply) = job(&conn);
+            let (ok, reply) = expiry::as_one_instant(|| job(&conn));
             if ok {
                 if exec("RELEASE job").is_ok() {
                     committed.push(reply);

@@ -170,13 +170,17 @@ pub(crate) fn end_reservation(
     if reservation.status != ReservationStatus::Active {
         return Err(reservation.ended_error(action, now));
     }
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE reservations SET status = ?1, ended_at = ?2 WHERE id = ?3 AND status = 'active'",
-        params![status.as_str(), micros(now), id.to_string()],
     )
+    .and_then(|mut stmt| stmt.execute(params![status.as_str(), micros(now), id.to_string()]))
     .map_err(db_error)?;
     unreserve(conn, &item_id, &location_id, reservation.quantity)?;
-    let ended = load_reservation(conn, id)?;
+    let ended = Reservation {
+        status,
+        ended_at: Some(now),
+        ..reservation
+    };
     let kind = match status {
         ReservationStatus::Consumed => event_kind::RESERVATION_CONSUMED,
         _ => event_kind::RESERVATION_RELEASED,

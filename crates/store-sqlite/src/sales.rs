@@ -184,25 +184,27 @@ fn insert_line(
     Ok(())
 }
 
-/// Records the order's new status, hold and time, and its event.
+/// Records the order's new status, hold and time, and its event. The
+/// caller has read the lines as they now are (`load_lines`).
 fn save(conn: &Connection, order: &mut SalesOrder, kind: &'static str) -> Result<SalesOrder> {
     order.updated_at = inventory_core::now();
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE sales_orders SET status = ?1, hold_expires_at = ?2, customer_id = ?3, reference = ?4, \
          updated_at = ?5 WHERE id = ?6",
-        params![
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
             order.status.as_str(),
             order.hold_expires_at.map(micros),
             order.customer_id.map(|id| id.to_string()),
             order.reference,
             micros(order.updated_at),
             order.id.to_string()
-        ],
-    )
+        ])
+    })
     .map_err(db_error)?;
-    let saved = load_order(conn, order.id)?;
-    record_event(conn, NewEvent::sales_order(kind, &saved))?;
-    Ok(saved)
+    record_event(conn, NewEvent::sales_order(kind, order))?;
+    Ok(order.clone())
 }
 
 pub(crate) fn create(
@@ -228,17 +230,16 @@ pub(crate) fn create(
         open_item(conn, &line.item_id.to_string()).map_err(|e| line.refusal(index, e))?;
     }
     let seq: i64 = conn
-        .query_row(
-            "SELECT COALESCE(MAX(seq), 0) + 1 FROM sales_orders",
-            [],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM sales_orders")
+        .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
         .map_err(db_error)?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO sales_orders (id, seq, number, customer_id, reference, ship_from_id, status, \
          hold_expires_at, created_by, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'draft', ?7, ?8, ?9, ?9)",
-        params![
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
             new.id.to_string(),
             seq,
             order_number(seq),
@@ -248,17 +249,17 @@ pub(crate) fn create(
             new.hold_until.map(micros),
             actor.username,
             micros(new.created_at),
-        ],
-    )
+        ])
+    })
     .map_err(db_error)?;
     for (line_no, line) in new.lines.iter().enumerate() {
         insert_line(conn, new.id, line_no, line)?;
     }
-    let order = load_order(conn, new.id)?;
+    let mut order = load_order(conn, new.id)?;
     if new.hold_until.is_some() {
         hold_all(conn, &order, new.hold_until, actor)?;
+        load_lines(conn, &mut order, inventory_core::now())?;
     }
-    let order = load_order(conn, new.id)?;
     record_event(
         conn,
         NewEvent::sales_order(event_kind::SALES_ORDER_CREATED, &order),
@@ -320,6 +321,7 @@ pub(crate) fn update(
         let current = load_order(conn, id)?;
         hold_all(conn, &current, held, actor)?;
     }
+    load_lines(conn, &mut order, inventory_core::now())?;
     save(conn, &mut order, event_kind::SALES_ORDER_UPDATED)
 }
 
@@ -336,6 +338,7 @@ pub(crate) fn hold_order(
     let mut order = load_order(conn, id)?;
     order.allow(SalesAction::Hold)?;
     hold_all(conn, &order, Some(until), actor)?;
+    load_lines(conn, &mut order, inventory_core::now())?;
     order.hold_expires_at = Some(until);
     let saved = save(conn, &mut order, event_kind::SALES_ORDER_HELD)?;
     remember(conn, &idem, &saved)?;
@@ -354,6 +357,7 @@ pub(crate) fn confirm(
     let mut order = load_order(conn, id)?;
     order.allow(SalesAction::Confirm)?;
     hold_all(conn, &order, None, actor)?;
+    load_lines(conn, &mut order, inventory_core::now())?;
     order.status = SalesOrderStatus::Confirmed;
     order.hold_expires_at = None;
     let saved = save(conn, &mut order, event_kind::SALES_ORDER_CONFIRMED)?;
@@ -401,11 +405,9 @@ pub(crate) fn ship(
                 ])
             })
             .map_err(db_error)?;
-        conn.execute(
-            "UPDATE sales_order_lines SET shipped = shipped + ?1 WHERE id = ?2",
-            params![quantity, line_id.to_string()],
-        )
-        .map_err(db_error)?;
+        conn.prepare_cached("UPDATE sales_order_lines SET shipped = shipped + ?1 WHERE id = ?2")
+            .and_then(|mut stmt| stmt.execute(params![quantity, line_id.to_string()]))
+            .map_err(db_error)?;
     }
     load_lines(conn, &mut order, inventory_core::now())?;
     order.status = order.after_shipping();
@@ -423,6 +425,7 @@ pub(crate) fn cancel(conn: &Connection, id: Uuid, idem: OrderIdem) -> Result<Cre
     for line in &order.lines {
         release_line(conn, line)?;
     }
+    load_lines(conn, &mut order, inventory_core::now())?;
     order.status = SalesOrderStatus::Cancelled;
     order.hold_expires_at = None;
     let saved = save(conn, &mut order, event_kind::SALES_ORDER_CANCELLED)?;
