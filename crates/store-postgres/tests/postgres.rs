@@ -114,6 +114,8 @@ async fn actor(store: &Arc<dyn Store>, name: &str) -> Actor {
         username: name.into(),
         password: String::new(),
         role: Role::Clerk,
+        display_name: None,
+        email: None,
     }
     .into_user(inventory_core::now())
     .0;

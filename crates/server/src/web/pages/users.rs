@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use inventory_app::{App, Outcome};
 use inventory_core::access::Role;
-use inventory_core::identity::{CreateUser, User};
+use inventory_core::identity::{CreateUser, User, UserQuery};
 use inventory_core::Error;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -93,7 +93,14 @@ async fn page(
     notice: Option<String>,
 ) -> Result<(StatusCode, UsersPage), WebError> {
     let list = app
-        .list_users(&visitor.principal, after.as_deref(), PAGE)
+        .list_users(
+            &visitor.principal,
+            UserQuery {
+                after,
+                limit: PAGE,
+                ..UserQuery::default()
+            },
+        )
         .await?;
     let next = list.next_cursor.as_ref().map(|cursor| {
         let query = form_urlencoded::Serializer::new(String::new())
@@ -183,6 +190,8 @@ pub async fn create(
                 username: form.username.clone().unwrap_or_default().trim().to_owned(),
                 password: form.password.clone().unwrap_or_default(),
                 role,
+                display_name: None,
+                email: None,
             };
             app.create_user(&visitor.principal, input, None).await
         }
