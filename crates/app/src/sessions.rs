@@ -14,7 +14,8 @@ use crate::principal::{Principal, UseCase};
 use crate::redis::SessionStamp;
 use chrono::{Duration as ChronoDuration, Utc};
 use inventory_core::identity::{
-    check_password, validate_username, ChangePassword, Session, SessionClient, SessionRecord, User,
+    check_user_password, validate_username, ChangePassword, Session, SessionClient, SessionRecord,
+    User,
 };
 use inventory_core::store::EndSessions;
 use inventory_core::{Error, Result};
@@ -100,8 +101,14 @@ impl App {
         input: ChangePassword,
     ) -> Result<User> {
         self.run(caller, UseCase::ChangeOwnPassword, async {
-            let username = caller.user.username.as_str();
-            if let Err(message) = check_password(&input.new_password, &[username]) {
+            let me = &caller.user;
+            let username = me.username.as_str();
+            if let Err(message) = check_user_password(
+                &input.new_password,
+                username,
+                me.display_name.as_deref(),
+                me.email.as_deref(),
+            ) {
                 return Err(Error::invalid("new_password", message));
             }
             let record = self

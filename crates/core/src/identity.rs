@@ -49,14 +49,18 @@ pub struct CreateUser {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
-    pub role: Option<Role>,
+    #[serde(default, deserialize_with = "crate::patch::double_option")]
+    #[schema(value_type = Option<Role>)]
+    pub role: Option<Option<Role>>,
     #[serde(default, deserialize_with = "crate::patch::double_option")]
     #[schema(value_type = Option<String>)]
     pub display_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::patch::double_option")]
     #[schema(value_type = Option<String>)]
     pub email: Option<Option<String>>,
-    pub disabled: Option<bool>,
+    #[serde(default, deserialize_with = "crate::patch::double_option")]
+    #[schema(value_type = Option<bool>)]
+    pub disabled: Option<Option<bool>>,
 }
 
 /// A user list's filters and page (`after`: the last username of the
@@ -213,6 +217,21 @@ pub fn check_password(password: &str, inputs: &[&str]) -> std::result::Result<()
     Err(message)
 }
 
+/// [`check_password`] for a user's password, counting their username,
+/// display name and email as guessable.
+pub fn check_user_password(
+    password: &str,
+    username: &str,
+    display_name: Option<&str>,
+    email: Option<&str>,
+) -> std::result::Result<(), String> {
+    let guessable: Vec<&str> = [Some(username), display_name, email]
+        .into_iter()
+        .flatten()
+        .collect();
+    check_password(password, &guessable)
+}
+
 pub fn validate_username(username: &str) -> Result<(), FieldError> {
     let ok = (1..=64).contains(&username.chars().count())
         && username
@@ -248,7 +267,12 @@ impl CreateUser {
         if let Err(e) = validate_username(&self.username) {
             errors.push(e);
         }
-        if let Err(message) = check_password(&self.password, &[&self.username]) {
+        if let Err(message) = check_user_password(
+            &self.password,
+            &self.username,
+            self.display_name.as_deref(),
+            self.email.as_deref(),
+        ) {
             errors.push(FieldError::new("password", message));
         }
         check_profile(
@@ -280,7 +304,7 @@ impl UserPatch {
     /// A patch that changes only the role.
     pub fn role(role: Role) -> Self {
         Self {
-            role: Some(role),
+            role: Some(Some(role)),
             ..Self::default()
         }
     }
@@ -290,11 +314,16 @@ impl UserPatch {
     /// ([`User::is_enabled_admin`]).
     pub fn apply(&self, user: &User, now: DateTime<Utc>) -> Result<User> {
         let mut next = user.clone();
-        if let Some(role) = self.role {
-            next.role = role;
+        let mut errors = Vec::new();
+        match self.role {
+            Some(Some(role)) => next.role = role,
+            Some(None) => errors.push(FieldError::new("role", "cannot be null")),
+            None => {}
         }
-        if let Some(disabled) = self.disabled {
-            next.disabled = disabled;
+        match self.disabled {
+            Some(Some(disabled)) => next.disabled = disabled,
+            Some(None) => errors.push(FieldError::new("disabled", "cannot be null")),
+            None => {}
         }
         if let Some(name) = &self.display_name {
             next.display_name = blank_is_none(name.clone());
@@ -302,7 +331,6 @@ impl UserPatch {
         if let Some(email) = &self.email {
             next.email = blank_is_none(email.clone());
         }
-        let mut errors = Vec::new();
         check_profile(&mut errors, &next.display_name, &next.email);
         finish(errors)?;
         if next != *user {
@@ -389,8 +417,14 @@ mod tests {
             .apply(&admin, crate::now())
             .unwrap();
         assert!(admin.check_last_admin(&demoted, 1).is_err());
-        let bad: UserPatch = serde_json::from_value(serde_json::json!({"email": "nope"})).unwrap();
-        assert!(bad.apply(&admin, crate::now()).is_err());
+        for bad in [
+            serde_json::json!({"email": "nope"}),
+            serde_json::json!({"role": null}),
+            serde_json::json!({"disabled": null}),
+        ] {
+            let bad: UserPatch = serde_json::from_value(bad).unwrap();
+            assert!(bad.apply(&admin, crate::now()).is_err());
+        }
     }
 
     #[test]

@@ -123,8 +123,14 @@ async fn users_are_listed_filtered_read_and_patched_without_secrets() {
     let res = patch(&app, &app.admin_token, &id(&dana), json!({"email": "nope"})).await;
     let p = problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(p["errors"][0]["field"], "email");
-    let res = patch(&app, &app.admin_token, &id(&dana), json!({"password": "x"})).await;
-    problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    for body in [
+        json!({"password": "x"}),
+        json!({"role": null}),
+        json!({"disabled": null}),
+    ] {
+        let res = patch(&app, &app.admin_token, &id(&dana), body).await;
+        problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
 
     // Not for managers.
     let manager = app.login("dana", PASSWORD).await;

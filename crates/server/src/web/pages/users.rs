@@ -118,7 +118,7 @@ async fn page(
         .hint("Letters, digits, '.', '_', '-' or '@'"),
         Field::new_password("password", "Password")
             .required()
-            .hint("At least 8 characters; tell it to the user in person"),
+            .hint("At least 12 characters and hard to guess (a few unrelated words); tell it to the user in person"),
     ];
     let (mut status, problem) = match refusals.new_user {
         Some(e) => show_refusal(&mut fields, e, |_| "username"),
