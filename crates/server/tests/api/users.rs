@@ -456,3 +456,71 @@ async fn sessions_are_listed_marked_and_ended_by_their_owner_or_an_admin() {
     problem(res, StatusCode::NOT_FOUND).await;
     app.shutdown().await;
 }
+
+/// Replicas sharing PostgreSQL and Redis: disabling a user, ending one of
+/// their sessions and resetting their password each end the sessions that
+/// the other replica holds in its cache, at once.
+#[tokio::test]
+async fn disabling_ending_and_resetting_reach_every_replica() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let Some(database) = fresh_pg_database().await else {
+        return;
+    };
+    let a = spawn_app_with_redis(database.clone(), &redis.url()).await;
+    let b = spawn_app_with_redis(database, &redis.url()).await;
+    let ivy = add(&a, "ivy", "clerk").await;
+    let me = |app: &TestApp, token: &str| {
+        let (client, url, token) = (app.client.clone(), app.url("/api/v1/me"), token.to_owned());
+        async move {
+            client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // Both replicas cache the session, then the change is made on A.
+    let token = a.login("ivy", PASSWORD).await;
+    assert_eq!(me(&a, &token).await, StatusCode::OK);
+    assert_eq!(me(&b, &token).await, StatusCode::OK);
+    let res = patch(&a, &a.admin_token, &id(&ivy), json!({"disabled": true})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(me(&b, &token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&a, &token).await, StatusCode::UNAUTHORIZED);
+    let res = patch(&a, &a.admin_token, &id(&ivy), json!({"disabled": false})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // One session ended by an admin on B.
+    let token = a.login("ivy", PASSWORD).await;
+    assert_eq!(me(&a, &token).await, StatusCode::OK);
+    assert_eq!(me(&b, &token).await, StatusCode::OK);
+    let list = b
+        .get_json(&format!("/api/v1/users/{}/sessions", id(&ivy)))
+        .await;
+    let session = list["sessions"][0]["id"].as_str().unwrap().to_owned();
+    let res = b
+        .send(
+            Method::DELETE,
+            &b.admin_token,
+            &format!("/api/v1/users/{}/sessions/{session}", id(&ivy)),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(me(&a, &token).await, StatusCode::UNAUTHORIZED);
+
+    // A reset on B.
+    let token = a.login("ivy", PASSWORD).await;
+    assert_eq!(me(&a, &token).await, StatusCode::OK);
+    let res = b
+        .post(&format!("/api/v1/users/{}/password", id(&ivy)), json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(me(&a, &token).await, StatusCode::UNAUTHORIZED);
+    a.shutdown().await;
+    b.shutdown().await;
+}
