@@ -251,6 +251,15 @@ async fn user_command(config: &Config, action: &UserCommand) -> ExitCode {
     };
     match result {
         Ok(Recovery::OneTimePassword(password)) => {
+            // Replicas sharing Redis drop the sessions they cached.
+            if let Some(url) = &config.redis_url {
+                if let Err(e) = inventory_app::redis::sessions_changed_at(url.expose()).await {
+                    eprintln!(
+                        "inventory: warning: REDIS_URL: {e}; running servers may accept the \
+                         ended sessions until CACHE_TTL passes"
+                    );
+                }
+            }
             println!("{password}");
             eprintln!(
                 "inventory: one-time password for '{name}' (shown once): sign in with it, then \

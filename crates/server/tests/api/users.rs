@@ -469,7 +469,7 @@ async fn disabling_ending_and_resetting_reach_every_replica() {
         return;
     };
     let a = spawn_app_with_redis(database.clone(), &redis.url()).await;
-    let b = spawn_app_with_redis(database, &redis.url()).await;
+    let b = spawn_app_with_redis(database.clone(), &redis.url()).await;
     let ivy = add(&a, "ivy", "clerk").await;
     let me = |app: &TestApp, token: &str| {
         let (client, url, token) = (app.client.clone(), app.url("/api/v1/me"), token.to_owned());
@@ -521,6 +521,39 @@ async fn disabling_ending_and_resetting_reach_every_replica() {
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(me(&a, &token).await, StatusCode::UNAUTHORIZED);
+
+    // The command line's reset (what `inventory user reset-password` runs):
+    // on the database, then the sessions generation in Redis.
+    let one_time = b
+        .post(&format!("/api/v1/users/{}/password", id(&ivy)), json!({}))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["one_time_password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = a.login("ivy", &one_time).await;
+    assert_eq!(me(&a, &token).await, StatusCode::OK);
+    assert_eq!(me(&b, &token).await, StatusCode::OK);
+    let store = inventory_server::open_store(&test_config(database))
+        .await
+        .unwrap();
+    let done = inventory_app::users::reset_password(store.as_ref(), "ivy")
+        .await
+        .unwrap();
+    assert!(matches!(
+        done,
+        inventory_app::users::Recovery::OneTimePassword(_)
+    ));
+    // Deleted behind the replicas' backs: their cached copies still answer...
+    assert_eq!(me(&a, &token).await, StatusCode::OK);
+    // ...until the generation moves.
+    inventory_app::redis::sessions_changed_at(&redis.url())
+        .await
+        .unwrap();
+    assert_eq!(me(&a, &token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&b, &token).await, StatusCode::UNAUTHORIZED);
     a.shutdown().await;
     b.shutdown().await;
 }
