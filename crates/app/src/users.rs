@@ -5,6 +5,7 @@
 use crate::after_commit::Change;
 use crate::application::App;
 use crate::idempotency::{json, IdempotencyKey, Outcome};
+use crate::items::IfMatch;
 use crate::passwords;
 use crate::principal::{Principal, UseCase};
 use inventory_core::identity::{
@@ -169,15 +170,29 @@ impl App {
 
     /// Changes a user's role, profile or `disabled`, effective at their
     /// next request on every replica; disabling ends their sessions. The
-    /// last enabled administrator stays one (`last-admin`).
+    /// last enabled administrator stays one (`last-admin`). With
+    /// `If-Match`, a user changed since is `precondition-failed`.
     pub async fn update_user(
         &self,
         caller: &Principal,
         id: Uuid,
         patch: UserPatch,
+        if_match: IfMatch,
     ) -> Result<User> {
-        self.run(caller, UseCase::UpdateUser, self.patch_user(id, &patch))
-            .await
+        self.run(caller, UseCase::UpdateUser, async {
+            let if_version = match if_match {
+                IfMatch::Any => None,
+                IfMatch::Versions(versions) => {
+                    let current = self.store.get_user(id).await?;
+                    if !versions.contains(&current.version()) {
+                        return Err(Error::PreconditionFailed);
+                    }
+                    Some(current.version())
+                }
+            };
+            self.patch_user(id, &patch, if_version).await
+        })
+        .await
     }
 
     /// Gives a user another role (the UI's form), as [`Self::update_user`].
@@ -185,13 +200,18 @@ impl App {
         self.run(
             caller,
             UseCase::ChangeUserRole,
-            self.patch_user(id, &UserPatch::role(role)),
+            self.patch_user(id, &UserPatch::role(role), None),
         )
         .await
     }
 
-    async fn patch_user(&self, id: Uuid, patch: &UserPatch) -> Result<User> {
-        let user = self.store.update_user(id, patch).await?;
+    async fn patch_user(
+        &self,
+        id: Uuid,
+        patch: &UserPatch,
+        if_version: Option<i64>,
+    ) -> Result<User> {
+        let user = self.store.update_user(id, patch, if_version).await?;
         self.after_commit(Change::UserChanged).await;
         Ok(user)
     }

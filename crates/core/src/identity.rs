@@ -341,6 +341,26 @@ impl UserPatch {
 }
 
 impl User {
+    /// Its version for conditional requests: `updated_at` in microseconds,
+    /// which every change of the user (a patch, a password) moves.
+    pub fn version(&self) -> i64 {
+        self.updated_at.timestamp_micros()
+    }
+
+    /// Its `ETag`: the [`Self::version`], quoted.
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.version())
+    }
+
+    /// `PreconditionFailed` unless `if_version` (from `If-Match`) is absent
+    /// or this user's version.
+    pub fn check_version(&self, if_version: Option<i64>) -> Result<()> {
+        match if_version {
+            Some(v) if v != self.version() => Err(Error::PreconditionFailed),
+            _ => Ok(()),
+        }
+    }
+
     /// An administrator who may sign in: the kind of which one must remain.
     pub fn is_enabled_admin(&self) -> bool {
         self.role == Role::Admin && !self.disabled

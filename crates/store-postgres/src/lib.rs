@@ -584,9 +584,14 @@ impl IdentityStore for PgStore {
         users::list_users(&self.pool, query).await
     }
 
-    async fn update_user(&self, id: Uuid, patch: &UserPatch) -> Result<User> {
+    async fn update_user(
+        &self,
+        id: Uuid,
+        patch: &UserPatch,
+        if_version: Option<i64>,
+    ) -> Result<User> {
         let patch = patch.clone();
-        self.write(move |conn| Box::pin(users::update_user(conn, id, patch)))
+        self.write(move |conn| Box::pin(users::update_user(conn, id, patch, if_version)))
             .await
     }
 

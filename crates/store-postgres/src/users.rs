@@ -102,6 +102,7 @@ pub(crate) async fn update_user(
     conn: &mut PgConnection,
     id: Uuid,
     patch: UserPatch,
+    if_version: Option<i64>,
 ) -> Result<User> {
     let admins: Vec<Uuid> = sqlx::query_scalar(
         "SELECT id FROM users WHERE role = 'admin' AND NOT disabled ORDER BY id FOR UPDATE",
@@ -110,6 +111,7 @@ pub(crate) async fn update_user(
     .await
     .map_err(db_error)?;
     let user = load_user(&mut *conn, id, " FOR UPDATE").await?;
+    user.check_version(if_version)?;
     let next = patch.apply(&user, inventory_core::now())?;
     user.check_last_admin(&next, admins.len() as i64)?;
     sqlx::query(

@@ -429,9 +429,14 @@ impl IdentityStore for SqliteStore {
         self.read(move |conn| users::list_users(conn, &query)).await
     }
 
-    async fn update_user(&self, id: Uuid, patch: &UserPatch) -> Result<User> {
+    async fn update_user(
+        &self,
+        id: Uuid,
+        patch: &UserPatch,
+        if_version: Option<i64>,
+    ) -> Result<User> {
         let patch = patch.clone();
-        self.write(move |conn| users::update_user(conn, id, &patch))
+        self.write(move |conn| users::update_user(conn, id, &patch, if_version))
             .await
     }
 

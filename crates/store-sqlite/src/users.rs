@@ -116,8 +116,14 @@ fn end_sessions(conn: &Connection, user_id: Uuid, keep: Option<&str>) -> Result<
     Ok(())
 }
 
-pub(crate) fn update_user(conn: &Connection, id: Uuid, patch: &UserPatch) -> Result<User> {
+pub(crate) fn update_user(
+    conn: &Connection,
+    id: Uuid,
+    patch: &UserPatch,
+    if_version: Option<i64>,
+) -> Result<User> {
     let user = get_user(conn, id)?;
+    user.check_version(if_version)?;
     let next = patch.apply(&user, inventory_core::now())?;
     user.check_last_admin(&next, count_enabled_admins(conn)?)?;
     conn.execute(

@@ -200,7 +200,7 @@ fn page_of(after: Option<String>, limit: u32) -> UserQuery {
 }
 
 async fn set_role(store: &S, id: Uuid, role: Role) -> Result<User> {
-    store.update_user(id, &UserPatch::role(role)).await
+    store.update_user(id, &UserPatch::role(role), None).await
 }
 
 async fn add_user(store: &S, username: &str, role: Role) -> User {
@@ -327,6 +327,7 @@ pub async fn users_are_filtered_read_and_patched(store: S) {
             &patch(
                 json!({"display_name": "Fox M.", "email": "fox@example.test", "disabled": true}),
             ),
+            None,
         )
         .await
         .unwrap();
@@ -344,23 +345,52 @@ pub async fn users_are_filtered_read_and_patched(store: S) {
         .unwrap();
     assert_eq!(names(enabled), ["dana", "walt"]);
     let cleared = store
-        .update_user(fox.id, &patch(json!({"display_name": null, "email": ""})))
+        .update_user(
+            fox.id,
+            &patch(json!({"display_name": null, "email": ""})),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!((cleared.display_name, cleared.email), (None, None));
     assert!(matches!(
         store
-            .update_user(dana.id, &patch(json!({"email": "not-an-email"})))
+            .update_user(dana.id, &patch(json!({"email": "not-an-email"})), None)
             .await,
         Err(Error::Validation(_))
     ));
     assert_not_found(
         store
-            .update_user(Uuid::now_v7(), &UserPatch::role(Role::Viewer))
+            .update_user(Uuid::now_v7(), &UserPatch::role(Role::Viewer), None)
             .await,
     );
     assert_eq!(store.count_enabled_admins().await.unwrap(), 1);
     let _ = walt;
+
+    // A change based on an old version changes nothing.
+    let dana = store.get_user(dana.id).await.unwrap();
+    pause().await;
+    let renamed = store
+        .update_user(
+            dana.id,
+            &patch(json!({"display_name": "Dana K."})),
+            Some(dana.version()),
+        )
+        .await
+        .unwrap();
+    assert_ne!(renamed.version(), dana.version());
+    match store
+        .update_user(
+            dana.id,
+            &patch(json!({"display_name": "Stale"})),
+            Some(dana.version()),
+        )
+        .await
+    {
+        Err(Error::PreconditionFailed) => {}
+        other => panic!("expected PreconditionFailed, got {other:?}"),
+    }
+    assert_eq!(store.get_user(dana.id).await.unwrap(), renamed);
 }
 
 /// Disabling a user ends their sessions in the same transaction, and a
@@ -381,7 +411,7 @@ pub async fn disabling_ends_sessions_and_one_enabled_admin_stays(store: S) {
         .await
         .unwrap();
     let off = store
-        .update_user(bob.id, &patch(json!({"disabled": true})))
+        .update_user(bob.id, &patch(json!({"disabled": true})), None)
         .await
         .unwrap();
     assert!(off.disabled);
@@ -391,7 +421,7 @@ pub async fn disabling_ends_sessions_and_one_enabled_admin_stays(store: S) {
     assert_eq!(store.count_enabled_admins().await.unwrap(), 1);
     // Ann is the last enabled admin now: neither off nor down.
     for p in [json!({"disabled": true}), json!({"role": "manager"})] {
-        match store.update_user(ann.id, &patch(p.clone())).await {
+        match store.update_user(ann.id, &patch(p.clone()), None).await {
             Err(Error::Conflict {
                 kind: ConflictKind::LastAdmin,
                 detail,
@@ -406,12 +436,12 @@ pub async fn disabling_ends_sessions_and_one_enabled_admin_stays(store: S) {
         .unwrap();
     assert!(store.find_session("bob-3").await.unwrap().is_none());
     store
-        .update_user(bob.id, &patch(json!({"disabled": false})))
+        .update_user(bob.id, &patch(json!({"disabled": false})), None)
         .await
         .unwrap();
     assert_eq!(store.count_enabled_admins().await.unwrap(), 2);
     store
-        .update_user(ann.id, &patch(json!({"disabled": true})))
+        .update_user(ann.id, &patch(json!({"disabled": true})), None)
         .await
         .unwrap();
     assert!(store.find_session("ann-1").await.unwrap().is_none());
@@ -430,8 +460,8 @@ pub async fn concurrent_disables_leave_an_enabled_admin(store: S) {
         let off = patch(json!({"disabled": true}));
         let (s1, s2, p1, p2) = (store.clone(), store.clone(), off.clone(), off);
         let (r1, r2) = tokio::join!(
-            tokio::spawn(async move { s1.update_user(a.id, &p1).await }),
-            tokio::spawn(async move { s2.update_user(b.id, &p2).await }),
+            tokio::spawn(async move { s1.update_user(a.id, &p1, None).await }),
+            tokio::spawn(async move { s2.update_user(b.id, &p2, None).await }),
         );
         let ok = [r1.unwrap().is_ok(), r2.unwrap().is_ok()];
         assert_eq!(

@@ -40,8 +40,15 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// last enabled administrator (by demotion or by disabling) is a
     /// `last-admin` conflict decided in that transaction, so two admins
     /// demoting or disabling each other at once cannot both succeed. A
-    /// user disabled by the patch loses every session in it.
-    async fn update_user(&self, id: Uuid, patch: &UserPatch) -> Result<User>;
+    /// user disabled by the patch loses every session in it. With
+    /// `if_version`, a user at another version (`User::version`) is
+    /// `PreconditionFailed` and nothing changes.
+    async fn update_user(
+        &self,
+        id: Uuid,
+        patch: &UserPatch,
+        if_version: Option<i64>,
+    ) -> Result<User>;
     /// Sets a user's password hash and `must_change_password`, and ends
     /// their sessions as `end` says, in one transaction.
     async fn set_password(

@@ -100,22 +100,38 @@ async fn users_are_listed_filtered_read_and_patched_without_secrets() {
         problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
 
-    let got = app.get_json(&format!("/api/v1/users/{}", id(&dana))).await;
+    let res = app.get(&format!("/api/v1/users/{}", id(&dana))).await;
+    let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+    let got: Value = res.json().await.unwrap();
     assert_eq!(got, dana);
     let res = app
         .get(&format!("/api/v1/users/{}", uuid::Uuid::now_v7()))
         .await;
     problem(res, StatusCode::NOT_FOUND).await;
 
-    let res = patch(
-        &app,
-        &app.admin_token,
-        &id(&dana),
-        json!({"role": "manager", "display_name": null, "email": "d@example.test"}),
-    )
-    .await;
+    let res = app
+        .client
+        .patch(app.url(&format!("/api/v1/users/{}", id(&dana))))
+        .bearer_auth(&app.admin_token)
+        .header("if-match", &etag)
+        .json(&json!({"role": "manager", "display_name": null, "email": "d@example.test"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+    assert_ne!(res.headers()["etag"].to_str().unwrap(), etag);
     let changed: Value = res.json().await.unwrap();
+    // The same ETag again is stale now: 412, nothing changed.
+    let res = app
+        .client
+        .patch(app.url(&format!("/api/v1/users/{}", id(&dana))))
+        .bearer_auth(&app.admin_token)
+        .header("if-match", &etag)
+        .json(&json!({"role": "viewer"}))
+        .send()
+        .await
+        .unwrap();
+    problem(res, StatusCode::PRECONDITION_FAILED).await;
     assert_eq!(changed["role"], "manager");
     assert!(changed["display_name"].is_null());
     assert_eq!(changed["email"], "d@example.test");

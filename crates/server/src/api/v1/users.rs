@@ -2,12 +2,14 @@
 //! them, resetting a password, and their sessions.
 
 use crate::http::error::ApiResult;
-use crate::http::extract::{idempotency_key, path_id, ApiJson, ApiQuery, Caller, NoParams};
+use crate::http::extract::{
+    idempotency_key, if_match, path_id, ApiJson, ApiQuery, Caller, NoParams,
+};
 use crate::http::params::{parse_bool, parse_cursor, parse_limit, text_param};
 use crate::http::respond::created;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use inventory_app::App;
 use inventory_core::identity::{
@@ -94,18 +96,26 @@ pub async fn list_users(
     }))
 }
 
-/// Reads a user (admin only).
+fn with_etag(user: &User) -> Response {
+    let mut response = Json(user).into_response();
+    if let Ok(v) = HeaderValue::from_str(&user.etag()) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response
+}
+
+/// Reads a user (admin only), with its `ETag`.
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "User id")),
-    responses((status = 200, body = User)))]
+    responses((status = 200, body = User, headers(("ETag" = String)))))]
 pub async fn get_user(
     State(app): State<App>,
     Caller(caller): Caller,
     Path(id): Path<String>,
     _query: ApiQuery<NoParams>,
-) -> ApiResult<Json<User>> {
+) -> ApiResult<Response> {
     let id = path_id(&id, "user")?;
-    Ok(Json(app.get_user(&caller, id).await?))
+    Ok(with_etag(&app.get_user(&caller, id).await?))
 }
 
 /// Changes a user's role, display name, email or `disabled` (admin only).
@@ -114,17 +124,22 @@ pub async fn get_user(
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body(content = UserPatch,
         example = json!({"role": "manager", "display_name": "Dana Scully", "disabled": false})),
     security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "User id")),
-    responses((status = 200, body = User)))]
+    params(("id" = uuid::Uuid, Path, description = "User id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the change is based on")),
+    responses((status = 200, body = User, headers(("ETag" = String)))))]
 pub async fn patch_user(
     State(app): State<App>,
     Caller(caller): Caller,
     Path(id): Path<String>,
     _query: ApiQuery<NoParams>,
+    headers: HeaderMap,
     body: ApiJson<UserPatch>,
-) -> ApiResult<Json<User>> {
+) -> ApiResult<Response> {
     let id = path_id(&id, "user")?;
-    Ok(Json(app.update_user(&caller, id, body.value).await?))
+    let user = app
+        .update_user(&caller, id, body.value, if_match(&headers)?)
+        .await?;
+    Ok(with_etag(&user))
 }
 
 /// Resets a user's password (admin only): the answer holds a one-time
