@@ -573,3 +573,64 @@ async fn disabling_ending_and_resetting_reach_every_replica() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// The web UI's sign-in records the client as the API's does, and refuses
+/// a disabled user as it refuses a wrong password (no session cookie).
+#[tokio::test]
+async fn the_web_sign_in_records_the_client_and_refuses_a_disabled_user() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form_sign_in = |username: &'static str, password: &'static str| {
+        let request = client
+            .post(app.url("/login"))
+            .header("cookie", "inventory_login=form-token")
+            .header("user-agent", "browser/9")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "username={username}&password={}&csrf=form-token",
+                password.replace(' ', "+")
+            ));
+        async move {
+            let res = request.send().await.unwrap();
+            let status = res.status();
+            let token = res
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(|v| v.strip_prefix("inventory_session="))
+                .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+                .filter(|v| !v.is_empty());
+            (status, token)
+        }
+    };
+    let (status, token) = form_sign_in("admin", ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let token = token.expect("a session cookie");
+    let list = app
+        .send(Method::GET, &token, "/api/v1/me/sessions", None)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let current = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .expect("the current session")
+        .clone();
+    assert_eq!(current["user_agent"], "browser/9");
+    assert_eq!(current["client_addr"], "127.0.0.1");
+
+    let kim = add(&app, "kim", "clerk").await;
+    let res = patch(&app, &app.admin_token, &id(&kim), json!({"disabled": true})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let (status, token) = form_sign_in("kim", PASSWORD).await;
+    assert_ne!(status, StatusCode::SEE_OTHER);
+    assert!(token.is_none(), "no session for a disabled user");
+    app.shutdown().await;
+}
