@@ -7,8 +7,7 @@ use crate::cache::CoherentCache;
 use crate::item_cache::ItemCache;
 use crate::principal::{Principal, UseCase};
 use crate::redis::{Redis, SessionStamp};
-use chrono::{DateTime, Utc};
-use inventory_core::identity::User;
+use inventory_core::identity::SessionRecord;
 use inventory_core::{Result, Store};
 use std::collections::HashSet;
 use std::future::Future;
@@ -39,8 +38,9 @@ impl Default for AppOptions {
     }
 }
 
-/// A cached session: the stamp it was loaded under, its user, its expiry.
-pub(crate) type CachedSession = (Option<SessionStamp>, User, DateTime<Utc>);
+/// A cached session: the stamp it was loaded under, the session (its user
+/// and expiry), and when its use was last recorded (seconds since the epoch).
+pub(crate) type CachedSession = (Option<SessionStamp>, SessionRecord, Arc<AtomicI64>);
 
 /// The application: cheap to clone, shared by every request.
 #[derive(Clone)]

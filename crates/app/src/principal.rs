@@ -8,6 +8,7 @@
 use inventory_core::identity::{Permission, Role, User};
 use inventory_core::ledger::Actor;
 use inventory_core::{Error, Result};
+use uuid::Uuid;
 
 /// The caller of a use case: a signed-in user, and room for the scopes an
 /// API token narrows them to.
@@ -19,15 +20,23 @@ pub struct Principal {
     pub scopes: Option<Vec<Permission>>,
     /// The session's token hash, so that signing out can end it.
     pub(crate) token_hash: String,
+    /// The session's id, so that its owner's list can mark it current.
+    pub(crate) session_id: Uuid,
 }
 
 impl Principal {
-    pub(crate) fn session(user: User, token_hash: String) -> Self {
+    pub(crate) fn session(user: User, token_hash: String, session_id: Uuid) -> Self {
         Self {
             user,
             scopes: None,
             token_hash,
+            session_id,
         }
+    }
+
+    /// The session this caller signed in with.
+    pub fn session_id(&self) -> Uuid {
+        self.session_id
     }
 
     /// Whether this caller holds `permission` (role and scopes both).
@@ -40,9 +49,16 @@ impl Principal {
     }
 
     /// 403 (naming the permission and the role that grants it) unless the
-    /// caller may run `use_case`.
+    /// caller may run `use_case`. A caller who must change their password
+    /// (after an admin's reset) may only act on themselves (the `SignedIn`
+    /// use cases: the password change, who am I, their sessions, sign out)
+    /// until they do.
     pub fn require(&self, use_case: UseCase) -> Result<()> {
-        match use_case.access() {
+        let access = use_case.access();
+        if self.user.must_change_password && !matches!(access, Access::Public | Access::SignedIn) {
+            return Err(Error::PasswordChangeRequired);
+        }
+        match access {
             Access::Public | Access::SignedIn => Ok(()),
             Access::Needs(permission) if self.may(permission) => Ok(()),
             Access::Needs(permission) => Err(Error::Forbidden {
@@ -121,6 +137,14 @@ use_cases! {
     CreateUser => "create_user", Needs(UsersManage);
     ListUsers => "list_users", Needs(UsersManage);
     ChangeUserRole => "change_user_role", Needs(UsersManage);
+    GetUser => "get_user", Needs(UsersManage);
+    UpdateUser => "update_user", Needs(UsersManage);
+    ResetUserPassword => "reset_user_password", Needs(UsersManage);
+    ListUserSessions => "list_user_sessions", Needs(UsersManage);
+    EndUserSession => "end_user_session", Needs(UsersManage);
+    ChangeOwnPassword => "change_own_password", SignedIn;
+    ListMySessions => "list_my_sessions", SignedIn;
+    EndMySession => "end_my_session", SignedIn;
     CreateItem => "create_item", Needs(ItemsWrite);
     GetItem => "get_item", Needs(InventoryRead);
     ListItems => "list_items", Needs(InventoryRead);
@@ -173,18 +197,34 @@ use_cases! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uuid::Uuid;
+    use inventory_core::identity::CreateUser;
 
     fn principal(role: Role) -> Principal {
-        Principal::session(
-            User {
-                id: Uuid::now_v7(),
-                username: "u".into(),
-                role,
-                created_at: inventory_core::now(),
-            },
-            String::new(),
-        )
+        let (user, _) = CreateUser {
+            username: "u".into(),
+            password: String::new(),
+            role,
+            display_name: None,
+            email: None,
+        }
+        .into_user(inventory_core::now());
+        Principal::session(user, String::new(), Uuid::now_v7())
+    }
+
+    #[test]
+    fn a_caller_who_must_change_their_password_may_only_act_on_themselves() {
+        let mut p = principal(Role::Admin);
+        p.user.must_change_password = true;
+        for &use_case in UseCase::ALL {
+            let allowed = p.require(use_case).is_ok();
+            let own = matches!(use_case.access(), Access::Public | Access::SignedIn);
+            assert_eq!(allowed, own, "{use_case:?}");
+        }
+        assert!(matches!(
+            p.require(UseCase::ListItems),
+            Err(Error::PasswordChangeRequired)
+        ));
+        assert!(p.require(UseCase::ChangeOwnPassword).is_ok());
     }
 
     #[test]

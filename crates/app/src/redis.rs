@@ -179,6 +179,27 @@ async fn bounded<T>(call: impl Future<Output = redis::RedisResult<T>>) -> Result
     }
 }
 
+/// Moves the sessions generation from outside a server (the command
+/// line's `inventory user reset-password`): every replica then checks the
+/// sessions it caches against the database again at their next use.
+pub async fn sessions_changed_at(url: &str) -> Result<(), String> {
+    let client =
+        redis::Client::open(url).map_err(|_| "REDIS_URL is not a redis:// URL".to_owned())?;
+    let mut conn = match tokio::time::timeout(
+        Duration::from_secs(5),
+        client.get_multiplexed_async_connection(),
+    )
+    .await
+    {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(_) => return Err("timed out connecting".into()),
+    };
+    bounded(conn.incr::<_, _, u64>(SESSIONS_GEN_KEY, 1))
+        .await
+        .map(|_| ())
+}
+
 /// A cached item as stored in Redis: `generation \n etag \n json`.
 fn encode(generation: u64, item: &CachedItem) -> Vec<u8> {
     let mut out = format!("{generation}\n").into_bytes();

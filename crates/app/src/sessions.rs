@@ -13,9 +13,18 @@ use crate::passwords;
 use crate::principal::{Principal, UseCase};
 use crate::redis::SessionStamp;
 use chrono::{Duration as ChronoDuration, Utc};
-use inventory_core::identity::{validate_username, User};
+use inventory_core::identity::{
+    check_user_password, validate_username, ChangePassword, Session, SessionClient, SessionRecord,
+    User,
+};
+use inventory_core::store::EndSessions;
 use inventory_core::{Error, Result};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use uuid::Uuid;
+
+/// A session's `last_used_at` is written at most once in this many seconds.
+const TOUCH_EVERY_SECS: i64 = 60;
 
 /// A new session's token and its user.
 pub struct SignedIn {
@@ -26,9 +35,16 @@ pub struct SignedIn {
 }
 
 impl App {
-    /// Checks a username and password; on success opens a session. A wrong
-    /// username costs as long as a wrong password (a dummy hash is checked).
-    pub async fn login(&self, username: &str, password: &str) -> Result<SignedIn> {
+    /// Checks a username and password; on success opens a session,
+    /// recording where it came from. A wrong username costs as long as a
+    /// wrong password (a dummy hash is checked), and a disabled user is
+    /// refused exactly as a wrong password is.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: &SessionClient,
+    ) -> Result<SignedIn> {
         self.traced(UseCase::Login, async {
             // No stored user has such a name or password: answer as for a wrong one.
             if validate_username(username).is_err() || password.len() > 1024 {
@@ -41,13 +57,18 @@ impl App {
                 .unwrap_or_else(|| passwords::dummy_hash().to_owned());
             let ok = passwords::verify_blocking(password, phc).await?;
             let record = match (ok, record) {
-                (true, Some(r)) => r,
+                (true, Some(r)) if !r.user.disabled => r,
                 _ => return Err(Error::InvalidCredentials),
             };
             let token = passwords::new_token();
             let expires_at = Utc::now() + ChronoDuration::seconds(passwords::TOKEN_TTL_SECS);
             self.store
-                .create_session(&passwords::token_hash(&token), record.user.id, expires_at)
+                .create_session(
+                    &passwords::token_hash(&token),
+                    record.user.id,
+                    expires_at,
+                    client,
+                )
                 .await?;
             Ok(SignedIn {
                 token,
@@ -68,6 +89,81 @@ impl App {
             Ok(())
         })
         .await
+    }
+
+    /// Changes the caller's own password: the current one must be right
+    /// (else `wrong-password`), the new one must pass the policy. Clears
+    /// `must_change_password` and ends the caller's other sessions,
+    /// keeping this one.
+    pub async fn change_own_password(
+        &self,
+        caller: &Principal,
+        input: ChangePassword,
+    ) -> Result<User> {
+        self.run(caller, UseCase::ChangeOwnPassword, async {
+            let me = &caller.user;
+            let username = me.username.as_str();
+            if let Err(message) = check_user_password(
+                &input.new_password,
+                username,
+                me.display_name.as_deref(),
+                me.email.as_deref(),
+            ) {
+                return Err(Error::invalid("new_password", message));
+            }
+            let record = self
+                .store
+                .find_user(username)
+                .await?
+                .ok_or(Error::Unauthorized)?;
+            if input.current_password.len() > 1024
+                || !passwords::verify_blocking(&input.current_password, record.password_hash)
+                    .await?
+            {
+                return Err(Error::WrongPassword);
+            }
+            let hash = passwords::hash_blocking(input.new_password).await?;
+            let user = self
+                .store
+                .set_password(
+                    caller.user.id,
+                    &hash,
+                    false,
+                    EndSessions::AllBut(&caller.token_hash),
+                )
+                .await?;
+            self.after_commit(Change::UserChanged).await;
+            Ok(user)
+        })
+        .await
+    }
+
+    /// The caller's own sessions, the current one marked.
+    pub async fn list_my_sessions(&self, caller: &Principal) -> Result<Vec<Session>> {
+        self.run(caller, UseCase::ListMySessions, async {
+            let mut sessions = self.store.list_sessions(caller.user.id).await?;
+            for s in &mut sessions {
+                s.current = s.id == caller.session_id;
+            }
+            Ok(sessions)
+        })
+        .await
+    }
+
+    /// Ends one of the caller's own sessions (`not-found` for anyone
+    /// else's), at once on every replica.
+    pub async fn end_my_session(&self, caller: &Principal, session_id: Uuid) -> Result<()> {
+        self.run(caller, UseCase::EndMySession, async {
+            self.end_session_of(caller.user.id, session_id).await
+        })
+        .await
+    }
+
+    /// Ends a session of `user_id` and drops it from every cache.
+    pub(crate) async fn end_session_of(&self, user_id: Uuid, session_id: Uuid) -> Result<()> {
+        let token_hash = self.store.end_session(user_id, session_id).await?;
+        self.after_commit(Change::SessionEnded(&token_hash)).await;
+        Ok(())
     }
 
     /// The caller themself.
@@ -132,20 +228,23 @@ impl App {
             // No stamp, no trust: ask the database, keep nothing.
             Some(None) => {
                 return match self.store.find_session(&token_hash).await? {
-                    Some((user, expires_at)) if expires_at > Utc::now() => {
-                        Ok(Principal::session(user, token_hash))
+                    Some(session) if session.expires_at > Utc::now() => {
+                        let touched = last_touch(&session);
+                        self.touch(&session, &touched);
+                        Ok(Principal::session(session.user, token_hash, session.id))
                     }
                     _ => Err(Error::Unauthorized),
                 };
             }
         };
         let load = || async {
-            let (user, expires_at) = self
+            let session = self
                 .store
                 .find_session(&token_hash)
                 .await?
                 .ok_or(Error::Unauthorized)?;
-            Ok::<_, Error>((stamp.clone(), user, expires_at))
+            let touched = last_touch(&session);
+            Ok::<_, Error>((stamp.clone(), session, touched))
         };
         let mut found = self.sessions.get_or_load(&token_hash, load).await?;
         if found.0 != stamp {
@@ -153,11 +252,40 @@ impl App {
             self.sessions.invalidate(&token_hash);
             found = self.sessions.get_or_load(&token_hash, load).await?;
         }
-        let (_, user, expires_at) = found;
-        if expires_at <= Utc::now() {
+        let (_, session, touched) = found;
+        if session.expires_at <= Utc::now() {
             self.sessions.invalidate(&token_hash);
             return Err(Error::Unauthorized);
         }
-        Ok(Principal::session(user, token_hash))
+        self.touch(&session, &touched);
+        Ok(Principal::session(session.user, token_hash, session.id))
     }
+
+    /// Records that a session is in use, at most once a minute per session
+    /// and process (`touched`: when it was last recorded, shared by the
+    /// cached copies), in the background: a request never waits for it.
+    fn touch(&self, session: &SessionRecord, touched: &AtomicI64) {
+        let now = Utc::now();
+        let last = touched.load(Ordering::Relaxed);
+        if now.timestamp() - last < TOUCH_EVERY_SECS
+            || touched
+                .compare_exchange(last, now.timestamp(), Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let (store, id) = (self.store.clone(), session.id);
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_session(id, inventory_core::now()).await {
+                tracing::debug!(error = %e, "could not record a session's last use");
+            }
+        });
+    }
+}
+
+/// When a session was last recorded as used, in seconds since the epoch.
+fn last_touch(session: &SessionRecord) -> Arc<AtomicI64> {
+    Arc::new(AtomicI64::new(
+        session.last_used_at.map_or(0, |t| t.timestamp()),
+    ))
 }

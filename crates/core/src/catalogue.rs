@@ -4,7 +4,7 @@
 
 use crate::error::{ConflictKind, Error, FieldError, Result};
 use crate::patch::{double_option, merge_patch};
-use crate::validation::{check_text, finish, MAX_QUANTITY};
+use crate::validation::{blank_is_none, check_text, finish, MAX_QUANTITY};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -308,11 +308,6 @@ pub fn check_barcode(code: &str) -> Result<(), FieldError> {
     } else {
         Ok(())
     }
-}
-
-/// An empty or blank barcode means "none" (forms send empty fields).
-fn blank_is_none(code: Option<String>) -> Option<String> {
-    code.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty())
 }
 
 impl CreateItem {

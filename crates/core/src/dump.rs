@@ -181,6 +181,19 @@ pub struct UserRow {
     pub role: String,
     #[serde(with = "micros")]
     pub created_at: DateTime<Utc>,
+    /// The profile and state a user has since schema 7 (absent in older
+    /// exports, which import as an enabled user without a profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub disabled: bool,
+    #[serde(default)]
+    pub must_change_password: bool,
+    /// Absent in older exports: the creation time is used.
+    #[serde(default, with = "opt_micros", skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

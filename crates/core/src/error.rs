@@ -143,6 +143,13 @@ pub enum Error {
     /// A sign-in with a wrong username or password (never says which).
     #[error("the username or password is wrong")]
     InvalidCredentials,
+    /// The caller signed in with a one-time password (an admin's reset)
+    /// and must choose their own before anything else.
+    #[error("change your password first: POST /api/v1/me/password")]
+    PasswordChangeRequired,
+    /// A password change whose `current_password` is not the caller's.
+    #[error("the current password is wrong")]
+    WrongPassword,
     /// The caller is signed in but lacks the permission.
     #[error("this needs the permission {}", .permission.as_str())]
     Forbidden { permission: Permission, role: Role },
@@ -206,8 +213,8 @@ impl Error {
         Self::conflict(
             ConflictKind::LastAdmin,
             format!(
-                "'{username}' is the last administrator: make another user an admin first, \
-                 so that someone can still manage users"
+                "'{username}' is the last enabled administrator: make another user an admin \
+                 (or enable one) first, so that someone can still manage users"
             ),
         )
     }

@@ -6,7 +6,7 @@
 use crate::catalogue::normalize_code;
 use crate::error::{ConflictKind, Error, FieldError, Result};
 use crate::patch::double_option;
-use crate::validation::{check_text, finish};
+use crate::validation::{check_email, check_text, finish};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -188,10 +188,7 @@ fn check_party(errors: &mut Vec<FieldError>, p: &mut Party) {
         }
     }
     if let Some(email) = &p.email {
-        check_text(errors, "email", email, 1, 254);
-        if !email.contains('@') {
-            errors.push(FieldError::new("email", "must be an email address"));
-        }
+        check_email(errors, "email", email);
     }
     if let Some(phone) = &p.phone {
         check_text(errors, "phone", phone, 1, 50);

@@ -43,6 +43,20 @@ pub(crate) fn check_text(
     }
 }
 
+/// An empty or blank optional text means "none" (forms send empty fields);
+/// other text is trimmed.
+pub(crate) fn blank_is_none(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+/// Checks an email address as far as is useful: 1-254 characters with an `@`.
+pub(crate) fn check_email(errors: &mut Vec<FieldError>, field: &str, email: &str) {
+    check_text(errors, field, email, 1, 254);
+    if !email.contains('@') {
+        errors.push(FieldError::new(field, "must be an email address"));
+    }
+}
+
 /// `Ok` when no check failed, else one validation error naming them all.
 pub(crate) fn finish(errors: Vec<FieldError>) -> Result<()> {
     if errors.is_empty() {

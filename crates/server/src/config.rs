@@ -63,6 +63,26 @@ pub enum Command {
     Check,
     /// Ask the server on 127.0.0.1:PORT for /health; exit 0 if it answers 200, 1 otherwise (for container health checks: the image has no curl)
     Healthcheck,
+    /// Ways back in when locked out, run on the server's database (DATABASE_URL); each prints a one-time password on standard output, which must be changed at the first sign-in
+    User {
+        #[command(subcommand)]
+        action: UserCommand,
+    },
+}
+
+/// `inventory user ...`: recovery on the server's database.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum UserCommand {
+    /// Give NAME a one-time password (printed once) and end NAME's sessions; exit 2 if there is no such user
+    ResetPassword {
+        /// The username
+        name: String,
+    },
+    /// Create the administrator NAME with a one-time password (printed once), only when no enabled administrator is left; exit 2 otherwise
+    CreateAdmin {
+        /// The new administrator's username
+        name: String,
+    },
 }
 
 /// Raw settings as given; [`Settings::validate`] turns them into a [`Config`].

@@ -22,8 +22,9 @@ fn tune_allocator() {
 }
 
 use clap::Parser;
+use inventory_app::users::{Recovery, ADMIN_PASSWORD_VARIABLE};
 use inventory_server::backup::{self, CliError};
-use inventory_server::config::{Cli, Command};
+use inventory_server::config::{Cli, Command, Config, UserCommand};
 use inventory_server::{build_app, open_store, serve_with_options, shutdown_signal, telemetry};
 use std::process::ExitCode;
 
@@ -113,6 +114,14 @@ fn main() -> ExitCode {
                 telemetry::metrics();
                 let app = match build_app(&config).await {
                     Ok(s) => s,
+                    // A weak first admin password: bad configuration.
+                    Err(inventory_core::Error::Validation(errors))
+                        if errors.iter().any(|e| e.field == ADMIN_PASSWORD_VARIABLE) =>
+                    {
+                        let e = &errors[0];
+                        eprintln!("error: {}: {}", e.field, e.message);
+                        return ExitCode::from(USAGE);
+                    }
                     Err(e) => {
                         eprintln!("error: DATABASE_URL: {e}");
                         return ExitCode::FAILURE;
@@ -174,6 +183,7 @@ fn main() -> ExitCode {
                     }
                 }
             }
+            Command::User { action } => user_command(&config, &action).await,
             Command::Healthcheck => unreachable!("answered before the runtime starts"),
         }
     });
@@ -214,6 +224,55 @@ fn healthcheck(port: u16) -> ExitCode {
         }
         Err(e) => {
             eprintln!("unhealthy: cannot reach {addr}/health: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `inventory user reset-password|create-admin NAME`: the one-time password
+/// alone on standard output; a refusal is one line on stderr and exit 2.
+async fn user_command(config: &Config, action: &UserCommand) -> ExitCode {
+    let store = match open_store(config).await {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("error: DATABASE_URL: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (name, result) = match action {
+        UserCommand::ResetPassword { name } => (
+            name,
+            inventory_app::users::reset_password(store.as_ref(), name).await,
+        ),
+        UserCommand::CreateAdmin { name } => (
+            name,
+            inventory_app::users::create_admin(store.as_ref(), name).await,
+        ),
+    };
+    match result {
+        Ok(Recovery::OneTimePassword(password)) => {
+            // Replicas sharing Redis drop the sessions they cached.
+            if let Some(url) = &config.redis_url {
+                if let Err(e) = inventory_app::redis::sessions_changed_at(url.expose()).await {
+                    eprintln!(
+                        "inventory: warning: REDIS_URL: {e}; running servers may accept the \
+                         ended sessions until CACHE_TTL passes"
+                    );
+                }
+            }
+            println!("{password}");
+            eprintln!(
+                "inventory: one-time password for '{name}' (shown once): sign in with it, then \
+                 choose a password with POST /api/v1/me/password; nothing else works until then"
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(Recovery::Refused(why)) => {
+            eprintln!("error: {why}");
+            ExitCode::from(USAGE)
+        }
+        Err(e) => {
+            eprintln!("error: DATABASE_URL: {e}");
             ExitCode::FAILURE
         }
     }

@@ -5,12 +5,13 @@
 use crate::api;
 use crate::http::body::{self, MAX_BODY_BYTES};
 use crate::http::error::{self, HttpError};
+use crate::http::extract::TrustProxy;
 use crate::http::listener::{serve_routers, ListenerOptions};
 use crate::telemetry;
 use crate::web::{self, cookies::WebOptions, page};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
-use axum::{middleware, Router};
+use axum::{middleware, Extension, Router};
 use inventory_app::App;
 use std::future::Future;
 use std::time::Duration;
@@ -43,6 +44,7 @@ pub fn router_with(app: App, with_metrics: bool, web_options: WebOptions) -> Rou
             error::panic_response,
         ))
         .layer(middleware::from_fn(telemetry::observe))
+        .layer(Extension(TrustProxy(web_options.trust_proxy)))
         .with_state(app)
 }
 

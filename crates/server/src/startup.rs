@@ -47,6 +47,11 @@ pub async fn bootstrap_admin(
 ) -> Result<(), inventory_core::Error> {
     let password = config.admin_password.as_ref().map(|p| p.expose());
     match inventory_app::users::bootstrap_admin(store, password).await? {
+        Bootstrap::UsersExist if password.is_some() => tracing::warn!(
+            "INVENTORY_ADMIN_PASSWORD is set but ignored: users exist already, and it only sets \
+             the first admin's password in an empty database; to reset a password, run \
+             'inventory user reset-password NAME'"
+        ),
         Bootstrap::UsersExist => {}
         Bootstrap::Created => tracing::info!("created the admin user"),
         Bootstrap::Generated(password) => {

@@ -49,7 +49,8 @@ pub(crate) async fn export(pool: &PgPool, out: Box<dyn Write + Send>) -> Result<
     let conn: &mut PgConnection = &mut tx;
     each(
         conn,
-        "SELECT id, username, password_hash, role, created_at FROM users ORDER BY id",
+        "SELECT id, username, password_hash, role, created_at, display_name, email, disabled, \
+         must_change_password, updated_at FROM users ORDER BY id",
         &mut w,
         |r| {
             Ok(Record::User(UserRow {
@@ -58,6 +59,11 @@ pub(crate) async fn export(pool: &PgPool, out: Box<dyn Write + Send>) -> Result<
                 password_hash: get(r, "password_hash")?,
                 role: get(r, "role")?,
                 created_at: get(r, "created_at")?,
+                display_name: get(r, "display_name")?,
+                email: get(r, "email")?,
+                disabled: get(r, "disabled")?,
+                must_change_password: get(r, "must_change_password")?,
+                updated_at: Some(get(r, "updated_at")?),
             }))
         },
     )
@@ -383,13 +389,20 @@ pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<Ex
         match record {
             Record::User(u) => {
                 sqlx::query(
-                    "INSERT INTO users (id, username, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO users (id, username, password_hash, role, created_at, display_name, \
+                     email, disabled, must_change_password, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(u.id)
                 .bind(u.username)
                 .bind(u.password_hash)
                 .bind(u.role)
                 .bind(u.created_at)
+                .bind(u.display_name)
+                .bind(u.email)
+                .bind(u.disabled)
+                .bind(u.must_change_password)
+                .bind(u.updated_at.unwrap_or(u.created_at))
                 .execute(&mut *conn)
                 .await
                 .map_err(&err)?;

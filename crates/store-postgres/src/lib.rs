@@ -25,6 +25,7 @@ mod purchasing;
 mod reservations;
 mod rows;
 mod sales;
+mod users;
 mod writes;
 
 use async_trait::async_trait;
@@ -49,9 +50,9 @@ use inventory_core::sales::{
     NewSalesOrder, SalesOrder, SalesOrderPatch, SalesOrderQuery, ShipRequest,
 };
 use inventory_core::store::{
-    AdminStore, CatalogueStore, Created, EventStore, HistoryStore, Idempotency, IdentityStore,
-    LedgerStore, OrderIdem, PartyStore, PoolStats, PurchaseStore, ReservationStore, SalesStore,
-    StoredResponse,
+    AdminStore, CatalogueStore, Created, EndSessions, EventStore, HistoryStore, Idempotency,
+    IdentityStore, LedgerStore, OrderIdem, PartyStore, PoolStats, PurchaseStore, ReservationStore,
+    SalesStore, StoredResponse,
 };
 use inventory_core::{fold, Error, Result};
 use rows::*;
@@ -447,19 +448,6 @@ async fn abandon(conn: &mut PgConnection, committed: Vec<Reply>) -> bool {
     false
 }
 
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('%');
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 fn bad_cursor() -> Error {
     Error::invalid("cursor", "is not a cursor this list returned")
 }
@@ -585,43 +573,50 @@ impl IdentityStore for PgStore {
     }
 
     async fn find_user(&self, username: &str) -> Result<Option<UserRecord>> {
-        let row = sqlx::query(
-            "SELECT id, username, role, created_at, password_hash FROM users WHERE username = $1",
-        )
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_error)?;
-        row.map(|r| {
-            Ok(UserRecord {
-                user: user_from_row(&r)?,
-                password_hash: get(&r, "password_hash")?,
-            })
-        })
-        .transpose()
+        users::find_user(&self.pool, username).await
     }
 
-    async fn list_users(&self, after: Option<&str>, limit: u32) -> Result<Page<User>> {
-        let rows = sqlx::query(
-            "SELECT id, username, role, created_at FROM users WHERE username > $1 \
-             ORDER BY username LIMIT $2",
-        )
-        .bind(after.unwrap_or_default())
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_error)?;
-        let mut users = rows.iter().map(user_from_row).collect::<Result<Vec<_>>>()?;
-        let next = page_end(&mut users, limit, |u| u.username.clone());
-        Ok(Page {
-            rows: users,
-            next_cursor: next,
-        })
+    async fn get_user(&self, id: Uuid) -> Result<User> {
+        users::get_user(&self.pool, id).await
     }
 
-    async fn set_user_role(&self, id: Uuid, role: Role) -> Result<User> {
-        self.write(move |conn| Box::pin(writes::set_user_role(conn, id, role)))
+    async fn list_users(&self, query: &UserQuery) -> Result<Page<User>> {
+        users::list_users(&self.pool, query).await
+    }
+
+    async fn update_user(
+        &self,
+        id: Uuid,
+        patch: &UserPatch,
+        if_version: Option<i64>,
+    ) -> Result<User> {
+        let patch = patch.clone();
+        self.write(move |conn| Box::pin(users::update_user(conn, id, patch, if_version)))
             .await
+    }
+
+    async fn set_password(
+        &self,
+        id: Uuid,
+        password_hash: &str,
+        must_change_password: bool,
+        end: EndSessions<'_>,
+    ) -> Result<User> {
+        let (hash, keep) = (password_hash.to_owned(), users::kept(end));
+        self.write(move |conn| {
+            Box::pin(users::set_password(
+                conn,
+                id,
+                hash,
+                must_change_password,
+                keep,
+            ))
+        })
+        .await
+    }
+
+    async fn count_enabled_admins(&self) -> Result<i64> {
+        users::count_enabled_admins(&self.pool).await
     }
 
     async fn create_session(
@@ -629,38 +624,19 @@ impl IdentityStore for PgStore {
         token_hash: &str,
         user_id: Uuid,
         expires_at: DateTime<Utc>,
+        client: &SessionClient,
     ) -> Result<()> {
-        let token_hash = token_hash.to_owned();
+        let (token_hash, client) = (token_hash.to_owned(), client.clone());
         self.write(move |conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(token_hash)
-                .bind(user_id)
-                .bind(inventory_core::now())
-                .bind(truncate(expires_at))
-                .execute(conn)
-                .await
-                .map_err(db_error)?;
-                Ok(())
-            })
+            Box::pin(users::create_session(
+                conn, token_hash, user_id, expires_at, client,
+            ))
         })
         .await
     }
 
-    async fn find_session(&self, token_hash: &str) -> Result<Option<(User, DateTime<Utc>)>> {
-        let row = sqlx::query(
-            "SELECT u.id, u.username, u.role, u.created_at, s.expires_at FROM sessions s \
-             JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2",
-        )
-        .bind(token_hash)
-        .bind(Utc::now())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_error)?;
-        row.map(|r| Ok((user_from_row(&r)?, get(&r, "expires_at")?)))
-            .transpose()
+    async fn find_session(&self, token_hash: &str) -> Result<Option<SessionRecord>> {
+        users::find_session(&self.pool, token_hash).await
     }
 
     async fn delete_session(&self, token_hash: &str) -> Result<()> {
@@ -676,6 +652,20 @@ impl IdentityStore for PgStore {
             })
         })
         .await
+    }
+
+    async fn touch_session(&self, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+        self.write(move |conn| Box::pin(users::touch_session(conn, id, at)))
+            .await
+    }
+
+    async fn list_sessions(&self, user_id: Uuid) -> Result<Vec<Session>> {
+        users::list_sessions(&self.pool, user_id).await
+    }
+
+    async fn end_session(&self, user_id: Uuid, session_id: Uuid) -> Result<String> {
+        self.write(move |conn| Box::pin(users::end_session(conn, user_id, session_id)))
+            .await
     }
 }
 

@@ -34,9 +34,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sales_orders",
         include_str!("../migrations/0006_sales_orders.sql"),
     ),
+    (
+        7,
+        "users_access",
+        include_str!("../migrations/0007_users_access.sql"),
+    ),
 ];
 
-pub const LATEST_VERSION: i64 = 6;
+pub const LATEST_VERSION: i64 = 7;
 
 /// The advisory lock key that serialises migrations ("inventor" in ASCII).
 const MIGRATION_LOCK: i64 = 0x696e_7665_6e74_6f72;

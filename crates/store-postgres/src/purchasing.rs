@@ -5,7 +5,7 @@
 //! guards in SQL (version, status, received ≤ quantity) back it up.
 
 use crate::errors::{db_error, unique_violation};
-use crate::rows::get;
+use crate::rows::{escape_like, get};
 use crate::writes::{apply_batch, record_event, record_movement_events, remember, replay};
 use inventory_core::error::ConflictKind;
 use inventory_core::events::{event_kind, NewEvent};
@@ -164,19 +164,6 @@ pub(crate) async fn update_party(
     }
     record_event(conn, NewEvent::party(event_kind::PARTY_UPDATED, &party)).await?;
     Ok(party)
-}
-
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('%');
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
 }
 
 fn page_end<T>(rows: &mut Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Option<String> {

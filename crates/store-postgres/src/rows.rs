@@ -25,6 +25,20 @@ pub(crate) const MOVEMENT_SELECT: &str =
      LEFT JOIN locations lt ON lt.id = m.to_location_id \
      LEFT JOIN movements r ON r.reverses = m.id";
 
+/// A `LIKE` pattern matching `s` anywhere, its wildcards escaped (`ESCAPE '\\'`).
+pub(crate) fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('%');
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
 /// Drops sub-microsecond precision so that a value reads back as written.
 pub(crate) fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
@@ -38,13 +52,21 @@ where
         .map_err(|e| Error::internal(format!("cannot decode column {col}: {e}")))
 }
 
+pub(crate) const USER_COLUMNS: &str = "id, username, role, display_name, email, disabled, \
+     must_change_password, created_at, updated_at";
+
 pub(crate) fn user_from_row(r: &PgRow) -> Result<User> {
     let role: String = get(r, "role")?;
     Ok(User {
         id: get(r, "id")?,
         username: get(r, "username")?,
         role: Role::parse(&role).ok_or_else(|| Error::internal(format!("unknown role {role}")))?,
+        display_name: get(r, "display_name")?,
+        email: get(r, "email")?,
+        disabled: get(r, "disabled")?,
+        must_change_password: get(r, "must_change_password")?,
         created_at: get(r, "created_at")?,
+        updated_at: get(r, "updated_at")?,
     })
 }
 

@@ -5,7 +5,6 @@ use crate::errors::{db_error, unique_or, unique_violation};
 pub(crate) use crate::journal::{find_idempotent, record_event, record_events, remember, replay};
 use crate::rows::*;
 use futures_util::future::BoxFuture;
-use inventory_core::access::Role;
 use inventory_core::catalogue::{
     Item, ItemPatch, ItemWrite, Location, LocationPatch, MAIN_LOCATION,
 };
@@ -51,13 +50,17 @@ pub(crate) async fn create_user(
         return Ok(Created::Replay(stored));
     }
     sqlx::query(
-        "INSERT INTO users (id, username, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO users (id, username, password_hash, role, created_at, display_name, email, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(user.id)
     .bind(&user.username)
     .bind(&password_hash)
     .bind(user.role.as_str())
     .bind(user.created_at)
+    .bind(&user.display_name)
+    .bind(&user.email)
+    .bind(user.updated_at)
     .execute(&mut *conn)
     .await
     .map_err(|e| {
@@ -553,36 +556,6 @@ pub(crate) async fn post_stock_count(
         record_movement_events(conn, &results.iter().collect::<Vec<_>>()).await?;
     }
     Ok(count.result(&books, results))
-}
-
-/// The administrators' rows are locked before they are counted, so two
-/// demotions at once (on any replicas) are decided one after the other.
-pub(crate) async fn set_user_role(conn: &mut PgConnection, id: Uuid, role: Role) -> Result<User> {
-    let admins: Vec<Uuid> =
-        sqlx::query_scalar("SELECT id FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE")
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_error)?;
-    let row =
-        sqlx::query("SELECT id, username, role, created_at FROM users WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_error)?
-            .ok_or(Error::NotFound("user"))?;
-    let user = user_from_row(&row)?;
-    if user.role == Role::Admin && role != Role::Admin && admins.len() <= 1 {
-        return Err(Error::last_admin(&user.username));
-    }
-    let row = sqlx::query(
-        "UPDATE users SET role = $1 WHERE id = $2 RETURNING id, username, role, created_at",
-    )
-    .bind(role.as_str())
-    .bind(id)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db_error)?;
-    user_from_row(&row)
 }
 
 pub(crate) async fn apply_movements(

@@ -114,6 +114,8 @@ async fn actor(store: &Arc<dyn Store>, name: &str) -> Actor {
         username: name.into(),
         password: String::new(),
         role: Role::Clerk,
+        display_name: None,
+        email: None,
     }
     .into_user(inventory_core::now())
     .0;
@@ -360,4 +362,67 @@ async fn the_writer_reconnects_after_losing_its_connection() {
     }
     assert_eq!(store.count_all_items().await.unwrap(), 4);
     store.ping().await.unwrap();
+}
+
+/// Users and sessions of a schema-6 database migrate cleanly to 7: each
+/// session gets a distinct id and keeps working, each user `updated_at` =
+/// `created_at`, enabled, with no password change pending.
+#[tokio::test]
+async fn users_and_sessions_migrate_to_7() {
+    let db = fresh_database().await;
+    let before_7 = [
+        include_str!("../migrations/0001_init.sql"),
+        include_str!("../migrations/0002_defaults_reversals_folding.sql"),
+        include_str!("../migrations/0003_barcodes.sql"),
+        include_str!("../migrations/0004_parties_purchase_orders.sql"),
+        include_str!("../migrations/0005_reservations.sql"),
+        include_str!("../migrations/0006_sales_orders.sql"),
+    ];
+    let mut conn = PgConnection::connect(&db.url).await.unwrap();
+    conn.execute(
+        "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, \
+         applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )
+    .await
+    .unwrap();
+    for (i, migration) in before_7.iter().enumerate() {
+        conn.execute(*migration).await.unwrap();
+        sqlx::query("INSERT INTO schema_migrations (version, name) VALUES ($1, 'before')")
+            .bind(i as i64 + 1)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    conn.execute(
+        "INSERT INTO users (id, username, password_hash, role, created_at) \
+         VALUES ('00000000-0000-7000-8000-000000000001', 'ann', 'h', 'admin', '2026-01-01T00:00:00Z'); \
+         INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES \
+         ('t1', '00000000-0000-7000-8000-000000000001', now(), now() + interval '1 hour'), \
+         ('t2', '00000000-0000-7000-8000-000000000001', now(), now() + interval '1 hour')",
+    )
+    .await
+    .unwrap();
+    let _ = conn.close().await;
+
+    let store = open(&db.url).await;
+    let ann = store.find_user("ann").await.unwrap().unwrap().user;
+    assert_eq!(ann.updated_at, ann.created_at);
+    assert!(!ann.disabled && !ann.must_change_password);
+    let t1 = store
+        .find_session("t1")
+        .await
+        .unwrap()
+        .expect("still valid");
+    let t2 = store
+        .find_session("t2")
+        .await
+        .unwrap()
+        .expect("still valid");
+    assert_ne!(t1.id, t2.id);
+    assert_eq!(t1.user.id, ann.id);
+    let listed = store.list_sessions(ann.id).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed
+        .iter()
+        .all(|s| s.client_addr.is_none() && s.last_used_at.is_none()));
 }

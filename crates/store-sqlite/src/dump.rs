@@ -44,7 +44,8 @@ fn export_in(conn: &Connection, out: Box<dyn Write + Send>) -> Result<ExportCoun
     let mut w = DumpWriter::start(out, "sqlite", schema)?;
     each(
         conn,
-        "SELECT id, username, password_hash, role, created_at FROM users ORDER BY id",
+        "SELECT id, username, password_hash, role, created_at, display_name, email, disabled, \
+         must_change_password, updated_at FROM users ORDER BY id",
         &mut w,
         |r| {
             Ok(Record::User(UserRow {
@@ -53,6 +54,11 @@ fn export_in(conn: &Connection, out: Box<dyn Write + Send>) -> Result<ExportCoun
                 password_hash: get(r, "password_hash")?,
                 role: get(r, "role")?,
                 created_at: time(r, "created_at")?,
+                display_name: get(r, "display_name")?,
+                email: get(r, "email")?,
+                disabled: get(r, "disabled")?,
+                must_change_password: get(r, "must_change_password")?,
+                updated_at: Some(time(r, "updated_at")?),
             }))
         },
     )?;
@@ -357,7 +363,9 @@ pub(crate) fn import(conn: &Connection, rows: DumpRows) -> Result<ExportCounts> 
         match record {
             Record::User(u) => {
                 conn.prepare_cached(
-                    "INSERT INTO users (id, username, password_hash, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO users (id, username, password_hash, role, created_at, display_name, \
+                     email, disabled, must_change_password, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )
                 .and_then(|mut s| {
                     s.execute(params![
@@ -365,7 +373,12 @@ pub(crate) fn import(conn: &Connection, rows: DumpRows) -> Result<ExportCounts> 
                         u.username,
                         u.password_hash,
                         u.role,
-                        micros(u.created_at)
+                        micros(u.created_at),
+                        u.display_name,
+                        u.email,
+                        u.disabled,
+                        u.must_change_password,
+                        micros(u.updated_at.unwrap_or(u.created_at))
                     ])
                 })
                 .map_err(&err)?;

@@ -25,6 +25,7 @@ mod purchasing;
 mod reservations;
 mod rows;
 mod sales;
+mod users;
 mod writes;
 
 use async_trait::async_trait;
@@ -47,14 +48,14 @@ use inventory_core::sales::{
     NewSalesOrder, SalesOrder, SalesOrderPatch, SalesOrderQuery, ShipRequest,
 };
 use inventory_core::store::{
-    AdminStore, CatalogueStore, Created, EventStore, HistoryStore, Idempotency, IdentityStore,
-    LedgerStore, OrderIdem, PartyStore, PoolStats, PurchaseStore, ReservationStore, SalesStore,
-    StoredResponse,
+    AdminStore, CatalogueStore, Created, EndSessions, EventStore, HistoryStore, Idempotency,
+    IdentityStore, LedgerStore, OrderIdem, PartyStore, PoolStats, PurchaseStore, ReservationStore,
+    SalesStore, StoredResponse,
 };
 use inventory_core::{fold, Error, Result};
 use rows::*;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -336,35 +337,6 @@ fn run_writer(conn: Connection, mut rx: mpsc::Receiver<Job>, busy: Arc<AtomicBoo
     }
 }
 
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('%');
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
-/// Runs a query built from constant fragments with bound values.
-fn query_all<T>(
-    conn: &Connection,
-    sql: &str,
-    values: Vec<SqlValue>,
-    map: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
-) -> Result<Vec<T>> {
-    let mut stmt = conn.prepare_cached(sql).map_err(db_error)?;
-    let mut rows = stmt.query(params_from_iter(values)).map_err(db_error)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(db_error)? {
-        out.push(map(row)?);
-    }
-    Ok(out)
-}
-
 fn count(conn: &Connection, sql: &str) -> Result<i64> {
     conn.prepare_cached(sql)
         .and_then(|mut s| s.query_row([], |r| r.get(0)))
@@ -454,50 +426,53 @@ impl IdentityStore for SqliteStore {
 
     async fn find_user(&self, username: &str) -> Result<Option<UserRecord>> {
         let username = username.to_owned();
-        self.read(move |conn| {
-            conn.prepare_cached("SELECT id, username, role, created_at, password_hash FROM users WHERE username = ?1")
-                .and_then(|mut stmt| {
-                    stmt.query_row(params![username], |r| {
-                        Ok(user_from_row(r).and_then(|user| {
-                            Ok(UserRecord {
-                                user,
-                                password_hash: get(r, "password_hash")?,
-                            })
-                        }))
-                    })
-                    .optional()
-                })
-                .map_err(db_error)?
-                .transpose()
-        })
-        .await
-    }
-
-    async fn list_users(&self, after: Option<&str>, limit: u32) -> Result<Page<User>> {
-        let after = after.unwrap_or_default().to_owned();
-        self.read(move |conn| {
-            let mut users = query_all(
-                conn,
-                "SELECT id, username, role, created_at FROM users WHERE username > ?1 \
-                 ORDER BY username LIMIT ?2",
-                vec![
-                    SqlValue::Text(after),
-                    SqlValue::Integer(i64::from(limit) + 1),
-                ],
-                user_from_row,
-            )?;
-            let next = page_end(&mut users, limit, |u| u.username.clone());
-            Ok(Page {
-                rows: users,
-                next_cursor: next,
-            })
-        })
-        .await
-    }
-
-    async fn set_user_role(&self, id: Uuid, role: Role) -> Result<User> {
-        self.write(move |conn| writes::set_user_role(conn, id, role))
+        self.read(move |conn| users::find_user(conn, &username))
             .await
+    }
+
+    async fn get_user(&self, id: Uuid) -> Result<User> {
+        self.read(move |conn| users::get_user(conn, id)).await
+    }
+
+    async fn list_users(&self, query: &UserQuery) -> Result<Page<User>> {
+        let query = query.clone();
+        self.read(move |conn| users::list_users(conn, &query)).await
+    }
+
+    async fn update_user(
+        &self,
+        id: Uuid,
+        patch: &UserPatch,
+        if_version: Option<i64>,
+    ) -> Result<User> {
+        let patch = patch.clone();
+        self.write(move |conn| users::update_user(conn, id, &patch, if_version))
+            .await
+    }
+
+    async fn set_password(
+        &self,
+        id: Uuid,
+        password_hash: &str,
+        must_change_password: bool,
+        end: EndSessions<'_>,
+    ) -> Result<User> {
+        let hash = password_hash.to_owned();
+        let keep = match end {
+            EndSessions::All => None,
+            EndSessions::AllBut(token_hash) => Some(token_hash.to_owned()),
+        };
+        self.write(move |conn| {
+            let end = keep
+                .as_deref()
+                .map_or(EndSessions::All, EndSessions::AllBut);
+            users::set_password(conn, id, &hash, must_change_password, end)
+        })
+        .await
+    }
+
+    async fn count_enabled_admins(&self) -> Result<i64> {
+        self.read(users::count_enabled_admins).await
     }
 
     async fn create_session(
@@ -505,36 +480,19 @@ impl IdentityStore for SqliteStore {
         token_hash: &str,
         user_id: Uuid,
         expires_at: DateTime<Utc>,
+        client: &SessionClient,
     ) -> Result<()> {
-        let token_hash = token_hash.to_owned();
+        let (token_hash, client) = (token_hash.to_owned(), client.clone());
         self.write(move |conn| {
-            conn.execute(
-                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                params![token_hash, user_id.to_string(), micros(Utc::now()), micros(expires_at)],
-            )
-            .map_err(db_error)?;
-            Ok(())
+            users::create_session(conn, &token_hash, user_id, expires_at, &client)
         })
         .await
     }
 
-    async fn find_session(&self, token_hash: &str) -> Result<Option<(User, DateTime<Utc>)>> {
+    async fn find_session(&self, token_hash: &str) -> Result<Option<SessionRecord>> {
         let token_hash = token_hash.to_owned();
-        self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT u.id, u.username, u.role, u.created_at, s.expires_at FROM sessions s \
-                 JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1 AND s.expires_at > ?2",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_row(params![token_hash, micros(Utc::now())], |r| {
-                    Ok(user_from_row(r).and_then(|u| Ok((u, time(r, "expires_at")?))))
-                })
-                .optional()
-            })
-            .map_err(db_error)?
-            .transpose()
-        })
-        .await
+        self.read(move |conn| users::find_session(conn, &token_hash))
+            .await
     }
 
     async fn delete_session(&self, token_hash: &str) -> Result<()> {
@@ -548,6 +506,21 @@ impl IdentityStore for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn touch_session(&self, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+        self.write(move |conn| users::touch_session(conn, id, at))
+            .await
+    }
+
+    async fn list_sessions(&self, user_id: Uuid) -> Result<Vec<Session>> {
+        self.read(move |conn| users::list_sessions(conn, user_id))
+            .await
+    }
+
+    async fn end_session(&self, user_id: Uuid, session_id: Uuid) -> Result<String> {
+        self.write(move |conn| users::end_session(conn, user_id, session_id))
+            .await
     }
 }
 

@@ -3,7 +3,7 @@
 //! each read-then-write atomic; the guards in SQL back it up).
 
 use crate::errors::{db_error, is_unique_violation};
-use crate::rows::{get, micros, time, uuid};
+use crate::rows::{escape_like, get, micros, query_all, time, uuid};
 use crate::writes::{apply_one, record_event, remember, replay, resolve_location};
 use inventory_core::events::{event_kind, NewEvent};
 use inventory_core::ledger::Actor;
@@ -17,7 +17,7 @@ use inventory_core::sales::OPEN_SALES_STATUSES_SQL;
 use inventory_core::store::{Created, Idempotency};
 use inventory_core::{fold, Error, FieldError, Result};
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 // ---------------------------------------------------------------- parties
@@ -163,34 +163,6 @@ pub(crate) fn update_party(
     Ok(party)
 }
 
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('%');
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
-fn query_rows<T>(
-    conn: &Connection,
-    sql: &str,
-    values: Vec<SqlValue>,
-    map: impl Fn(&Row<'_>) -> Result<T>,
-) -> Result<Vec<T>> {
-    let mut stmt = conn.prepare_cached(sql).map_err(db_error)?;
-    let mut rows = stmt.query(params_from_iter(values)).map_err(db_error)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(db_error)? {
-        out.push(map(row)?);
-    }
-    Ok(out)
-}
-
 pub(crate) fn list_parties(conn: &Connection, query: &PartyQuery) -> Result<Page<Party>> {
     let mut sql = format!("SELECT {PARTY_COLUMNS} FROM parties WHERE 1 = 1");
     let mut values: Vec<SqlValue> = Vec::new();
@@ -230,7 +202,7 @@ pub(crate) fn list_parties(conn: &Connection, query: &PartyQuery) -> Result<Page
         " ORDER BY id LIMIT ?",
         SqlValue::Integer(i64::from(query.limit) + 1),
     );
-    let mut rows = query_rows(conn, &sql, values, party_from_row)?;
+    let mut rows = query_all(conn, &sql, values, party_from_row)?;
     let next = page_end(&mut rows, query.limit, |p| p.id.to_string());
     Ok(Page {
         rows,
@@ -307,7 +279,7 @@ fn with_lines(conn: &Connection, orders: Vec<PurchaseOrder>) -> Result<Vec<Purch
     }
     let ids = serde_json::to_string(&orders.iter().map(|o| o.id.to_string()).collect::<Vec<_>>())
         .map_err(Error::internal)?;
-    let lines = query_rows(
+    let lines = query_all(
         conn,
         &format!(
             "{LINE_SELECT} WHERE pl.order_id IN (SELECT value FROM json_each(?1)) \
@@ -383,7 +355,7 @@ pub(crate) fn list_orders(conn: &Connection, query: &PoQuery) -> Result<Page<Pur
         " ORDER BY o.seq DESC LIMIT ?",
         SqlValue::Integer(i64::from(query.limit) + 1),
     );
-    let mut rows = query_rows(conn, &sql, values, order_from_row)?;
+    let mut rows = query_all(conn, &sql, values, order_from_row)?;
     let next = page_end(&mut rows, query.limit, |(seq, _)| seq.to_string());
     let orders = with_lines(conn, rows.into_iter().map(|(_, o)| o).collect())?;
     Ok(Page {

@@ -1,10 +1,11 @@
 //! Row decoding. UUIDs are stored as text, timestamps as microseconds.
 
+use crate::errors::db_error;
 use chrono::{DateTime, Utc};
 use inventory_core::model::*;
 use inventory_core::{Error, Result};
-use rusqlite::types::FromSql;
-use rusqlite::Row;
+use rusqlite::types::{FromSql, Value as SqlValue};
+use rusqlite::{params_from_iter, Connection, Row};
 use uuid::Uuid;
 
 pub(crate) const ITEM_COLUMNS: &str =
@@ -24,6 +25,36 @@ pub(crate) const MOVEMENT_SELECT: &str =
      LEFT JOIN locations lf ON lf.id = m.from_location_id \
      LEFT JOIN locations lt ON lt.id = m.to_location_id \
      LEFT JOIN movements r ON r.reverses = m.id";
+
+/// A `LIKE` pattern matching `s` anywhere, its wildcards escaped (`ESCAPE '\\'`).
+pub(crate) fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('%');
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// Runs a query built from constant fragments with bound values.
+pub(crate) fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    values: Vec<SqlValue>,
+    map: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db_error)?;
+    let mut rows = stmt.query(params_from_iter(values)).map_err(db_error)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db_error)? {
+        out.push(map(row)?);
+    }
+    Ok(out)
+}
 
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
@@ -58,13 +89,21 @@ pub(crate) fn opt_uuid(r: &Row<'_>, col: &str) -> Result<Option<Uuid>> {
         .transpose()
 }
 
+pub(crate) const USER_COLUMNS: &str = "id, username, role, display_name, email, disabled, \
+     must_change_password, created_at, updated_at";
+
 pub(crate) fn user_from_row(r: &Row<'_>) -> Result<User> {
     let role: String = get(r, "role")?;
     Ok(User {
         id: uuid(r, "id")?,
         username: get(r, "username")?,
         role: Role::parse(&role).ok_or_else(|| Error::internal(format!("unknown role {role}")))?,
+        display_name: get(r, "display_name")?,
+        email: get(r, "email")?,
+        disabled: get(r, "disabled")?,
+        must_change_password: get(r, "must_change_password")?,
         created_at: time(r, "created_at")?,
+        updated_at: time(r, "updated_at")?,
     })
 }
 

@@ -6,7 +6,6 @@
 use crate::errors::{db_error, is_unique_violation};
 pub(crate) use crate::journal::{find_idempotent, record_event, remember, replay};
 use crate::rows::*;
-use inventory_core::access::Role;
 use inventory_core::catalogue::{
     Item, ItemPatch, ItemWrite, Location, LocationPatch, MAIN_LOCATION,
 };
@@ -44,13 +43,17 @@ pub(crate) fn create_user(
         return Ok(Created::Replay(stored));
     }
     conn.execute(
-        "INSERT INTO users (id, username, password_hash, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO users (id, username, password_hash, role, created_at, display_name, email, \
+         updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             user.id.to_string(),
             user.username,
             password_hash,
             user.role.as_str(),
-            micros(user.created_at)
+            micros(user.created_at),
+            user.display_name,
+            user.email,
+            micros(user.updated_at)
         ],
     )
     .map_err(|e| match is_unique_violation(&e) {
@@ -538,36 +541,6 @@ pub(crate) fn post_stock_count(
         results.push(apply_one(conn, m, &actor).map_err(|e| e.at_index(index))?);
     }
     Ok(count.result(&books, results))
-}
-
-/// The single writer makes the last-admin check and the change atomic.
-pub(crate) fn set_user_role(conn: &Connection, id: Uuid, role: Role) -> Result<User> {
-    let load = |conn: &Connection| {
-        conn.prepare_cached("SELECT id, username, role, created_at FROM users WHERE id = ?1")
-            .and_then(|mut stmt| {
-                stmt.query_row(params![id.to_string()], |r| Ok(user_from_row(r)))
-                    .optional()
-            })
-            .map_err(db_error)?
-            .ok_or(Error::NotFound("user"))?
-    };
-    let user = load(conn)?;
-    if user.role == Role::Admin && role != Role::Admin {
-        let admins: i64 = conn
-            .query_row("SELECT COUNT(*) FROM users WHERE role = 'admin'", [], |r| {
-                r.get(0)
-            })
-            .map_err(db_error)?;
-        if admins <= 1 {
-            return Err(Error::last_admin(&user.username));
-        }
-    }
-    conn.execute(
-        "UPDATE users SET role = ?1 WHERE id = ?2",
-        params![role.as_str(), id.to_string()],
-    )
-    .map_err(db_error)?;
-    load(conn)
 }
 
 pub(crate) fn apply_movements(

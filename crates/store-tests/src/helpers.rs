@@ -9,7 +9,7 @@ pub(crate) use inventory_core::money::format_unit_cost;
 pub(crate) use inventory_core::paging::{
     ItemCursor, ItemQuery, ItemSort, MovementQuery, Page, SeqOrder,
 };
-pub(crate) use inventory_core::store::{Created, Idempotency, Render, StoredResponse};
+pub(crate) use inventory_core::store::{Created, EndSessions, Idempotency, Render, StoredResponse};
 pub(crate) use inventory_core::{Error, Result, Store};
 pub(crate) use serde_json::{json, Map, Value};
 pub(crate) use std::collections::{BTreeMap, HashSet};
@@ -116,6 +116,8 @@ pub(crate) fn user_spec(username: &str, role: Role) -> User {
         username: username.to_owned(),
         password: "not used".to_owned(),
         role,
+        display_name: None,
+        email: None,
     }
     .into_user(inventory_core::now())
     .0

@@ -1,6 +1,7 @@
 //! Contract tests of users and sessions.
 
 use crate::helpers::*;
+use inventory_core::identity::{SessionClient, UserPatch, UserQuery};
 
 // ================================================================ users and sessions
 
@@ -63,20 +64,24 @@ pub async fn sessions_lifecycle(store: S) {
     );
     let expires = Utc::now() + Duration::hours(1);
     store
-        .create_session("tok-a", alice.id, expires)
+        .create_session("tok-a", alice.id, expires, &client())
         .await
         .unwrap();
-    let (user, at) = store
+    let found = store
         .find_session("tok-a")
         .await
         .unwrap()
         .expect("live session");
-    assert_eq!(user, alice);
-    assert_eq!(at.timestamp_micros(), expires.timestamp_micros());
+    assert_eq!(found.user, alice);
+    assert_eq!(
+        found.expires_at.timestamp_micros(),
+        expires.timestamp_micros()
+    );
+    assert_eq!(found.last_used_at, None);
     assert!(store.find_session("tok-unknown").await.unwrap().is_none());
 
     store
-        .create_session("tok-b", alice.id, expires)
+        .create_session("tok-b", alice.id, expires, &client())
         .await
         .unwrap();
     store.delete_session("tok-a").await.unwrap();
@@ -91,7 +96,12 @@ pub async fn sessions_lifecycle(store: S) {
     store.delete_session("tok-a").await.unwrap();
 
     store
-        .create_session("tok-old", alice.id, Utc::now() - Duration::seconds(1))
+        .create_session(
+            "tok-old",
+            alice.id,
+            Utc::now() - Duration::seconds(1),
+            &client(),
+        )
         .await
         .unwrap();
     assert!(
@@ -112,11 +122,21 @@ pub async fn purge_expired_removes_old_keys_and_sessions(store: S) {
         "create_item",
     );
     store
-        .create_session("live", actor.user_id, Utc::now() + Duration::hours(1))
+        .create_session(
+            "live",
+            actor.user_id,
+            Utc::now() + Duration::hours(1),
+            &client(),
+        )
         .await
         .unwrap();
     store
-        .create_session("dead", actor.user_id, Utc::now() - Duration::seconds(5))
+        .create_session(
+            "dead",
+            actor.user_id,
+            Utc::now() - Duration::seconds(5),
+            &client(),
+        )
         .await
         .unwrap();
 
@@ -167,6 +187,22 @@ pub async fn purge_expired_removes_old_keys_and_sessions(store: S) {
     assert_eq!(store.count_items().await.unwrap(), 2);
 }
 
+fn client() -> SessionClient {
+    SessionClient::new(Some("192.0.2.7".into()), Some("contract-tests/1".into()))
+}
+
+fn page_of(after: Option<String>, limit: u32) -> UserQuery {
+    UserQuery {
+        after,
+        limit,
+        ..UserQuery::default()
+    }
+}
+
+async fn set_role(store: &S, id: Uuid, role: Role) -> Result<User> {
+    store.update_user(id, &UserPatch::role(role), None).await
+}
+
 async fn add_user(store: &S, username: &str, role: Role) -> User {
     created(
         store
@@ -180,23 +216,23 @@ pub async fn users_are_listed_and_change_role_but_one_admin_stays(store: S) {
     let ann = add_user(&store, "ann", Role::Admin).await;
     let bob = add_user(&store, "bob", Role::Viewer).await;
     add_user(&store, "cid", Role::Clerk).await;
-    let first = store.list_users(None, 2).await.unwrap();
+    let first = store.list_users(&page_of(None, 2)).await.unwrap();
     let names: Vec<&str> = first.rows.iter().map(|u| u.username.as_str()).collect();
     assert_eq!(names, ["ann", "bob"]);
     let cursor = first.next_cursor.expect("a second page");
-    let second = store.list_users(Some(&cursor), 2).await.unwrap();
+    let second = store.list_users(&page_of(Some(cursor), 2)).await.unwrap();
     assert_eq!(second.rows[0].username, "cid");
     assert!(second.next_cursor.is_none());
 
-    let promoted = store.set_user_role(bob.id, Role::Admin).await.unwrap();
+    let promoted = set_role(&store, bob.id, Role::Admin).await.unwrap();
     assert_eq!((promoted.role, promoted.id), (Role::Admin, bob.id));
     assert_eq!(
         store.find_user("bob").await.unwrap().unwrap().user.role,
         Role::Admin
     );
     // With two admins one may step down; the last one may not.
-    store.set_user_role(ann.id, Role::Manager).await.unwrap();
-    match store.set_user_role(bob.id, Role::Clerk).await {
+    set_role(&store, ann.id, Role::Manager).await.unwrap();
+    match set_role(&store, bob.id, Role::Clerk).await {
         Err(Error::Conflict {
             kind: ConflictKind::LastAdmin,
             detail,
@@ -207,7 +243,7 @@ pub async fn users_are_listed_and_change_role_but_one_admin_stays(store: S) {
         store.find_user("bob").await.unwrap().unwrap().user.role,
         Role::Admin
     );
-    assert_not_found(store.set_user_role(Uuid::now_v7(), Role::Viewer).await);
+    assert_not_found(set_role(&store, Uuid::now_v7(), Role::Viewer).await);
 }
 
 /// Two admins demoting each other at the same moment: one of them stays.
@@ -216,16 +252,16 @@ pub async fn concurrent_demotions_leave_an_admin(store: S) {
         let a = add_user(&store, &format!("a{round}"), Role::Admin).await;
         let b = add_user(&store, &format!("b{round}"), Role::Admin).await;
         // Only these two are admins this round.
-        let page = store.list_users(None, 500).await.unwrap();
+        let page = store.list_users(&page_of(None, 500)).await.unwrap();
         for u in page.rows.iter().filter(|u| u.role == Role::Admin) {
             if u.id != a.id && u.id != b.id {
-                store.set_user_role(u.id, Role::Viewer).await.unwrap();
+                set_role(&store, u.id, Role::Viewer).await.unwrap();
             }
         }
         let (s1, s2) = (store.clone(), store.clone());
         let (r1, r2) = tokio::join!(
-            tokio::spawn(async move { s1.set_user_role(a.id, Role::Viewer).await }),
-            tokio::spawn(async move { s2.set_user_role(b.id, Role::Viewer).await }),
+            tokio::spawn(async move { set_role(&s1, a.id, Role::Viewer).await }),
+            tokio::spawn(async move { set_role(&s2, b.id, Role::Viewer).await }),
         );
         let ok = [r1.unwrap().is_ok(), r2.unwrap().is_ok()];
         assert_eq!(
@@ -234,7 +270,7 @@ pub async fn concurrent_demotions_leave_an_admin(store: S) {
             "round {round}: {ok:?}"
         );
         let admins = store
-            .list_users(None, 500)
+            .list_users(&page_of(None, 500))
             .await
             .unwrap()
             .rows
@@ -243,4 +279,318 @@ pub async fn concurrent_demotions_leave_an_admin(store: S) {
             .count();
         assert_eq!(admins, 1);
     }
+}
+
+fn patch(value: Value) -> UserPatch {
+    serde_json::from_value(value).expect("a user patch")
+}
+
+/// Profiles are stored; the list filters by text, role and `disabled`,
+/// keyset-paged by username; a user is read by id.
+pub async fn users_are_filtered_read_and_patched(store: S) {
+    let mut spec = user_spec("dana", Role::Clerk);
+    spec.display_name = Some("Dana Scully".into());
+    spec.email = Some("dana@example.test".into());
+    let dana = created(store.create_user(spec, "h", None).await, "create_user");
+    assert_eq!(store.get_user(dana.id).await.unwrap(), dana);
+    assert_not_found(store.get_user(Uuid::now_v7()).await);
+    let fox = add_user(&store, "fox", Role::Viewer).await;
+    let walt = add_user(&store, "walt", Role::Admin).await;
+    let names =
+        |page: Page<User>| -> Vec<String> { page.rows.into_iter().map(|u| u.username).collect() };
+    let query = |q: Option<&str>, role: Option<Role>, disabled: Option<bool>| UserQuery {
+        q: q.map(str::to_owned),
+        role,
+        disabled,
+        after: None,
+        limit: 50,
+    };
+    for (q, expected) in [
+        ("SCULLY", vec!["dana"]),
+        ("example.test", vec!["dana"]),
+        ("o", vec!["fox"]),
+        ("a", vec!["dana", "walt"]),
+        ("%", vec![]),
+    ] {
+        let found = names(store.list_users(&query(Some(q), None, None)).await.unwrap());
+        assert_eq!(found, expected, "q={q}");
+    }
+    let admins = store
+        .list_users(&query(None, Some(Role::Admin), None))
+        .await
+        .unwrap();
+    assert_eq!(names(admins), ["walt"]);
+
+    let changed = store
+        .update_user(
+            fox.id,
+            &patch(
+                json!({"display_name": "Fox M.", "email": "fox@example.test", "disabled": true}),
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.display_name.as_deref(), Some("Fox M."));
+    assert!(changed.disabled && changed.updated_at >= fox.updated_at);
+    assert_eq!(store.get_user(fox.id).await.unwrap(), changed);
+    let disabled = store
+        .list_users(&query(None, None, Some(true)))
+        .await
+        .unwrap();
+    assert_eq!(names(disabled), ["fox"]);
+    let enabled = store
+        .list_users(&query(None, None, Some(false)))
+        .await
+        .unwrap();
+    assert_eq!(names(enabled), ["dana", "walt"]);
+    let cleared = store
+        .update_user(
+            fox.id,
+            &patch(json!({"display_name": null, "email": ""})),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!((cleared.display_name, cleared.email), (None, None));
+    assert!(matches!(
+        store
+            .update_user(dana.id, &patch(json!({"email": "not-an-email"})), None)
+            .await,
+        Err(Error::Validation(_))
+    ));
+    assert_not_found(
+        store
+            .update_user(Uuid::now_v7(), &UserPatch::role(Role::Viewer), None)
+            .await,
+    );
+    assert_eq!(store.count_enabled_admins().await.unwrap(), 1);
+    let _ = walt;
+
+    // A change based on an old version changes nothing.
+    let dana = store.get_user(dana.id).await.unwrap();
+    pause().await;
+    let renamed = store
+        .update_user(
+            dana.id,
+            &patch(json!({"display_name": "Dana K."})),
+            Some(dana.version()),
+        )
+        .await
+        .unwrap();
+    assert_ne!(renamed.version(), dana.version());
+    match store
+        .update_user(
+            dana.id,
+            &patch(json!({"display_name": "Stale"})),
+            Some(dana.version()),
+        )
+        .await
+    {
+        Err(Error::PreconditionFailed) => {}
+        other => panic!("expected PreconditionFailed, got {other:?}"),
+    }
+    assert_eq!(store.get_user(dana.id).await.unwrap(), renamed);
+}
+
+/// Disabling a user ends their sessions in the same transaction, and a
+/// disabled user's token finds no session; the last enabled admin can be
+/// neither disabled nor demoted, and a disabled admin does not count.
+pub async fn disabling_ends_sessions_and_one_enabled_admin_stays(store: S) {
+    let ann = add_user(&store, "ann", Role::Admin).await;
+    let bob = add_user(&store, "bob", Role::Admin).await;
+    let expires = Utc::now() + Duration::hours(1);
+    for token in ["bob-1", "bob-2"] {
+        store
+            .create_session(token, bob.id, expires, &client())
+            .await
+            .unwrap();
+    }
+    store
+        .create_session("ann-1", ann.id, expires, &client())
+        .await
+        .unwrap();
+    let off = store
+        .update_user(bob.id, &patch(json!({"disabled": true})), None)
+        .await
+        .unwrap();
+    assert!(off.disabled);
+    assert!(store.find_session("bob-1").await.unwrap().is_none());
+    assert!(store.list_sessions(bob.id).await.unwrap().is_empty());
+    assert!(store.find_session("ann-1").await.unwrap().is_some());
+    assert_eq!(store.count_enabled_admins().await.unwrap(), 1);
+    // Ann is the last enabled admin now: neither off nor down.
+    for p in [json!({"disabled": true}), json!({"role": "manager"})] {
+        match store.update_user(ann.id, &patch(p.clone()), None).await {
+            Err(Error::Conflict {
+                kind: ConflictKind::LastAdmin,
+                detail,
+            }) => assert!(detail.contains("ann"), "{detail}"),
+            other => panic!("{p}: expected last-admin, got {other:?}"),
+        }
+    }
+    // A session opened for a disabled user (in flight at the change) is not found.
+    store
+        .create_session("bob-3", bob.id, expires, &client())
+        .await
+        .unwrap();
+    assert!(store.find_session("bob-3").await.unwrap().is_none());
+    store
+        .update_user(bob.id, &patch(json!({"disabled": false})), None)
+        .await
+        .unwrap();
+    assert_eq!(store.count_enabled_admins().await.unwrap(), 2);
+    store
+        .update_user(ann.id, &patch(json!({"disabled": true})), None)
+        .await
+        .unwrap();
+    assert!(store.find_session("ann-1").await.unwrap().is_none());
+}
+
+/// Two admins disabling each other at the same moment: one stays enabled.
+pub async fn concurrent_disables_leave_an_enabled_admin(store: S) {
+    for round in 0..10 {
+        let a = add_user(&store, &format!("a{round}"), Role::Admin).await;
+        let b = add_user(&store, &format!("b{round}"), Role::Admin).await;
+        for u in store.list_users(&page_of(None, 500)).await.unwrap().rows {
+            if u.is_enabled_admin() && u.id != a.id && u.id != b.id {
+                set_role(&store, u.id, Role::Viewer).await.unwrap();
+            }
+        }
+        let off = patch(json!({"disabled": true}));
+        let (s1, s2, p1, p2) = (store.clone(), store.clone(), off.clone(), off);
+        let (r1, r2) = tokio::join!(
+            tokio::spawn(async move { s1.update_user(a.id, &p1, None).await }),
+            tokio::spawn(async move { s2.update_user(b.id, &p2, None).await }),
+        );
+        let ok = [r1.unwrap().is_ok(), r2.unwrap().is_ok()];
+        assert_eq!(
+            ok.iter().filter(|o| **o).count(),
+            1,
+            "round {round}: {ok:?}"
+        );
+        assert_eq!(store.count_enabled_admins().await.unwrap(), 1);
+    }
+}
+
+/// A new password hash is stored with `must_change_password`, and the
+/// user's sessions end: all of them, or all but the one named.
+pub async fn setting_a_password_ends_sessions(store: S) {
+    let eve = created(
+        store
+            .create_user(user_spec("eve", Role::Viewer), "old-hash", None)
+            .await,
+        "create_user",
+    );
+    let other = add_user(&store, "other", Role::Viewer).await;
+    let expires = Utc::now() + Duration::hours(1);
+    for (token, id) in [
+        ("e1", eve.id),
+        ("e2", eve.id),
+        ("e3", eve.id),
+        ("o1", other.id),
+    ] {
+        store
+            .create_session(token, id, expires, &client())
+            .await
+            .unwrap();
+    }
+    let reset = store
+        .set_password(eve.id, "new-hash", true, EndSessions::AllBut("e1"))
+        .await
+        .unwrap();
+    assert!(reset.must_change_password);
+    let record = store.find_user("eve").await.unwrap().unwrap();
+    assert_eq!(record.password_hash, "new-hash");
+    assert!(record.user.must_change_password);
+    assert!(store.find_session("e1").await.unwrap().is_some(), "kept");
+    assert!(store.find_session("e2").await.unwrap().is_none());
+    assert!(store.find_session("e3").await.unwrap().is_none());
+    assert!(
+        store.find_session("o1").await.unwrap().is_some(),
+        "others' stay"
+    );
+    let changed = store
+        .set_password(eve.id, "newer-hash", false, EndSessions::All)
+        .await
+        .unwrap();
+    assert!(!changed.must_change_password);
+    assert!(store.find_session("e1").await.unwrap().is_none());
+    assert_not_found(
+        store
+            .set_password(Uuid::now_v7(), "h", false, EndSessions::All)
+            .await,
+    );
+}
+
+/// Sessions are listed with where they came from, used at most once a
+/// minute, and ended one at a time by their owner's id only.
+pub async fn sessions_are_listed_touched_and_ended(store: S) {
+    let gus = add_user(&store, "gus", Role::Clerk).await;
+    let hal = add_user(&store, "hal", Role::Clerk).await;
+    let expires = Utc::now() + Duration::hours(1);
+    store
+        .create_session("g1", gus.id, expires, &client())
+        .await
+        .unwrap();
+    pause().await;
+    store
+        .create_session("g2", gus.id, expires, &SessionClient::default())
+        .await
+        .unwrap();
+    store
+        .create_session("gone", gus.id, Utc::now() - Duration::seconds(1), &client())
+        .await
+        .unwrap();
+    let sessions = store.list_sessions(gus.id).await.unwrap();
+    assert_eq!(sessions.len(), 2, "unexpired only: {sessions:?}");
+    let (newest, oldest) = (&sessions[0], &sessions[1]);
+    assert_eq!(oldest.client_addr.as_deref(), Some("192.0.2.7"));
+    assert_eq!(oldest.user_agent.as_deref(), Some("contract-tests/1"));
+    assert_eq!(
+        (newest.client_addr.clone(), newest.user_agent.clone()),
+        (None, None)
+    );
+    assert!(newest.created_at >= oldest.created_at && !newest.current);
+    let g1 = store.find_session("g1").await.unwrap().unwrap();
+    assert_eq!(g1.id, oldest.id);
+
+    let at = inventory_core::now();
+    store.touch_session(g1.id, at).await.unwrap();
+    let used = store.find_session("g1").await.unwrap().unwrap();
+    assert_eq!(used.last_used_at, Some(at));
+    // Within the minute: not written again.
+    store
+        .touch_session(g1.id, at + Duration::seconds(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_session("g1")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at,
+        Some(at)
+    );
+    store
+        .touch_session(g1.id, at + Duration::seconds(61))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_session("g1")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at,
+        Some(at + Duration::seconds(61))
+    );
+
+    assert_not_found(store.end_session(hal.id, g1.id).await);
+    assert!(store.find_session("g1").await.unwrap().is_some());
+    assert_eq!(store.end_session(gus.id, g1.id).await.unwrap(), "g1");
+    assert!(store.find_session("g1").await.unwrap().is_none());
+    assert_not_found(store.end_session(gus.id, g1.id).await);
+    assert_eq!(store.list_sessions(gus.id).await.unwrap().len(), 1);
 }

@@ -1,13 +1,23 @@
 //! Users and sessions.
 
-use crate::access::Role;
 use crate::error::Result;
-use crate::identity::{User, UserRecord};
+use crate::identity::{
+    Session, SessionClient, SessionRecord, User, UserPatch, UserQuery, UserRecord,
+};
 use crate::paging::Page;
 use crate::store::idempotency::{Created, Idempotency};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
+
+/// What a password change does to the user's sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndSessions<'a> {
+    /// All of them (an admin's reset, the CLI).
+    All,
+    /// All but the one with this token hash (the user's own change).
+    AllBut(&'a str),
+}
 
 #[async_trait]
 pub trait IdentityStore: Send + Sync + 'static {
@@ -20,20 +30,52 @@ pub trait IdentityStore: Send + Sync + 'static {
         password_hash: &str,
         idem: Option<Idempotency<User>>,
     ) -> Result<Created<User>>;
+    /// A user by username, disabled or not, with the password hash.
     async fn find_user(&self, username: &str) -> Result<Option<UserRecord>>;
-    /// Users by username, after `after` (keyset paging).
-    async fn list_users(&self, after: Option<&str>, limit: u32) -> Result<Page<User>>;
-    /// Gives a user another role. Demoting the last administrator is a
-    /// `last-admin` conflict, decided in the same transaction as the change
-    /// (two admins demoting each other at once cannot both succeed).
-    async fn set_user_role(&self, id: Uuid, role: Role) -> Result<User>;
+    /// A user by id (`not-found` when there is none).
+    async fn get_user(&self, id: Uuid) -> Result<User>;
+    /// Users by username, after `query.after` (keyset paging), filtered.
+    async fn list_users(&self, query: &UserQuery) -> Result<Page<User>>;
+    /// Applies `patch` (`UserPatch::apply`) in one transaction. Losing the
+    /// last enabled administrator (by demotion or by disabling) is a
+    /// `last-admin` conflict decided in that transaction, so two admins
+    /// demoting or disabling each other at once cannot both succeed. A
+    /// user disabled by the patch loses every session in it. With
+    /// `if_version`, a user at another version (`User::version`) is
+    /// `PreconditionFailed` and nothing changes.
+    async fn update_user(
+        &self,
+        id: Uuid,
+        patch: &UserPatch,
+        if_version: Option<i64>,
+    ) -> Result<User>;
+    /// Sets a user's password hash and `must_change_password`, and ends
+    /// their sessions as `end` says, in one transaction.
+    async fn set_password(
+        &self,
+        id: Uuid,
+        password_hash: &str,
+        must_change_password: bool,
+        end: EndSessions<'_>,
+    ) -> Result<User>;
+    /// How many enabled administrators there are.
+    async fn count_enabled_admins(&self) -> Result<i64>;
     async fn create_session(
         &self,
         token_hash: &str,
         user_id: Uuid,
         expires_at: DateTime<Utc>,
+        client: &SessionClient,
     ) -> Result<()>;
-    /// The user behind an unexpired session.
-    async fn find_session(&self, token_hash: &str) -> Result<Option<(User, DateTime<Utc>)>>;
+    /// The unexpired session behind a token, of a user who is not disabled.
+    async fn find_session(&self, token_hash: &str) -> Result<Option<SessionRecord>>;
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
+    /// Records that a session was used at `at`, unless it was recorded
+    /// less than a minute before (callers write at most once a minute).
+    async fn touch_session(&self, id: Uuid, at: DateTime<Utc>) -> Result<()>;
+    /// A user's unexpired sessions, newest first (`current` is false in each).
+    async fn list_sessions(&self, user_id: Uuid) -> Result<Vec<Session>>;
+    /// Ends one session of a user and returns its token hash (so that
+    /// caches can drop it); `not-found` when the user has no such session.
+    async fn end_session(&self, user_id: Uuid, session_id: Uuid) -> Result<String>;
 }

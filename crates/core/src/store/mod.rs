@@ -25,7 +25,7 @@ pub use catalogue::CatalogueStore;
 pub use events::EventStore;
 pub use history::HistoryStore;
 pub use idempotency::{Created, Idempotency, Render, StoredResponse};
-pub use identity::IdentityStore;
+pub use identity::{EndSessions, IdentityStore};
 pub use ledger::LedgerStore;
 pub use parties::PartyStore;
 pub use purchasing::PurchaseStore;

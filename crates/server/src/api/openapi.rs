@@ -16,7 +16,11 @@ use utoipa::{Modify, OpenApi};
     info(title = "Inventory Manager API", description = "Items, locations, an append-only stock ledger, reservations, sales and purchase orders, parties."),
     paths(
         system::health, system::ready,
-        v1::auth::login, v1::auth::logout, v1::auth::me, v1::users::create_user,
+        v1::auth::login, v1::auth::logout, v1::auth::me, v1::auth::change_password,
+        v1::auth::my_sessions, v1::auth::end_my_session,
+        v1::users::create_user, v1::users::list_users, v1::users::get_user,
+        v1::users::patch_user, v1::users::reset_password, v1::users::list_user_sessions,
+        v1::users::end_user_session,
         v1::items::create_item, v1::items::list_items, v1::items::get_item,
         v1::items::patch_item, v1::items::delete_item, v1::items::restore_item,
         v1::items::item_stock, v1::items::export_items, v1::items::import_items,
@@ -45,7 +49,8 @@ use utoipa::{Modify, OpenApi};
     modifiers(&BearerAuth, &ProblemResponses),
     tags(
         (name = "system", description = "Health and readiness"),
-        (name = "auth", description = "Login, logout and users"),
+        (name = "auth", description = "Signing in and out, and the signed-in user's password and sessions"),
+        (name = "users", description = "Users, their passwords and sessions (admins)"),
         (name = "items", description = "Items and their stock"),
         (name = "locations", description = "Stock locations"),
         (name = "movements", description = "The stock ledger"),

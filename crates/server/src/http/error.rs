@@ -300,6 +300,20 @@ fn domain_problem(e: Error) -> Problem {
             "Invalid credentials",
             "the username or password is wrong",
         ),
+        Error::PasswordChangeRequired => problem(
+            StatusCode::FORBIDDEN,
+            "password-change-required",
+            "Password change required",
+            "you signed in with a one-time password: choose your own with POST /api/v1/me/password \
+             {\"current_password\": ..., \"new_password\": ...} before anything else \
+             (GET /api/v1/me, your sessions and sign-out work meanwhile)",
+        ),
+        Error::WrongPassword => problem(
+            StatusCode::BAD_REQUEST,
+            "wrong-password",
+            "Wrong password",
+            "current_password is not your current password; nothing was changed",
+        ),
         Error::Forbidden { permission, role } => {
             let mut p = problem(
                 StatusCode::FORBIDDEN,

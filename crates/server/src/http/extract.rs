@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use inventory_app::items::IfMatch;
 use inventory_app::{App, IdempotencyKey, Principal};
+use inventory_core::identity::SessionClient;
 use inventory_core::{Error, FieldError};
 use serde::de::{self, DeserializeOwned, Visitor};
 use serde::Deserialize;
@@ -352,5 +353,46 @@ mod tests {
                 fields[0].message
             );
         }
+    }
+}
+
+/// The address of the peer a connection came from (the listener puts it
+/// on every request of the connection).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+/// Whether a proxy's `X-Forwarded-For` is believed (`INVENTORY_TRUST_PROXY`;
+/// the service puts it on every request).
+#[derive(Debug, Clone, Copy)]
+pub struct TrustProxy(pub bool);
+
+/// Where a sign-in comes from, as its session records it: the client
+/// address (the first `X-Forwarded-For` entry behind a trusted proxy, else
+/// the peer's IP) and the `User-Agent`.
+pub struct Client(pub SessionClient);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let header = |name: header::HeaderName| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let trusted = parts.extensions.get::<TrustProxy>().is_some_and(|t| t.0);
+        let forwarded = trusted
+            .then(|| header(header::HeaderName::from_static("x-forwarded-for")))
+            .flatten()
+            .and_then(|v| v.split(',').next().map(|a| a.trim().to_owned()));
+        let addr = forwarded.or_else(|| {
+            parts
+                .extensions
+                .get::<PeerAddr>()
+                .map(|p| p.0.ip().to_string())
+        });
+        Ok(Self(SessionClient::new(addr, header(header::USER_AGENT))))
     }
 }

@@ -29,6 +29,7 @@
 //! Neither timeout runs while a request is in progress (reading its body,
 //! handling it, writing the response, or streaming events).
 
+use crate::http::extract::PeerAddr;
 use axum::Router;
 use hyper::rt::{Sleep, Timer};
 use hyper::server::conn::http1;
@@ -276,8 +277,19 @@ async fn serve_connections(
                 idle_timeout: options.idle_timeout,
             })
             .header_read_timeout(options.header_read_timeout);
+        // Every request of the connection carries its peer's address.
+        let peer = io.io.peer_addr().ok().map(PeerAddr);
+        let service = tower::util::MapRequest::new(
+            app.clone(),
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                if let Some(peer) = peer {
+                    request.extensions_mut().insert(peer);
+                }
+                request
+            },
+        );
         let connection =
-            builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(app.clone()));
+            builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {

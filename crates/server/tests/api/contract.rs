@@ -359,7 +359,9 @@ async fn api_routes_require_a_token() {
         (
             Method::POST,
             "/api/v1/users".into(),
-            Some(json!({"username": "eve", "password": "password-1234", "role": "admin"})),
+            Some(
+                json!({"username": "eve", "password": "user-password-for-tests", "role": "admin"}),
+            ),
         ),
     ];
     for (method, path, body) in cases {
@@ -501,7 +503,7 @@ async fn roles_limit_what_each_user_may_do() {
             Method::POST,
             &manager,
             "/api/v1/users",
-            Some(json!({"username": "by-manager", "password": "password-1234", "role": "viewer"})),
+            Some(json!({"username": "by-manager", "password": "user-password-for-tests", "role": "viewer"})),
         )
         .await;
     problem(res, StatusCode::FORBIDDEN).await;
@@ -512,7 +514,7 @@ async fn roles_limit_what_each_user_may_do() {
     let res = app
         .post(
             "/api/v1/users",
-            json!({"username": "carol", "password": "password-1234", "role": "clerk"}),
+            json!({"username": "carol", "password": "user-password-for-tests", "role": "clerk"}),
         )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
@@ -521,7 +523,7 @@ async fn roles_limit_what_each_user_may_do() {
     assert_eq!(user["username"], "carol");
     assert_eq!(user["role"], "clerk");
     assert!(user.get("password").is_none() && user.get("password_hash").is_none());
-    let carol = app.login("carol", "password-1234").await;
+    let carol = app.login("carol", "user-password-for-tests").await;
     let res = app.send(Method::GET, &carol, "/api/v1/me", None).await;
     assert_eq!(res.json::<Value>().await.unwrap()["role"], "clerk");
 
@@ -533,12 +535,12 @@ async fn roles_limit_what_each_user_may_do() {
         .await;
     problem(res, StatusCode::CONFLICT).await;
     // The duplicate did not replace carol's password.
-    let _ = app.login("carol", "password-1234").await;
+    let _ = app.login("carol", "user-password-for-tests").await;
 
     let res = app
         .post(
             "/api/v1/users",
-            json!({"username": "dave", "password": "password-1234", "role": "superuser"}),
+            json!({"username": "dave", "password": "user-password-for-tests", "role": "superuser"}),
         )
         .await;
     problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;

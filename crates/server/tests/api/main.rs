@@ -3,7 +3,7 @@
 //! (`common::spawn_app*`) and drives it over HTTP with reqwest.
 //!
 //! `contract`, `csv`, `ledger`, `events`, `cache`, `smoke`, `guidance`,
-//! `permissions` and `purchasing` run on the backend
+//! `permissions`, `purchasing` and `users` run on the backend
 //! that `TEST_BACKEND` names (SQLite by default); scripts/test.sh runs them
 //! a second time with `TEST_BACKEND=postgres`, selecting them by module path
 //! (a new module that follows `TEST_BACKEND` goes into that list too).
@@ -27,3 +27,4 @@ mod replicas;
 mod reservations;
 mod sales_orders;
 mod smoke;
+mod users;

@@ -18,6 +18,9 @@ struct Ids {
     line: String,
 }
 
+/// The walk's viewer password (changed once by `POST /api/v1/me/password`).
+const VIEWER_PASSWORD: &str = "walk-viewer-passphrase-1";
+
 /// A body that passes a route's parsing, so that only access decides.
 fn body_for(use_case: UseCase, item_id: &str, ids: &Ids, n: usize) -> Option<Value> {
     Some(match use_case {
@@ -32,7 +35,7 @@ fn body_for(use_case: UseCase, item_id: &str, ids: &Ids, n: usize) -> Option<Val
         }
         UseCase::Login => json!({"username": "admin", "password": ADMIN_PASSWORD}),
         UseCase::CreateUser => {
-            json!({"username": format!("walk-{n}"), "password": "password-1234", "role": "viewer"})
+            json!({"username": format!("walk-{n}"), "password": "user-password-for-tests", "role": "viewer"})
         }
         UseCase::CreateItem => json!({"sku": format!("WALK-{n}"), "name": "Walk"}),
         UseCase::UpdateItem => json!({"name": "Walked"}),
@@ -53,6 +56,10 @@ fn body_for(use_case: UseCase, item_id: &str, ids: &Ids, n: usize) -> Option<Val
         }
         UseCase::UpdateSalesOrder => json!({"reference": "walked"}),
         UseCase::HoldSalesOrder => json!({"minutes": 5}),
+        UseCase::UpdateUser => json!({"display_name": "Walked"}),
+        UseCase::ChangeOwnPassword => {
+            json!({"current_password": VIEWER_PASSWORD, "new_password": "walk-viewer-passphrase-2"})
+        }
         _ => return None,
     })
 }
@@ -138,10 +145,53 @@ async fn every_route_is_checked_against_the_permission_table() {
         );
     }
 
+    // Users: a target for the admin's routes (with a session to end), and
+    // a viewer with a second session of their own to end.
+    let mut user_ids = Vec::new();
+    for (name, role) in [("walk-target", "clerk"), ("walk-viewer", "viewer")] {
+        let res = app
+            .post(
+                "/api/v1/users",
+                json!({"username": name, "password": VIEWER_PASSWORD, "role": role}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        user_ids.push(
+            res.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let target_id = user_ids[0].clone();
+    let target_token = app.login("walk-target", VIEWER_PASSWORD).await;
+    let session_id = |token: String| {
+        let app = &app;
+        async move {
+            let res = app
+                .send(Method::GET, &token, "/api/v1/me/sessions", None)
+                .await;
+            let sessions: Value = res.json().await.unwrap();
+            sessions["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["current"] == true)
+                .unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let target_session = session_id(target_token).await;
+    let viewer_token = app.login("walk-viewer", VIEWER_PASSWORD).await;
+    let viewer_other_session = session_id(app.login("walk-viewer", VIEWER_PASSWORD).await).await;
+
     let mut tokens = Vec::new();
     for role in Role::ALL {
         let token = match role {
             Role::Admin => app.admin_token.clone(),
+            Role::Viewer => viewer_token.clone(),
             _ => app.token_for(role.as_str()).await,
         };
         tokens.push((role, token));
@@ -159,10 +209,17 @@ async fn every_route_is_checked_against_the_permission_table() {
             &party_id
         } else if template.starts_with("/api/v1/purchase-orders") {
             &order_id
+        } else if template.starts_with("/api/v1/users") {
+            &target_id
+        } else if template.starts_with("/api/v1/me/sessions") {
+            &viewer_other_session
         } else {
             &item_id
         };
-        let path = template.replace("{id_or_code}", "MAIN").replace("{id}", id);
+        let path = template
+            .replace("{id_or_code}", "MAIN")
+            .replace("{session_id}", &target_session)
+            .replace("{id}", id);
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let call = |token: String, n: usize| {
             let (app, method, path, item_id, ids) =

@@ -194,11 +194,11 @@ impl TestApp {
                 Method::POST,
                 &self.admin_token,
                 "/api/v1/users",
-                Some(json!({"username": username, "password": "password-1234", "role": role})),
+                Some(json!({"username": username, "password": "user-password-for-tests", "role": role})),
             )
             .await;
         assert_eq!(res.status(), StatusCode::CREATED);
-        self.login(&username, "password-1234").await
+        self.login(&username, "user-password-for-tests").await
     }
 
     pub async fn send(

@@ -690,3 +690,107 @@ async fn check_exits_1_naming_each_balance_that_is_not_the_ledgers() {
     assert!(stderr.contains("invariant violation"), "{stderr}");
     drop(server);
 }
+
+/// Stderr lines that are not JSON log lines: what a person reads.
+fn plain_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| !l.starts_with('{')).collect()
+}
+
+#[test]
+fn a_weak_first_admin_password_stops_start_up_with_one_line_saying_why() {
+    let dir = tempfile::tempdir().unwrap();
+    for (password, why) in [
+        ("password-1234", "too easy to guess"),
+        ("Sh0rt&sweet", "too short"),
+    ] {
+        let db = dir.path().join(format!("{why}.db"));
+        let (code, _, stderr) = run_to_end(command(&db).env("INVENTORY_ADMIN_PASSWORD", password));
+        assert_eq!(code, 2, "{stderr}");
+        let plain = plain_lines(&stderr);
+        assert_eq!(plain.len(), 1, "one line: {stderr}");
+        assert!(
+            plain[0].starts_with("error: INVENTORY_ADMIN_PASSWORD: ") && plain[0].contains(why),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(password), "no secret in: {stderr}");
+    }
+}
+
+async fn sign_in(base: &str, username: &str, password: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn user_commands_reset_a_password_and_create_an_admin_only_when_none_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("inventory.db");
+    let user = |args: &[&str]| run_to_end(command(&db).arg("user").args(args));
+
+    // No user yet, so no enabled admin: create-admin works, once.
+    let (code, stdout, stderr) = user(&["create-admin", "boss"]);
+    assert_eq!(code, 0, "{stderr}");
+    let first = stdout.trim().to_owned();
+    assert!(first.len() >= 20 && !first.contains(' '), "{stdout}");
+    let (code, stdout, stderr) = user(&["create-admin", "boss2"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty());
+    let plain = plain_lines(&stderr);
+    assert_eq!(plain.len(), 1, "{stderr}");
+    assert!(plain[0].contains("enabled administrator"), "{stderr}");
+
+    let (code, _, stderr) = user(&["reset-password", "nobody"]);
+    assert_eq!(code, 2, "{stderr}");
+    let plain = plain_lines(&stderr);
+    assert_eq!(plain, ["error: no user is named 'nobody'"], "{stderr}");
+    let (code, stdout, stderr) = user(&["reset-password", "boss"]);
+    assert_eq!(code, 0, "{stderr}");
+    let second = stdout.trim().to_owned();
+    assert_ne!(first, second);
+
+    // Users exist: a set INVENTORY_ADMIN_PASSWORD is ignored, saying so once.
+    let mut cmd = command(&db);
+    cmd.env("INVENTORY_ADMIN_PASSWORD", PASSWORD);
+    let server = Server::start(cmd);
+    let warnings: Vec<Value> = server
+        .seen
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["level"] == "WARN")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let message = warnings[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("INVENTORY_ADMIN_PASSWORD")
+            && message.contains("ignored")
+            && message.contains("inventory user reset-password NAME"),
+        "{message}"
+    );
+    assert_eq!(
+        sign_in(&server.base, "admin", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // The reset's password works, the first one no more; it must be changed.
+    assert_eq!(
+        sign_in(&server.base, "boss", &first).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let res = sign_in(&server.base, "boss", &second).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["user"]["must_change_password"], true);
+    assert_eq!(body["user"]["role"], "admin");
+    let res = reqwest::Client::new()
+        .get(format!("{}/api/v1/items", server.base))
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["type"], "/problems/password-change-required");
+}

@@ -63,6 +63,20 @@ pub const BY_OPERATION: &[(&str, &[(u16, &str)])] = &[
         &[(409, "Duplicate username (`duplicate-username`)")],
     ),
     (
+        "patch_user",
+        &[(
+            409,
+            "The last enabled administrator would be disabled or demoted (`last-admin`)",
+        )],
+    ),
+    (
+        "change_password",
+        &[(
+            400,
+            "The current password is wrong (`wrong-password`); nothing changed",
+        )],
+    ),
+    (
         "create_item",
         &[(
             409,
@@ -224,7 +238,9 @@ fn problem_statuses(id: &str, method: &str, path: &str, op: &Operation) -> Vec<(
             add(
                 403,
                 &format!(
-                    "Forbidden (`forbidden`): needs the permission `{}`, which the role {} and above have",
+                    "Forbidden (`forbidden`): needs the permission `{}`, which the role {} and above have; \
+                     or the caller signed in with a one-time password and must change it first \
+                     (`password-change-required`)",
                     permission.as_str(),
                     permission.min_role().as_str()
                 ),

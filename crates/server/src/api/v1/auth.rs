@@ -1,12 +1,13 @@
 //! Signing in and out, and who the token belongs to.
 
+use crate::api::v1::users::SessionList;
 use crate::http::error::ApiResult;
-use crate::http::extract::{ApiJson, ApiQuery, Caller, NoParams};
-use axum::extract::State;
+use crate::http::extract::{path_id, ApiJson, ApiQuery, Caller, Client, NoParams};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use inventory_app::App;
-use inventory_core::identity::User;
+use inventory_core::identity::{ChangePassword, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -27,17 +28,20 @@ pub struct LoginResponse {
     pub user: User,
 }
 
-/// Exchanges a username and password for a bearer token.
+/// Exchanges a username and password for a bearer token. A disabled user
+/// is refused as a wrong password is. The session records the client's
+/// address and user agent.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body(content = LoginRequest,
         example = json!({"username": "admin", "password": "correct horse battery staple"})),
     responses((status = 200, body = LoginResponse)))]
 pub async fn login(
     State(app): State<App>,
+    Client(client): Client,
     _query: ApiQuery<NoParams>,
     body: ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
     let LoginRequest { username, password } = body.value;
-    let signed_in = app.login(&username, &password).await?;
+    let signed_in = app.login(&username, &password, &client).await?;
     Ok(Json(LoginResponse {
         access_token: signed_in.token,
         token_type: "Bearer",
@@ -67,4 +71,49 @@ pub async fn me(
     _query: ApiQuery<NoParams>,
 ) -> ApiResult<Json<User>> {
     Ok(Json(app.me(&caller)?))
+}
+
+/// Changes the caller's own password: `current_password` must be right,
+/// `new_password` must pass the password policy. Clears
+/// `must_change_password` and ends the caller's other sessions (this one
+/// stays).
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "auth", request_body(content = ChangePassword,
+        example = json!({"current_password": "the one-time password", "new_password": "plaid tuba orchard lantern"})),
+    security(("bearer" = [])),
+    responses((status = 200, body = User)))]
+pub async fn change_password(
+    State(app): State<App>,
+    Caller(caller): Caller,
+    _query: ApiQuery<NoParams>,
+    body: ApiJson<ChangePassword>,
+) -> ApiResult<Json<User>> {
+    Ok(Json(app.change_own_password(&caller, body.value).await?))
+}
+
+/// The caller's unexpired sessions, newest first; `current` marks this one.
+#[utoipa::path(get, path = "/api/v1/me/sessions", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = SessionList)))]
+pub async fn my_sessions(
+    State(app): State<App>,
+    Caller(caller): Caller,
+    _query: ApiQuery<NoParams>,
+) -> ApiResult<Json<SessionList>> {
+    let sessions = app.list_my_sessions(&caller).await?;
+    Ok(Json(SessionList { sessions }))
+}
+
+/// Ends one of the caller's sessions (404 for a session that is not
+/// theirs), at once on every replica.
+#[utoipa::path(delete, path = "/api/v1/me/sessions/{id}", tag = "auth", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Session id")),
+    responses((status = 204, description = "The session ended")))]
+pub async fn end_my_session(
+    State(app): State<App>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    _query: ApiQuery<NoParams>,
+) -> ApiResult<StatusCode> {
+    let id = path_id(&id, "session")?;
+    app.end_my_session(&caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

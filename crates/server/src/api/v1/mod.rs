@@ -16,7 +16,7 @@ pub mod sales_orders;
 pub mod stock_counts;
 pub mod users;
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use inventory_app::{App, UseCase};
 
@@ -25,7 +25,28 @@ pub const ROUTES: &[(&str, &str, UseCase)] = &[
     ("POST", "/api/v1/auth/login", UseCase::Login),
     ("POST", "/api/v1/auth/logout", UseCase::Logout),
     ("GET", "/api/v1/me", UseCase::Me),
+    ("GET", "/api/v1/me/sessions", UseCase::ListMySessions),
+    ("DELETE", "/api/v1/me/sessions/{id}", UseCase::EndMySession),
+    ("POST", "/api/v1/me/password", UseCase::ChangeOwnPassword),
     ("POST", "/api/v1/users", UseCase::CreateUser),
+    ("GET", "/api/v1/users", UseCase::ListUsers),
+    ("GET", "/api/v1/users/{id}", UseCase::GetUser),
+    ("PATCH", "/api/v1/users/{id}", UseCase::UpdateUser),
+    (
+        "GET",
+        "/api/v1/users/{id}/sessions",
+        UseCase::ListUserSessions,
+    ),
+    (
+        "DELETE",
+        "/api/v1/users/{id}/sessions/{session_id}",
+        UseCase::EndUserSession,
+    ),
+    (
+        "POST",
+        "/api/v1/users/{id}/password",
+        UseCase::ResetUserPassword,
+    ),
     ("POST", "/api/v1/items", UseCase::CreateItem),
     ("GET", "/api/v1/items", UseCase::ListItems),
     ("GET", "/api/v1/items/export.csv", UseCase::ExportItems),
@@ -159,7 +180,26 @@ pub fn routes() -> Router<App> {
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/logout", post(auth::logout))
         .route("/api/v1/me", get(auth::me))
-        .route("/api/v1/users", post(users::create_user))
+        .route("/api/v1/me/password", post(auth::change_password))
+        .route("/api/v1/me/sessions", get(auth::my_sessions))
+        .route("/api/v1/me/sessions/{id}", delete(auth::end_my_session))
+        .route(
+            "/api/v1/users",
+            post(users::create_user).get(users::list_users),
+        )
+        .route(
+            "/api/v1/users/{id}",
+            get(users::get_user).patch(users::patch_user),
+        )
+        .route("/api/v1/users/{id}/password", post(users::reset_password))
+        .route(
+            "/api/v1/users/{id}/sessions",
+            get(users::list_user_sessions),
+        )
+        .route(
+            "/api/v1/users/{id}/sessions/{session_id}",
+            delete(users::end_user_session),
+        )
         .route(
             "/api/v1/items",
             post(items::create_item).get(items::list_items),

@@ -1,6 +1,7 @@
 //! Signing in and out.
 
 use super::shared::NoFields;
+use crate::http::extract::Client;
 use crate::web::cookies::{cleared_cookie, login_cookie, session_cookie, WebOptions, LOGIN_COOKIE};
 use crate::web::page::{render, see_other, Chrome, WebError};
 use crate::web::session::{session_token, CsrfForm};
@@ -116,6 +117,7 @@ struct SignInForm {
 pub async fn sign_in(
     State(app): State<App>,
     Extension(options): Extension<WebOptions>,
+    Client(client): Client,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebError> {
@@ -134,7 +136,10 @@ pub async fn sign_in(
             secure,
         );
     }
-    match app.login(form.username.trim(), &form.password).await {
+    match app
+        .login(form.username.trim(), &form.password, &client)
+        .await
+    {
         Ok(signed_in) => {
             let mut response = see_other(&next);
             response.headers_mut().insert(

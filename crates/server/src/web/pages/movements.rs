@@ -332,6 +332,7 @@ pub async fn reverse(
         }
         Err(
             e @ (Error::Forbidden { .. }
+            | Error::PasswordChangeRequired
             | Error::NotFound(_)
             | Error::Unavailable(_)
             | Error::Internal(_)),

@@ -117,6 +117,7 @@ impl Field {
 pub fn form_refusal(e: Error) -> Result<Error, WebError> {
     match e {
         Error::Forbidden { .. }
+        | Error::PasswordChangeRequired
         | Error::NotFound(_)
         | Error::Unavailable(_)
         | Error::Internal(_) => Err(e.into()),

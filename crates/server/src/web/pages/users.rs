@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use inventory_app::{App, Outcome};
 use inventory_core::access::Role;
-use inventory_core::identity::{CreateUser, User};
+use inventory_core::identity::{CreateUser, User, UserQuery};
 use inventory_core::Error;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -93,7 +93,14 @@ async fn page(
     notice: Option<String>,
 ) -> Result<(StatusCode, UsersPage), WebError> {
     let list = app
-        .list_users(&visitor.principal, after.as_deref(), PAGE)
+        .list_users(
+            &visitor.principal,
+            UserQuery {
+                after,
+                limit: PAGE,
+                ..UserQuery::default()
+            },
+        )
         .await?;
     let next = list.next_cursor.as_ref().map(|cursor| {
         let query = form_urlencoded::Serializer::new(String::new())
@@ -111,7 +118,7 @@ async fn page(
         .hint("Letters, digits, '.', '_', '-' or '@'"),
         Field::new_password("password", "Password")
             .required()
-            .hint("At least 8 characters; tell it to the user in person"),
+            .hint("At least 12 characters and hard to guess (a few unrelated words); tell it to the user in person"),
     ];
     let (mut status, problem) = match refusals.new_user {
         Some(e) => show_refusal(&mut fields, e, |_| "username"),
@@ -183,6 +190,8 @@ pub async fn create(
                 username: form.username.clone().unwrap_or_default().trim().to_owned(),
                 password: form.password.clone().unwrap_or_default(),
                 role,
+                display_name: None,
+                email: None,
             };
             app.create_user(&visitor.principal, input, None).await
         }
