@@ -405,10 +405,22 @@ impl Settings {
             self.admin_password.as_deref(),
             self.admin_password_file.as_deref(),
         )?;
+        // The policy's length, checked before any database is touched (its
+        // strength is judged at the first start, which needs the database).
         if let Some(p) = &admin_password {
             let len = p.expose().chars().count();
-            if !(8..=1024).contains(&len) {
-                return Err(bad("INVENTORY_ADMIN_PASSWORD", "must be 8-1024 characters"));
+            let min = inventory_core::identity::MIN_PASSWORD_CHARS;
+            if len < min {
+                return Err(bad(
+                    "INVENTORY_ADMIN_PASSWORD",
+                    format!("is too short: use at least {min} characters (it has {len}); a few unrelated words make a strong one"),
+                ));
+            }
+            if len > 1024 {
+                return Err(bad(
+                    "INVENTORY_ADMIN_PASSWORD",
+                    "must be at most 1024 characters",
+                ));
             }
         }
 
