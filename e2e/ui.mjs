@@ -744,7 +744,7 @@ async function main() {
     await look(page, "users");
     await page.getByLabel("Role of admin", { exact: true }).selectOption("viewer");
     await submit(page, "Change the role of admin");
-    check((await text(page, "[role=alert]")).includes("last administrator"), `the last admin stays: ${await text(page, "main")}`);
+    check((await text(page, "[role=alert]")).includes("last enabled administrator"), `the last admin stays: ${await text(page, "main")}`);
     check((await api("GET", "/api/v1/me", token)).body.role === "admin", "the admin is still an admin");
 
     // Sign out ends the session for the API too.
