@@ -69,6 +69,15 @@ pub use migrate::LATEST_VERSION;
 /// How many queued writes one commit may carry.
 const MAX_GROUP: usize = 512;
 
+/// How often the checkpointer copies committed WAL pages into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+
+/// WAL pages after which the writer checkpoints itself (32 MB): a backstop
+/// that bounds the WAL, which only a checkpoint that finds nothing newer
+/// than itself can restart; the checkpointer has done most of the copying by
+/// then.
+const WRITER_CHECKPOINT_PAGES: u32 = 8000;
+
 /// Settings for opening a SQLite database.
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
@@ -136,6 +145,8 @@ pub struct SqliteStore {
     reads: Arc<ReadPool>,
     jobs: mpsc::Sender<Job>,
     writer_busy: Arc<AtomicBool>,
+    /// Dropped with the store, which ends the checkpointer thread.
+    _checkpointer: std::sync::mpsc::Sender<()>,
 }
 
 fn configure(conn: &Connection, sync_full: bool) -> rusqlite::Result<()> {
@@ -174,6 +185,9 @@ impl SqliteStore {
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(cannot_open)?;
         configure(&writer, opts.sync_full).map_err(cannot_open)?;
+        writer
+            .pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
+            .map_err(cannot_open)?;
         migrate::run(&mut writer)?;
         writes::ensure_main_location(&writer)?;
 
@@ -202,6 +216,14 @@ impl SqliteStore {
             size,
         });
 
+        let checkpoints = Connection::open(path).map_err(cannot_open)?;
+        configure(&checkpoints, opts.sync_full).map_err(cannot_open)?;
+        let (checkpointer, stop) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("sqlite-checkpointer".into())
+            .spawn(move || run_checkpointer(checkpoints, stop))
+            .map_err(Error::internal)?;
+
         let (jobs, rx) = mpsc::channel::<Job>(4096);
         let writer_busy = Arc::new(AtomicBool::new(false));
         let busy = writer_busy.clone();
@@ -213,6 +235,7 @@ impl SqliteStore {
             reads,
             jobs,
             writer_busy,
+            _checkpointer: checkpointer,
         })
     }
 
@@ -270,6 +293,21 @@ impl SqliteStore {
             Ok(())
         })
         .await
+    }
+}
+
+/// Copies committed WAL pages into the database file on its own connection,
+/// so that the random writes and the fsync of a checkpoint keep the writer
+/// waiting only when the WAL reaches [`WRITER_CHECKPOINT_PAGES`]. A PASSIVE
+/// checkpoint never blocks the writer or the readers. Runs until the store
+/// (the sender of `stop`) is dropped.
+fn run_checkpointer(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        // (busy, WAL pages, pages copied): only a failure is worth a line.
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "background WAL checkpoint failed");
+        }
     }
 }
 

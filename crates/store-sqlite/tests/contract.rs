@@ -63,3 +63,50 @@ async fn sales_figures_changed_behind_the_orders_are_reported() {
     )
     .await;
 }
+
+/// Committed pages reach the database file without the writer's own
+/// checkpoint (which waits for a WAL of thousands of pages): the
+/// checkpointer thread copies them within moments of the commit.
+#[tokio::test]
+async fn committed_pages_reach_the_database_file_in_the_background() {
+    let (store, dir) = fresh_store().await;
+    let db = dir.path().join("inventory.db");
+    let file_size = || std::fs::metadata(&db).expect("database file").len();
+    let before = file_size();
+    for n in 0..400 {
+        let item = inventory_core::catalogue::CreateItem {
+            sku: format!("CKPT-{n:04}"),
+            name: format!("Checkpointed item number {n} with a longer name to fill pages"),
+            description: Some("x".repeat(200)),
+            category: None,
+            barcode: None,
+            unit: None,
+            reorder_point: None,
+            unit_cost: None,
+            attributes: None,
+        }
+        .validate(inventory_core::now())
+        .expect("a valid item");
+        store.create_item(item, None).await.expect("create an item");
+    }
+    // 400 items of ~300 bytes are well over 100 KB of pages: far below the
+    // writer's own threshold, so only the checkpointer can move them.
+    assert!(
+        wait_for(|| file_size() >= before + 100 * 1024),
+        "the database file stayed at {} bytes (was {before}) with the rows only in the WAL",
+        file_size()
+    );
+}
+
+/// Polls `check` for up to 20 seconds: the effect waited for happens on
+/// another thread, at a time the test cannot know.
+fn wait_for(check: impl Fn() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    check()
+}
