@@ -26,6 +26,9 @@ pub struct AppOptions {
     pub cache_max_bytes: u64,
     /// Wrap every use case in a span (when traces are exported).
     pub trace_use_cases: bool,
+    /// The deployment's changes to the permission table
+    /// (`INVENTORY_CLERKS_MAY_ADJUST`).
+    pub policy: inventory_core::identity::AccessPolicy,
 }
 
 impl Default for AppOptions {
@@ -34,6 +37,7 @@ impl Default for AppOptions {
             cache_ttl: Duration::from_secs(300),
             cache_max_bytes: 64 * 1024 * 1024,
             trace_use_cases: false,
+            policy: Default::default(),
         }
     }
 }
@@ -77,6 +81,9 @@ pub struct Inner {
     /// days' stock values (at today's unit costs) are then recomputed.
     pub(crate) catalogue_generation: std::sync::atomic::AtomicU64,
     trace_use_cases: bool,
+    pub(crate) policy: inventory_core::identity::AccessPolicy,
+    /// Failed sign-ins, counted per username and client address.
+    pub(crate) sign_in_throttle: crate::throttle::SignInThrottle,
 }
 
 impl std::ops::Deref for App {
@@ -126,6 +133,8 @@ impl App {
             dashboard: tokio::sync::Mutex::new(None),
             catalogue_generation: std::sync::atomic::AtomicU64::new(0),
             trace_use_cases: options.trace_use_cases,
+            policy: options.policy,
+            sign_in_throttle: Default::default(),
         }));
         if let Some(redis) = &app.redis {
             let wake = app.clone();

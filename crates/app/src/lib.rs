@@ -8,8 +8,8 @@
 //! feed, gauges), so that no writer can forget one. It returns core types
 //! and the domain [`Error`]; it knows no HTTP.
 //!
-//! Also here: sessions and password hashing ([`sessions`],
-//! [`passwords`]), idempotency keys ([`idempotency`]), the coherent item
+//! Also here: sessions, password hashing and sign-in throttling
+//! ([`sessions`], [`passwords`], [`throttle`]), idempotency keys ([`idempotency`]), the coherent item
 //! cache ([`item_cache`], [`cache`]) and the Redis layer replicas share
 //! ([`redis`]). Items and the ledger as CSV, exported and imported:
 //! [`spreadsheets`].
@@ -38,6 +38,8 @@ pub mod sales;
 pub mod sessions;
 pub mod spreadsheets;
 pub mod stocktake;
+pub mod throttle;
+pub mod tokens;
 pub mod users;
 
 pub use application::{App, AppOptions};

@@ -6,8 +6,10 @@ use crate::application::App;
 use crate::idempotency::{IdempotencyKey, Outcome};
 use crate::principal::{Principal, UseCase};
 use inventory_core::error::Availability;
+use inventory_core::identity::Permission;
 use inventory_core::ledger::{
-    CreateMovement, ItemRef, Movement, MovementResult, NewMovement, ReverseMovement, MAX_BATCH,
+    CreateMovement, ItemRef, Movement, MovementKind, MovementResult, NewMovement, ReverseMovement,
+    MAX_BATCH,
 };
 use inventory_core::paging::{ItemQuery, MovementQuery, Page};
 use inventory_core::store::{Created, Render};
@@ -37,6 +39,7 @@ impl App {
         key: Option<IdempotencyKey>,
     ) -> Result<Outcome<MovementResult>> {
         self.run(caller, UseCase::RecordMovement, async {
+            require_adjust_if(caller, input.kind)?;
             let valid = input.validate()?;
             let item_id = self.resolve_item(&valid.item, "sku").await?;
             self.apply_single(caller, valid.for_item(item_id), key)
@@ -59,6 +62,9 @@ impl App {
                     "movements",
                     "must hold 1 to 1000 movements",
                 )]));
+            }
+            for input in &inputs {
+                require_adjust_if(caller, input.kind)?;
             }
             let valid = inputs
                 .into_iter()
@@ -93,6 +99,8 @@ impl App {
     ) -> Result<Outcome<MovementResult>> {
         self.run(caller, UseCase::ReverseMovement, async {
             let original = self.store.get_movement(id).await?;
+            // Undoing a correction is a correction too.
+            require_adjust_if(caller, original.kind)?;
             let reversal = original.reversal(request)?;
             self.apply_single(caller, reversal, key).await
         })
@@ -261,4 +269,13 @@ impl App {
             None => explained,
         }
     }
+}
+
+/// Adjustments need more than the other movements (managers by default):
+/// 403 naming `stock:adjust` when `kind` is one and the caller lacks it.
+fn require_adjust_if(caller: &Principal, kind: MovementKind) -> Result<()> {
+    if kind == MovementKind::Adjust {
+        caller.require_permission(Permission::StockAdjust)?;
+    }
+    Ok(())
 }

@@ -5,7 +5,7 @@
 //! server walks its router against it, and the OpenAPI document's 403s come
 //! from it).
 
-use inventory_core::identity::{Permission, Role, User};
+use inventory_core::identity::{AccessPolicy, Permission, Role, Scope, SessionRecord, User};
 use inventory_core::ledger::Actor;
 use inventory_core::{Error, Result};
 use uuid::Uuid;
@@ -15,23 +15,48 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub user: User,
-    /// With an API token: the permissions it is limited to (a later issue);
-    /// `None` for a session, which has all its role grants.
-    pub scopes: Option<Vec<Permission>>,
+    /// With an API token: the scopes it is limited to; `None` for a
+    /// sign-in session, which has all its role grants.
+    pub scopes: Option<Vec<Scope>>,
     /// The session's token hash, so that signing out can end it.
     pub(crate) token_hash: String,
     /// The session's id, so that its owner's list can mark it current.
     pub(crate) session_id: Uuid,
+    /// The deployment's changes to the permission table.
+    pub(crate) policy: AccessPolicy,
 }
 
 impl Principal {
-    pub(crate) fn session(user: User, token_hash: String, session_id: Uuid) -> Self {
+    pub(crate) fn session(
+        user: User,
+        token_hash: String,
+        session_id: Uuid,
+        policy: AccessPolicy,
+    ) -> Self {
         Self {
             user,
             scopes: None,
             token_hash,
             session_id,
+            policy,
         }
+    }
+
+    /// The caller behind a stored session or API token (`record.scopes`).
+    pub(crate) fn from_record(
+        record: &SessionRecord,
+        token_hash: String,
+        policy: AccessPolicy,
+    ) -> Self {
+        Self {
+            scopes: record.scopes.clone(),
+            ..Self::session(record.user.clone(), token_hash, record.id, policy)
+        }
+    }
+
+    /// Whether the caller came with an API token (not a sign-in session).
+    pub fn is_api_token(&self) -> bool {
+        self.scopes.is_some()
     }
 
     /// The session this caller signed in with.
@@ -39,13 +64,16 @@ impl Principal {
         self.session_id
     }
 
-    /// Whether this caller holds `permission` (role and scopes both).
+    /// Whether this caller holds `permission`: their role grants it and,
+    /// with an API token, one of its scopes covers it.
     pub fn may(&self, permission: Permission) -> bool {
-        self.user.role.grants(permission)
-            && self
-                .scopes
-                .as_ref()
-                .is_none_or(|scopes| scopes.contains(&permission))
+        self.user.role.grants_under(self.policy, permission) && self.scoped_for(permission)
+    }
+
+    fn scoped_for(&self, permission: Permission) -> bool {
+        self.scopes
+            .as_ref()
+            .is_none_or(|scopes| scopes.iter().any(|s| s.covers(permission)))
     }
 
     /// 403 (naming the permission and the role that grants it) unless the
@@ -55,16 +83,34 @@ impl Principal {
     /// until they do.
     pub fn require(&self, use_case: UseCase) -> Result<()> {
         let access = use_case.access();
-        if self.user.must_change_password && !matches!(access, Access::Public | Access::SignedIn) {
+        if self.user.must_change_password
+            && !matches!(access, Access::Public | Access::SignedIn | Access::Session)
+        {
             return Err(Error::PasswordChangeRequired);
         }
         match access {
             Access::Public | Access::SignedIn => Ok(()),
-            Access::Needs(permission) if self.may(permission) => Ok(()),
-            Access::Needs(permission) => Err(Error::Forbidden {
+            Access::Session if self.is_api_token() => Err(Error::SessionRequired),
+            Access::Session => Ok(()),
+            Access::Needs(permission) => self.require_permission(permission),
+        }
+    }
+
+    /// 403 unless the caller holds `permission`: for what a use case needs
+    /// beyond its entry in the table, such as `adjust` among movements.
+    pub fn require_permission(&self, permission: Permission) -> Result<()> {
+        if !self.user.role.grants_under(self.policy, permission) {
+            Err(Error::Forbidden {
                 permission,
                 role: self.user.role,
-            }),
+            })
+        } else if !self.scoped_for(permission) {
+            Err(Error::ScopeMissing {
+                scope: permission.scope(),
+                permission,
+            })
+        } else {
+            Ok(())
         }
     }
 
@@ -83,8 +129,11 @@ impl Principal {
 pub enum Access {
     /// Anyone, signed in or not (signing in).
     Public,
-    /// Any signed-in user.
+    /// Any signed-in user, by session or API token.
     SignedIn,
+    /// Any signed-in user, by a sign-in session: what an API token may
+    /// never do (change the password, manage sessions and tokens).
+    Session,
     /// A signed-in user holding the permission.
     Needs(Permission),
 }
@@ -94,7 +143,7 @@ impl Access {
     pub fn min_role(self) -> Option<Role> {
         match self {
             Self::Public => None,
-            Self::SignedIn => Some(Role::Viewer),
+            Self::SignedIn | Self::Session => Some(Role::Viewer),
             Self::Needs(permission) => Some(permission.min_role()),
         }
     }
@@ -132,7 +181,7 @@ macro_rules! use_cases {
 
 use_cases! {
     Login => "login", Public;
-    Logout => "logout", SignedIn;
+    Logout => "logout", Session;
     Me => "me", SignedIn;
     CreateUser => "create_user", Needs(UsersManage);
     ListUsers => "list_users", Needs(UsersManage);
@@ -142,9 +191,12 @@ use_cases! {
     ResetUserPassword => "reset_user_password", Needs(UsersManage);
     ListUserSessions => "list_user_sessions", Needs(UsersManage);
     EndUserSession => "end_user_session", Needs(UsersManage);
-    ChangeOwnPassword => "change_own_password", SignedIn;
-    ListMySessions => "list_my_sessions", SignedIn;
-    EndMySession => "end_my_session", SignedIn;
+    ChangeOwnPassword => "change_own_password", Session;
+    ListMySessions => "list_my_sessions", Session;
+    EndMySession => "end_my_session", Session;
+    CreateApiToken => "create_api_token", Session;
+    ListApiTokens => "list_api_tokens", Session;
+    RevokeApiToken => "revoke_api_token", Session;
     CreateItem => "create_item", Needs(ItemsWrite);
     GetItem => "get_item", Needs(InventoryRead);
     ListItems => "list_items", Needs(InventoryRead);
@@ -164,7 +216,7 @@ use_cases! {
     ListMovements => "list_movements", Needs(InventoryRead);
     ExportMovements => "export_movements", Needs(InventoryRead);
     ReverseMovement => "reverse_movement", Needs(StockMove);
-    PostStockCount => "post_stock_count", Needs(StockMove);
+    PostStockCount => "post_stock_count", Needs(StockAdjust);
     FollowEvents => "follow_events", Needs(InventoryRead);
     Dashboard => "dashboard", Needs(InventoryRead);
     CheckInvariants => "check_invariants", Needs(SystemInspect);
@@ -208,7 +260,24 @@ mod tests {
             email: None,
         }
         .into_user(inventory_core::now());
-        Principal::session(user, String::new(), Uuid::now_v7())
+        Principal::session(user, String::new(), Uuid::now_v7(), AccessPolicy::default())
+    }
+
+    #[test]
+    fn adjusting_needs_a_manager_unless_the_policy_lets_clerks() {
+        let clerk = principal(Role::Clerk);
+        assert!(clerk.require(UseCase::PostStockCount).is_err());
+        assert!(clerk.require_permission(Permission::StockAdjust).is_err());
+        assert!(clerk.require(UseCase::RecordMovement).is_ok());
+        assert!(principal(Role::Manager)
+            .require(UseCase::PostStockCount)
+            .is_ok());
+        let mut lenient = principal(Role::Clerk);
+        lenient.policy = AccessPolicy {
+            clerks_may_adjust: true,
+        };
+        assert!(lenient.require(UseCase::PostStockCount).is_ok());
+        assert!(!principal(Role::Viewer).may(Permission::StockAdjust));
     }
 
     #[test]
@@ -217,7 +286,10 @@ mod tests {
         p.user.must_change_password = true;
         for &use_case in UseCase::ALL {
             let allowed = p.require(use_case).is_ok();
-            let own = matches!(use_case.access(), Access::Public | Access::SignedIn);
+            let own = matches!(
+                use_case.access(),
+                Access::Public | Access::SignedIn | Access::Session
+            );
             assert_eq!(allowed, own, "{use_case:?}");
         }
         assert!(matches!(
@@ -255,8 +327,36 @@ mod tests {
     #[test]
     fn scopes_narrow_what_the_role_grants() {
         let mut p = principal(Role::Admin);
-        p.scopes = Some(vec![Permission::InventoryRead]);
+        p.scopes = Some(vec![Scope::Read]);
         assert!(p.require(UseCase::ListItems).is_ok());
-        assert!(p.require(UseCase::CreateItem).is_err());
+        assert!(matches!(
+            p.require(UseCase::CreateItem),
+            Err(Error::ScopeMissing {
+                scope: Scope::CatalogWrite,
+                permission: Permission::ItemsWrite
+            })
+        ));
+        // A token never manages tokens or passwords, whatever its scopes.
+        p.scopes = Some(Scope::ALL.to_vec());
+        assert!(matches!(
+            p.require(UseCase::CreateApiToken),
+            Err(Error::SessionRequired)
+        ));
+        assert!(p.require(UseCase::Me).is_ok());
+    }
+
+    #[test]
+    fn a_token_can_never_do_more_than_its_owners_role() {
+        let mut p = principal(Role::Clerk);
+        p.scopes = Some(Scope::ALL.to_vec());
+        for &use_case in UseCase::ALL {
+            if let Access::Needs(permission) = use_case.access() {
+                assert_eq!(
+                    p.require(use_case).is_ok(),
+                    Role::Clerk.grants(permission),
+                    "{use_case:?}"
+                );
+            }
+        }
     }
 }

@@ -161,6 +161,12 @@ fn value_key(id: Uuid) -> String {
     format!("inventory:item:{id}")
 }
 
+/// Failed sign-ins counted against a throttle key (`user:NAME`, `addr:IP`):
+/// a sorted set of attempts scored by their time in milliseconds.
+fn sign_in_key(key: &str) -> String {
+    format!("inventory:sign-in-failures:{key}")
+}
+
 fn cache_error(e: impl std::fmt::Display) {
     cache_errors(1, e);
 }
@@ -589,6 +595,69 @@ impl Redis {
         bounded(conn.incr::<_, _, u64>(SESSIONS_GEN_KEY, 1))
             .await
             .map(|_| ())
+    }
+
+    /// Per throttle key: failed sign-ins within `window_ms` before `now`,
+    /// and the oldest one's time (one round trip; old ones are dropped).
+    pub(crate) async fn recent_failures(
+        &self,
+        keys: &[&str],
+        now: i64,
+        window_ms: i64,
+    ) -> Result<Vec<(usize, Option<i64>)>, String> {
+        let mut conn = self.conn()?;
+        let mut pipe = redis::pipe();
+        for key in keys {
+            let key = sign_in_key(key);
+            pipe.zrembyscore(&key, "-inf", now - window_ms)
+                .ignore()
+                .zcard(&key)
+                .zrange_withscores(&key, 0, 0);
+        }
+        // Two answers per limit: the count, then the oldest (member, score).
+        let answers: Vec<redis::Value> = bounded(pipe.query_async(&mut conn)).await?;
+        answers
+            .chunks(2)
+            .map(|pair| {
+                let count: usize = redis::from_redis_value(&pair[0]).map_err(|e| e.to_string())?;
+                let oldest: Vec<(String, f64)> = pair
+                    .get(1)
+                    .map(redis::from_redis_value)
+                    .transpose()
+                    .map_err(|e| e.to_string())?
+                    .unwrap_or_default();
+                Ok((count, oldest.first().map(|(_, at)| *at as i64)))
+            })
+            .collect()
+    }
+
+    /// Counts a failed sign-in at `now` against each key; the sets expire
+    /// with the window.
+    pub(crate) async fn add_failure(
+        &self,
+        keys: &[&str],
+        now: i64,
+        window_ms: i64,
+    ) -> Result<(), String> {
+        let mut conn = self.conn()?;
+        // Unique per attempt, so that two at the same millisecond both count.
+        let member = format!("{now}-{}", Uuid::now_v7().simple());
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for key in keys {
+            let key = sign_in_key(key);
+            pipe.zadd(&key, &member, now)
+                .ignore()
+                .pexpire(&key, window_ms)
+                .ignore();
+        }
+        bounded(pipe.query_async::<()>(&mut conn)).await
+    }
+
+    /// Forgets a throttle key's failures.
+    pub(crate) async fn clear_failures(&self, key: &str) -> Result<(), String> {
+        let mut conn = self.conn()?;
+        bounded(conn.del::<_, ()>(sign_in_key(key))).await
     }
 
     /// Tells the other replicas that events were committed. Commits that

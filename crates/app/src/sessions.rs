@@ -12,6 +12,7 @@ use crate::cache::CachedItem;
 use crate::passwords;
 use crate::principal::{Principal, UseCase};
 use crate::redis::SessionStamp;
+use crate::throttle;
 use chrono::{Duration as ChronoDuration, Utc};
 use inventory_core::identity::{
     check_user_password, validate_username, ChangePassword, Session, SessionClient, SessionRecord,
@@ -47,10 +48,18 @@ impl App {
     ) -> Result<SignedIn> {
         self.traced(UseCase::Login, async {
             // No stored user has such a name or password: answer as for a wrong one.
+            // Throttled before anything is hashed, whether or not the user
+            // exists; every refusal below counts as a failure.
+            let limits = throttle::limits(username, client.addr.as_deref());
+            let redis = self.redis.as_ref();
+            self.sign_in_throttle.check(redis, &limits).await?;
             if validate_username(username).is_err() || password.len() > 1024 {
+                self.sign_in_throttle.failed(redis, &limits).await;
                 return Err(Error::InvalidCredentials);
             }
             let record = self.store.find_user(username).await?;
+            // An unknown user costs the same hashing as a known one, so the
+            // answer's timing does not tell them apart.
             let phc = record
                 .as_ref()
                 .map(|r| r.password_hash.clone())
@@ -58,8 +67,12 @@ impl App {
             let ok = passwords::verify_blocking(password, phc).await?;
             let record = match (ok, record) {
                 (true, Some(r)) if !r.user.disabled => r,
-                _ => return Err(Error::InvalidCredentials),
+                _ => {
+                    self.sign_in_throttle.failed(redis, &limits).await;
+                    return Err(Error::InvalidCredentials);
+                }
             };
+            self.sign_in_throttle.succeeded(redis, &limits).await;
             let token = passwords::new_token();
             let expires_at = Utc::now() + ChronoDuration::seconds(passwords::TOKEN_TTL_SECS);
             self.store
@@ -231,7 +244,7 @@ impl App {
                     Some(session) if session.expires_at > Utc::now() => {
                         let touched = last_touch(&session);
                         self.touch(&session, &touched);
-                        Ok(Principal::session(session.user, token_hash, session.id))
+                        Ok(Principal::from_record(&session, token_hash, self.policy))
                     }
                     _ => Err(Error::Unauthorized),
                 };
@@ -258,7 +271,7 @@ impl App {
             return Err(Error::Unauthorized);
         }
         self.touch(&session, &touched);
-        Ok(Principal::session(session.user, token_hash, session.id))
+        Ok(Principal::from_record(&session, token_hash, self.policy))
     }
 
     /// Records that a session is in use, at most once a minute per session

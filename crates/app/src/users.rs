@@ -227,6 +227,12 @@ impl App {
                 .set_password(id, &hash, true, EndSessions::All)
                 .await?;
             self.after_commit(Change::UserChanged).await;
+            // The new password is the way back in for a user locked out
+            // by their own failed sign-ins: it is not throttled.
+            let limits = crate::throttle::limits(&user.username, None);
+            self.sign_in_throttle
+                .succeeded(self.redis.as_ref(), &limits)
+                .await;
             Ok(PasswordReset {
                 user,
                 one_time_password: password,

@@ -37,9 +37,32 @@ impl Role {
         Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
-    /// Whether this role grants `permission`.
+    /// Whether this role grants `permission` (under the default policy).
     pub fn grants(self, permission: Permission) -> bool {
-        self >= permission.min_role()
+        self.grants_under(AccessPolicy::default(), permission)
+    }
+
+    /// Whether this role grants `permission` under `policy`.
+    pub fn grants_under(self, policy: AccessPolicy, permission: Permission) -> bool {
+        self >= policy.min_role(permission)
+    }
+}
+
+/// What a deployment changes in the table of [`Permission::min_role`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AccessPolicy {
+    /// `INVENTORY_CLERKS_MAY_ADJUST=true`: clerks may also adjust stock and
+    /// post counts (as before managers alone could).
+    pub clerks_may_adjust: bool,
+}
+
+impl AccessPolicy {
+    /// The least role that grants `permission` under this policy.
+    pub fn min_role(self, permission: Permission) -> Role {
+        match permission {
+            Permission::StockAdjust if self.clerks_may_adjust => Role::Clerk,
+            other => other.min_role(),
+        }
     }
 }
 
@@ -49,8 +72,11 @@ impl Role {
 pub enum Permission {
     /// Read items, stock, locations, the ledger and the change feed.
     InventoryRead,
-    /// Record stock movements (receive, issue, transfer, adjust) and reverse them.
+    /// Record stock movements (receive, issue, transfer) and reverse them.
     StockMove,
+    /// Correct stock: `adjust` movements and posting stock counts. Managers
+    /// by default; [`AccessPolicy::clerks_may_adjust`] extends it to clerks.
+    StockAdjust,
     /// Create, edit, archive and restore items (and change their SKU).
     ItemsWrite,
     /// Create and edit locations, and choose the default one.
@@ -74,9 +100,10 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 13] = [
         Self::InventoryRead,
         Self::StockMove,
+        Self::StockAdjust,
         Self::ItemsWrite,
         Self::LocationsWrite,
         Self::UsersManage,
@@ -97,7 +124,8 @@ impl Permission {
             | Self::ReservationsWrite
             | Self::SalesOrdersWrite
             | Self::PurchaseOrdersWrite => Role::Clerk,
-            Self::ItemsWrite
+            Self::StockAdjust
+            | Self::ItemsWrite
             | Self::LocationsWrite
             | Self::PurchaseOrdersSubmit
             | Self::OrdersCancel
@@ -110,6 +138,7 @@ impl Permission {
         match self {
             Self::InventoryRead => "inventory:read",
             Self::StockMove => "stock:move",
+            Self::StockAdjust => "stock:adjust",
             Self::ItemsWrite => "items:write",
             Self::LocationsWrite => "locations:write",
             Self::UsersManage => "users:manage",
@@ -120,6 +149,82 @@ impl Permission {
             Self::PurchaseOrdersSubmit => "purchase-orders:submit",
             Self::OrdersCancel => "orders:cancel",
             Self::PartiesWrite => "parties:write",
+        }
+    }
+}
+
+/// What an API token may be limited to: each scope covers some
+/// permissions, and a token may do what its scopes cover **and** its
+/// owner's role grants, checked at every request.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+pub enum Scope {
+    /// Read items, stock, locations, the ledger, orders and the change feed.
+    #[serde(rename = "read")]
+    Read,
+    /// Movements (adjustments too, where the role allows), counts and reservations.
+    #[serde(rename = "stock:write")]
+    StockWrite,
+    /// Sales and purchase orders: create, change, hold, confirm, ship, receive, cancel.
+    #[serde(rename = "orders:write")]
+    OrdersWrite,
+    /// Items, locations and parties.
+    #[serde(rename = "catalog:write")]
+    CatalogWrite,
+    /// Users, and the admin's checks (invariants).
+    #[serde(rename = "users:admin")]
+    UsersAdmin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 5] = [
+        Self::Read,
+        Self::StockWrite,
+        Self::OrdersWrite,
+        Self::CatalogWrite,
+        Self::UsersAdmin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::StockWrite => "stock:write",
+            Self::OrdersWrite => "orders:write",
+            Self::CatalogWrite => "catalog:write",
+            Self::UsersAdmin => "users:admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|scope| scope.as_str() == s)
+    }
+
+    /// Whether this scope covers `permission`.
+    pub fn covers(self, permission: Permission) -> bool {
+        permission.scope() == self
+    }
+
+    /// Whether `role` (under `policy`) grants anything this scope covers.
+    pub fn useful_to(self, role: Role, policy: AccessPolicy) -> bool {
+        Permission::ALL
+            .into_iter()
+            .any(|p| self.covers(p) && role.grants_under(policy, p))
+    }
+}
+
+impl Permission {
+    /// The one scope that covers this permission.
+    pub fn scope(self) -> Scope {
+        match self {
+            Self::InventoryRead => Scope::Read,
+            Self::StockMove | Self::StockAdjust | Self::ReservationsWrite => Scope::StockWrite,
+            Self::SalesOrdersWrite
+            | Self::PurchaseOrdersWrite
+            | Self::PurchaseOrdersSubmit
+            | Self::OrdersCancel => Scope::OrdersWrite,
+            Self::ItemsWrite | Self::LocationsWrite | Self::PartiesWrite => Scope::CatalogWrite,
+            Self::UsersManage | Self::SystemInspect => Scope::UsersAdmin,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! problem type (and the web UI to an HTML page with the same meaning);
 //! stores map constraint names to these variants.
 
-use crate::access::{Permission, Role};
+use crate::access::{Permission, Role, Scope};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -143,6 +143,10 @@ pub enum Error {
     /// A sign-in with a wrong username or password (never says which).
     #[error("the username or password is wrong")]
     InvalidCredentials,
+    /// Too many failed sign-ins for this username or from this address
+    /// lately: refused before the password is looked at.
+    #[error("too many failed sign-ins; try again in {retry_after} seconds")]
+    TooManyAttempts { retry_after: u64 },
     /// The caller signed in with a one-time password (an admin's reset)
     /// and must choose their own before anything else.
     #[error("change your password first: POST /api/v1/me/password")]
@@ -150,6 +154,16 @@ pub enum Error {
     /// A password change whose `current_password` is not the caller's.
     #[error("the current password is wrong")]
     WrongPassword,
+    /// An API token whose scopes do not cover the permission (its owner's
+    /// role would).
+    #[error("this needs an API token with the scope {}", .scope.as_str())]
+    ScopeMissing {
+        scope: Scope,
+        permission: Permission,
+    },
+    /// Something an API token may never do (its owner must sign in).
+    #[error("this needs a signed-in session, not an API token")]
+    SessionRequired,
     /// The caller is signed in but lacks the permission.
     #[error("this needs the permission {}", .permission.as_str())]
     Forbidden { permission: Permission, role: Role },

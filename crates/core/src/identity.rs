@@ -1,7 +1,7 @@
 //! Users, their roles and permissions (defined in [`crate::access`]), the
 //! password policy, and sessions as their owner sees them.
 
-pub use crate::access::{Permission, Role};
+pub use crate::access::{AccessPolicy, Permission, Role, Scope};
 use crate::error::{Error, FieldError, Result};
 use crate::validation::{blank_is_none, check_email, check_text, finish};
 use chrono::{DateTime, Utc};
@@ -167,6 +167,145 @@ pub struct SessionRecord {
     pub user: User,
     pub expires_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// For an API token: what it is limited to; `None` for a sign-in session.
+    pub scopes: Option<Vec<Scope>>,
+}
+
+/// The prefix of every API token's secret, so that secret scanners can
+/// recognise a leaked one.
+pub const API_TOKEN_PREFIX: &str = "inv_pat_";
+/// The longest an API token may live, and how long it lives unless asked.
+pub const API_TOKEN_MAX_DAYS: i64 = 366;
+pub const API_TOKEN_DEFAULT_DAYS: i64 = 90;
+
+/// An API token as its owner sees it; the secret is shown once, at creation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ApiToken {
+    pub id: Uuid,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Updated at most once a minute.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A new token with its secret, which is shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiTokenSecret {
+    #[serde(flatten)]
+    pub token: ApiToken,
+    /// The bearer token (`inv_pat_…`): copy it now; only its hash is kept,
+    /// so it cannot be shown again.
+    pub secret: String,
+}
+
+/// `POST /api/v1/me/tokens` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiToken {
+    /// What it is for (1-100 characters), to tell tokens apart.
+    pub name: String,
+    /// One or more of `read`, `stock:write`, `orders:write`,
+    /// `catalog:write`, `users:admin`.
+    #[schema(value_type = Vec<String>)]
+    pub scopes: Vec<String>,
+    /// When it stops working (RFC 3339, in the future, within 366 days);
+    /// 90 days from now when left out.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A valid token request, for the store.
+#[derive(Debug, Clone)]
+pub struct NewApiToken {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl CreateApiToken {
+    /// Checks the request for a token of a user with `role`: each scope
+    /// must be known and of use to that role (a viewer's `orders:write`
+    /// token could do nothing).
+    pub fn validate(
+        self,
+        role: Role,
+        policy: AccessPolicy,
+        now: DateTime<Utc>,
+    ) -> crate::error::Result<NewApiToken> {
+        use crate::error::FieldError;
+        let mut errors = Vec::new();
+        let name = self.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 100 {
+            errors.push(FieldError::new("name", "must be 1 to 100 characters"));
+        }
+        let mut scopes = Vec::new();
+        if self.scopes.is_empty() {
+            errors.push(FieldError::new(
+                "scopes",
+                "name at least one of read, stock:write, orders:write, catalog:write, users:admin",
+            ));
+        }
+        for (i, given) in self.scopes.iter().enumerate() {
+            match Scope::parse(given.trim()) {
+                None => errors.push(FieldError::new(
+                    format!("scopes[{i}]"),
+                    format!(
+                        "'{given}' is not a scope: use read, stock:write, orders:write, \
+                         catalog:write or users:admin"
+                    ),
+                )),
+                Some(scope) if !scope.useful_to(role, policy) => errors.push(FieldError::new(
+                    format!("scopes[{i}]"),
+                    format!(
+                        "your role ({}) grants nothing under {}",
+                        role.as_str(),
+                        scope.as_str()
+                    ),
+                )),
+                Some(scope) if !scopes.contains(&scope) => scopes.push(scope),
+                Some(_) => {}
+            }
+        }
+        scopes.sort();
+        let expires_at = self
+            .expires_at
+            .unwrap_or(now + chrono::Duration::days(API_TOKEN_DEFAULT_DAYS));
+        if expires_at <= now {
+            errors.push(FieldError::new("expires_at", "must be in the future"));
+        } else if expires_at > now + chrono::Duration::days(API_TOKEN_MAX_DAYS) {
+            errors.push(FieldError::new(
+                "expires_at",
+                format!("must be within {API_TOKEN_MAX_DAYS} days; make a new token then"),
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(crate::error::Error::Validation(errors));
+        }
+        Ok(NewApiToken {
+            name,
+            scopes,
+            created_at: now,
+            expires_at,
+        })
+    }
+}
+
+/// Scopes as the store keeps them: space-separated.
+pub fn scopes_to_text(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The store's text back into scopes (unknown words are dropped: a token
+/// never gains a scope it was not given).
+pub fn scopes_from_text(text: &str) -> Vec<Scope> {
+    text.split_whitespace().filter_map(Scope::parse).collect()
 }
 
 /// The least length of a password.

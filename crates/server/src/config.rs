@@ -5,6 +5,7 @@
 use crate::http::listener::{self, FileLimit, ListenerOptions};
 use crate::web::cookies::WebOptions;
 use clap::{Args, Parser, Subcommand};
+use inventory_core::identity::AccessPolicy;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -210,6 +211,14 @@ pub struct Settings {
         global = true
     )]
     pub trust_proxy: String,
+    /// Whether clerks may also adjust stock and post stock counts (by default only managers and admins may): true or false
+    #[arg(
+        long,
+        env = "INVENTORY_CLERKS_MAY_ADJUST",
+        default_value = "false",
+        global = true
+    )]
+    pub clerks_may_adjust: String,
 }
 
 /// A true/false setting; anything else is an error naming it.
@@ -268,6 +277,8 @@ pub struct Config {
     pub log_filter: String,
     pub admin_password: Option<Secret>,
     pub shutdown_timeout: Duration,
+    /// Changes to the permission table (`INVENTORY_CLERKS_MAY_ADJUST`).
+    pub policy: AccessPolicy,
     pub redis_url: Option<Secret>,
     pub cache_ttl: Duration,
     /// Bound on the process's cached item copies, in bytes.
@@ -529,6 +540,9 @@ impl Settings {
             log_filter: self.rust_log.clone(),
             admin_password,
             shutdown_timeout: Duration::from_secs(shutdown_secs),
+            policy: AccessPolicy {
+                clerks_may_adjust: flag("INVENTORY_CLERKS_MAY_ADJUST", &self.clerks_may_adjust)?,
+            },
         })
     }
 }

@@ -78,6 +78,7 @@ pub async fn build_app(config: &Config) -> Result<App, inventory_core::Error> {
         cache_ttl: config.cache_ttl,
         cache_max_bytes: config.cache_max_bytes,
         trace_use_cases: telemetry::traces_enabled(),
+        policy: config.policy,
     };
     let app = App::new(store, redis, options).await?;
     telemetry::spawn_metrics_upkeep();

@@ -667,6 +667,26 @@ impl IdentityStore for PgStore {
         self.write(move |conn| Box::pin(users::end_session(conn, user_id, session_id)))
             .await
     }
+
+    async fn create_api_token(
+        &self,
+        token_hash: &str,
+        user_id: Uuid,
+        token: &NewApiToken,
+    ) -> Result<ApiToken> {
+        let (token_hash, token) = (token_hash.to_owned(), token.clone());
+        self.write(move |conn| Box::pin(users::create_api_token(conn, token_hash, user_id, token)))
+            .await
+    }
+
+    async fn list_api_tokens(&self, user_id: Uuid) -> Result<Vec<ApiToken>> {
+        users::list_api_tokens(&self.pool, user_id).await
+    }
+
+    async fn revoke_api_token(&self, user_id: Uuid, token_id: Uuid) -> Result<String> {
+        self.write(move |conn| Box::pin(users::revoke_api_token(conn, user_id, token_id)))
+            .await
+    }
 }
 
 #[async_trait]

@@ -39,9 +39,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "users_access",
         include_str!("../migrations/0007_users_access.sql"),
     ),
+    (
+        8,
+        "api_tokens",
+        include_str!("../migrations/0008_api_tokens.sql"),
+    ),
 ];
 
-pub const LATEST_VERSION: i64 = 7;
+pub const LATEST_VERSION: i64 = 8;
 
 /// The advisory lock key that serialises migrations ("inventor" in ASCII).
 const MIGRATION_LOCK: i64 = 0x696e_7665_6e74_6f72;

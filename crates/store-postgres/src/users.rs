@@ -8,7 +8,8 @@ use crate::errors::db_error;
 use crate::rows::*;
 use chrono::{DateTime, Duration, Utc};
 use inventory_core::identity::{
-    Session, SessionClient, SessionRecord, User, UserPatch, UserQuery, UserRecord,
+    scopes_from_text, scopes_to_text, ApiToken, NewApiToken, Session, SessionClient, SessionRecord,
+    User, UserPatch, UserQuery, UserRecord,
 };
 use inventory_core::paging::Page;
 use inventory_core::store::EndSessions;
@@ -88,13 +89,19 @@ pub(crate) async fn count_enabled_admins(pool: &PgPool) -> Result<i64> {
         .map_err(db_error)
 }
 
+/// Ends a user's sessions: all of them, API tokens too; or, keeping the
+/// session with the token hash `keep` (the user's own password change),
+/// their other sign-in sessions only.
 async fn end_sessions(conn: &mut PgConnection, user_id: Uuid, keep: Option<&str>) -> Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+    let query = match keep {
+        None => sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id),
+        Some(keep) => sqlx::query(
+            "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2 AND kind = 'session'",
+        )
         .bind(user_id)
-        .bind(keep.unwrap_or_default())
-        .execute(conn)
-        .await
-        .map_err(db_error)?;
+        .bind(keep.to_owned()),
+    };
+    query.execute(conn).await.map_err(db_error)?;
     Ok(())
 }
 
@@ -193,7 +200,8 @@ pub(crate) async fn find_session(pool: &PgPool, token_hash: &str) -> Result<Opti
     let row = sqlx::query(
         "SELECT u.id, u.username, u.role, u.display_name, u.email, u.disabled, \
          u.must_change_password, u.created_at, u.updated_at, s.id AS session_id, \
-         s.expires_at, s.last_used_at FROM sessions s JOIN users u ON u.id = s.user_id \
+         s.expires_at, s.last_used_at, s.kind, s.scopes FROM sessions s \
+         JOIN users u ON u.id = s.user_id \
          WHERE s.token_hash = $1 AND s.expires_at > $2 AND NOT u.disabled",
     )
     .bind(token_hash)
@@ -202,11 +210,15 @@ pub(crate) async fn find_session(pool: &PgPool, token_hash: &str) -> Result<Opti
     .await
     .map_err(db_error)?;
     row.map(|r| {
+        let kind: String = get(&r, "kind")?;
+        let scopes: Option<String> = get(&r, "scopes")?;
         Ok(SessionRecord {
             id: get(&r, "session_id")?,
             user: user_from_row(&r)?,
             expires_at: get(&r, "expires_at")?,
             last_used_at: get(&r, "last_used_at")?,
+            scopes: (kind == "token")
+                .then(|| scopes_from_text(scopes.as_deref().unwrap_or_default())),
         })
     })
     .transpose()
@@ -245,7 +257,8 @@ fn session_from_row(r: &PgRow) -> Result<Session> {
 pub(crate) async fn list_sessions(pool: &PgPool, user_id: Uuid) -> Result<Vec<Session>> {
     let rows = sqlx::query(
         "SELECT id, created_at, last_used_at, expires_at, client_addr, user_agent FROM sessions \
-         WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC, id DESC",
+         WHERE user_id = $1 AND expires_at > $2 AND kind = 'session' \
+         ORDER BY created_at DESC, id DESC",
     )
     .bind(user_id)
     .bind(Utc::now())
@@ -260,13 +273,93 @@ pub(crate) async fn end_session(
     user_id: Uuid,
     session_id: Uuid,
 ) -> Result<String> {
-    let token_hash: Option<String> = sqlx::query_scalar(
-        "DELETE FROM sessions WHERE user_id = $1 AND id = $2 RETURNING token_hash",
+    delete_of_kind(conn, user_id, session_id, "session")
+        .await?
+        .ok_or(Error::NotFound("session"))
+}
+
+/// Deletes a user's session row of `kind` and returns its token hash.
+async fn delete_of_kind(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    id: Uuid,
+    kind: &str,
+) -> Result<Option<String>> {
+    sqlx::query_scalar(
+        "DELETE FROM sessions WHERE user_id = $1 AND id = $2 AND kind = $3 RETURNING token_hash",
     )
     .bind(user_id)
-    .bind(session_id)
+    .bind(id)
+    .bind(kind)
     .fetch_optional(conn)
     .await
+    .map_err(db_error)
+}
+
+pub(crate) async fn create_api_token(
+    conn: &mut PgConnection,
+    token_hash: String,
+    user_id: Uuid,
+    token: NewApiToken,
+) -> Result<ApiToken> {
+    let id = Uuid::now_v7();
+    let (created_at, expires_at) = (truncate(token.created_at), truncate(token.expires_at));
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, id, user_id, created_at, expires_at, kind, name, scopes) \
+         VALUES ($1, $2, $3, $4, $5, 'token', $6, $7)",
+    )
+    .bind(token_hash)
+    .bind(id)
+    .bind(user_id)
+    .bind(created_at)
+    .bind(expires_at)
+    .bind(&token.name)
+    .bind(scopes_to_text(&token.scopes))
+    .execute(conn)
+    .await
     .map_err(db_error)?;
-    token_hash.ok_or(Error::NotFound("session"))
+    Ok(ApiToken {
+        id,
+        name: token.name,
+        scopes: token.scopes,
+        created_at,
+        expires_at,
+        last_used_at: None,
+    })
+}
+
+pub(crate) async fn list_api_tokens(pool: &PgPool, user_id: Uuid) -> Result<Vec<ApiToken>> {
+    let rows = sqlx::query(
+        "SELECT id, name, scopes, created_at, last_used_at, expires_at FROM sessions \
+         WHERE user_id = $1 AND expires_at > $2 AND kind = 'token' \
+         ORDER BY created_at DESC, id DESC",
+    )
+    .bind(user_id)
+    .bind(Utc::now())
+    .fetch_all(pool)
+    .await
+    .map_err(db_error)?;
+    rows.iter()
+        .map(|r| {
+            let scopes: Option<String> = get(r, "scopes")?;
+            Ok(ApiToken {
+                id: get(r, "id")?,
+                name: get::<Option<String>>(r, "name")?.unwrap_or_default(),
+                scopes: scopes_from_text(scopes.as_deref().unwrap_or_default()),
+                created_at: get(r, "created_at")?,
+                expires_at: get(r, "expires_at")?,
+                last_used_at: get(r, "last_used_at")?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn revoke_api_token(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    token_id: Uuid,
+) -> Result<String> {
+    delete_of_kind(conn, user_id, token_id, "token")
+        .await?
+        .ok_or(Error::NotFound("API token"))
 }

@@ -37,9 +37,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "users_access",
         include_str!("../migrations/0007_users_access.sql"),
     ),
+    (
+        8,
+        "api_tokens",
+        include_str!("../migrations/0008_api_tokens.sql"),
+    ),
 ];
 
-pub const LATEST_VERSION: i64 = 7;
+pub const LATEST_VERSION: i64 = 8;
 
 pub(crate) fn run(conn: &mut Connection) -> Result<()> {
     run_to(conn, LATEST_VERSION)

@@ -5,7 +5,8 @@ use crate::errors::db_error;
 use crate::rows::*;
 use chrono::{DateTime, Duration, Utc};
 use inventory_core::identity::{
-    Session, SessionClient, SessionRecord, User, UserPatch, UserQuery, UserRecord,
+    scopes_from_text, scopes_to_text, ApiToken, NewApiToken, Session, SessionClient, SessionRecord,
+    User, UserPatch, UserQuery, UserRecord,
 };
 use inventory_core::paging::Page;
 use inventory_core::store::EndSessions;
@@ -107,11 +108,20 @@ pub(crate) fn count_enabled_admins(conn: &Connection) -> Result<i64> {
     .map_err(db_error)
 }
 
+/// Ends a user's sessions: all of them, API tokens too; or, keeping the
+/// session with the token hash `keep` (the user's own password change),
+/// their other sign-in sessions only.
 fn end_sessions(conn: &Connection, user_id: Uuid, keep: Option<&str>) -> Result<()> {
-    conn.execute(
-        "DELETE FROM sessions WHERE user_id = ?1 AND token_hash <> ?2",
-        params![user_id.to_string(), keep.unwrap_or_default()],
-    )
+    match keep {
+        None => conn.execute(
+            "DELETE FROM sessions WHERE user_id = ?1",
+            params![user_id.to_string()],
+        ),
+        Some(keep) => conn.execute(
+            "DELETE FROM sessions WHERE user_id = ?1 AND token_hash <> ?2 AND kind = 'session'",
+            params![user_id.to_string(), keep],
+        ),
+    }
     .map_err(db_error)?;
     Ok(())
 }
@@ -202,17 +212,22 @@ pub(crate) fn create_session(
 pub(crate) fn find_session(conn: &Connection, token_hash: &str) -> Result<Option<SessionRecord>> {
     let sql = "SELECT u.id, u.username, u.role, u.display_name, u.email, u.disabled, \
                u.must_change_password, u.created_at, u.updated_at, s.id AS session_id, \
-               s.expires_at, s.last_used_at FROM sessions s JOIN users u ON u.id = s.user_id \
+               s.expires_at, s.last_used_at, s.kind, s.scopes FROM sessions s \
+               JOIN users u ON u.id = s.user_id \
                WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.disabled = 0";
     conn.prepare_cached(sql)
         .and_then(|mut stmt| {
             stmt.query_row(params![token_hash, micros(Utc::now())], |r| {
                 Ok(user_from_row(r).and_then(|user| {
+                    let kind: String = get(r, "kind")?;
+                    let scopes: Option<String> = get(r, "scopes")?;
                     Ok(SessionRecord {
                         id: uuid(r, "session_id")?,
                         user,
                         expires_at: time(r, "expires_at")?,
                         last_used_at: opt_time(r, "last_used_at")?,
+                        scopes: (kind == "token")
+                            .then(|| scopes_from_text(scopes.as_deref().unwrap_or_default())),
                     })
                 }))
             })
@@ -236,7 +251,8 @@ pub(crate) fn list_sessions(conn: &Connection, user_id: Uuid) -> Result<Vec<Sess
     query_all(
         conn,
         "SELECT id, created_at, last_used_at, expires_at, client_addr, user_agent FROM sessions \
-         WHERE user_id = ?1 AND expires_at > ?2 ORDER BY created_at DESC, id DESC",
+         WHERE user_id = ?1 AND expires_at > ?2 AND kind = 'session' \
+         ORDER BY created_at DESC, id DESC",
         vec![
             SqlValue::Text(user_id.to_string()),
             SqlValue::Integer(micros(Utc::now())),
@@ -256,13 +272,81 @@ pub(crate) fn list_sessions(conn: &Connection, user_id: Uuid) -> Result<Vec<Sess
 }
 
 pub(crate) fn end_session(conn: &Connection, user_id: Uuid, session_id: Uuid) -> Result<String> {
-    let token_hash: Option<String> = conn
-        .query_row(
-            "DELETE FROM sessions WHERE user_id = ?1 AND id = ?2 RETURNING token_hash",
-            params![user_id.to_string(), session_id.to_string()],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(db_error)?;
-    token_hash.ok_or(Error::NotFound("session"))
+    delete_of_kind(conn, user_id, session_id, "session").ok_or(Error::NotFound("session"))?
+}
+
+/// Deletes a user's session row of `kind` and returns its token hash.
+fn delete_of_kind(
+    conn: &Connection,
+    user_id: Uuid,
+    id: Uuid,
+    kind: &str,
+) -> Option<Result<String>> {
+    conn.query_row(
+        "DELETE FROM sessions WHERE user_id = ?1 AND id = ?2 AND kind = ?3 RETURNING token_hash",
+        params![user_id.to_string(), id.to_string(), kind],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(db_error)
+    .transpose()
+}
+
+pub(crate) fn create_api_token(
+    conn: &Connection,
+    token_hash: &str,
+    user_id: Uuid,
+    token: &NewApiToken,
+) -> Result<ApiToken> {
+    let id = Uuid::now_v7();
+    conn.execute(
+        "INSERT INTO sessions (token_hash, id, user_id, created_at, expires_at, kind, name, scopes) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 'token', ?6, ?7)",
+        params![
+            token_hash,
+            id.to_string(),
+            user_id.to_string(),
+            micros(token.created_at),
+            micros(token.expires_at),
+            token.name,
+            scopes_to_text(&token.scopes)
+        ],
+    )
+    .map_err(db_error)?;
+    Ok(ApiToken {
+        id,
+        name: token.name.clone(),
+        scopes: token.scopes.clone(),
+        created_at: token.created_at,
+        expires_at: token.expires_at,
+        last_used_at: None,
+    })
+}
+
+pub(crate) fn list_api_tokens(conn: &Connection, user_id: Uuid) -> Result<Vec<ApiToken>> {
+    query_all(
+        conn,
+        "SELECT id, name, scopes, created_at, last_used_at, expires_at FROM sessions \
+         WHERE user_id = ?1 AND expires_at > ?2 AND kind = 'token' \
+         ORDER BY created_at DESC, id DESC",
+        vec![
+            SqlValue::Text(user_id.to_string()),
+            SqlValue::Integer(micros(Utc::now())),
+        ],
+        |r| {
+            let scopes: Option<String> = get(r, "scopes")?;
+            Ok(ApiToken {
+                id: uuid(r, "id")?,
+                name: get::<Option<String>>(r, "name")?.unwrap_or_default(),
+                scopes: scopes_from_text(scopes.as_deref().unwrap_or_default()),
+                created_at: time(r, "created_at")?,
+                expires_at: time(r, "expires_at")?,
+                last_used_at: opt_time(r, "last_used_at")?,
+            })
+        },
+    )
+}
+
+pub(crate) fn revoke_api_token(conn: &Connection, user_id: Uuid, token_id: Uuid) -> Result<String> {
+    delete_of_kind(conn, user_id, token_id, "token").ok_or(Error::NotFound("API token"))?
 }

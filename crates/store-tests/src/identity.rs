@@ -594,3 +594,71 @@ pub async fn sessions_are_listed_touched_and_ended(store: S) {
     assert_not_found(store.end_session(gus.id, g1.id).await);
     assert_eq!(store.list_sessions(gus.id).await.unwrap().len(), 1);
 }
+
+/// API tokens are sessions of their own kind: found with their scopes while
+/// unexpired, listed apart from sign-in sessions, revoked by their owner
+/// only, kept by the owner's own password change and ended by a reset.
+pub async fn api_tokens_are_found_with_scopes_until_they_expire_or_are_revoked(store: S) {
+    use inventory_core::identity::{NewApiToken, Scope};
+    let ivy = add_user(&store, "ivy", Role::Manager).await;
+    let jon = add_user(&store, "jon", Role::Manager).await;
+    let now = Utc::now();
+    let token = |name: &str, expires_at| NewApiToken {
+        name: name.into(),
+        scopes: vec![Scope::Read, Scope::CatalogWrite],
+        created_at: now,
+        expires_at,
+    };
+    let live = store
+        .create_api_token("t-live", ivy.id, &token("live", now + Duration::days(1)))
+        .await
+        .unwrap();
+    store
+        .create_api_token("t-old", ivy.id, &token("old", now - Duration::seconds(1)))
+        .await
+        .unwrap();
+    store
+        .create_session("s-ivy", ivy.id, now + Duration::hours(1), &client())
+        .await
+        .unwrap();
+
+    let found = store.find_session("t-live").await.unwrap().expect("live");
+    assert_eq!(found.id, live.id);
+    assert_eq!(found.user.id, ivy.id);
+    assert_eq!(found.scopes, Some(vec![Scope::Read, Scope::CatalogWrite]));
+    assert!(
+        store.find_session("t-old").await.unwrap().is_none(),
+        "expired"
+    );
+    let session = store.find_session("s-ivy").await.unwrap().expect("session");
+    assert_eq!(session.scopes, None, "a sign-in session has no scopes");
+
+    let tokens = store.list_api_tokens(ivy.id).await.unwrap();
+    assert_eq!(tokens.len(), 1, "the expired one is not listed");
+    assert_eq!(tokens[0].name, "live");
+    let sessions = store.list_sessions(ivy.id).await.unwrap();
+    assert_eq!(sessions.len(), 1, "tokens are not among sign-in sessions");
+    assert_not_found(store.end_session(ivy.id, live.id).await.map(|_| ()));
+
+    // The owner's own change keeps tokens; a reset ends them.
+    store
+        .set_password(ivy.id, "h2", false, EndSessions::AllBut("s-ivy"))
+        .await
+        .unwrap();
+    assert!(store.find_session("t-live").await.unwrap().is_some());
+    assert_not_found(store.revoke_api_token(jon.id, live.id).await.map(|_| ()));
+    assert_eq!(
+        store.revoke_api_token(ivy.id, live.id).await.unwrap(),
+        "t-live"
+    );
+    assert!(store.find_session("t-live").await.unwrap().is_none());
+    store
+        .create_api_token("t-again", ivy.id, &token("again", now + Duration::days(1)))
+        .await
+        .unwrap();
+    store
+        .set_password(ivy.id, "h3", true, EndSessions::All)
+        .await
+        .unwrap();
+    assert!(store.find_session("t-again").await.unwrap().is_none());
+}

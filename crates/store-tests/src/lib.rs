@@ -65,6 +65,7 @@ macro_rules! contract_tests {
             concurrent_disables_leave_an_enabled_admin,
             setting_a_password_ends_sessions,
             sessions_are_listed_touched_and_ended,
+            api_tokens_are_found_with_scopes_until_they_expire_or_are_revoked,
             sessions_lifecycle,
             purge_expired_removes_old_keys_and_sessions,
             events_follow_every_committed_change,

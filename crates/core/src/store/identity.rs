@@ -2,7 +2,8 @@
 
 use crate::error::Result;
 use crate::identity::{
-    Session, SessionClient, SessionRecord, User, UserPatch, UserQuery, UserRecord,
+    ApiToken, NewApiToken, Session, SessionClient, SessionRecord, User, UserPatch, UserQuery,
+    UserRecord,
 };
 use crate::paging::Page;
 use crate::store::idempotency::{Created, Idempotency};
@@ -13,9 +14,10 @@ use uuid::Uuid;
 /// What a password change does to the user's sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndSessions<'a> {
-    /// All of them (an admin's reset, the CLI).
+    /// All of them, API tokens too (an admin's reset, the CLI).
     All,
-    /// All but the one with this token hash (the user's own change).
+    /// All sign-in sessions but the one with this token hash (the user's
+    /// own change); API tokens stay.
     AllBut(&'a str),
 }
 
@@ -73,9 +75,24 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// Records that a session was used at `at`, unless it was recorded
     /// less than a minute before (callers write at most once a minute).
     async fn touch_session(&self, id: Uuid, at: DateTime<Utc>) -> Result<()>;
-    /// A user's unexpired sessions, newest first (`current` is false in each).
+    /// A user's unexpired sign-in sessions (not API tokens), newest first
+    /// (`current` is false in each).
     async fn list_sessions(&self, user_id: Uuid) -> Result<Vec<Session>>;
-    /// Ends one session of a user and returns its token hash (so that
-    /// caches can drop it); `not-found` when the user has no such session.
+    /// Ends one sign-in session of a user and returns its token hash (so
+    /// that caches can drop it); `not-found` when the user has no such
+    /// session.
     async fn end_session(&self, user_id: Uuid, session_id: Uuid) -> Result<String>;
+    /// Stores an API token of `user_id` (a session row of kind `token`,
+    /// found by `find_session` like any other, with its scopes).
+    async fn create_api_token(
+        &self,
+        token_hash: &str,
+        user_id: Uuid,
+        token: &NewApiToken,
+    ) -> Result<ApiToken>;
+    /// A user's unexpired API tokens, newest first.
+    async fn list_api_tokens(&self, user_id: Uuid) -> Result<Vec<ApiToken>>;
+    /// Revokes (deletes) one API token of a user and returns its hash;
+    /// `not-found` when the user has no such token.
+    async fn revoke_api_token(&self, user_id: Uuid, token_id: Uuid) -> Result<String>;
 }

@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         system::health, system::ready,
         v1::auth::login, v1::auth::logout, v1::auth::me, v1::auth::change_password,
         v1::auth::my_sessions, v1::auth::end_my_session,
+        v1::auth::create_token, v1::auth::my_tokens, v1::auth::revoke_token,
         v1::users::create_user, v1::users::list_users, v1::users::get_user,
         v1::users::patch_user, v1::users::reset_password, v1::users::list_user_sessions,
         v1::users::end_user_session,

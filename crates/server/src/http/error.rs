@@ -98,6 +98,14 @@ pub struct ProblemDoc {
     /// For an over-receipt: what the line still expects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outstanding: Option<i64>,
+    /// For throttled sign-ins (`too-many-attempts`): seconds until the next
+    /// attempt is looked at, as the `Retry-After` header says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+    /// For an API token refused for its scopes (`scope-missing`): the
+    /// scope it lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// The members some problems add to the four every problem has.
@@ -127,6 +135,10 @@ pub struct Members {
     pub action: Option<String>,
     /// For an over-receipt: what the line still expects.
     pub outstanding: Option<i64>,
+    /// For throttled sign-ins: seconds until the next attempt is looked at.
+    pub retry_after: Option<u64>,
+    /// For an API token refused for its scopes: the scope it lacks.
+    pub scope: Option<String>,
 }
 
 /// A problem, ready for either renderer.
@@ -300,6 +312,20 @@ fn domain_problem(e: Error) -> Problem {
             "Invalid credentials",
             "the username or password is wrong",
         ),
+        Error::TooManyAttempts { retry_after } => {
+            let mut p = problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-attempts",
+                "Too many sign-in attempts",
+                format!(
+                    "too many failed sign-ins for this username or from this address in the \
+                     last 15 minutes; try again in {retry_after} seconds (an admin can reset \
+                     the password meanwhile)"
+                ),
+            );
+            p.members.retry_after = Some(retry_after);
+            p
+        }
         Error::PasswordChangeRequired => problem(
             StatusCode::FORBIDDEN,
             "password-change-required",
@@ -332,6 +358,29 @@ fn domain_problem(e: Error) -> Problem {
             p.members.required_role = Some(permission.min_role());
             p
         }
+        Error::ScopeMissing { scope, permission } => {
+            let mut p = problem(
+                StatusCode::FORBIDDEN,
+                "scope-missing",
+                "Scope missing",
+                format!(
+                    "this API token's scopes do not cover the permission '{}': it needs the \
+                     scope '{}' (make a token with it at POST /api/v1/me/tokens)",
+                    permission.as_str(),
+                    scope.as_str()
+                ),
+            );
+            p.members.permission = Some(permission.as_str().to_owned());
+            p.members.scope = Some(scope.as_str().to_owned());
+            p
+        }
+        Error::SessionRequired => problem(
+            StatusCode::FORBIDDEN,
+            "session-required",
+            "Session required",
+            "an API token cannot do this (change a password, manage sessions or tokens): \
+             sign in with POST /api/v1/auth/login and use that session's token",
+        ),
         Error::PreconditionFailed => problem(
             StatusCode::PRECONDITION_FAILED,
             "precondition-failed",
@@ -481,6 +530,8 @@ impl Problem {
             required_role: self.members.required_role,
             action: self.members.action.clone(),
             outstanding: self.members.outstanding,
+            retry_after: self.members.retry_after,
+            scope: self.members.scope.clone(),
         }
     }
 
@@ -493,6 +544,10 @@ impl Problem {
             }
             StatusCode::SERVICE_UNAVAILABLE => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            }
+            StatusCode::TOO_MANY_REQUESTS => {
+                let seconds = self.members.retry_after.unwrap_or(1);
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
             _ => {}
         }

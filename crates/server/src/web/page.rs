@@ -34,6 +34,7 @@ pub struct Badge {
     pub username: String,
     pub role: &'static str,
     pub may_move: bool,
+    pub may_adjust: bool,
     pub may_manage_users: bool,
 }
 
@@ -73,6 +74,14 @@ impl Chrome {
     /// do; the use case checks again).
     pub fn may_move(&self) -> bool {
         self.user.as_ref().is_some_and(|u| u.may_move)
+    }
+
+    /// Whether the visitor may undo a movement of this kind (undoing an
+    /// adjustment is one).
+    pub fn may_reverse(&self, kind: &str) -> bool {
+        self.user
+            .as_ref()
+            .is_some_and(|u| u.may_move && (kind != "adjust" || u.may_adjust))
     }
 }
 

@@ -267,6 +267,7 @@ impl Visitor {
             username: user.username.clone(),
             role: user.role.as_str(),
             may_move: self.may(Permission::StockMove),
+            may_adjust: self.may(Permission::StockAdjust),
             may_manage_users: self.may(Permission::UsersManage),
         }
     }

@@ -6,7 +6,7 @@
 
 use crate::common::*;
 use inventory_app::{Access, UseCase};
-use inventory_core::identity::Role;
+use inventory_core::identity::{Role, Scope};
 use inventory_server::api::v1::ROUTES;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -57,6 +57,7 @@ fn body_for(use_case: UseCase, item_id: &str, ids: &Ids, n: usize) -> Option<Val
         UseCase::UpdateSalesOrder => json!({"reference": "walked"}),
         UseCase::HoldSalesOrder => json!({"minutes": 5}),
         UseCase::UpdateUser => json!({"display_name": "Walked"}),
+        UseCase::CreateApiToken => json!({"name": format!("walk {n}"), "scopes": ["read"]}),
         UseCase::ChangeOwnPassword => {
             json!({"current_password": VIEWER_PASSWORD, "new_password": "walk-viewer-passphrase-2"})
         }
@@ -198,6 +199,33 @@ async fn every_route_is_checked_against_the_permission_table() {
     }
     let token = |role: Role| tokens.iter().find(|(r, _)| *r == role).unwrap().1.clone();
 
+    // API tokens of the admin, one scope each.
+    let mut scoped = Vec::new();
+    for scope in Scope::ALL {
+        let made = app
+            .post(
+                "/api/v1/me/tokens",
+                json!({"name": format!("walk {}", scope.as_str()), "scopes": [scope.as_str()]}),
+            )
+            .await;
+        assert_eq!(made.status(), StatusCode::CREATED);
+        let made: Value = made.json().await.unwrap();
+        scoped.push((scope, made["secret"].as_str().unwrap().to_owned()));
+    }
+    // The revoke route's least role is a viewer: the token is theirs.
+    let to_revoke = app
+        .send(
+            Method::POST,
+            &viewer_token,
+            "/api/v1/me/tokens",
+            Some(json!({"name": "walk revoke", "scopes": ["read"]})),
+        )
+        .await;
+    let to_revoke = to_revoke.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
     for (n, (method, template, use_case)) in ROUTES.iter().enumerate() {
         let id = if template.starts_with("/api/v1/movements") {
             &movement_id
@@ -213,6 +241,8 @@ async fn every_route_is_checked_against_the_permission_table() {
             &target_id
         } else if template.starts_with("/api/v1/me/sessions") {
             &viewer_other_session
+        } else if template.starts_with("/api/v1/me/tokens") {
+            &to_revoke
         } else {
             &item_id
         };
@@ -275,6 +305,109 @@ async fn every_route_is_checked_against_the_permission_table() {
                 );
             }
         }
+        // The admin's API tokens: each scope gets through exactly where it
+        // covers the route's permission; none does what needs a session.
+        for (scope, secret) in &scoped {
+            let expected = match access {
+                Access::Public => continue,
+                Access::SignedIn => None,
+                Access::Session => Some(("/problems/session-required", None)),
+                Access::Needs(permission) if scope.covers(permission) => None,
+                Access::Needs(permission) => {
+                    Some(("/problems/scope-missing", Some(permission.scope().as_str())))
+                }
+            };
+            let res = call(secret.clone(), n + 2000).await;
+            match expected {
+                Some((kind, missing)) => {
+                    let p = problem(res, StatusCode::FORBIDDEN).await;
+                    assert_eq!(p["type"], kind, "{method} {path} with {scope:?}");
+                    if let Some(missing) = missing {
+                        assert_eq!(p["scope"], missing, "{method} {path} with {scope:?}");
+                    }
+                }
+                None => {
+                    let status = res.status();
+                    assert!(
+                        !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN),
+                        "{method} {path} with {scope:?}: {status} {}",
+                        res.text().await.unwrap_or_default()
+                    );
+                }
+            }
+        }
     }
     app.shutdown().await;
+}
+
+/// Adjustments (an `adjust` movement, alone or in a batch, the reversal of
+/// one, a posted count) need a manager; a clerk still receives and issues.
+/// `INVENTORY_CLERKS_MAY_ADJUST=true` lets clerks do both again.
+#[tokio::test]
+async fn adjusting_needs_a_manager_unless_clerks_may_adjust() {
+    for clerks_may_adjust in [false, true] {
+        let app = spawn_app_configured(|c| c.policy.clerks_may_adjust = clerks_may_adjust).await;
+        let item = app.create_item("ADJ-1").await;
+        let item_id = item["id"].as_str().unwrap().to_owned();
+        app.receive(&item_id, 10).await;
+        let (status, adjusted) = app
+            .movement(
+                json!({"item_id": item_id, "kind": "adjust", "quantity": -1, "reason": "broken"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let adjustment_id = adjusted["movement"]["id"].as_str().unwrap().to_owned();
+        let clerk = app.token_for("clerk").await;
+        let attempts = [
+            (
+                "/api/v1/movements".to_owned(),
+                json!({"item_id": item_id, "kind": "adjust", "quantity": -1, "reason": "broken"}),
+            ),
+            (
+                "/api/v1/movements/batch".to_owned(),
+                json!({"movements": [
+                    {"item_id": item_id, "kind": "issue", "quantity": 1},
+                    {"item_id": item_id, "kind": "adjust", "quantity": 2, "reason": "found"}
+                ]}),
+            ),
+            (
+                format!("/api/v1/movements/{adjustment_id}/reverse"),
+                json!({"reason": "miscounted"}),
+            ),
+            ("/api/v1/stock-counts".to_owned(), Value::Null),
+        ];
+        for (path, mut body) in attempts {
+            if body.is_null() {
+                // A count sheet read now: the ledger's head is its position.
+                let newest = app.get_json("/api/v1/movements?order=desc&limit=1").await;
+                let head = newest["movements"][0]["seq"].as_i64().unwrap();
+                body = json!({"as_of_seq": head, "lines": [{"item_id": item_id, "counted": 9}]});
+            }
+            let res = app.send(Method::POST, &clerk, &path, Some(body)).await;
+            let status = res.status();
+            let problem: Value = res.json().await.unwrap();
+            if clerks_may_adjust {
+                assert!(status.is_success(), "{path}: {status} {problem}");
+            } else {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {problem}");
+                assert_eq!(problem["permission"], "stock:adjust", "{path}");
+            }
+        }
+        // Plain movements stay a clerk's work either way.
+        let issued = app
+            .send(
+                Method::POST,
+                &clerk,
+                "/api/v1/movements",
+                Some(json!({"item_id": item_id, "kind": "issue", "quantity": 1})),
+            )
+            .await;
+        assert_eq!(issued.status(), StatusCode::CREATED);
+        if !clerks_may_adjust {
+            // 10 received, 1 adjusted away by the admin, 1 issued by the
+            // clerk: the refused requests wrote nothing.
+            let item = app.get_json(&format!("/api/v1/items/{item_id}")).await;
+            assert_eq!(item["on_hand"], 8);
+        }
+    }
 }

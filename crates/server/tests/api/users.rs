@@ -634,3 +634,321 @@ async fn the_web_sign_in_records_the_client_and_refuses_a_disabled_user() {
     assert!(token.is_none(), "no session for a disabled user");
     app.shutdown().await;
 }
+
+/// The status, the `Retry-After` header (seconds) and the problem type.
+async fn throttled(res: reqwest::Response) -> (StatusCode, Option<u64>, String) {
+    let status = res.status();
+    let retry = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let body: Value = res.json().await.unwrap();
+    (
+        status,
+        retry,
+        body["type"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn five_failed_sign_ins_close_a_username_known_or_not_and_a_reset_reopens_it() {
+    let app = spawn_app().await;
+    let erin = add(&app, "erin", "clerk").await;
+    for username in ["erin", "nobody-by-this-name"] {
+        for attempt in 1..=5 {
+            let res = sign_in(&app, username, "wrong-password-guess").await;
+            assert_eq!(
+                res.status(),
+                StatusCode::UNAUTHORIZED,
+                "{username} #{attempt}"
+            );
+        }
+        // The sixth is refused before the password is looked at: even the
+        // right one; and whether the user exists does not change the answer.
+        let (status, retry, kind) = throttled(sign_in(&app, username, PASSWORD).await).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{username}");
+        assert_eq!(kind, "/problems/too-many-attempts");
+        let retry = retry.expect("a Retry-After header");
+        assert!((1..=900).contains(&retry), "Retry-After {retry}");
+    }
+    // Another username from the same address still gets in.
+    add(&app, "frank", "viewer").await;
+    assert_eq!(
+        sign_in(&app, "frank", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    // An admin's reset gives erin a way back in at once.
+    let res = app
+        .post(&format!("/api/v1/users/{}/password", id(&erin)), json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let one_time: Value = res.json().await.unwrap();
+    let one_time = one_time["one_time_password"].as_str().unwrap();
+    assert_eq!(
+        sign_in(&app, "erin", one_time).await.status(),
+        StatusCode::OK
+    );
+    // The UI's sign-in form answers the same, as a page that says what to do.
+    let page = app
+        .client
+        .post(app.url("/login"))
+        .header("cookie", "inventory_login=form-token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("username=nobody-by-this-name&password=x&csrf=form-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(page.headers().contains_key("retry-after"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Too many failed sign-ins"), "{html}");
+}
+
+#[tokio::test]
+async fn twenty_failures_from_one_address_close_it_for_every_username() {
+    let app = spawn_app().await;
+    add(&app, "gina", "viewer").await;
+    for n in 0..20 {
+        let res = sign_in(&app, &format!("spray-{n}"), "wrong-password-guess").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "attempt {n}");
+    }
+    let (status, retry, kind) = throttled(sign_in(&app, "gina", PASSWORD).await).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(kind, "/problems/too-many-attempts");
+    assert!(retry.is_some());
+}
+
+/// With Redis, the failures counted by one replica close the username on
+/// the other.
+#[tokio::test]
+async fn failed_sign_ins_are_counted_across_replicas_through_redis() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = spawn_app_with_redis(test_database(dir_a.path()).await, &redis.url()).await;
+    let b = spawn_app_with_redis(test_database(dir_b.path()).await, &redis.url()).await;
+    let name = format!("shared-{}", uuid::Uuid::now_v7().simple());
+    for _ in 0..3 {
+        assert_eq!(
+            sign_in(&a, &name, "wrong-1").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    for _ in 0..2 {
+        assert_eq!(
+            sign_in(&b, &name, "wrong-2").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    for app in [&a, &b] {
+        let (status, _, kind) = throttled(sign_in(app, &name, "wrong-3").await).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(kind, "/problems/too-many-attempts");
+    }
+}
+
+async fn make_token(app: &TestApp, session: &str, body: Value) -> reqwest::Response {
+    app.send(Method::POST, session, "/api/v1/me/tokens", Some(body))
+        .await
+}
+
+#[tokio::test]
+async fn api_tokens_are_scoped_shown_once_narrowed_by_the_role_and_revoked_at_once() {
+    let app = spawn_app().await;
+    let hana = add(&app, "hana", "manager").await;
+    let session = app.login("hana", PASSWORD).await;
+
+    // Made with a session; the secret is shown once, prefixed for scanners.
+    let res = make_token(
+        &app,
+        &session,
+        json!({"name": "catalogue sync", "scopes": ["read", "catalog:write"]}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let made: Value = res.json().await.unwrap();
+    let secret = made["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("inv_pat_"), "{secret}");
+    assert_eq!(made["scopes"], json!(["read", "catalog:write"]));
+    let listed = app
+        .send(Method::GET, &session, "/api/v1/me/tokens", None)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(listed["tokens"][0]["name"], "catalogue sync");
+    assert!(
+        !listed.to_string().contains(&secret),
+        "the list holds no secret"
+    );
+    // Not among the sign-in sessions.
+    let sessions = app
+        .send(Method::GET, &session, "/api/v1/me/sessions", None)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(sessions["sessions"].as_array().unwrap().len(), 1);
+
+    // Used like a session's token, within its scopes.
+    let res = app
+        .send(
+            Method::POST,
+            &secret,
+            "/api/v1/items",
+            Some(json!({"sku": "TOK-1", "name": "Made by a token"})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let item: Value = res.json().await.unwrap();
+    let res = app
+        .send(
+            Method::POST,
+            &secret,
+            "/api/v1/reservations",
+            Some(json!({"item_id": item["id"], "quantity": 1})),
+        )
+        .await;
+    let p = problem(res, StatusCode::FORBIDDEN).await;
+    assert_eq!(p["type"], "/problems/scope-missing");
+    assert_eq!(p["scope"], "stock:write");
+    // A token never makes tokens or changes the password.
+    let res = make_token(&app, &secret, json!({"name": "x", "scopes": ["read"]})).await;
+    let p = problem(res, StatusCode::FORBIDDEN).await;
+    assert_eq!(p["type"], "/problems/session-required");
+
+    // Demoting the owner narrows the token at once: a clerk edits no items.
+    let res = app
+        .send(
+            Method::PATCH,
+            &app.admin_token,
+            &format!("/api/v1/users/{}", id(&hana)),
+            Some(json!({"role": "clerk"})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app
+        .send(
+            Method::POST,
+            &secret,
+            "/api/v1/items",
+            Some(json!({"sku": "TOK-2", "name": "Refused"})),
+        )
+        .await;
+    let p = problem(res, StatusCode::FORBIDDEN).await;
+    assert_eq!(p["type"], "/problems/forbidden");
+    assert_eq!(
+        app.send(Method::GET, &secret, "/api/v1/items", None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // Revoked: 401 at once.
+    let token_id = made["id"].as_str().unwrap();
+    let res = app
+        .send(
+            Method::DELETE,
+            &session,
+            &format!("/api/v1/me/tokens/{token_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.send(Method::GET, &secret, "/api/v1/items", None)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let res = app
+        .send(
+            Method::DELETE,
+            &session,
+            &format!("/api/v1/me/tokens/{token_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_token_request_names_what_is_wrong_and_disabling_the_owner_ends_their_tokens() {
+    let app = spawn_app().await;
+    let ida = add(&app, "ida", "viewer").await;
+    let session = app.login("ida", PASSWORD).await;
+    for (body, field) in [
+        (json!({"name": "x", "scopes": ["write"]}), "scopes[0]"),
+        (
+            json!({"name": "x", "scopes": ["orders:write"]}),
+            "scopes[0]",
+        ),
+        (json!({"name": "x", "scopes": []}), "scopes"),
+        (json!({"name": "", "scopes": ["read"]}), "name"),
+        (
+            json!({"name": "x", "scopes": ["read"], "expires_at": "2020-01-01T00:00:00Z"}),
+            "expires_at",
+        ),
+        (
+            json!({"name": "x", "scopes": ["read"], "expires_at": "2999-01-01T00:00:00Z"}),
+            "expires_at",
+        ),
+    ] {
+        let res = make_token(&app, &session, body.clone()).await;
+        let p = problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(p["errors"][0]["field"], field, "{body}");
+    }
+    let res = make_token(
+        &app,
+        &session,
+        json!({"name": "reader", "scopes": ["read"]}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let secret = res.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.send(Method::GET, &secret, "/api/v1/me", None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // The owner's own password change keeps their tokens.
+    let res = app
+        .send(
+            Method::POST,
+            &session,
+            "/api/v1/me/password",
+            Some(
+                json!({"current_password": PASSWORD, "new_password": "copper kettle morning rain"}),
+            ),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        app.send(Method::GET, &secret, "/api/v1/me", None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // Disabled: every token ends with the sessions.
+    let res = app
+        .send(
+            Method::PATCH,
+            &app.admin_token,
+            &format!("/api/v1/users/{}", id(&ida)),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        app.send(Method::GET, &secret, "/api/v1/me", None)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -90,6 +90,7 @@ pub fn test_config(database: DatabaseConfig) -> Config {
         database_url_file: None,
         redis_url_file: None,
         listener: ListenerOptions::default(),
+        policy: Default::default(),
     }
 }
 
@@ -119,6 +120,14 @@ pub async fn spawn_app_with_listener(listener: ListenerOptions) -> TestApp {
         .build()
         .unwrap();
     app
+}
+
+/// Starts the server with `change` applied to the test configuration.
+pub async fn spawn_app_configured(change: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = test_config(test_database(dir.path()).await);
+    change(&mut config);
+    spawn_configured(dir, config, None).await
 }
 
 async fn spawn_configured(

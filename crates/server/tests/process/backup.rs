@@ -80,7 +80,7 @@ fn split(text: &str) -> (Value, &str) {
 
 /// A shop's worth of history: locations, items (one archived, one edited,
 /// exact costs and odd attribute JSON), transfers between locations, an
-/// issue and an adjustment, a clerk who posts some of it, and their events.
+/// issue and an adjustment, a manager who posts some of it, and their events.
 async fn populate(app: &TestApp) {
     app.create_location("SHELF-A").await;
     app.create_location("SHELF-B").await;
@@ -112,7 +112,7 @@ async fn populate(app: &TestApp) {
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    let clerk = app.token_for("clerk").await;
+    let manager = app.token_for("manager").await;
     app.receive(&id(&bolt), 40).await;
     for body in [
         json!({"item_id": id(&bolt), "kind": "transfer", "quantity": 15, "to_location": "SHELF-A"}),
@@ -122,7 +122,7 @@ async fn populate(app: &TestApp) {
         json!({"item_id": id(&nut), "kind": "receive", "quantity": 9, "location": "SHELF-B"}),
     ] {
         let res = app
-            .send(Method::POST, &clerk, "/api/v1/movements", Some(body))
+            .send(Method::POST, &manager, "/api/v1/movements", Some(body))
             .await;
         assert_eq!(res.status(), StatusCode::CREATED);
     }

@@ -56,7 +56,15 @@ const STOCK_REFUSALS: &str =
 pub const BY_OPERATION: &[(&str, &[(u16, &str)])] = &[
     (
         "login",
-        &[(401, "Invalid credentials: the username or password is wrong")],
+        &[
+            (401, "Invalid credentials: the username or password is wrong"),
+            (
+                429,
+                "Too many failed sign-ins for this username (5) or from this address (20) in \
+                 15 minutes (`too-many-attempts`, with `retry_after`); refused before any \
+                 password is checked. Retry after `Retry-After` seconds",
+            ),
+        ],
     ),
     (
         "create_user",
@@ -233,19 +241,33 @@ fn problem_statuses(id: &str, method: &str, path: &str, op: &Operation) -> Vec<(
             "Unauthorized: no bearer token, or one that is not valid",
         );
     }
-    if let Some(Access::Needs(permission)) = use_case(method, path).map(|u| u.access()) {
-        if permission.min_role() > Role::Viewer {
+    match use_case(method, path).map(|u| u.access()) {
+        Some(Access::Needs(permission)) => {
+            let role = if permission.min_role() > Role::Viewer {
+                format!(
+                    "needs the permission `{}`, which the role {} and above have (`forbidden`); ",
+                    permission.as_str(),
+                    permission.min_role().as_str()
+                )
+            } else {
+                String::new()
+            };
             add(
                 403,
                 &format!(
-                    "Forbidden (`forbidden`): needs the permission `{}`, which the role {} and above have; \
+                    "Forbidden: {role}an API token needs the scope `{}` (`scope-missing`); \
                      or the caller signed in with a one-time password and must change it first \
                      (`password-change-required`)",
-                    permission.as_str(),
-                    permission.min_role().as_str()
+                    permission.scope().as_str()
                 ),
             );
         }
+        Some(Access::Session) => add(
+            403,
+            "Forbidden: an API token cannot do this; sign in and use the session's token \
+             (`session-required`)",
+        ),
+        _ => {}
     }
     if path.starts_with("/api/") {
         add(
@@ -393,7 +415,7 @@ fn problem_response(status: u16, reasons: &[String]) -> utoipa::openapi::Respons
                     .build(),
             );
         }
-        503 => {
+        429 | 503 => {
             response = response.header(
                 "Retry-After",
                 HeaderBuilder::new()
@@ -725,6 +747,12 @@ mod tests {
                 requested: 2,
             }
             .into(),
+            Error::TooManyAttempts { retry_after: 60 }.into(),
+            Error::ScopeMissing {
+                scope: inventory_core::identity::Scope::Read,
+                permission: inventory_core::identity::Permission::InventoryRead,
+            }
+            .into(),
         ];
         let mut seen = std::collections::BTreeSet::new();
         for error in errors {
@@ -776,6 +804,8 @@ mod tests {
             "required_role",
             "action",
             "outstanding",
+            "retry_after",
+            "scope",
         ] {
             assert!(
                 seen.contains(member),

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use inventory_app::App;
-use inventory_core::identity::{ChangePassword, User};
+use inventory_core::identity::{ApiToken, ApiTokenSecret, ChangePassword, CreateApiToken, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -115,5 +115,60 @@ pub async fn end_my_session(
 ) -> ApiResult<StatusCode> {
     let id = path_id(&id, "session")?;
     app.end_my_session(&caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/me/tokens` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<ApiToken>,
+}
+
+/// Makes an API token for the caller (with a sign-in session, not with a
+/// token): `scopes` limit it (`read`, `stock:write`, `orders:write`,
+/// `catalog:write`, `users:admin`), and it can never do more than the
+/// caller's role allows, checked at every request. The `secret` (prefixed
+/// `inv_pat_`) is in this answer only: only its hash is stored. Use it as
+/// `Authorization: Bearer <secret>`.
+#[utoipa::path(post, path = "/api/v1/me/tokens", tag = "auth", request_body(content = CreateApiToken,
+        example = json!({"name": "nightly stock export", "scopes": ["read"], "expires_at": "2027-03-01T00:00:00Z"})),
+    security(("bearer" = [])),
+    responses((status = 201, body = ApiTokenSecret)))]
+pub async fn create_token(
+    State(app): State<App>,
+    Caller(caller): Caller,
+    _query: ApiQuery<NoParams>,
+    body: ApiJson<CreateApiToken>,
+) -> ApiResult<(StatusCode, Json<ApiTokenSecret>)> {
+    let created = app.create_api_token(&caller, body.value).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// The caller's unexpired API tokens, newest first, with when each was
+/// last used; never their secrets.
+#[utoipa::path(get, path = "/api/v1/me/tokens", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = TokenList)))]
+pub async fn my_tokens(
+    State(app): State<App>,
+    Caller(caller): Caller,
+    _query: ApiQuery<NoParams>,
+) -> ApiResult<Json<TokenList>> {
+    let tokens = app.list_api_tokens(&caller).await?;
+    Ok(Json(TokenList { tokens }))
+}
+
+/// Revokes one of the caller's API tokens (404 for a token that is not
+/// theirs): it stops working at once, on every replica.
+#[utoipa::path(delete, path = "/api/v1/me/tokens/{id}", tag = "auth", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Token id")),
+    responses((status = 204, description = "The token is revoked")))]
+pub async fn revoke_token(
+    State(app): State<App>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    _query: ApiQuery<NoParams>,
+) -> ApiResult<StatusCode> {
+    let id = path_id(&id, "API token")?;
+    app.revoke_api_token(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -28,6 +28,9 @@ pub const ROUTES: &[(&str, &str, UseCase)] = &[
     ("GET", "/api/v1/me/sessions", UseCase::ListMySessions),
     ("DELETE", "/api/v1/me/sessions/{id}", UseCase::EndMySession),
     ("POST", "/api/v1/me/password", UseCase::ChangeOwnPassword),
+    ("POST", "/api/v1/me/tokens", UseCase::CreateApiToken),
+    ("GET", "/api/v1/me/tokens", UseCase::ListApiTokens),
+    ("DELETE", "/api/v1/me/tokens/{id}", UseCase::RevokeApiToken),
     ("POST", "/api/v1/users", UseCase::CreateUser),
     ("GET", "/api/v1/users", UseCase::ListUsers),
     ("GET", "/api/v1/users/{id}", UseCase::GetUser),
@@ -183,6 +186,11 @@ pub fn routes() -> Router<App> {
         .route("/api/v1/me/password", post(auth::change_password))
         .route("/api/v1/me/sessions", get(auth::my_sessions))
         .route("/api/v1/me/sessions/{id}", delete(auth::end_my_session))
+        .route(
+            "/api/v1/me/tokens",
+            post(auth::create_token).get(auth::my_tokens),
+        )
+        .route("/api/v1/me/tokens/{id}", delete(auth::revoke_token))
         .route(
             "/api/v1/users",
             post(users::create_user).get(users::list_users),

@@ -21,7 +21,7 @@ struct LoginPage {
     chrome: Chrome,
     /// This form's token, also in the sign-in cookie.
     token: String,
-    message: Option<&'static str>,
+    message: Option<String>,
     next: String,
     username: String,
 }
@@ -66,7 +66,7 @@ pub async fn form(
 /// The sign-in form with a fresh token, which the response's cookie holds too.
 fn login_page(
     status: StatusCode,
-    message: Option<&'static str>,
+    message: Option<String>,
     next: String,
     username: String,
     secure: bool,
@@ -130,7 +130,7 @@ pub async fn sign_in(
         // Forged, or a form left open past its hour: nothing is checked.
         return login_page(
             StatusCode::FORBIDDEN,
-            Some("This sign-in form had expired. Enter your username and password again."),
+            Some("This sign-in form had expired. Enter your username and password again.".into()),
             next,
             form.username,
             secure,
@@ -150,11 +150,30 @@ pub async fn sign_in(
         }
         Err(Error::InvalidCredentials) => login_page(
             StatusCode::UNAUTHORIZED,
-            Some("Wrong username or password. Check both and try again."),
+            Some("Wrong username or password. Check both and try again.".into()),
             next,
             form.username,
             secure,
         ),
+        Err(Error::TooManyAttempts { retry_after }) => {
+            let minutes = retry_after.div_ceil(60);
+            let message = format!(
+                "Too many failed sign-ins for this username or from this computer. \
+                 Try again in {minutes} minute{}, or ask an administrator to reset your password.",
+                if minutes == 1 { "" } else { "s" }
+            );
+            let mut response = login_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(message),
+                next,
+                form.username,
+                secure,
+            )?;
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after.into());
+            Ok(response)
+        }
         Err(e) => Err(e.into()),
     }
 }

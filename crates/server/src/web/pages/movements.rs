@@ -11,6 +11,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use inventory_app::{App, Outcome};
+use inventory_core::identity::Permission;
 use inventory_core::ledger::{CreateMovement, MovementKind};
 use inventory_core::{Error, FieldError};
 use serde::Deserialize;
@@ -115,7 +116,11 @@ fn page(
 ) -> MovementPage {
     MovementPage {
         chrome: visitor.chrome("Record stock", "record"),
-        kinds: KINDS.to_vec(),
+        // Adjusting is offered to those who may (managers, by default).
+        kinds: KINDS
+            .into_iter()
+            .filter(|(kind, _)| *kind != "adjust" || visitor.may(Permission::StockAdjust))
+            .collect(),
         kind: form.kind.clone().unwrap_or_else(|| "receive".to_owned()),
         fields,
         notice,
