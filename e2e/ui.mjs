@@ -747,6 +747,29 @@ async function main() {
     check((await text(page, "[role=alert]")).includes("last enabled administrator"), `the last admin stays: ${await text(page, "main")}`);
     check((await api("GET", "/api/v1/me", token)).body.role === "admin", "the admin is still an admin");
 
+    // The admin resets the new user's password (shown once) and disables them.
+    await submit(page, `Reset password of ${clerkName}`);
+    const oneTime = await page.getByLabel(`One-time password for ${clerkName}`).inputValue();
+    check((await api("GET", "/api/v1/me", clerkToken)).status === 401, "a reset ends the user's sessions");
+    const reset = await api("POST", "/api/v1/auth/login", null, { username: clerkName, password: oneTime });
+    check(reset.status === 200 && reset.body.user.must_change_password === true, "the one-time password signs in, to be changed");
+    await submit(page, `Disable ${clerkName}`);
+    check((await api("POST", "/api/v1/auth/login", null, { username: clerkName, password: oneTime })).status === 401, "a disabled user cannot sign in");
+
+    // Your account: an API token is shown once, reads, cannot write, and is revoked.
+    await page.goto(`${BASE}/account`);
+    await page.getByLabel("Name (required)").fill("e2e export");
+    await page.getByLabel(/^read:/).check();
+    await submit(page, "Make token");
+    const secret = await page.getByLabel(/Your new API token/).inputValue();
+    check(secret.startsWith("inv_pat_"), `the token's secret is shown: ${await text(page, "main")}`);
+    check((await api("GET", "/api/v1/items?limit=1", secret)).status === 200, "the token reads");
+    check((await api("POST", "/api/v1/items", secret, { sku: `TOKEN-${SUFFIX}`, name: "x" })).status === 403, "a read token cannot write");
+    await look(page, "account-token");
+    await submit(page, "Revoke e2e export");
+    check((await text(page, "[role=status]")).includes("revoked"), `the token is revoked: ${await text(page, "main")}`);
+    check((await api("GET", "/api/v1/items?limit=1", secret)).status === 401, "a revoked token stops working");
+
     // Sign out ends the session for the API too.
     const cookies = await context.cookies();
     const session = cookies.find((c) => c.name === "inventory_session");

@@ -485,10 +485,21 @@ impl Record {
 /// [`crate::Store::import`] takes them.
 pub type DumpRows = Box<dyn Iterator<Item = Result<(u64, Record)>> + Send>;
 
+/// What an export leaves out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportOptions {
+    /// No user rows (and so no password hashes): for handing data to
+    /// someone who must not get them. An import of such a file starts
+    /// without users: the first start then creates the admin from
+    /// `INVENTORY_ADMIN_PASSWORD`.
+    pub without_users: bool,
+}
+
 /// Writes an export: the header at once, then rows, then the end line.
 pub struct DumpWriter<W: Write> {
     out: W,
     counts: ExportCounts,
+    options: ExportOptions,
 }
 
 fn write_error(e: impl fmt::Display) -> Error {
@@ -496,7 +507,7 @@ fn write_error(e: impl fmt::Display) -> Error {
 }
 
 impl<W: Write> DumpWriter<W> {
-    pub fn start(mut out: W, backend: &str, schema: i64) -> Result<Self> {
+    pub fn start(mut out: W, backend: &str, schema: i64, options: ExportOptions) -> Result<Self> {
         let header = Record::Header(Header {
             format: FORMAT.to_owned(),
             version: VERSION,
@@ -509,12 +520,14 @@ impl<W: Write> DumpWriter<W> {
         Ok(Self {
             out,
             counts: ExportCounts::default(),
+            options,
         })
     }
 
     pub fn row(&mut self, record: &Record) -> Result<()> {
         let c = &mut self.counts;
         match record {
+            Record::User(_) if self.options.without_users => return Ok(()),
             Record::User(_) => c.users += 1,
             Record::Location(_) => c.locations += 1,
             Record::Item(_) => c.items += 1,
@@ -1098,7 +1111,7 @@ mod tests {
 
     fn sample() -> Vec<u8> {
         let mut out = Vec::new();
-        let mut w = DumpWriter::start(&mut out, "sqlite", 1).unwrap();
+        let mut w = DumpWriter::start(&mut out, "sqlite", 1, ExportOptions::default()).unwrap();
         let t = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
         let (item, loc) = (Uuid::now_v7(), Uuid::now_v7());
         w.row(&Record::Location(LocationRow {

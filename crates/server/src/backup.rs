@@ -9,7 +9,7 @@
 
 use crate::config::{Config, DatabaseConfig};
 use crate::startup::open_store;
-use inventory_core::dump::{self, ExportCounts};
+use inventory_core::dump::{self, ExportCounts, ExportOptions};
 use inventory_core::invariants::InvariantReport;
 use inventory_core::store::AdminStore;
 use inventory_core::{Error, Store};
@@ -120,14 +120,32 @@ fn publish(partial: &Path, output: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Creates `path` afresh, readable and writable by its owner only: backups
+/// and exports hold password hashes.
+fn create_private(path: &Path) -> Result<File, CliError> {
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    open.open(path)
+        .map_err(|e| CliError::Infra(format!("cannot create {}: {e}", path.display())))
+}
+
 /// Exports `store` to the file `output` (through a partial file).
-async fn export_to_file(store: &dyn Store, output: &Path) -> Result<ExportCounts, CliError> {
+async fn export_to_file(
+    store: &dyn Store,
+    output: &Path,
+    options: ExportOptions,
+) -> Result<ExportCounts, CliError> {
     refuse_existing(output)?;
     let partial = partial_path(output);
-    let file = File::create(&partial)
-        .map_err(|e| CliError::Infra(format!("cannot create {}: {e}", partial.display())))?;
+    let _ = std::fs::remove_file(&partial);
+    let file = create_private(&partial)?;
     let result = store
-        .export(Box::new(BufWriter::with_capacity(256 * 1024, file)))
+        .export(
+            Box::new(BufWriter::with_capacity(256 * 1024, file)),
+            options,
+        )
         .await
         .map_err(CliError::from)
         .and_then(|counts| publish(&partial, output).map(|()| counts));
@@ -137,14 +155,19 @@ async fn export_to_file(store: &dyn Store, output: &Path) -> Result<ExportCounts
     result
 }
 
-/// `inventory export [--output FILE]`: to standard output without a file.
-pub async fn export(config: &Config, output: Option<&Path>) -> Result<ExportCounts, CliError> {
+/// `inventory export [--output FILE] [--without-users]`: to standard
+/// output without a file.
+pub async fn export(
+    config: &Config,
+    output: Option<&Path>,
+    options: ExportOptions,
+) -> Result<ExportCounts, CliError> {
     let store = open_existing(config).await?;
     let counts = match output {
-        Some(path) => export_to_file(store.as_ref(), path).await?,
+        Some(path) => export_to_file(store.as_ref(), path, options).await?,
         None => {
             let out = BufWriter::with_capacity(256 * 1024, std::io::stdout());
-            store.export(Box::new(out)).await?
+            store.export(Box::new(out), options).await?
         }
     };
     tracing::info!(%counts, "export complete");
@@ -222,6 +245,8 @@ pub async fn backup(config: &Config, output: &Path) -> Result<(), CliError> {
             let store = SqliteStore::open(path, &opts).await?;
             let partial = partial_path(output);
             let _ = std::fs::remove_file(&partial);
+            // VACUUM INTO fills an empty file and keeps its mode.
+            drop(create_private(&partial)?);
             let result = store
                 .backup_into(&partial)
                 .await
@@ -235,7 +260,7 @@ pub async fn backup(config: &Config, output: &Path) -> Result<(), CliError> {
         }
         DatabaseConfig::Postgres { .. } => {
             let store = open_existing(config).await?;
-            let counts = export_to_file(store.as_ref(), output).await?;
+            let counts = export_to_file(store.as_ref(), output, ExportOptions::default()).await?;
             tracing::info!(%counts, output = %output.display(), "backup complete (export format)");
         }
     }

@@ -36,7 +36,7 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit
     Migrate,
-    /// Take a consistent online backup while the server keeps writing (SQLite: a copy of the database file; PostgreSQL: an export from one snapshot)
+    /// Take a consistent online backup while the server keeps writing (SQLite: a copy of the database file; PostgreSQL: an export from one snapshot). The file holds password hashes and is created readable by its owner only (mode 0600)
     Backup {
         /// File to write; it must not exist yet
         #[arg(long)]
@@ -48,11 +48,14 @@ pub enum Command {
         #[arg(long)]
         input: PathBuf,
     },
-    /// Write every user, location, item, stock balance, movement and event as a portable, versioned JSON Lines file, from one snapshot
+    /// Write every user, location, item, stock balance, movement and event as a portable, versioned JSON Lines file, from one snapshot. Users come with their password hashes: the file is created readable by its owner only (mode 0600); leave them out with --without-users
     Export {
         /// File to write (it must not exist yet); standard output when absent
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Leave users (and their password hashes) out; an import of the file starts without users, and the first start creates the admin from INVENTORY_ADMIN_PASSWORD
+        #[arg(long)]
+        without_users: bool,
     },
     /// Load an export into an empty database of either backend, all or nothing
     Import {

@@ -92,8 +92,16 @@ fn main() -> ExitCode {
             },
             Command::Backup { output } => finish(backup::backup(&config, &output).await),
             Command::Restore { input } => finish(backup::restore(&config, &input).await),
-            Command::Export { output } => {
-                finish(backup::export(&config, output.as_deref()).await.map(|_| ()))
+            Command::Export {
+                output,
+                without_users,
+            } => {
+                let options = inventory_core::dump::ExportOptions { without_users };
+                finish(
+                    backup::export(&config, output.as_deref(), options)
+                        .await
+                        .map(|_| ()),
+                )
             }
             Command::Import { input } => finish(backup::import(&config, &input).await.map(|_| ())),
             Command::Check => match backup::check(&config).await {

@@ -28,7 +28,11 @@ async fn each(
     Ok(())
 }
 
-pub(crate) async fn export(pool: &PgPool, out: Box<dyn Write + Send>) -> Result<ExportCounts> {
+pub(crate) async fn export(
+    pool: &PgPool,
+    out: Box<dyn Write + Send>,
+    options: ExportOptions,
+) -> Result<ExportCounts> {
     // Dropped without a commit, the transaction rolls back: it only read.
     let mut tx = pool.begin().await.map_err(db_error)?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -45,7 +49,7 @@ pub(crate) async fn export(pool: &PgPool, out: Box<dyn Write + Send>) -> Result<
             .fetch_one(&mut *tx)
             .await
             .map_err(db_error)?;
-    let mut w = DumpWriter::start(out, "postgres", schema)?;
+    let mut w = DumpWriter::start(out, "postgres", schema, options)?;
     let conn: &mut PgConnection = &mut tx;
     each(
         conn,

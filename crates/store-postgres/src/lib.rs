@@ -33,7 +33,7 @@ use chrono::{DateTime, Utc};
 use errors::{connection_lost, db_error, unavailable};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
-use inventory_core::dump::{DumpRows, ExportCounts};
+use inventory_core::dump::{DumpRows, ExportCounts, ExportOptions};
 use inventory_core::history::{DayFigure, Days, ValueHistory};
 use inventory_core::invariants::Violation;
 use inventory_core::model::*;
@@ -545,8 +545,12 @@ impl AdminStore for PgStore {
         Ok(found)
     }
 
-    async fn export(&self, out: Box<dyn std::io::Write + Send>) -> Result<ExportCounts> {
-        dump::export(&self.pool, out).await
+    async fn export(
+        &self,
+        out: Box<dyn std::io::Write + Send>,
+        options: ExportOptions,
+    ) -> Result<ExportCounts> {
+        dump::export(&self.pool, out, options).await
     }
 
     async fn import(&self, rows: DumpRows) -> Result<ExportCounts> {

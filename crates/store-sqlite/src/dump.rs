@@ -24,16 +24,24 @@ fn each(
     Ok(())
 }
 
-pub(crate) fn export(conn: &Connection, out: Box<dyn Write + Send>) -> Result<ExportCounts> {
+pub(crate) fn export(
+    conn: &Connection,
+    out: Box<dyn Write + Send>,
+    options: ExportOptions,
+) -> Result<ExportCounts> {
     // A deferred transaction: the first read fixes the snapshot that every
     // following read sees, whatever the writer commits meanwhile.
     conn.execute_batch("BEGIN").map_err(db_error)?;
-    let result = export_in(conn, out);
+    let result = export_in(conn, out, options);
     let _ = conn.execute_batch("COMMIT");
     result
 }
 
-fn export_in(conn: &Connection, out: Box<dyn Write + Send>) -> Result<ExportCounts> {
+fn export_in(
+    conn: &Connection,
+    out: Box<dyn Write + Send>,
+    options: ExportOptions,
+) -> Result<ExportCounts> {
     let schema: i64 = conn
         .query_row(
             "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
@@ -41,7 +49,7 @@ fn export_in(conn: &Connection, out: Box<dyn Write + Send>) -> Result<ExportCoun
             |r| r.get(0),
         )
         .map_err(db_error)?;
-    let mut w = DumpWriter::start(out, "sqlite", schema)?;
+    let mut w = DumpWriter::start(out, "sqlite", schema, options)?;
     each(
         conn,
         "SELECT id, username, password_hash, role, created_at, display_name, email, disabled, \

@@ -31,7 +31,7 @@ mod writes;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use errors::{db_error, unavailable};
-use inventory_core::dump::{DumpRows, ExportCounts};
+use inventory_core::dump::{DumpRows, ExportCounts, ExportOptions};
 use inventory_core::history::{DayFigure, Days, ValueHistory};
 use inventory_core::invariants::Violation;
 use inventory_core::model::*;
@@ -435,8 +435,13 @@ impl AdminStore for SqliteStore {
         self.read(|conn| in_snapshot(conn, invariants::check)).await
     }
 
-    async fn export(&self, out: Box<dyn std::io::Write + Send>) -> Result<ExportCounts> {
-        self.read(move |conn| dump::export(conn, out)).await
+    async fn export(
+        &self,
+        out: Box<dyn std::io::Write + Send>,
+        options: ExportOptions,
+    ) -> Result<ExportCounts> {
+        self.read(move |conn| dump::export(conn, out, options))
+            .await
     }
 
     async fn import(&self, rows: DumpRows) -> Result<ExportCounts> {

@@ -2,7 +2,7 @@
 //! build and apply domain values, and the imports the area modules use.
 
 pub(crate) use chrono::{DateTime, Duration, Utc};
-pub(crate) use inventory_core::dump::{self, ExportCounts};
+pub(crate) use inventory_core::dump::{self, ExportCounts, ExportOptions};
 pub(crate) use inventory_core::error::ConflictKind;
 pub(crate) use inventory_core::model::*;
 pub(crate) use inventory_core::money::format_unit_cost;

@@ -118,6 +118,7 @@ macro_rules! contract_tests {
         $crate::contract_tests!(@pair $factory;
             export_import_round_trip,
             failed_import_writes_nothing,
+            an_export_without_users_holds_no_user_and_imports,
         );
     };
     (@pair $factory:expr; $($name:ident),* $(,)?) => {

@@ -19,8 +19,15 @@ impl std::io::Write for SharedBuf {
 }
 
 async fn export_text(store: &S) -> (ExportCounts, String) {
+    export_text_with(store, ExportOptions::default()).await
+}
+
+async fn export_text_with(store: &S, options: ExportOptions) -> (ExportCounts, String) {
     let buf = SharedBuf::default();
-    let counts = store.export(Box::new(buf.clone())).await.expect("export");
+    let counts = store
+        .export(Box::new(buf.clone()), options)
+        .await
+        .expect("export");
     let bytes = buf.0.lock().unwrap().clone();
     (counts, String::from_utf8(bytes).expect("UTF-8"))
 }
@@ -418,4 +425,26 @@ pub async fn failed_import_writes_nothing(source: S, target: S) {
         .await
         .expect("import after failures");
     assert_eq!(target.count_users().await.unwrap(), 2);
+}
+
+/// `--without-users`: no user row and no password hash in the file, the
+/// counts say so, and the file imports (into a database without users).
+pub async fn an_export_without_users_holds_no_user_and_imports(source: S, target: S) {
+    populate(&source).await;
+    let options = ExportOptions {
+        without_users: true,
+    };
+    let (counts, text) = export_text_with(&source, options).await;
+    assert_eq!(counts.users, 0);
+    assert!(counts.movements > 0 && counts.items > 0, "{counts:?}");
+    assert!(
+        !text.contains("\"type\":\"user\""),
+        "a user row was written"
+    );
+    assert!(!text.contains("argon2"), "a password hash was written");
+    let rows = inventory_core::dump::rows(std::io::Cursor::new(text.into_bytes()));
+    let imported = target.import(rows).await.expect("import");
+    assert_eq!(imported.users, 0);
+    assert_eq!(imported.movements, counts.movements);
+    assert_eq!(target.count_users().await.unwrap(), 0);
 }

@@ -1,7 +1,7 @@
 //! Operating the store: health, connections, housekeeping, and moving a
 //! whole database in and out (crate::dump).
 
-use crate::dump::{DumpRows, ExportCounts};
+use crate::dump::{DumpRows, ExportCounts, ExportOptions};
 use crate::error::Result;
 use crate::invariants::Violation;
 use crate::store::idempotency::StoredResponse;
@@ -50,7 +50,11 @@ pub trait AdminStore: Send + Sync + 'static {
     /// Writes every user, location, item, stock balance, movement and event
     /// to `out` in the export format, from one consistent snapshot taken
     /// while writes go on (rows are streamed, not held in memory).
-    async fn export(&self, out: Box<dyn std::io::Write + Send>) -> Result<ExportCounts>;
+    async fn export(
+        &self,
+        out: Box<dyn std::io::Write + Send>,
+        options: ExportOptions,
+    ) -> Result<ExportCounts>;
     /// Loads rows of a validated export into an empty database (no users,
     /// items, movements or events; at most the one location it was born
     /// with, which the file's locations replace) in one transaction: all or

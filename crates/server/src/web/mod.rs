@@ -129,6 +129,22 @@ pub fn routes(options: cookies::WebOptions) -> Router<App> {
         )
         .route("/users", get(pages::users::list).post(pages::users::create))
         .route("/users/{id}/role", post(pages::users::change_role))
+        .route(
+            "/users/{id}/reset-password",
+            post(pages::users::reset_password),
+        )
+        .route("/users/{id}/{action}", post(pages::users::set_disabled))
+        .route("/account", get(pages::account::show))
+        .route("/account/password", post(pages::account::change_password))
+        .route(
+            "/account/sessions/{id}/end",
+            post(pages::account::end_session),
+        )
+        .route("/account/tokens", post(pages::account::create_token))
+        .route(
+            "/account/tokens/{id}/revoke",
+            post(pages::account::revoke_token),
+        )
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::Extension(options))
         .layer(axum::middleware::from_fn(page::finish_page))

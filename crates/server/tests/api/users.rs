@@ -952,3 +952,202 @@ async fn a_token_request_names_what_is_wrong_and_disabling_the_owner_ends_their_
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// Posts a UI form as the session `token` (its cookie and CSRF token).
+async fn ui_post(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let csrf = inventory_server::web::session::csrf_token(token);
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(app.url(path))
+        .header("cookie", format!("inventory_session={token}"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The secret in the page's `readonly` field `id`.
+fn shown_secret(html: &str, id: &str) -> String {
+    let start = html
+        .find(&format!("id=\"{id}\""))
+        .expect("the secret's field");
+    let value = &html[start..];
+    let value = &value[value.find("value=\"").unwrap() + 7..];
+    value[..value.find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn the_account_page_makes_a_token_shown_once_and_revokes_it() {
+    let app = spawn_app().await;
+    add(&app, "lou", "clerk").await;
+    let session = app.login("lou", PASSWORD).await;
+    let page = ui_post(
+        &app,
+        &session,
+        "/account/tokens",
+        &[
+            ("name", "scanner"),
+            ("scope_read", "read"),
+            ("scope_stock_write", "stock:write"),
+            ("days", "30"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    let secret = shown_secret(&html, "new-secret");
+    assert!(secret.starts_with("inv_pat_"), "{secret}");
+    assert!(html.contains("shown only this once"));
+    assert_eq!(
+        app.send(Method::GET, &secret, "/api/v1/items", None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // The page lists it afterwards without the secret.
+    let html = app
+        .client
+        .get(app.url("/account"))
+        .header("cookie", format!("inventory_session={session}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("scanner") && html.contains("read, stock:write"),
+        "{html}"
+    );
+    assert!(!html.contains(&secret));
+    // No scope chosen: the form says so and keeps the name.
+    let refused = ui_post(
+        &app,
+        &session,
+        "/account/tokens",
+        &[("name", "nothing"), ("days", "30")],
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("name at least one of read"), "{html}");
+    assert!(html.contains("value=\"nothing\""));
+    // Revoked from the page.
+    let tokens = app
+        .send(Method::GET, &session, "/api/v1/me/tokens", None)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let token_id = tokens["tokens"][0]["id"].as_str().unwrap().to_owned();
+    let res = ui_post(
+        &app,
+        &session,
+        &format!("/account/tokens/{token_id}/revoke"),
+        &[],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.send(Method::GET, &secret, "/api/v1/items", None)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // The password form: a wrong current password is said so, nothing changes.
+    let res = ui_post(
+        &app,
+        &session,
+        "/account/password",
+        &[
+            ("current_password", "not-my-password"),
+            ("new_password", "velvet harbor thunder pine"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = ui_post(
+        &app,
+        &session,
+        "/account/password",
+        &[
+            ("current_password", PASSWORD),
+            ("new_password", "velvet harbor thunder pine"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        sign_in(&app, "lou", "velvet harbor thunder pine")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn the_users_page_disables_enables_and_resets_a_user() {
+    let app = spawn_app().await;
+    let mia = add(&app, "mia", "viewer").await;
+    let mia_session = app.login("mia", PASSWORD).await;
+    let admin = app.admin_token.clone();
+    let res = ui_post(&app, &admin, &format!("/users/{}/disable", id(&mia)), &[]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.send(Method::GET, &mia_session, "/api/v1/me", None)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        sign_in(&app, "mia", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let res = ui_post(&app, &admin, &format!("/users/{}/enable", id(&mia)), &[]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        sign_in(&app, "mia", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    let page = ui_post(
+        &app,
+        &admin,
+        &format!("/users/{}/reset-password", id(&mia)),
+        &[],
+    )
+    .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let one_time = shown_secret(&page.text().await.unwrap(), "one-time");
+    let res = sign_in(&app, "mia", &one_time).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["user"]["must_change_password"], true);
+    // The last admin cannot disable themself from the page either.
+    let me = app.get_json("/api/v1/me").await;
+    let res = ui_post(
+        &app,
+        &admin,
+        &format!("/users/{}/disable", me["id"].as_str().unwrap()),
+        &[],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    // Only admins reach these forms: a manager's post is refused, mia stays enabled.
+    add(&app, "ned", "manager").await;
+    let ned = app.login("ned", PASSWORD).await;
+    let res = ui_post(&app, &ned, &format!("/users/{}/disable", id(&mia)), &[]).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        sign_in(&app, "mia", &one_time).await.status(),
+        StatusCode::OK
+    );
+}

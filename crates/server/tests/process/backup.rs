@@ -394,6 +394,33 @@ async fn sqlite_backup_while_writing_restores_consistently() {
     let backup = files.join("backup.db");
     let posted = backup_while_writing(&app, &live, &backup).await;
 
+    // The backup holds password hashes: only its owner may read it.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "backup mode {mode:o}");
+    // So does an export, unless users are left out.
+    let exported = files.join("export.jsonl");
+    ok(&live, &["export", "--output", exported.to_str().unwrap()]).await;
+    let mode = std::fs::metadata(&exported).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "export mode {mode:o}");
+    assert!(std::fs::read_to_string(&exported)
+        .unwrap()
+        .contains("\"type\":\"user\""));
+    let without = files.join("without-users.jsonl");
+    ok(
+        &live,
+        &[
+            "export",
+            "--without-users",
+            "--output",
+            without.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let text = std::fs::read_to_string(&without).unwrap();
+    assert!(!text.contains("\"type\":\"user\"") && !text.contains("argon2"));
+    assert!(text.contains("\"type\":\"movement\""));
+
     // An existing output is refused; so is a restore over a database in use.
     let out = cli(&live, &["backup", "--output", backup.to_str().unwrap()]).await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

@@ -1,6 +1,7 @@
 //! One module per page area; each handler calls the application's use
 //! cases and renders a template from `templates/` of the same name.
 
+pub mod account;
 pub mod counts;
 pub mod dashboard;
 pub mod delivery;

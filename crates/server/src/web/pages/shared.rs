@@ -95,6 +95,15 @@ impl Field {
         }
     }
 
+    /// The password the user has now: hidden, offered by a password manager.
+    pub fn current_password(name: &'static str, label: &'static str) -> Self {
+        Self {
+            input_type: "password",
+            autocomplete: "current-password",
+            ..Self::text(name, label, "")
+        }
+    }
+
     pub fn hint(mut self, hint: &'static str) -> Self {
         self.hint = Some(hint);
         self

@@ -24,6 +24,7 @@ pub struct UserRow {
     pub username: String,
     pub role: &'static str,
     pub since: String,
+    pub disabled: bool,
 }
 
 impl From<&User> for UserRow {
@@ -33,6 +34,7 @@ impl From<&User> for UserRow {
             username: u.username.clone(),
             role: u.role.as_str(),
             since: u.created_at.format("%Y-%m-%d").to_string(),
+            disabled: u.disabled,
         }
     }
 }
@@ -51,6 +53,8 @@ struct UsersPage {
     list_problem: Option<String>,
     /// A refused new user, shown above its form.
     problem: Option<String>,
+    /// After a reset: whose password, and the one-time password, shown once.
+    reset: Option<(String, String)>,
 }
 
 #[derive(Deserialize, Default)]
@@ -141,6 +145,7 @@ async fn page(
             notice,
             list_problem,
             problem,
+            reset: None,
         },
     ))
 }
@@ -243,5 +248,78 @@ pub async fn change_role(
         None,
     )
     .await?;
+    render(status, &page)
+}
+
+/// `POST /users/{id}/disable` and `/enable`: a disabled user cannot sign
+/// in, and their sessions and tokens end at once.
+pub async fn set_disabled(
+    State(app): State<App>,
+    Path((id, action)): Path<(String, String)>,
+    form: CsrfForm<super::shared::NoFields>,
+) -> Result<Response, WebError> {
+    let visitor = form.visitor;
+    let id = Uuid::parse_str(&id).map_err(|_| WebError::from(Error::NotFound("user")))?;
+    let disabled = match action.as_str() {
+        "disable" => true,
+        "enable" => false,
+        _ => return Err(Error::NotFound("page").into()),
+    };
+    let patch = inventory_core::identity::UserPatch {
+        disabled: Some(Some(disabled)),
+        ..Default::default()
+    };
+    let outcome = app
+        .update_user(
+            &visitor.principal,
+            id,
+            patch,
+            inventory_app::items::IfMatch::Any,
+        )
+        .await;
+    let refusal = match outcome {
+        Ok(user) => return Ok(saved(&user.username)),
+        Err(e) => form_refusal(e)?,
+    };
+    let refusals = Refusals {
+        list: Some(refusal),
+        new_user: None,
+    };
+    let (status, page) = page(
+        &app,
+        &visitor,
+        None,
+        &NewUserForm::default(),
+        refusals,
+        None,
+    )
+    .await?;
+    render(status, &page)
+}
+
+/// `POST /users/{id}/reset-password`: a one-time password, shown once on
+/// the page; the user must choose their own at the next sign-in.
+pub async fn reset_password(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    form: CsrfForm<super::shared::NoFields>,
+) -> Result<Response, WebError> {
+    let visitor = form.visitor;
+    let id = Uuid::parse_str(&id).map_err(|_| WebError::from(Error::NotFound("user")))?;
+    let reset = app.reset_user_password(&visitor.principal, id).await?;
+    let refusals = Refusals {
+        list: None,
+        new_user: None,
+    };
+    let (status, mut page) = page(
+        &app,
+        &visitor,
+        None,
+        &NewUserForm::default(),
+        refusals,
+        None,
+    )
+    .await?;
+    page.reset = Some((reset.user.username, reset.one_time_password));
     render(status, &page)
 }
