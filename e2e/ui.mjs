@@ -759,7 +759,7 @@ async function main() {
     // Your account: an API token is shown once, reads, cannot write, and is revoked.
     await page.goto(`${BASE}/account`);
     await page.getByLabel("Name (required)").fill("e2e export");
-    await page.getByLabel(/^read:/).check();
+    await page.getByRole("checkbox", { name: /read: see/ }).check();
     await submit(page, "Make token");
     const secret = await page.getByLabel(/Your new API token/).inputValue();
     check(secret.startsWith("inv_pat_"), `the token's secret is shown: ${await text(page, "main")}`);
