@@ -27,7 +27,7 @@ pub fn router(app: App, with_metrics: bool) -> Router {
 /// [`router`] with the UI's cookie settings.
 pub fn router_with(app: App, with_metrics: bool, web_options: WebOptions) -> Router {
     let mut routes = api::v1::routes()
-        .merge(web::routes(web_options))
+        .merge(web::routes(app.clone(), web_options))
         .route("/health", get(api::system::health))
         .route("/ready", get(api::system::ready))
         .merge(SwaggerUi::new("/docs").url("/api/openapi.json", api::openapi::ApiDoc::openapi()));

@@ -25,9 +25,97 @@ pub const UI_ONLY_USE_CASES: &[UseCase] = &[
     UseCase::ChangeUserRole,
 ];
 
+/// Every form the UI posts: path template and the use case it runs. A
+/// test walks them for every role against the permission table, and fails
+/// when the router has a form that is not here.
+pub const UI_FORMS: &[(&str, UseCase)] = &[
+    ("/login", UseCase::Login),
+    ("/logout", UseCase::Logout),
+    ("/items/import", UseCase::ImportItems),
+    ("/items/new", UseCase::CreateItem),
+    ("/items/{id}/edit", UseCase::UpdateItem),
+    ("/items/{id}/archive", UseCase::ArchiveItem),
+    ("/items/{id}/restore", UseCase::RestoreItem),
+    ("/reservations/{id}/release", UseCase::ReleaseReservation),
+    ("/movements/{id}/reverse", UseCase::ReverseMovement),
+    ("/movements/delivery", UseCase::RecordMovements),
+    ("/movements/new", UseCase::RecordMovement),
+    ("/counts", UseCase::PostStockCount),
+    ("/counts/review", UseCase::PostStockCount),
+    ("/locations", UseCase::CreateLocation),
+    ("/locations/{code}/default", UseCase::UpdateLocation),
+    ("/sales-orders/new", UseCase::CreateSalesOrder),
+    ("/sales-orders/{id}/confirm", UseCase::ConfirmSalesOrder),
+    ("/sales-orders/{id}/ship", UseCase::ShipSalesOrder),
+    ("/sales-orders/{id}/hold", UseCase::HoldSalesOrder),
+    ("/sales-orders/{id}/cancel", UseCase::CancelSalesOrder),
+    ("/parties/new", UseCase::CreateParty),
+    ("/parties/{id}", UseCase::UpdateParty),
+    ("/parties/{id}/archive", UseCase::UpdateParty),
+    ("/parties/{id}/restore", UseCase::UpdateParty),
+    ("/purchase-orders/new", UseCase::CreatePurchaseOrder),
+    ("/purchase-orders/{id}/submit", UseCase::SubmitPurchaseOrder),
+    (
+        "/purchase-orders/{id}/receive",
+        UseCase::ReceivePurchaseOrder,
+    ),
+    ("/purchase-orders/{id}/cancel", UseCase::CancelPurchaseOrder),
+    ("/users", UseCase::CreateUser),
+    ("/users/{id}/role", UseCase::ChangeUserRole),
+    ("/users/{id}/reset-password", UseCase::ResetUserPassword),
+    ("/users/{id}/{action}", UseCase::UpdateUser),
+    ("/account/password", UseCase::ChangeOwnPassword),
+    ("/account/sessions/{id}/end", UseCase::EndMySession),
+    ("/account/tokens", UseCase::CreateApiToken),
+    ("/account/tokens/{id}/revoke", UseCase::RevokeApiToken),
+];
+
+/// The use case of the form posted to `path`, by [`UI_FORMS`] (the most
+/// specific template when several match).
+pub fn form_use_case(path: &str) -> Option<UseCase> {
+    let segments: Vec<&str> = path.split('/').collect();
+    UI_FORMS
+        .iter()
+        .filter(|(template, _)| {
+            let parts: Vec<&str> = template.split('/').collect();
+            parts.len() == segments.len()
+                && parts
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t.starts_with('{') || t == s)
+        })
+        .min_by_key(|(template, _)| template.matches('{').count())
+        .map(|(_, use_case)| *use_case)
+}
+
+/// Every form is checked against the permission table before its handler
+/// reads it: a visitor who may not run the form's use case gets the 403
+/// page whatever the form holds (rather than, say, a validation error
+/// first). Visitors without a session are left to the handler, which
+/// sends them to sign in.
+async fn form_access(
+    axum::extract::State(app): axum::extract::State<App>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if request.method() == axum::http::Method::POST {
+        if let Some(use_case) = form_use_case(request.uri().path()) {
+            if let Some(token) = session::session_token(request.headers()) {
+                if let Ok(principal) = app.authenticate(token).await {
+                    if let Err(e) = principal.require(use_case) {
+                        return page::WebError::from(e).into_response();
+                    }
+                }
+            }
+        }
+    }
+    next.run(request).await
+}
+
 /// The UI's routes (everything outside `/api`, the probes, `/docs` and
 /// `/metrics`), with their page finishing layer.
-pub fn routes(options: cookies::WebOptions) -> Router<App> {
+pub fn routes(app: App, options: cookies::WebOptions) -> Router<App> {
     Router::new()
         .route("/", get(pages::dashboard::show))
         .route(
@@ -146,6 +234,7 @@ pub fn routes(options: cookies::WebOptions) -> Router<App> {
             post(pages::account::revoke_token),
         )
         .route("/assets/{name}", get(assets::serve))
+        .layer(axum::middleware::from_fn_with_state(app, form_access))
         .layer(axum::Extension(options))
         .layer(axum::middleware::from_fn(page::finish_page))
 }

@@ -8,7 +8,7 @@ use crate::common::*;
 use inventory_app::{Access, UseCase};
 use inventory_core::identity::{Role, Scope};
 use inventory_server::api::v1::ROUTES;
-use reqwest::{Method, StatusCode};
+use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -410,4 +410,176 @@ async fn adjusting_needs_a_manager_unless_clerks_may_adjust() {
             assert_eq!(item["on_hand"], 8);
         }
     }
+}
+
+/// Posts a UI form as the session `token` with its CSRF token and `fields`.
+/// (The import form is a file upload: multipart, the CSRF token inside.)
+async fn post_form(app: &TestApp, token: &str, path: &str, fields: &[(&str, &str)]) -> Response {
+    let csrf = inventory_server::web::session::csrf_token(token);
+    let request = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(app.url(path))
+        .header("cookie", format!("inventory_session={token}"));
+    let request = if path == "/items/import" {
+        let boundary = "walkboundary";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"w.csv\"\r\n\
+             Content-Type: text/csv\r\n\r\nsku,name\nUIWALK-IMPORT,Walked\n\r\n--{boundary}--\r\n"
+        );
+        request
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+    } else {
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        request.form(&form)
+    };
+    request.send().await.unwrap()
+}
+
+/// The same walk for the UI: every form the router serves is in
+/// `web::UI_FORMS`, and each refuses the role just below its use case's
+/// least role (403, whatever the form holds) and lets that role through.
+#[tokio::test]
+async fn every_ui_form_is_checked_against_the_permission_table() {
+    // Every POST route in the UI's router is in the table, and no other.
+    let source = include_str!("../../src/web/mod.rs");
+    let routed: BTreeSet<&str> = source
+        .split(".route(")
+        .skip(1)
+        .filter_map(|chunk| {
+            let path = chunk.trim_start().strip_prefix('"')?.split('"').next()?;
+            let call = chunk.split(".route(").next().unwrap_or(chunk);
+            (call.contains("post(") || call.contains(".post(")).then_some(path)
+        })
+        .collect();
+    let listed: BTreeSet<&str> = inventory_server::web::UI_FORMS
+        .iter()
+        .map(|(p, _)| *p)
+        .collect();
+    assert_eq!(routed, listed, "UI POST routes vs web::UI_FORMS");
+
+    let app = spawn_app().await;
+    let item = app.create_item("UIWALK-1").await;
+    let item_id = item["id"].as_str().unwrap().to_owned();
+    let received = app.receive(&item_id, 100).await;
+    let movement_id = received["movement"]["id"].as_str().unwrap().to_owned();
+    let created = |res: Response| async move {
+        assert!(res.status().is_success(), "set-up: {}", res.status());
+        res.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let reservation_id = created(
+        app.post(
+            "/api/v1/reservations",
+            json!({"item_id": item_id, "quantity": 1}),
+        )
+        .await,
+    )
+    .await;
+    let sale_id = created(
+        app.post(
+            "/api/v1/sales-orders",
+            json!({"lines": [{"item_id": item_id, "quantity": 1, "unit_price": "1"}]}),
+        )
+        .await,
+    )
+    .await;
+    let party_id = created(
+        app.post(
+            "/api/v1/parties",
+            json!({"name": "UI walk", "kind": "supplier"}),
+        )
+        .await,
+    )
+    .await;
+    let order_id = created(
+        app.post(
+            "/api/v1/purchase-orders",
+            json!({"supplier_id": party_id, "lines": [{"item_id": item_id, "quantity": 5}]}),
+        )
+        .await,
+    )
+    .await;
+    let target_id = created(
+        app.post(
+            "/api/v1/users",
+            json!({"username": "ui-walk-target", "password": VIEWER_PASSWORD, "role": "clerk"}),
+        )
+        .await,
+    )
+    .await;
+    let mut tokens = Vec::new();
+    for role in Role::ALL {
+        let token = match role {
+            Role::Admin => app.admin_token.clone(),
+            _ => app.token_for(role.as_str()).await,
+        };
+        tokens.push((role, token));
+    }
+    let token = |role: Role| tokens.iter().find(|(r, _)| *r == role).unwrap().1.clone();
+
+    for (template, use_case) in inventory_server::web::UI_FORMS {
+        let access = use_case.access();
+        let Some(min) = access.min_role() else {
+            continue; // signing in
+        };
+        let id = if template.starts_with("/items") {
+            &item_id
+        } else if template.starts_with("/reservations") {
+            &reservation_id
+        } else if template.starts_with("/movements") {
+            &movement_id
+        } else if template.starts_with("/sales-orders") {
+            &sale_id
+        } else if template.starts_with("/parties") {
+            &party_id
+        } else if template.starts_with("/purchase-orders") {
+            &order_id
+        } else if template.starts_with("/users") {
+            &target_id
+        } else {
+            // The account's own session and token ids: an unknown one is
+            // a 404 for its owner, which says the form was let through.
+            &item_id
+        };
+        let path = template
+            .replace("{code}", "MAIN")
+            .replace("{action}", "disable")
+            .replace("{id}", id);
+        if let Some(below) = role_below(min) {
+            let res = post_form(&app, &token(below), &path, &[]).await;
+            assert_eq!(
+                res.status(),
+                StatusCode::FORBIDDEN,
+                "POST {path} as {below:?} (needs {min:?})"
+            );
+        }
+        if matches!(use_case, UseCase::Logout) {
+            continue; // signing out is its own test
+        }
+        let res = post_form(&app, &token(min), &path, &[]).await;
+        let status = res.status();
+        let to_login = res
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .is_some_and(|l| l.starts_with("/login"));
+        assert!(
+            !matches!(
+                status,
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::METHOD_NOT_ALLOWED
+            ) && !to_login,
+            "POST {path} as {min:?}: {status}"
+        );
+    }
+    app.shutdown().await;
 }
