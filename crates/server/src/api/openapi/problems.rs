@@ -632,22 +632,34 @@ mod tests {
         out
     }
 
+    /// 403 is documented where a role can be refused (a permission above a
+    /// viewer's, named), where an API token can (every permission: its
+    /// scope, named; a use case that needs a session), and nowhere else.
     #[test]
-    fn a_403_is_documented_exactly_where_the_use_case_needs_more_than_a_viewer() {
+    fn a_403_is_documented_exactly_where_a_role_or_a_token_can_be_refused() {
         let doc = document();
         for (_, name, op) in operations(&doc) {
             let (method, path) = name.split_once(' ').unwrap();
-            let needs = use_case(method, path).and_then(|u| match u.access() {
-                Access::Needs(p) if p.min_role() > Role::Viewer => Some(p),
-                _ => None,
-            });
-            match needs {
-                Some(permission) => {
+            let reason = op["responses"]["403"]["description"].as_str();
+            match use_case(method, path).map(|u| u.access()) {
+                Some(Access::Needs(permission)) => {
                     assert_problem(&name, &op, "403");
-                    let reason = op["responses"]["403"]["description"].as_str().unwrap();
-                    assert!(reason.contains(permission.as_str()), "{name}: {reason}");
+                    let reason = reason.unwrap();
+                    assert!(
+                        reason.contains(&format!("`{}`", permission.scope().as_str())),
+                        "{name}: {reason}"
+                    );
+                    assert_eq!(
+                        reason.contains(permission.as_str()),
+                        permission.min_role() > Role::Viewer,
+                        "{name}: {reason}"
+                    );
                 }
-                None => assert!(op["responses"]["403"].is_null(), "{name} documents 403"),
+                Some(Access::Session) => {
+                    assert_problem(&name, &op, "403");
+                    assert!(reason.unwrap().contains("session-required"), "{name}");
+                }
+                _ => assert!(reason.is_none(), "{name} documents 403"),
             }
         }
         // Each permission above a viewer's is documented somewhere.
