@@ -93,9 +93,11 @@ pub fn form_use_case(path: &str) -> Option<UseCase> {
 /// page whatever the form holds (rather than, say, a validation error
 /// first). Visitors without a session are left to the handler, which
 /// sends them to sign in.
+/// The caller it found travels on to the handler's `Visitor`, so a form is
+/// authenticated once.
 async fn form_access(
     axum::extract::State(app): axum::extract::State<App>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
@@ -106,6 +108,9 @@ async fn form_access(
                     if let Err(e) = principal.require(use_case) {
                         return page::WebError::from(e).into_response();
                     }
+                    request
+                        .extensions_mut()
+                        .insert(session::Authenticated(principal));
                 }
             }
         }

@@ -41,6 +41,11 @@ pub fn csrf_token(session_token: &str) -> String {
     hex::encode(hash.finalize())
 }
 
+/// The caller of this request's session cookie, when a layer has already
+/// authenticated it (`web::form_access`).
+#[derive(Clone)]
+pub struct Authenticated(pub Principal);
+
 /// A signed-in visitor: who they are, and the CSRF token their forms carry.
 /// A visitor without a valid session is sent to the sign-in page, and back
 /// here afterwards.
@@ -76,7 +81,11 @@ impl FromRequestParts<App> for Visitor {
         let Some(token) = session_token(&parts.headers) else {
             return Err(WebError::SignIn { next: back });
         };
-        match app.authenticate(token).await {
+        let found = match parts.extensions.remove::<Authenticated>() {
+            Some(Authenticated(principal)) => Ok(principal),
+            None => app.authenticate(token).await,
+        };
+        match found {
             Ok(principal) => {
                 let visitor = Visitor {
                     principal,

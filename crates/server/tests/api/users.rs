@@ -953,28 +953,6 @@ async fn a_token_request_names_what_is_wrong_and_disabling_the_owner_ends_their_
     );
 }
 
-/// Posts a UI form as the session `token` (its cookie and CSRF token).
-async fn ui_post(
-    app: &TestApp,
-    token: &str,
-    path: &str,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    let csrf = inventory_server::web::session::csrf_token(token);
-    let mut form = vec![("csrf", csrf.as_str())];
-    form.extend_from_slice(fields);
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(app.url(path))
-        .header("cookie", format!("inventory_session={token}"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// The secret in the page's `readonly` field `id`.
 fn shown_secret(html: &str, id: &str) -> String {
     let start = html
@@ -990,7 +968,7 @@ async fn the_account_page_makes_a_token_shown_once_and_revokes_it() {
     let app = spawn_app().await;
     add(&app, "lou", "clerk").await;
     let session = app.login("lou", PASSWORD).await;
-    let page = ui_post(
+    let page = post_form(
         &app,
         &session,
         "/account/tokens",
@@ -1030,7 +1008,7 @@ async fn the_account_page_makes_a_token_shown_once_and_revokes_it() {
     );
     assert!(!html.contains(&secret));
     // No scope chosen: the form says so and keeps the name.
-    let refused = ui_post(
+    let refused = post_form(
         &app,
         &session,
         "/account/tokens",
@@ -1049,7 +1027,7 @@ async fn the_account_page_makes_a_token_shown_once_and_revokes_it() {
         .await
         .unwrap();
     let token_id = tokens["tokens"][0]["id"].as_str().unwrap().to_owned();
-    let res = ui_post(
+    let res = post_form(
         &app,
         &session,
         &format!("/account/tokens/{token_id}/revoke"),
@@ -1064,7 +1042,7 @@ async fn the_account_page_makes_a_token_shown_once_and_revokes_it() {
         StatusCode::UNAUTHORIZED
     );
     // The password form: a wrong current password is said so, nothing changes.
-    let res = ui_post(
+    let res = post_form(
         &app,
         &session,
         "/account/password",
@@ -1075,7 +1053,7 @@ async fn the_account_page_makes_a_token_shown_once_and_revokes_it() {
     )
     .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let res = ui_post(
+    let res = post_form(
         &app,
         &session,
         "/account/password",
@@ -1100,7 +1078,7 @@ async fn the_users_page_disables_enables_and_resets_a_user() {
     let mia = add(&app, "mia", "viewer").await;
     let mia_session = app.login("mia", PASSWORD).await;
     let admin = app.admin_token.clone();
-    let res = ui_post(&app, &admin, &format!("/users/{}/disable", id(&mia)), &[]).await;
+    let res = post_form(&app, &admin, &format!("/users/{}/disable", id(&mia)), &[]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         app.send(Method::GET, &mia_session, "/api/v1/me", None)
@@ -1112,13 +1090,13 @@ async fn the_users_page_disables_enables_and_resets_a_user() {
         sign_in(&app, "mia", PASSWORD).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let res = ui_post(&app, &admin, &format!("/users/{}/enable", id(&mia)), &[]).await;
+    let res = post_form(&app, &admin, &format!("/users/{}/enable", id(&mia)), &[]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         sign_in(&app, "mia", PASSWORD).await.status(),
         StatusCode::OK
     );
-    let page = ui_post(
+    let page = post_form(
         &app,
         &admin,
         &format!("/users/{}/reset-password", id(&mia)),
@@ -1133,7 +1111,7 @@ async fn the_users_page_disables_enables_and_resets_a_user() {
     assert_eq!(body["user"]["must_change_password"], true);
     // The last admin cannot disable themself from the page either.
     let me = app.get_json("/api/v1/me").await;
-    let res = ui_post(
+    let res = post_form(
         &app,
         &admin,
         &format!("/users/{}/disable", me["id"].as_str().unwrap()),
@@ -1144,7 +1122,7 @@ async fn the_users_page_disables_enables_and_resets_a_user() {
     // Only admins reach these forms: a manager's post is refused, mia stays enabled.
     add(&app, "ned", "manager").await;
     let ned = app.login("ned", PASSWORD).await;
-    let res = ui_post(&app, &ned, &format!("/users/{}/disable", id(&mia)), &[]).await;
+    let res = post_form(&app, &ned, &format!("/users/{}/disable", id(&mia)), &[]).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert_eq!(
         sign_in(&app, "mia", &one_time).await.status(),

@@ -521,3 +521,39 @@ pub async fn spawn_app_with_redis(database: DatabaseConfig, redis_url: &str) -> 
     let dir = tempfile::tempdir().expect("temp dir");
     spawn_configured(dir, test_config(database), Some(redis_url)).await
 }
+
+/// Posts a UI form as the session `token` with its CSRF token and `fields`.
+/// (The import form is a file upload: multipart, the CSRF token inside.)
+pub async fn post_form(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let csrf = inventory_server::web::session::csrf_token(token);
+    let request = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(app.url(path))
+        .header("cookie", format!("inventory_session={token}"));
+    let request = if path == "/items/import" {
+        let boundary = "walkboundary";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"w.csv\"\r\n\
+             Content-Type: text/csv\r\n\r\nsku,name\nUIWALK-IMPORT,Walked\n\r\n--{boundary}--\r\n"
+        );
+        request
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+    } else {
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        request.form(&form)
+    };
+    request.send().await.unwrap()
+}
