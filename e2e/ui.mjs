@@ -770,6 +770,21 @@ async function main() {
     check((await text(page, "[role=status]")).includes("revoked"), `the token is revoked: ${await text(page, "main")}`);
     check((await api("GET", "/api/v1/items?limit=1", secret)).status === 401, "a revoked token stops working");
 
+    // The audit log: the clerk's role change is there with its before and
+    // after, found by the filters; the export link carries the filters.
+    await page.getByRole("link", { name: "Audit", exact: true }).click();
+    await page.waitForLoadState("load");
+    check(page.url() === `${BASE}/audit`, `the Audit link leads to the log, got ${page.url()}`);
+    await page.getByLabel("Action").fill("user.updated");
+    await page.getByLabel("Who").fill("admin");
+    await submit(page, "Filter");
+    const logged = await text(page, "table");
+    check(logged.includes("role: clerk → manager"), `the role change is in the log: ${logged}`);
+    check(!logged.includes("item.created"), `the filter holds: ${logged}`);
+    const auditExport = await page.getByRole("link", { name: /Export CSV/ }).getAttribute("href");
+    check(auditExport.includes("action=user.updated"), `the export keeps the filters: ${auditExport}`);
+    await look(page, "audit");
+
     // Sign out ends the session for the API too.
     const cookies = await context.cookies();
     const session = cookies.find((c) => c.name === "inventory_session");
@@ -793,6 +808,8 @@ async function main() {
     check((await page.getByRole("link", { name: "Count", exact: true }).count()) === 0, "a viewer sees no Count");
     check((await page.getByRole("link", { name: "Users", exact: true }).count()) === 0, "a viewer sees no Users");
     check((await page.request.get(`${BASE}/users`)).status() === 403, "a viewer is refused the users page");
+    check((await page.getByRole("link", { name: "Audit", exact: true }).count()) === 0, "a viewer sees no Audit");
+    check((await page.request.get(`${BASE}/audit`)).status() === 403, "a viewer is refused the audit log");
     check((await page.getByRole("link", { name: /^Reverse/ }).count()) === 0, "a viewer sees no Reverse");
     check((await page.getByRole("button", { name: /Archive/ }).count()) === 0, "a viewer sees no Archive");
     await look(page, "item-as-viewer");

@@ -109,4 +109,4 @@ cargo test --workspace --locked
 echo "==> HTTP integration tests against PostgreSQL"
 # The modules of the api test binary that follow TEST_BACKEND (replicas and
 # pg_outage always use PostgreSQL: they ran above).
-TEST_BACKEND=postgres cargo test --locked -p inventory-server --test api -- contract:: csv:: ledger:: events:: cache:: smoke:: guidance:: permissions:: purchasing:: reservations:: sales_orders:: users::
+TEST_BACKEND=postgres cargo test --locked -p inventory-server --test api -- audit:: contract:: csv:: ledger:: events:: cache:: smoke:: guidance:: permissions:: purchasing:: reservations:: sales_orders:: users::

@@ -7,6 +7,7 @@ use crate::cache::CoherentCache;
 use crate::item_cache::ItemCache;
 use crate::principal::{Principal, UseCase};
 use crate::redis::{Redis, SessionStamp};
+use inventory_core::audit::AuditContext;
 use inventory_core::identity::SessionRecord;
 use inventory_core::{Result, Store};
 use std::collections::HashSet;
@@ -29,6 +30,8 @@ pub struct AppOptions {
     /// The deployment's changes to the permission table
     /// (`INVENTORY_CLERKS_MAY_ADJUST`).
     pub policy: inventory_core::identity::AccessPolicy,
+    /// How long audit entries are kept (`AUDIT_RETENTION_DAYS`).
+    pub audit_retention_days: u32,
 }
 
 impl Default for AppOptions {
@@ -38,6 +41,7 @@ impl Default for AppOptions {
             cache_max_bytes: 64 * 1024 * 1024,
             trace_use_cases: false,
             policy: Default::default(),
+            audit_retention_days: inventory_core::audit::DEFAULT_RETENTION_DAYS,
         }
     }
 }
@@ -82,6 +86,7 @@ pub struct Inner {
     pub(crate) catalogue_generation: std::sync::atomic::AtomicU64,
     trace_use_cases: bool,
     pub(crate) policy: inventory_core::identity::AccessPolicy,
+    pub(crate) audit_retention_days: u32,
     /// Failed sign-ins, counted per username and client address.
     pub(crate) sign_in_throttle: crate::throttle::SignInThrottle,
 }
@@ -134,6 +139,7 @@ impl App {
             catalogue_generation: std::sync::atomic::AtomicU64::new(0),
             trace_use_cases: options.trace_use_cases,
             policy: options.policy,
+            audit_retention_days: options.audit_retention_days,
             sign_in_throttle: Default::default(),
         }));
         if let Some(redis) = &app.redis {
@@ -162,7 +168,10 @@ impl App {
         work: impl Future<Output = Result<T>>,
     ) -> Result<T> {
         caller.require(use_case)?;
-        self.traced(use_case, work).await
+        // Whatever it changes is recorded in the audit trail as the caller's.
+        AuditContext::current_as(caller.audit_actor())
+            .scope(self.traced(use_case, work))
+            .await
     }
 
     /// Runs `work` inside the use case's span (when traces are exported).

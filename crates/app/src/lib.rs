@@ -16,6 +16,7 @@
 
 pub mod after_commit;
 pub mod application;
+pub mod audit;
 pub mod bounded;
 pub mod cache;
 pub mod dashboard;

@@ -5,6 +5,7 @@
 //! server walks its router against it, and the OpenAPI document's 403s come
 //! from it).
 
+use inventory_core::audit::{AuditActor, Via};
 use inventory_core::identity::{AccessPolicy, Permission, Role, Scope, SessionRecord, User};
 use inventory_core::ledger::Actor;
 use inventory_core::{Error, Result};
@@ -114,6 +115,16 @@ impl Principal {
         }
     }
 
+    /// The audit trail's view of the caller: the user, and the API token
+    /// when it came with one.
+    pub fn audit_actor(&self) -> AuditActor {
+        let (via, token) = match self.is_api_token() {
+            true => (Via::Token, Some(self.session_id)),
+            false => (Via::Session, None),
+        };
+        AuditActor::user(self.user.id, &self.user.username, via, token)
+    }
+
     /// The ledger's view of the caller.
     pub fn actor(&self) -> Actor {
         Actor {
@@ -220,6 +231,7 @@ use_cases! {
     FollowEvents => "follow_events", Needs(InventoryRead);
     Dashboard => "dashboard", Needs(InventoryRead);
     CheckInvariants => "check_invariants", Needs(SystemInspect);
+    ListAudit => "list_audit", Needs(SystemInspect);
     CreateReservation => "create_reservation", Needs(ReservationsWrite);
     GetReservation => "get_reservation", Needs(InventoryRead);
     ListReservations => "list_reservations", Needs(InventoryRead);

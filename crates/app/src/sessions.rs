@@ -14,6 +14,7 @@ use crate::principal::{Principal, UseCase};
 use crate::redis::SessionStamp;
 use crate::throttle;
 use chrono::{Duration as ChronoDuration, Utc};
+use inventory_core::audit::{action, AuditActor, AuditContext, NewAuditEntry, Via};
 use inventory_core::identity::{
     check_user_password, validate_username, ChangePassword, Session, SessionClient, SessionRecord,
     User,
@@ -46,50 +47,75 @@ impl App {
         password: &str,
         client: &SessionClient,
     ) -> Result<SignedIn> {
-        self.traced(UseCase::Login, async {
-            // No stored user has such a name or password: answer as for a wrong one.
-            // Throttled before anything is hashed, whether or not the user
-            // exists; every refusal below counts as a failure.
-            let limits = throttle::limits(username, client.addr.as_deref());
-            let redis = self.redis.as_ref();
-            self.sign_in_throttle.check(redis, &limits).await?;
-            if validate_username(username).is_err() || password.len() > 1024 {
-                self.sign_in_throttle.failed(redis, &limits).await;
-                return Err(Error::InvalidCredentials);
-            }
-            let record = self.store.find_user(username).await?;
-            // An unknown user costs the same hashing as a known one, so the
-            // answer's timing does not tell them apart.
-            let phc = record
-                .as_ref()
-                .map(|r| r.password_hash.clone())
-                .unwrap_or_else(|| passwords::dummy_hash().to_owned());
-            let ok = passwords::verify_blocking(password, phc).await?;
-            let record = match (ok, record) {
-                (true, Some(r)) if !r.user.disabled => r,
-                _ => {
+        // Entries of this sign-in name the client it came from.
+        let context = AuditContext {
+            client_addr: client.addr.clone(),
+            ..AuditContext::current()
+        };
+        context
+            .scope(self.traced(UseCase::Login, async {
+                // No stored user has such a name or password: answer as for a wrong one.
+                // Throttled before anything is hashed, whether or not the user
+                // exists; every refusal below counts as a failure.
+                let limits = throttle::limits(username, client.addr.as_deref());
+                let redis = self.redis.as_ref();
+                self.sign_in_throttle.check(redis, &limits).await?;
+                if validate_username(username).is_err() || password.len() > 1024 {
                     self.sign_in_throttle.failed(redis, &limits).await;
                     return Err(Error::InvalidCredentials);
                 }
-            };
-            self.sign_in_throttle.succeeded(redis, &limits).await;
-            let token = passwords::new_token();
-            let expires_at = Utc::now() + ChronoDuration::seconds(passwords::TOKEN_TTL_SECS);
-            self.store
-                .create_session(
+                let record = self.store.find_user(username).await?;
+                // An unknown user costs the same hashing as a known one, so the
+                // answer's timing does not tell them apart.
+                let phc = record
+                    .as_ref()
+                    .map(|r| r.password_hash.clone())
+                    .unwrap_or_else(|| passwords::dummy_hash().to_owned());
+                let ok = passwords::verify_blocking(password, phc).await?;
+                let record = match (ok, record) {
+                    (true, Some(r)) if !r.user.disabled => r,
+                    (_, record) => {
+                        self.sign_in_throttle.failed(redis, &limits).await;
+                        let target = record.map_or_else(
+                            || username.chars().take(64).collect(),
+                            |r| r.user.id.to_string(),
+                        );
+                        let changes =
+                            serde_json::json!({"before": null, "after": {"username": username}});
+                        // Nobody is signed in: an anonymous caller (no user).
+                        let anonymous = AuditActor::nobody(Via::Session);
+                        let entry = AuditContext::current_as(anonymous).sync_scope(|| {
+                            NewAuditEntry::new(action::USER_SIGN_IN_FAILED, "user", target, changes)
+                        });
+                        self.store.record_audit(entry).await?;
+                        return Err(Error::InvalidCredentials);
+                    }
+                };
+                self.sign_in_throttle.succeeded(redis, &limits).await;
+                let token = passwords::new_token();
+                let expires_at = Utc::now() + ChronoDuration::seconds(passwords::TOKEN_TTL_SECS);
+                // The new session's entry is the user's own.
+                let user = &record.user;
+                AuditContext::current_as(AuditActor::user(
+                    user.id,
+                    &user.username,
+                    Via::Session,
+                    None,
+                ))
+                .scope(self.store.create_session(
                     &passwords::token_hash(&token),
-                    record.user.id,
+                    user.id,
                     expires_at,
                     client,
-                )
+                ))
                 .await?;
-            Ok(SignedIn {
-                token,
-                user: record.user,
-                expires_in: passwords::TOKEN_TTL_SECS,
-            })
-        })
-        .await
+                Ok(SignedIn {
+                    token,
+                    user: record.user,
+                    expires_in: passwords::TOKEN_TTL_SECS,
+                })
+            }))
+            .await
     }
 
     /// Ends the caller's session: the token stops working at once, on every

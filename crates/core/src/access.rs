@@ -83,7 +83,8 @@ pub enum Permission {
     LocationsWrite,
     /// Create users.
     UsersManage,
-    /// Check the database's invariants (a full read of the stock tables).
+    /// Check the database's invariants (a full read of the stock tables)
+    /// and read the audit trail.
     SystemInspect,
     /// Create, change and release reservations.
     ReservationsWrite,

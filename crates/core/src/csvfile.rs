@@ -143,6 +143,53 @@ pub fn write_items(out: &mut Vec<u8>, items: &[Item]) {
     }
 }
 
+/// The columns of the audit trail's CSV export.
+pub const AUDIT_COLUMNS: [&str; 12] = [
+    "id",
+    "at",
+    "actor_id",
+    "actor_username",
+    "via",
+    "token_id",
+    "action",
+    "target_type",
+    "target_id",
+    "changes",
+    "request_id",
+    "client_addr",
+];
+
+/// The audit export's header row.
+pub fn audit_header() -> Vec<u8> {
+    let mut out = Vec::new();
+    write_record(&mut out, AUDIT_COLUMNS.iter().map(|c| Cow::Borrowed(*c)));
+    out
+}
+
+/// Audit entries as export rows (`changes` as JSON text), appended to `out`.
+pub fn write_audit(out: &mut Vec<u8>, entries: &[crate::audit::AuditEntry]) {
+    let id = |v: Option<uuid::Uuid>| Cow::Owned(v.map(|v| v.to_string()).unwrap_or_default());
+    for e in entries {
+        write_record(
+            out,
+            [
+                Cow::Owned(e.id.to_string()),
+                time(e.at),
+                id(e.actor.user_id),
+                opt(&e.actor.username),
+                Cow::Borrowed(e.actor.via.as_str()),
+                id(e.actor.token_id),
+                text(&e.action),
+                text(&e.target_type),
+                text(&e.target_id),
+                text(&e.changes.to_string()).into_owned().into(),
+                opt(&e.request_id),
+                opt(&e.client_addr),
+            ],
+        );
+    }
+}
+
 /// The ledger export's header row.
 pub fn movement_header() -> Vec<u8> {
     let mut out = Vec::new();

@@ -1,8 +1,9 @@
-//! The portable export format, `inventory-export` version 2: JSON Lines.
-//! Version 2 adds the reservations; files of version 1 still import.
+//! The portable export format, `inventory-export` version 3: JSON Lines.
+//! Version 2 added the reservations, version 3 the audit trail; files of
+//! versions 1 and 2 still import.
 //!
 //! ```text
-//! {"type":"header","format":"inventory-export","version":2,"schema":5,"backend":"sqlite","exported_at":"..."}
+//! {"type":"header","format":"inventory-export","version":3,"schema":5,"backend":"sqlite","exported_at":"..."}
 //! {"type":"user",...}      every user, password hash included, by id
 //! {"type":"location",...}  every location, by id
 //! {"type":"item",...}      every item, archived ones included, by id
@@ -14,6 +15,7 @@
 //! {"type":"purchase_order_line",...}  every line, by order and position
 //! {"type":"purchase_receipt",...}     each receipt movement and its line, by movement
 //! {"type":"event",...}     the whole change feed, by id
+//! {"type":"audit",...}     the audit trail, by id
 //! {"type":"end","counts":{...}}
 //! ```
 //!
@@ -47,7 +49,7 @@ use uuid::Uuid;
 pub const FORMAT: &str = "inventory-export";
 /// The format version this build writes (it reads this one and every
 /// earlier one, from [`OLDEST_VERSION`]).
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// The oldest format version this build still reads.
 pub const OLDEST_VERSION: u32 = 1;
 
@@ -80,6 +82,9 @@ pub struct ExportCounts {
     pub sales_order_lines: u64,
     #[serde(default)]
     pub sales_shipments: u64,
+    /// Absent in files of versions 1 and 2.
+    #[serde(default)]
+    pub audit: u64,
 }
 
 impl fmt::Display for ExportCounts {
@@ -88,7 +93,7 @@ impl fmt::Display for ExportCounts {
             f,
             "{} users, {} locations, {} items, {} stock balances, {} reservations, {} movements, \
              {} events, {} parties, {} purchase orders ({} lines, {} receipts), {} sales orders \
-             ({} lines, {} shipments)",
+             ({} lines, {} shipments), {} audit entries",
             self.users,
             self.locations,
             self.items,
@@ -102,7 +107,8 @@ impl fmt::Display for ExportCounts {
             self.purchase_receipts,
             self.sales_orders,
             self.sales_order_lines,
-            self.sales_shipments
+            self.sales_shipments,
+            self.audit
         )
     }
 }
@@ -402,6 +408,27 @@ pub struct EventRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// An audit entry (`crate::audit::AuditEntry`), `changes` as its stored
+/// JSON text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditRow {
+    pub id: i64,
+    #[serde(with = "micros")]
+    pub at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub actor_username: Option<String>,
+    /// `session`, `token`, `cli` or `system`.
+    pub via: String,
+    pub token_id: Option<Uuid>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub changes: String,
+    pub request_id: Option<String>,
+    pub client_addr: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct End {
@@ -433,6 +460,7 @@ pub enum Record {
     #[serde(rename = "sales_shipment")]
     SalesShipment(SalesShipmentRow),
     Event(EventRow),
+    Audit(AuditRow),
     End(End),
 }
 
@@ -455,7 +483,8 @@ impl Record {
             Record::SalesOrderLine(_) => 12,
             Record::SalesShipment(_) => 13,
             Record::Event(_) => 14,
-            Record::End(_) => 15,
+            Record::Audit(_) => 15,
+            Record::End(_) => 16,
         }
     }
 
@@ -476,6 +505,7 @@ impl Record {
             Record::SalesOrderLine(_) => "sales_order_line",
             Record::SalesShipment(_) => "sales_shipment",
             Record::Event(_) => "event",
+            Record::Audit(_) => "audit",
             Record::End(_) => "end",
         }
     }
@@ -542,6 +572,7 @@ impl<W: Write> DumpWriter<W> {
             Record::SalesOrderLine(_) => c.sales_order_lines += 1,
             Record::SalesShipment(_) => c.sales_shipments += 1,
             Record::Event(_) => c.events += 1,
+            Record::Audit(_) => c.audit += 1,
             Record::Header(_) | Record::End(_) => {
                 return Err(Error::internal("header and end are written by the writer"))
             }
@@ -699,7 +730,7 @@ pub fn validate<R: BufRead>(reader: R, max_schema: i64) -> std::result::Result<S
     let mut order_lines = HashSet::new();
     let mut receipts = HashSet::new();
     let mut last_order = 0i64;
-    let (mut last_seq, mut last_event) = (0i64, 0i64);
+    let (mut last_seq, mut last_event, mut last_audit) = (0i64, 0i64, 0i64);
     // (item, location) → (line, reserved in its stock row, active reservations)
     let mut held: HashMap<(Uuid, Uuid), (u64, i64, i64)> = HashMap::new();
     let mut reservations = HashSet::new();
@@ -960,6 +991,22 @@ pub fn validate<R: BufRead>(reader: R, max_schema: i64) -> std::result::Result<S
                 }
                 counts.events += 1;
             }
+            Record::Audit(a) => {
+                if a.id <= last_audit {
+                    return Err(at(
+                        n,
+                        format!("audit id {} does not follow {last_audit}", a.id),
+                    ));
+                }
+                last_audit = a.id;
+                if crate::audit::Via::parse(&a.via).is_none() {
+                    return Err(at(n, format!("unknown via '{}'", a.via)));
+                }
+                if serde_json::from_str::<serde_json::Value>(&a.changes).is_err() {
+                    return Err(at(n, "changes is not JSON text"));
+                }
+                counts.audit += 1;
+            }
             Record::End(end) => {
                 if end.counts != counts {
                     return Err(at(
@@ -1039,6 +1086,7 @@ fn rank_name(rank: u8) -> &'static str {
         "sales_order_line",
         "sales_shipment",
         "event",
+        "audit",
         "end",
     ]
     .get(usize::from(rank))
@@ -1259,19 +1307,55 @@ mod tests {
         let broken = text.replacen(r#""type":"item""#, r#""type":"itme""#, 1);
         let err = validate(broken.as_bytes(), 1).unwrap_err();
         assert_eq!(err.line, 3, "{err}");
-        let newer = text.replacen(r#""version":2"#, r#""version":3"#, 1);
+        let newer = text.replacen(r#""version":3"#, r#""version":4"#, 1);
         assert!(validate(newer.as_bytes(), 1)
             .unwrap_err()
             .message
-            .contains("version 3"));
-        // A file of version 1 (before reservations) still reads.
-        let older = text.replacen(r#""version":2"#, r#""version":1"#, 1);
-        assert!(validate(older.as_bytes(), 1).is_ok());
+            .contains("version 4"));
+        // Files of version 1 (before reservations) and 2 (before the audit
+        // trail) still read.
+        for old in [1, 2] {
+            let older = text.replacen(r#""version":3"#, &format!(r#""version":{old}"#), 1);
+            assert!(validate(older.as_bytes(), 1).is_ok(), "version {old}");
+        }
         let extra = text.replacen(r#""quantity":5"#, r#""quantity":5,"x":1"#, 1);
         assert_eq!(validate(extra.as_bytes(), 1).unwrap_err().line, 5);
         let wrong = text.replacen(r#""quantity":5"#, r#""quantity":4"#, 1);
         let err = validate(wrong.as_bytes(), 1).unwrap_err();
         assert_eq!(err.line, 3, "{err}");
+    }
+
+    #[test]
+    fn audit_rows_follow_the_events_in_id_order_with_a_known_via() {
+        let text = String::from_utf8(sample()).unwrap();
+        let audit = |id: i64, via: &str| {
+            let row = Record::Audit(AuditRow {
+                id,
+                at: DateTime::from_timestamp_micros(1_700_000_000_000_000).unwrap(),
+                actor_id: None,
+                actor_username: None,
+                via: via.into(),
+                token_id: None,
+                action: "item.created".into(),
+                target_type: "item".into(),
+                target_id: "x".into(),
+                changes: "{}".into(),
+                request_id: None,
+                client_addr: None,
+            });
+            serde_json::to_string(&row).unwrap()
+        };
+        let with = |rows: &[String]| {
+            let (body, end) = text.trim_end().rsplit_once('\n').unwrap();
+            let end = end.replace(r#""audit":0"#, &format!(r#""audit":{}"#, rows.len()));
+            format!("{body}\n{}\n{end}\n", rows.join("\n"))
+        };
+        let good = with(&[audit(1, "system"), audit(2, "token")]);
+        assert_eq!(validate(good.as_bytes(), 1).unwrap().counts.audit, 2);
+        let err = validate(with(&[audit(2, "cli"), audit(2, "cli")]).as_bytes(), 1).unwrap_err();
+        assert!(err.message.contains("does not follow"), "{err}");
+        let err = validate(with(&[audit(1, "ghost")]).as_bytes(), 1).unwrap_err();
+        assert!(err.message.contains("unknown via"), "{err}");
     }
 
     /// A version 1 file (no parties, orders or `incoming`; counts without
@@ -1280,8 +1364,9 @@ mod tests {
     fn a_version_1_file_still_reads() {
         let text = String::from_utf8(sample()).unwrap();
         let old: String = text
-            .replacen(r#""version":2"#, r#""version":1"#, 1)
+            .replacen(r#""version":3"#, r#""version":1"#, 1)
             .replace(r#","incoming":0"#, "")
+            .replace(r#","audit":0"#, "")
             .replace(
                 r#","parties":0,"purchase_orders":0,"purchase_order_lines":0,"purchase_receipts":0"#,
                 "",

@@ -7,10 +7,12 @@
 //! its guard, reversals), [`events`] (the change feed), [`history`] (daily
 //! series over the ledger, for charts), [`csvfile`] (items and the ledger as
 //! CSV: export rows, import checks and plans), [`parties`] (suppliers and
-//! customers), [`purchasing`] (purchase orders and their receipts). [`store`] holds one
+//! customers), [`purchasing`] (purchase orders and their receipts), [`audit`] (who
+//! changed what). [`store`] holds one
 //! storage trait per area.
 
 pub mod access;
+pub mod audit;
 pub mod catalogue;
 pub mod csvfile;
 pub mod dump;

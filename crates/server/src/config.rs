@@ -222,6 +222,14 @@ pub struct Settings {
         global = true
     )]
     pub clerks_may_adjust: String,
+    /// Days audit entries are kept; older ones are deleted in the background, once an hour (1 to 36500)
+    #[arg(
+        long,
+        env = "AUDIT_RETENTION_DAYS",
+        default_value = "365",
+        global = true
+    )]
+    pub audit_retention_days: String,
 }
 
 /// A true/false setting; anything else is an error naming it.
@@ -295,6 +303,8 @@ pub struct Config {
     pub redis_url_file: Option<PathBuf>,
     /// Timeouts and the connection cap of the HTTP listener.
     pub listener: ListenerOptions,
+    /// Days audit entries are kept (`AUDIT_RETENTION_DAYS`).
+    pub audit_retention_days: u32,
 }
 
 /// One line naming the variable and what is wrong with it.
@@ -546,6 +556,12 @@ impl Settings {
             policy: AccessPolicy {
                 clerks_may_adjust: flag("INVENTORY_CLERKS_MAY_ADJUST", &self.clerks_may_adjust)?,
             },
+            audit_retention_days: whole_number(
+                "AUDIT_RETENTION_DAYS",
+                &self.audit_retention_days,
+                1,
+                36_500,
+            )? as u32,
         })
     }
 }

@@ -31,6 +31,14 @@ use std::process::ExitCode;
 /// Exit status for bad configuration or usage.
 const USAGE: u8 = 2;
 
+/// Runs `work` as the command line's: the audit entries it writes say so.
+async fn on_the_command_line<T>(work: impl std::future::Future<Output = T>) -> T {
+    use inventory_core::audit::{AuditActor, AuditContext, Via};
+    AuditContext::current_as(AuditActor::nobody(Via::Cli))
+        .scope(work)
+        .await
+}
+
 fn main() -> ExitCode {
     tune_allocator();
     let cli = match Cli::try_parse() {
@@ -103,7 +111,10 @@ fn main() -> ExitCode {
                         .map(|_| ()),
                 )
             }
-            Command::Import { input } => finish(backup::import(&config, &input).await.map(|_| ())),
+            Command::Import { input } => {
+                let import = backup::import(&config, &input);
+                finish(on_the_command_line(import).await.map(|_| ()))
+            }
             Command::Check => match backup::check(&config).await {
                 Ok(report) if report.ok => ExitCode::SUCCESS,
                 Ok(report) => {
@@ -191,7 +202,7 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            Command::User { action } => user_command(&config, &action).await,
+            Command::User { action } => on_the_command_line(user_command(&config, &action)).await,
             Command::Healthcheck => unreachable!("answered before the runtime starts"),
         }
     });

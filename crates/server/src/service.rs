@@ -40,6 +40,7 @@ pub fn router_with(app: App, with_metrics: bool, web_options: WebOptions) -> Rou
         .method_not_allowed_fallback(|| async { HttpError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(body::read_whole_body))
+        .layer(middleware::from_fn(telemetry::audit_context))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             error::panic_response,
         ))

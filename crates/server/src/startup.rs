@@ -79,6 +79,7 @@ pub async fn build_app(config: &Config) -> Result<App, inventory_core::Error> {
         cache_max_bytes: config.cache_max_bytes,
         trace_use_cases: telemetry::traces_enabled(),
         policy: config.policy,
+        audit_retention_days: config.audit_retention_days,
     };
     let app = App::new(store, redis, options).await?;
     telemetry::spawn_metrics_upkeep();
@@ -170,7 +171,8 @@ fn spawn_reservation_sweeper(app: App) {
 }
 
 /// Forgets idempotency keys after 25 hours (kept at least 24 h, as promised)
-/// and expired sessions, once an hour.
+/// and expired sessions, and deletes audit entries past their retention
+/// (`AUDIT_RETENTION_DAYS`), once an hour.
 fn spawn_housekeeping(app: App) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
@@ -179,6 +181,13 @@ fn spawn_housekeeping(app: App) {
             match app.purge_expired().await {
                 Ok(n) => tracing::debug!(rows = n, "purged expired keys and sessions"),
                 Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+            }
+            match app.prune_audit().await {
+                Ok(n) if n > 0 => {
+                    tracing::info!(entries = n, "pruned audit entries past retention")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "pruning the audit trail failed"),
             }
         }
     });

@@ -2,10 +2,13 @@
 //! that gives every request an id, a log line and its metrics.
 
 use crate::config::LogFormat;
+use crate::http::extract::Client;
+use axum::extract::FromRequestParts;
 use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
+use inventory_core::audit::AuditContext;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -457,4 +460,23 @@ pub fn process_metrics() -> String {
         max_fds,
     );
     out
+}
+
+/// Makes the request's id and client address current for the audit
+/// entries its use cases write (the application adds who is acting).
+pub async fn audit_context(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let (mut parts, body) = req.into_parts();
+    let client_addr = match Client::from_request_parts(&mut parts, &()).await {
+        Ok(Client(client)) => client.addr,
+        Err(_) => None,
+    };
+    let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
+    let context = AuditContext {
+        actor: None,
+        request_id,
+        client_addr,
+    };
+    context
+        .scope(next.run(Request::from_parts(parts, body)))
+        .await
 }

@@ -2,9 +2,11 @@
 //! connection: one snapshot, rows streamed while replicas keep writing) and
 //! import (one job on the writer, with the tables locked: all or nothing).
 
+use crate::audit::{audit_row, record_audit};
 use crate::errors::db_error;
 use crate::rows::get;
 use futures_util::TryStreamExt;
+use inventory_core::audit::{action, NewAuditEntry};
 use inventory_core::dump::*;
 use inventory_core::fold;
 use inventory_core::{Error, Result};
@@ -322,6 +324,14 @@ pub(crate) async fn export(
         },
     )
     .await?;
+    each(
+        conn,
+        "SELECT id, at, actor_id, actor_username, via, token_id, action, target_type, target_id, \
+         changes, request_id, client_addr FROM audit_log ORDER BY id",
+        &mut w,
+        |r| Ok(Record::Audit(audit_row(r)?)),
+    )
+    .await?;
     let counts = w.finish()?;
     tx.commit().await.map_err(db_error)?;
     Ok(counts)
@@ -348,21 +358,23 @@ fn at_line(line: u64) -> impl Fn(sqlx::Error) -> Error {
 
 /// Whether the database holds nothing but the one location it was born with.
 async fn ensure_empty(conn: &mut PgConnection) -> Result<()> {
-    let (users, items, movements, events, locations): (i64, i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM items), \
-         (SELECT COUNT(*) FROM movements), (SELECT COUNT(*) FROM events), \
-         (SELECT COUNT(*) FROM locations)",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db_error)?;
+    let (users, items, movements, events, locations, audit): (i64, i64, i64, i64, i64, i64) =
+        sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM items), \
+             (SELECT COUNT(*) FROM movements), (SELECT COUNT(*) FROM events), \
+             (SELECT COUNT(*) FROM locations), (SELECT COUNT(*) FROM audit_log)",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_error)?;
     let others = (locations - 1).max(0);
-    if users + items + movements + events + others > 0 {
+    if users + items + movements + events + others + audit > 0 {
         return Err(Error::invalid(
             "database",
             format!(
                 "the target database is not empty ({users} users, {items} items, {movements} movements, \
-                 {events} events, {others} locations besides the first); import and restore need a new, empty database"
+                 {events} events, {others} locations besides the first, {audit} audit entries); \
+                 import and restore need a new, empty database"
             ),
         ));
     }
@@ -375,7 +387,7 @@ pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<Ex
     sqlx::query(
         "LOCK TABLE users, locations, items, stock, reservations, movements, events, ledger_counter, \
          event_counter, parties, purchase_orders, purchase_order_lines, purchase_receipts, \
-         sales_orders, sales_order_lines, sales_shipments IN EXCLUSIVE MODE",
+         sales_orders, sales_order_lines, sales_shipments, audit_log IN EXCLUSIVE MODE",
     )
     .execute(&mut *conn)
     .await
@@ -657,6 +669,29 @@ pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<Ex
                 .map_err(&err)?;
                 counts.events += 1;
             }
+            Record::Audit(a) => {
+                sqlx::query(
+                    "INSERT INTO audit_log (id, at, actor_id, actor_username, via, token_id, action, \
+                     target_type, target_id, changes, request_id, client_addr) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(a.id)
+                .bind(a.at)
+                .bind(a.actor_id)
+                .bind(a.actor_username)
+                .bind(a.via)
+                .bind(a.token_id)
+                .bind(a.action)
+                .bind(a.target_type)
+                .bind(a.target_id)
+                .bind(a.changes)
+                .bind(a.request_id)
+                .bind(a.client_addr)
+                .execute(&mut *conn)
+                .await
+                .map_err(&err)?;
+                counts.audit += 1;
+            }
             Record::Header(_) | Record::End(_) => {
                 return Err(Error::invalid(
                     format!("line {line}"),
@@ -687,5 +722,20 @@ pub(crate) async fn import(conn: &mut PgConnection, rows: DumpRows) -> Result<Ex
     .execute(&mut *conn)
     .await
     .map_err(db_error)?;
+    // And the next audit entry after the imported ones.
+    sqlx::query(
+        "SELECT setval(pg_get_serial_sequence('audit_log', 'id'), COALESCE(MAX(id), 0) + 1, false) \
+         FROM audit_log",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    let entry = NewAuditEntry::new(
+        action::DATABASE_IMPORTED,
+        "database",
+        "import",
+        serde_json::json!({"before": null, "after": {"counts": counts}}),
+    );
+    record_audit(conn, entry).await?;
     Ok(counts)
 }

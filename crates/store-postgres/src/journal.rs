@@ -1,12 +1,16 @@
 //! What every write records beside its change, in its transaction: the
-//! change-feed event and the response under its idempotency key.
+//! change-feed event, its audit entry and the response under its
+//! idempotency key.
 
+use crate::audit::record_audits;
 use crate::errors::db_error;
 use crate::rows::*;
+use inventory_core::audit::{self, NewAuditEntry};
 use inventory_core::events::NewEvent;
 use inventory_core::store::{Idempotency, StoredResponse};
 use inventory_core::{Error, Result};
 use sqlx::PgConnection;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 pub(crate) async fn find_idempotent<'e, E>(
@@ -74,9 +78,51 @@ pub(crate) async fn record_event(conn: &mut PgConnection, event: NewEvent) -> Re
     record_events(conn, std::slice::from_ref(&event)).await
 }
 
-/// Records several changes with one statement; their ids are consecutive,
-/// in the order given, from the single-row counter (commit order).
+/// Records several changes in the change feed and in the audit trail (see
+/// [`audit_entries`]).
 pub(crate) async fn record_events(conn: &mut PgConnection, events: &[NewEvent]) -> Result<()> {
+    let entries = audit_entries(conn, events).await?;
+    insert_events(conn, events).await?;
+    record_audits(conn, &entries).await
+}
+
+/// The audit entries of `events`, in the current context: each compares
+/// its event's data with the entity's previous event (read with one query
+/// for all of them; an entity changed twice here compares with the first).
+async fn audit_entries(conn: &mut PgConnection, events: &[NewEvent]) -> Result<Vec<NewAuditEntry>> {
+    let updated: Vec<Uuid> = events
+        .iter()
+        .filter(|e| !audit::creates(e.kind))
+        .map(|e| e.entity_id)
+        .collect();
+    let mut latest: HashMap<Uuid, String> = HashMap::new();
+    if !updated.is_empty() {
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT DISTINCT ON (entity_id) entity_id, data FROM events \
+             WHERE entity_id = ANY($1) ORDER BY entity_id, id DESC",
+        )
+        .bind(&updated)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?;
+        latest.extend(rows);
+    }
+    Ok(events
+        .iter()
+        .map(|event| {
+            let before = match audit::creates(event.kind) {
+                true => None,
+                false => latest.get(&event.entity_id).cloned(),
+            };
+            latest.insert(event.entity_id, event.data.clone());
+            NewAuditEntry::for_event(event, before.as_deref())
+        })
+        .collect())
+}
+
+/// Inserts events with one statement; their ids are consecutive, in the
+/// order given, from the single-row counter (commit order).
+pub(crate) async fn insert_events(conn: &mut PgConnection, events: &[NewEvent]) -> Result<()> {
     let kinds: Vec<&str> = events.iter().map(|e| e.kind).collect();
     let ids: Vec<Uuid> = events.iter().map(|e| e.entity_id).collect();
     let data: Vec<&str> = events.iter().map(|e| e.data.as_str()).collect();

@@ -14,6 +14,7 @@
 //! SQL is runtime-checked (`sqlx::query`, `QueryBuilder::push_bind`), built
 //! only from constant fragments with bound parameters.
 
+mod audit;
 mod dump;
 mod errors;
 mod expiry;
@@ -33,6 +34,7 @@ use chrono::{DateTime, Utc};
 use errors::{connection_lost, db_error, unavailable};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
+use inventory_core::audit::{AuditContext, AuditEntry, AuditQuery, NewAuditEntry};
 use inventory_core::dump::{DumpRows, ExportCounts, ExportOptions};
 use inventory_core::history::{DayFigure, Days, ValueHistory};
 use inventory_core::invariants::Violation;
@@ -50,9 +52,9 @@ use inventory_core::sales::{
     NewSalesOrder, SalesOrder, SalesOrderPatch, SalesOrderQuery, ShipRequest,
 };
 use inventory_core::store::{
-    AdminStore, CatalogueStore, Created, EndSessions, EventStore, HistoryStore, Idempotency,
-    IdentityStore, LedgerStore, OrderIdem, PartyStore, PoolStats, PurchaseStore, ReservationStore,
-    SalesStore, StoredResponse,
+    AdminStore, AuditStore, CatalogueStore, Created, EndSessions, EventStore, HistoryStore,
+    Idempotency, IdentityStore, LedgerStore, OrderIdem, PartyStore, PoolStats, PurchaseStore,
+    ReservationStore, SalesStore, StoredResponse,
 };
 use inventory_core::{fold, Error, Result};
 use rows::*;
@@ -109,6 +111,9 @@ enum Job {
     Movement {
         movement: NewMovement,
         created_by: String,
+        /// The sender's, for the movement's audit entry (boxed: the
+        /// variant stays near the size of the other).
+        context: Box<AuditContext>,
         reply: oneshot::Sender<Result<MovementResult>>,
     },
 }
@@ -215,9 +220,12 @@ impl PgStore {
         F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T>>();
+        // The job runs on the writer's task: it takes the sender's audit
+        // context with it, for the entries it records.
+        let context = AuditContext::current();
         let run = run(move |conn| {
             Box::pin(async move {
-                let result = f(conn).await;
+                let result = context.scope(f(conn)).await;
                 let ok = result.is_ok();
                 let reply: Reply = Box::new(move |commit: Result<()>| {
                     let _ = tx.send(commit.and(result));
@@ -330,9 +338,10 @@ async fn run_group(conn: &mut PgConnection, jobs: &mut Vec<Job>) -> bool {
             Job::Movement {
                 movement,
                 created_by,
+                context,
                 reply,
             } => {
-                movements.push((movement, created_by, reply));
+                movements.push((movement, created_by, *context, reply));
                 continue;
             }
             Job::Run(run) => run,
@@ -390,7 +399,12 @@ async fn run_group(conn: &mut PgConnection, jobs: &mut Vec<Job>) -> bool {
     }
 }
 
-type QueuedMovement = (NewMovement, String, oneshot::Sender<Result<MovementResult>>);
+type QueuedMovement = (
+    NewMovement,
+    String,
+    AuditContext,
+    oneshot::Sender<Result<MovementResult>>,
+);
 
 /// Applies the queued single movements with one call; the applied ones
 /// are answered at commit, the refused ones at once. False when the
@@ -403,10 +417,11 @@ async fn apply_queued_movements(
     if queued.is_empty() {
         return true;
     }
-    let (batch, replies): (Vec<_>, Vec<_>) = std::mem::take(queued)
+    let (batch, senders): (Vec<_>, Vec<_>) = std::mem::take(queued)
         .into_iter()
-        .map(|(m, by, reply)| ((m, by), reply))
+        .map(|(m, by, context, reply)| ((m, by), (context, reply)))
         .unzip();
+    let (contexts, replies): (Vec<_>, Vec<_>) = senders.into_iter().unzip();
     let results = match writes::apply_batch(conn, batch, true).await {
         Ok(results) if results.len() == replies.len() => results,
         Ok(_) => {
@@ -418,9 +433,14 @@ async fn apply_queued_movements(
             return false;
         }
     };
-    let applied: Vec<&MovementResult> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    // Each applied movement's audit entry is its sender's.
+    let (applied, contexts): (Vec<&MovementResult>, Vec<AuditContext>) = results
+        .iter()
+        .zip(contexts)
+        .filter_map(|(r, context)| r.as_ref().ok().map(|r| (r, context)))
+        .unzip();
     if !applied.is_empty() {
-        if let Err(e) = writes::record_movement_events(conn, &applied).await {
+        if let Err(e) = writes::record_movement_events_of(conn, &applied, contexts).await {
             tracing::error!(error = %e, "recording movement events failed");
             return false;
         }
@@ -645,17 +665,8 @@ impl IdentityStore for PgStore {
 
     async fn delete_session(&self, token_hash: &str) -> Result<()> {
         let token_hash = token_hash.to_owned();
-        self.write(move |conn| {
-            Box::pin(async move {
-                sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-                    .bind(token_hash)
-                    .execute(conn)
-                    .await
-                    .map_err(db_error)?;
-                Ok(())
-            })
-        })
-        .await
+        self.write(move |conn| Box::pin(users::delete_session(conn, token_hash)))
+            .await
     }
 
     async fn touch_session(&self, id: Uuid, at: DateTime<Utc>) -> Result<()> {
@@ -1059,6 +1070,7 @@ impl LedgerStore for PgStore {
             let job = Job::Movement {
                 movement: movements.into_iter().next().expect("one movement"),
                 created_by: actor.username,
+                context: Box::new(AuditContext::current()),
                 reply,
             };
             self.jobs
@@ -1208,6 +1220,32 @@ impl HistoryStore for PgStore {
 
     async fn item_stock_per_day(&self, item_id: Uuid, days: Days) -> Result<Vec<DayFigure<i64>>> {
         history::item_stock_per_day(&self.pool, item_id, days).await
+    }
+}
+
+#[async_trait]
+impl AuditStore for PgStore {
+    async fn record_audit(&self, entry: NewAuditEntry) -> Result<()> {
+        self.write(move |conn| Box::pin(audit::record_audit(conn, entry)))
+            .await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Page<AuditEntry>> {
+        audit::list_audit(&self.pool, query).await
+    }
+
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let n = sqlx::query("DELETE FROM audit_log WHERE at < $1")
+                    .bind(before)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_error)?;
+                Ok(n.rows_affected())
+            })
+        })
+        .await
     }
 }
 

@@ -44,9 +44,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "api_tokens",
         include_str!("../migrations/0008_api_tokens.sql"),
     ),
+    (
+        9,
+        "audit_log",
+        include_str!("../migrations/0009_audit_log.sql"),
+    ),
 ];
 
-pub const LATEST_VERSION: i64 = 8;
+pub const LATEST_VERSION: i64 = 9;
 
 /// The advisory lock key that serialises migrations ("inventor" in ASCII).
 const MIGRATION_LOCK: i64 = 0x696e_7665_6e74_6f72;

@@ -4,9 +4,11 @@
 //! that two of them at once (on any replicas) are decided one after the
 //! other.
 
+use crate::audit::record_audit;
 use crate::errors::db_error;
 use crate::rows::*;
 use chrono::{DateTime, Duration, Utc};
+use inventory_core::audit::{action, NewAuditEntry};
 use inventory_core::identity::{
     scopes_from_text, scopes_to_text, ApiToken, NewApiToken, Session, SessionClient, SessionRecord,
     User, UserPatch, UserQuery, UserRecord,
@@ -137,6 +139,8 @@ pub(crate) async fn update_user(
     if next.disabled {
         end_sessions(conn, id, None).await?;
     }
+    let entry = NewAuditEntry::change(action::USER_UPDATED, "user", id, Some(&user), Some(&next));
+    record_audit(conn, entry).await?;
     Ok(next)
 }
 
@@ -147,6 +151,7 @@ pub(crate) async fn set_password(
     must_change_password: bool,
     keep: Option<String>,
 ) -> Result<User> {
+    let before = load_user(&mut *conn, id, " FOR UPDATE").await?;
     let row = sqlx::query(&format!(
         "UPDATE users SET password_hash = $1, must_change_password = $2, updated_at = $3 \
          WHERE id = $4 RETURNING {USER_COLUMNS}"
@@ -160,7 +165,14 @@ pub(crate) async fn set_password(
     .map_err(db_error)?
     .ok_or(Error::NotFound("user"))?;
     end_sessions(conn, id, keep.as_deref()).await?;
-    user_from_row(&row)
+    let after = user_from_row(&row)?;
+    let action = match must_change_password {
+        true => action::USER_PASSWORD_RESET,
+        false => action::USER_PASSWORD_CHANGED,
+    };
+    let entry = NewAuditEntry::change(action, "user", id, Some(&before), Some(&after));
+    record_audit(conn, entry).await?;
+    Ok(after)
 }
 
 /// The session to keep when a password changes, as an owned value for the
@@ -179,21 +191,44 @@ pub(crate) async fn create_session(
     expires_at: DateTime<Utc>,
     client: SessionClient,
 ) -> Result<()> {
+    let id = Uuid::now_v7();
+    let entry = NewAuditEntry::signed_in(
+        user_id,
+        id,
+        truncate(expires_at),
+        client.user_agent.as_deref(),
+    );
     sqlx::query(
         "INSERT INTO sessions (token_hash, id, user_id, created_at, expires_at, client_addr, user_agent) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(token_hash)
-    .bind(Uuid::now_v7())
+    .bind(id)
     .bind(user_id)
     .bind(inventory_core::now())
     .bind(truncate(expires_at))
     .bind(client.addr)
     .bind(client.user_agent)
-    .execute(conn)
+    .execute(&mut *conn)
     .await
     .map_err(db_error)?;
-    Ok(())
+    record_audit(conn, entry).await
+}
+
+/// Ends the session with `token_hash` (signing out).
+pub(crate) async fn delete_session(conn: &mut PgConnection, token_hash: String) -> Result<()> {
+    let ended: Option<(Uuid, Uuid, String)> =
+        sqlx::query_as("DELETE FROM sessions WHERE token_hash = $1 RETURNING id, user_id, kind")
+            .bind(token_hash)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_error)?;
+    match ended {
+        Some((id, user_id, kind)) => {
+            record_audit(conn, NewAuditEntry::session_ended(&kind, id, user_id)).await
+        }
+        None => Ok(()),
+    }
 }
 
 pub(crate) async fn find_session(pool: &PgPool, token_hash: &str) -> Result<Option<SessionRecord>> {
@@ -285,15 +320,19 @@ async fn delete_of_kind(
     id: Uuid,
     kind: &str,
 ) -> Result<Option<String>> {
-    sqlx::query_scalar(
+    let deleted: Option<String> = sqlx::query_scalar(
         "DELETE FROM sessions WHERE user_id = $1 AND id = $2 AND kind = $3 RETURNING token_hash",
     )
     .bind(user_id)
     .bind(id)
     .bind(kind)
-    .fetch_optional(conn)
+    .fetch_optional(&mut *conn)
     .await
-    .map_err(db_error)
+    .map_err(db_error)?;
+    if deleted.is_some() {
+        record_audit(conn, NewAuditEntry::session_ended(kind, id, user_id)).await?;
+    }
+    Ok(deleted)
 }
 
 pub(crate) async fn create_api_token(
@@ -315,17 +354,20 @@ pub(crate) async fn create_api_token(
     .bind(expires_at)
     .bind(&token.name)
     .bind(scopes_to_text(&token.scopes))
-    .execute(conn)
+    .execute(&mut *conn)
     .await
     .map_err(db_error)?;
-    Ok(ApiToken {
+    let created = ApiToken {
         id,
         name: token.name,
         scopes: token.scopes,
         created_at,
         expires_at,
         last_used_at: None,
-    })
+    };
+    let entry = NewAuditEntry::change(action::TOKEN_CREATED, "token", id, None, Some(&created));
+    record_audit(conn, entry).await?;
+    Ok(created)
 }
 
 pub(crate) async fn list_api_tokens(pool: &PgPool, user_id: Uuid) -> Result<Vec<ApiToken>> {

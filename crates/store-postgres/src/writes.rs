@@ -1,10 +1,14 @@
 //! Writes. Each function runs on the writer connection inside the savepoint
 //! of its job; returning an error rolls the job back.
 
+use crate::audit::{record_audit, record_audits};
 use crate::errors::{db_error, unique_or, unique_violation};
-pub(crate) use crate::journal::{find_idempotent, record_event, record_events, remember, replay};
+pub(crate) use crate::journal::{
+    find_idempotent, insert_events, record_event, record_events, remember, replay,
+};
 use crate::rows::*;
 use futures_util::future::BoxFuture;
+use inventory_core::audit::{action, AuditContext, NewAuditEntry};
 use inventory_core::catalogue::{
     Item, ItemPatch, ItemWrite, Location, LocationPatch, MAIN_LOCATION,
 };
@@ -69,6 +73,8 @@ pub(crate) async fn create_user(
         })
     })?;
     remember(conn, &idem, &user).await?;
+    let entry = NewAuditEntry::change(action::USER_CREATED, "user", user.id, None, Some(&user));
+    record_audit(conn, entry).await?;
     Ok(Created::New(user))
 }
 
@@ -110,6 +116,14 @@ pub(crate) async fn create_location(
         })
     })?;
     remember(conn, &idem, &loc).await?;
+    let entry = NewAuditEntry::change(
+        action::LOCATION_CREATED,
+        "location",
+        loc.id,
+        None,
+        Some(&loc),
+    );
+    record_audit(conn, entry).await?;
     Ok(Created::New(loc))
 }
 
@@ -127,7 +141,8 @@ pub(crate) async fn update_location(
     .await
     .map_err(db_error)?
     .ok_or(Error::NotFound("location"))?;
-    let mut loc = location_from_row(&row)?;
+    let before = location_from_row(&row)?;
+    let mut loc = before.clone();
     patch.apply(&mut loc, inventory_core::now())?;
     if loc.is_default {
         take_default(conn, id).await?;
@@ -147,6 +162,14 @@ pub(crate) async fn update_location(
             Error::duplicate_location_code(&loc.code)
         })
     })?;
+    let entry = NewAuditEntry::change(
+        action::LOCATION_UPDATED,
+        "location",
+        id,
+        Some(&before),
+        Some(&loc),
+    );
+    record_audit(conn, entry).await?;
     Ok(loc)
 }
 
@@ -472,6 +495,24 @@ pub(crate) async fn record_movement_events(
 ) -> Result<()> {
     let events: Vec<NewEvent> = results.iter().map(|r| NewEvent::movement(r)).collect();
     record_events(conn, &events).await
+}
+
+/// [`record_movement_events`] for movements of several senders, each audit
+/// entry in its sender's context (`contexts`, one per result).
+pub(crate) async fn record_movement_events_of(
+    conn: &mut PgConnection,
+    results: &[&MovementResult],
+    contexts: Vec<AuditContext>,
+) -> Result<()> {
+    let events: Vec<NewEvent> = results.iter().map(|r| NewEvent::movement(r)).collect();
+    // A movement creates its entity: there is no previous event to compare.
+    let entries: Vec<NewAuditEntry> = events
+        .iter()
+        .zip(contexts)
+        .map(|(event, context)| context.sync_scope(|| NewAuditEntry::for_event(event, None)))
+        .collect();
+    insert_events(conn, &events).await?;
+    record_audits(conn, &entries).await
 }
 
 /// A stock count. The counted items' rows are locked first: every movement

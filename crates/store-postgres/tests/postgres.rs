@@ -218,6 +218,23 @@ async fn the_ledger_is_append_only() {
     assert_eq!(store.ledger_sum(it.id).await.unwrap(), 5);
 }
 
+#[tokio::test]
+async fn audit_entries_cannot_be_edited() {
+    let db = fresh_database().await;
+    let store = open(&db.url).await;
+    item(&store, "AUDIT-AO-1").await;
+    let e = sql(&db.url, "UPDATE audit_log SET action = 'nothing happened'")
+        .await
+        .expect_err("an edited audit entry");
+    assert!(e.to_string().contains("append-only"), "{e}");
+    let query = inventory_core::audit::AuditQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    let entries = store.list_audit(&query).await.unwrap().rows;
+    assert_eq!(entries[0].action, "item.created");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_share_one_ledger() {
     let db = fresh_database().await;

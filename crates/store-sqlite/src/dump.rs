@@ -1,8 +1,10 @@
 //! Export (one read transaction on a read connection: a WAL snapshot, while
 //! the writer goes on) and import (one job on the writer: all or nothing).
 
+use crate::audit::{audit_row, record_audit, AUDIT_COLUMNS};
 use crate::errors::db_error;
 use crate::rows::{get, micros, opt_uuid, time, uuid};
+use inventory_core::audit::{action, NewAuditEntry};
 use inventory_core::dump::*;
 use inventory_core::fold;
 use inventory_core::{Error, Result};
@@ -321,27 +323,43 @@ fn export_in(
             }))
         },
     )?;
+    each(
+        conn,
+        &format!("SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY id"),
+        &mut w,
+        |r| Ok(Record::Audit(audit_row(r)?)),
+    )?;
     w.finish()
 }
 
 /// Whether the database holds nothing but the one location it was born with.
 pub(crate) fn ensure_empty(conn: &Connection) -> Result<()> {
-    let (users, items, movements, events, locations): (i64, i64, i64, i64, i64) = conn
+    let (users, items, movements, events, locations, audit): (i64, i64, i64, i64, i64, i64) = conn
         .query_row(
             "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM items), \
              (SELECT COUNT(*) FROM movements), (SELECT COUNT(*) FROM events), \
-             (SELECT COUNT(*) FROM locations)",
+             (SELECT COUNT(*) FROM locations), (SELECT COUNT(*) FROM audit_log)",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
         )
         .map_err(db_error)?;
     let others = (locations - 1).max(0);
-    if users + items + movements + events + others > 0 {
+    if users + items + movements + events + others + audit > 0 {
         return Err(Error::invalid(
             "database",
             format!(
                 "the target database is not empty ({users} users, {items} items, {movements} movements, \
-                 {events} events, {others} locations besides the first); import and restore need a new, empty database"
+                 {events} events, {others} locations besides the first, {audit} audit entries); \
+                 import and restore need a new, empty database"
             ),
         ));
     }
@@ -661,6 +679,31 @@ pub(crate) fn import(conn: &Connection, rows: DumpRows) -> Result<ExportCounts> 
                 .map_err(&err)?;
                 counts.events += 1;
             }
+            Record::Audit(a) => {
+                conn.prepare_cached(
+                    "INSERT INTO audit_log (id, at, actor_id, actor_username, via, token_id, action, \
+                     target_type, target_id, changes, request_id, client_addr) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        a.id,
+                        micros(a.at),
+                        a.actor_id.map(|id| id.to_string()),
+                        a.actor_username,
+                        a.via,
+                        a.token_id.map(|id| id.to_string()),
+                        a.action,
+                        a.target_type,
+                        a.target_id,
+                        a.changes,
+                        a.request_id,
+                        a.client_addr
+                    ])
+                })
+                .map_err(&err)?;
+                counts.audit += 1;
+            }
             Record::Header(_) | Record::End(_) => {
                 return Err(Error::invalid(
                     format!("line {line}"),
@@ -677,6 +720,15 @@ pub(crate) fn import(conn: &Connection, rows: DumpRows) -> Result<ExportCounts> 
         [],
     )
     .map_err(db_error)?;
+    record_audit(
+        conn,
+        &NewAuditEntry::new(
+            action::DATABASE_IMPORTED,
+            "database",
+            "import",
+            serde_json::json!({"before": null, "after": {"counts": counts}}),
+        ),
+    )?;
     Ok(counts)
 }
 

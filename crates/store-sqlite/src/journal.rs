@@ -1,8 +1,11 @@
 //! What every write records beside its change, in its transaction: the
-//! change-feed event and the response under its idempotency key.
+//! change-feed event, its audit entry and the response under its
+//! idempotency key.
 
+use crate::audit::record_audit;
 use crate::errors::db_error;
 use crate::rows::*;
+use inventory_core::audit::{self, NewAuditEntry};
 use inventory_core::events::NewEvent;
 use inventory_core::store::{Idempotency, StoredResponse};
 use inventory_core::{Error, Result};
@@ -67,8 +70,15 @@ pub(crate) fn remember<T>(
     Ok(())
 }
 
-/// Records a committed change in the change feed, in the change's transaction.
+/// Records a committed change in the change feed and in the audit trail,
+/// in the change's transaction.
 pub(crate) fn record_event(conn: &Connection, event: NewEvent) -> Result<()> {
+    let before = if audit::creates(event.kind) {
+        None
+    } else {
+        previous_event_data(conn, event.entity_id)?
+    };
+    record_audit(conn, &NewAuditEntry::for_event(&event, before.as_deref()))?;
     conn.prepare_cached(
         "INSERT INTO events (kind, entity_id, data, created_at) VALUES (?1, ?2, ?3, ?4)",
     )
@@ -82,4 +92,14 @@ pub(crate) fn record_event(conn: &Connection, event: NewEvent) -> Result<()> {
     })
     .map_err(db_error)?;
     Ok(())
+}
+
+/// The data of an entity's latest event (what an audit entry compares with).
+fn previous_event_data(conn: &Connection, entity_id: Uuid) -> Result<Option<String>> {
+    conn.prepare_cached("SELECT data FROM events WHERE entity_id = ?1 ORDER BY id DESC LIMIT 1")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![entity_id.to_string()], |r| r.get(0))
+                .optional()
+        })
+        .map_err(db_error)
 }

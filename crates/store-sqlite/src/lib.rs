@@ -14,6 +14,7 @@
 //! the disk, capped movements near 2,000/s (docs/PERFORMANCE.md). Statements
 //! are still only ever built from constant fragments with bound parameters.
 
+mod audit;
 mod dump;
 mod errors;
 mod expiry;
@@ -31,6 +32,7 @@ mod writes;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use errors::{db_error, unavailable};
+use inventory_core::audit::{AuditContext, AuditEntry, AuditQuery, NewAuditEntry};
 use inventory_core::dump::{DumpRows, ExportCounts, ExportOptions};
 use inventory_core::history::{DayFigure, Days, ValueHistory};
 use inventory_core::invariants::Violation;
@@ -48,9 +50,9 @@ use inventory_core::sales::{
     NewSalesOrder, SalesOrder, SalesOrderPatch, SalesOrderQuery, ShipRequest,
 };
 use inventory_core::store::{
-    AdminStore, CatalogueStore, Created, EndSessions, EventStore, HistoryStore, Idempotency,
-    IdentityStore, LedgerStore, OrderIdem, PartyStore, PoolStats, PurchaseStore, ReservationStore,
-    SalesStore, StoredResponse,
+    AdminStore, AuditStore, CatalogueStore, Created, EndSessions, EventStore, HistoryStore,
+    Idempotency, IdentityStore, LedgerStore, OrderIdem, PartyStore, PoolStats, PurchaseStore,
+    ReservationStore, SalesStore, StoredResponse,
 };
 use inventory_core::{fold, Error, Result};
 use rows::*;
@@ -247,8 +249,11 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T>>();
+        // The job runs on the writer thread: it takes the sender's audit
+        // context with it, for the entries it records.
+        let context = AuditContext::current();
         let job: Job = Box::new(move |conn| {
-            let result = f(conn);
+            let result = context.sync_scope(|| f(conn));
             let ok = result.is_ok();
             let reply: Reply = Box::new(move |commit: Result<()>| {
                 let _ = tx.send(commit.and(result));
@@ -540,15 +545,8 @@ impl IdentityStore for SqliteStore {
 
     async fn delete_session(&self, token_hash: &str) -> Result<()> {
         let token_hash = token_hash.to_owned();
-        self.write(move |conn| {
-            conn.execute(
-                "DELETE FROM sessions WHERE token_hash = ?1",
-                params![token_hash],
-            )
-            .map_err(db_error)?;
-            Ok(())
-        })
-        .await
+        self.write(move |conn| users::delete_session(conn, &token_hash))
+            .await
     }
 
     async fn touch_session(&self, id: Uuid, at: DateTime<Utc>) -> Result<()> {
@@ -1119,6 +1117,24 @@ fn in_snapshot<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -
     let result = f(conn);
     let _ = conn.execute_batch("COMMIT");
     result
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn record_audit(&self, entry: NewAuditEntry) -> Result<()> {
+        self.write(move |conn| audit::record_audit(conn, &entry))
+            .await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Page<AuditEntry>> {
+        let query = query.clone();
+        self.read(move |conn| audit::list_audit(conn, &query)).await
+    }
+
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64> {
+        self.write(move |conn| audit::prune_audit(conn, micros(before)))
+            .await
+    }
 }
 
 #[async_trait]

@@ -42,9 +42,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "api_tokens",
         include_str!("../migrations/0008_api_tokens.sql"),
     ),
+    (
+        9,
+        "audit_log",
+        include_str!("../migrations/0009_audit_log.sql"),
+    ),
 ];
 
-pub const LATEST_VERSION: i64 = 8;
+pub const LATEST_VERSION: i64 = 9;
 
 pub(crate) fn run(conn: &mut Connection) -> Result<()> {
     run_to(conn, LATEST_VERSION)

@@ -1,9 +1,11 @@
 //! Users and sessions: reads on a reader connection, changes on the single
 //! writer (which makes each check and its change atomic).
 
+use crate::audit::record_audit;
 use crate::errors::db_error;
 use crate::rows::*;
 use chrono::{DateTime, Duration, Utc};
+use inventory_core::audit::{action, NewAuditEntry};
 use inventory_core::identity::{
     scopes_from_text, scopes_to_text, ApiToken, NewApiToken, Session, SessionClient, SessionRecord,
     User, UserPatch, UserQuery, UserRecord,
@@ -152,6 +154,10 @@ pub(crate) fn update_user(
     if next.disabled {
         end_sessions(conn, id, None)?;
     }
+    record_audit(
+        conn,
+        &NewAuditEntry::change(action::USER_UPDATED, "user", id, Some(&user), Some(&next)),
+    )?;
     Ok(next)
 }
 
@@ -162,6 +168,7 @@ pub(crate) fn set_password(
     must_change_password: bool,
     end: EndSessions<'_>,
 ) -> Result<User> {
+    let before = get_user(conn, id)?;
     let changed = conn
         .execute(
             "UPDATE users SET password_hash = ?1, must_change_password = ?2, updated_at = ?3 \
@@ -182,7 +189,16 @@ pub(crate) fn set_password(
         EndSessions::AllBut(token_hash) => Some(token_hash),
     };
     end_sessions(conn, id, keep)?;
-    get_user(conn, id)
+    let after = get_user(conn, id)?;
+    let action = match must_change_password {
+        true => action::USER_PASSWORD_RESET,
+        false => action::USER_PASSWORD_CHANGED,
+    };
+    record_audit(
+        conn,
+        &NewAuditEntry::change(action, "user", id, Some(&before), Some(&after)),
+    )?;
+    Ok(after)
 }
 
 pub(crate) fn create_session(
@@ -192,12 +208,13 @@ pub(crate) fn create_session(
     expires_at: DateTime<Utc>,
     client: &SessionClient,
 ) -> Result<()> {
+    let id = Uuid::now_v7();
     conn.execute(
         "INSERT INTO sessions (token_hash, id, user_id, created_at, expires_at, client_addr, user_agent) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             token_hash,
-            Uuid::now_v7().to_string(),
+            id.to_string(),
             user_id.to_string(),
             micros(inventory_core::now()),
             micros(expires_at),
@@ -206,7 +223,30 @@ pub(crate) fn create_session(
         ],
     )
     .map_err(db_error)?;
-    Ok(())
+    record_audit(
+        conn,
+        &NewAuditEntry::signed_in(user_id, id, expires_at, client.user_agent.as_deref()),
+    )
+}
+
+/// Ends the session with `token_hash` (signing out).
+pub(crate) fn delete_session(conn: &Connection, token_hash: &str) -> Result<()> {
+    let ended: Option<(String, String, String)> = conn
+        .query_row(
+            "DELETE FROM sessions WHERE token_hash = ?1 RETURNING id, user_id, kind",
+            params![token_hash],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(db_error)?;
+    let Some((id, user_id, kind)) = ended else {
+        return Ok(());
+    };
+    let parse = |s: &str| Uuid::parse_str(s).map_err(Error::internal);
+    record_audit(
+        conn,
+        &NewAuditEntry::session_ended(&kind, parse(&id)?, parse(&user_id)?),
+    )
 }
 
 pub(crate) fn find_session(conn: &Connection, token_hash: &str) -> Result<Option<SessionRecord>> {
@@ -282,14 +322,19 @@ fn delete_of_kind(
     id: Uuid,
     kind: &str,
 ) -> Option<Result<String>> {
-    conn.query_row(
-        "DELETE FROM sessions WHERE user_id = ?1 AND id = ?2 AND kind = ?3 RETURNING token_hash",
-        params![user_id.to_string(), id.to_string(), kind],
-        |r| r.get(0),
-    )
-    .optional()
-    .map_err(db_error)
-    .transpose()
+    let deleted = conn
+        .query_row(
+            "DELETE FROM sessions WHERE user_id = ?1 AND id = ?2 AND kind = ?3 RETURNING token_hash",
+            params![user_id.to_string(), id.to_string(), kind],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db_error)
+        .transpose()?;
+    Some(deleted.and_then(|hash| {
+        record_audit(conn, &NewAuditEntry::session_ended(kind, id, user_id))?;
+        Ok(hash)
+    }))
 }
 
 pub(crate) fn create_api_token(
@@ -313,14 +358,19 @@ pub(crate) fn create_api_token(
         ],
     )
     .map_err(db_error)?;
-    Ok(ApiToken {
+    let created = ApiToken {
         id,
         name: token.name.clone(),
         scopes: token.scopes.clone(),
         created_at: token.created_at,
         expires_at: token.expires_at,
         last_used_at: None,
-    })
+    };
+    record_audit(
+        conn,
+        &NewAuditEntry::change(action::TOKEN_CREATED, "token", id, None, Some(&created)),
+    )?;
+    Ok(created)
 }
 
 pub(crate) fn list_api_tokens(conn: &Connection, user_id: Uuid) -> Result<Vec<ApiToken>> {

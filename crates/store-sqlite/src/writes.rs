@@ -3,9 +3,11 @@
 //! entities, patches, refusals) are `inventory_core`'s; here they are
 //! persisted with their guards, events and idempotency records.
 
+use crate::audit::record_audit;
 use crate::errors::{db_error, is_unique_violation};
 pub(crate) use crate::journal::{find_idempotent, record_event, remember, replay};
 use crate::rows::*;
+use inventory_core::audit::{action, NewAuditEntry};
 use inventory_core::catalogue::{
     Item, ItemPatch, ItemWrite, Location, LocationPatch, MAIN_LOCATION,
 };
@@ -61,6 +63,10 @@ pub(crate) fn create_user(
         false => db_error(e),
     })?;
     remember(conn, &idem, &user)?;
+    record_audit(
+        conn,
+        &NewAuditEntry::change(action::USER_CREATED, "user", user.id, None, Some(&user)),
+    )?;
     Ok(Created::New(user))
 }
 
@@ -101,6 +107,16 @@ pub(crate) fn create_location(
         false => db_error(e),
     })?;
     remember(conn, &idem, &loc)?;
+    record_audit(
+        conn,
+        &NewAuditEntry::change(
+            action::LOCATION_CREATED,
+            "location",
+            loc.id,
+            None,
+            Some(&loc),
+        ),
+    )?;
     Ok(Created::New(loc))
 }
 
@@ -121,7 +137,8 @@ pub(crate) fn update_location(
     id: Uuid,
     patch: LocationPatch,
 ) -> Result<Location> {
-    let mut loc = load_location(conn, id)?;
+    let before = load_location(conn, id)?;
+    let mut loc = before.clone();
     patch.apply(&mut loc, inventory_core::now())?;
     if loc.is_default {
         take_default(conn, id)?;
@@ -140,6 +157,16 @@ pub(crate) fn update_location(
         true => Error::duplicate_location_code(&loc.code),
         false => db_error(e),
     })?;
+    record_audit(
+        conn,
+        &NewAuditEntry::change(
+            action::LOCATION_UPDATED,
+            "location",
+            id,
+            Some(&before),
+            Some(&loc),
+        ),
+    )?;
     Ok(loc)
 }
 

@@ -110,3 +110,26 @@ fn wait_for(check: impl Fn() -> bool) -> bool {
     }
     check()
 }
+
+#[tokio::test]
+async fn audit_entries_cannot_be_edited() {
+    let (store, dir) = fresh_store().await;
+    let item: inventory_core::catalogue::CreateItem =
+        serde_json::from_value(serde_json::json!({"sku": "AUDIT-AO-1", "name": "Append-only"}))
+            .unwrap();
+    let item = item.validate(inventory_core::now()).unwrap();
+    store.create_item(item, None).await.unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("inventory.db")).unwrap();
+    let e = conn
+        .execute("UPDATE audit_log SET action = 'nothing happened'", [])
+        .expect_err("an edited audit entry");
+    assert!(e.to_string().contains("append-only"), "{e}");
+    let action: String = conn
+        .query_row(
+            "SELECT action FROM audit_log ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(action, "item.created");
+}

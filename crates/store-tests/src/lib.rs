@@ -114,6 +114,10 @@ macro_rules! contract_tests {
             purchase_orders_list_filters_and_paging,
             idempotent_purchase_order_actions,
             racing_receipts_never_over_receive,
+            every_change_is_audited_with_its_actor_and_fields,
+            a_refused_change_leaves_no_audit_entry,
+            user_session_and_token_changes_are_audited_without_secrets,
+            audit_entries_page_filter_by_time_and_are_pruned_by_age,
         );
         $crate::contract_tests!(@pair $factory;
             export_import_round_trip,
@@ -149,6 +153,7 @@ pub use inventory_core::Store;
 // ================================================================ areas
 
 mod admin;
+mod audit;
 mod catalogue;
 mod events;
 mod helpers;
@@ -163,6 +168,7 @@ mod sales;
 mod stocktake;
 
 pub use admin::*;
+pub use audit::*;
 pub use catalogue::*;
 pub use events::*;
 pub use helpers::Fixture;

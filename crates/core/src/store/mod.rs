@@ -9,6 +9,7 @@
 //! transaction.
 
 mod admin;
+mod audit;
 mod catalogue;
 mod events;
 mod history;
@@ -21,6 +22,7 @@ mod reservations;
 mod sales;
 
 pub use admin::{AdminStore, PoolStats};
+pub use audit::AuditStore;
 pub use catalogue::CatalogueStore;
 pub use events::EventStore;
 pub use history::HistoryStore;
@@ -44,6 +46,7 @@ pub trait Store:
     + AdminStore
     + PartyStore
     + PurchaseStore
+    + AuditStore
 {
 }
 
@@ -58,5 +61,6 @@ impl<T> Store for T where
         + AdminStore
         + PartyStore
         + PurchaseStore
+        + AuditStore
 {
 }

@@ -32,6 +32,7 @@ use utoipa::{Modify, OpenApi};
         v1::movements::reverse_movement, v1::movements::export_movements,
         v1::stock_counts::post_stock_count,
         v1::events::stream_events, v1::admin::invariants,
+        v1::audit::list_audit, v1::audit::export_audit,
         v1::reservations::create_reservation, v1::reservations::list_reservations,
         v1::reservations::get_reservation, v1::reservations::patch_reservation,
         v1::reservations::release_reservation,
@@ -58,7 +59,7 @@ use utoipa::{Modify, OpenApi};
         (name = "events", description = "The change feed (Server-Sent Events)"),
         (name = "reservations", description = "Stock held for someone, with exact expiry"),
         (name = "sales-orders", description = "Carts and sales orders: hold, confirm, ship, cancel"),
-        (name = "admin", description = "Checking the database"),
+        (name = "admin", description = "Checking the database, and the audit trail"),
         (name = "parties", description = "Suppliers and customers"),
         (name = "purchase-orders", description = "Buying stock: drafts, submission, receipts"),
     )

@@ -227,6 +227,8 @@ pub fn routes(app: App, options: cookies::WebOptions) -> Router<App> {
             post(pages::users::reset_password),
         )
         .route("/users/{id}/{action}", post(pages::users::set_disabled))
+        .route("/audit", get(pages::audit::list))
+        .route("/audit/export.csv", get(pages::audit::export))
         .route("/account", get(pages::account::show))
         .route("/account/password", post(pages::account::change_password))
         .route(

@@ -36,6 +36,8 @@ pub struct Badge {
     pub may_move: bool,
     pub may_adjust: bool,
     pub may_manage_users: bool,
+    /// Whether the audit log is theirs to read.
+    pub may_read_audit: bool,
 }
 
 /// Who the request turned out to be from, once a handler has checked the

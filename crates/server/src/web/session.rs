@@ -278,6 +278,7 @@ impl Visitor {
             may_move: self.may(Permission::StockMove),
             may_adjust: self.may(Permission::StockAdjust),
             may_manage_users: self.may(Permission::UsersManage),
+            may_read_audit: self.may(Permission::SystemInspect),
         }
     }
 }

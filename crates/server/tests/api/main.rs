@@ -2,7 +2,7 @@
 //! in this process on a free loopback port with a fresh database
 //! (`common::spawn_app*`) and drives it over HTTP with reqwest.
 //!
-//! `contract`, `csv`, `ledger`, `events`, `cache`, `smoke`, `guidance`,
+//! `audit`, `contract`, `csv`, `ledger`, `events`, `cache`, `smoke`, `guidance`,
 //! `permissions`, `purchasing` and `users` run on the backend
 //! that `TEST_BACKEND` names (SQLite by default); scripts/test.sh runs them
 //! a second time with `TEST_BACKEND=postgres`, selecting them by module path
@@ -13,6 +13,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod audit;
 mod cache;
 mod contract;
 mod csv;

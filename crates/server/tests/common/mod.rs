@@ -91,6 +91,7 @@ pub fn test_config(database: DatabaseConfig) -> Config {
         redis_url_file: None,
         listener: ListenerOptions::default(),
         policy: Default::default(),
+        audit_retention_days: 365,
     }
 }
 

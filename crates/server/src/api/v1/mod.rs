@@ -4,6 +4,7 @@
 //! from it.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod events;
 pub mod items;
@@ -88,6 +89,8 @@ pub const ROUTES: &[(&str, &str, UseCase)] = &[
     ("POST", "/api/v1/stock-counts", UseCase::PostStockCount),
     ("GET", "/api/v1/events", UseCase::FollowEvents),
     ("GET", "/api/v1/admin/invariants", UseCase::CheckInvariants),
+    ("GET", "/api/v1/audit", UseCase::ListAudit),
+    ("GET", "/api/v1/audit/export.csv", UseCase::ListAudit),
     ("POST", "/api/v1/reservations", UseCase::CreateReservation),
     ("GET", "/api/v1/reservations", UseCase::ListReservations),
     ("GET", "/api/v1/reservations/{id}", UseCase::GetReservation),
@@ -247,6 +250,8 @@ pub fn routes() -> Router<App> {
         .route("/api/v1/stock-counts", post(stock_counts::post_stock_count))
         .route("/api/v1/events", get(events::stream_events))
         .route("/api/v1/admin/invariants", get(admin::invariants))
+        .route("/api/v1/audit", get(audit::list_audit))
+        .route("/api/v1/audit/export.csv", get(audit::export_audit))
         .route(
             "/api/v1/reservations",
             post(reservations::create_reservation).get(reservations::list_reservations),

@@ -2,6 +2,7 @@
 //! cases and renders a template from `templates/` of the same name.
 
 pub mod account;
+pub mod audit;
 pub mod counts;
 pub mod dashboard;
 pub mod delivery;
