@@ -48,7 +48,7 @@ impl App {
             }) {
                 return Ok(f.dashboard.clone());
             }
-            let dashboard = self.read_dashboard(latest).await?;
+            let dashboard = self.read_dashboard(position, latest).await?;
             *kept = Some(Figures {
                 position,
                 latest,
@@ -59,7 +59,7 @@ impl App {
         .await
     }
 
-    async fn read_dashboard(&self, latest: u32) -> Result<Dashboard> {
+    async fn read_dashboard(&self, position: i64, latest: u32) -> Result<Dashboard> {
         let days = Days::ending(inventory_core::now().date_naive(), CHART_DAYS);
         let today = Days::ending(days.last(), 1);
         let items = self.store.count_items().await?;
@@ -89,6 +89,7 @@ impl App {
             value: stock_value,
         });
         Ok(Dashboard {
+            position,
             items,
             low_stock,
             movements_today,

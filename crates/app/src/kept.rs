@@ -7,6 +7,9 @@ use std::time::Instant;
 
 #[derive(Clone)]
 pub struct Dashboard {
+    /// The change feed's position these figures are current at (read before
+    /// them): a live view follows the feed from here and misses nothing.
+    pub position: i64,
     /// Active (not archived) items.
     pub items: i64,
     /// Active items at or below their reorder point.

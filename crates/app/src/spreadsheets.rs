@@ -152,7 +152,7 @@ impl App {
                 let skus: BTreeSet<String> = rows.iter().map(|r| fold(r.sku())).collect();
                 let barcodes: BTreeSet<String> = rows
                     .iter()
-                    .filter_map(|r| r.cells[4].as_deref())
+                    .filter_map(|r| r.barcode())
                     .map(str::trim)
                     .filter(|b| !b.is_empty())
                     .map(str::to_owned)

@@ -4,10 +4,11 @@
 use crate::after_commit::Change;
 use crate::application::App;
 use crate::principal::{Principal, UseCase};
+use inventory_core::catalogue::Item;
 use inventory_core::ledger::ItemRef;
 use inventory_core::paging::{MovementQuery, SeqOrder};
 use inventory_core::stocktake::{CountResult, CreateStockCount, StockCount};
-use inventory_core::{Error, Result};
+use inventory_core::{fold, Error, Result};
 
 impl App {
     /// The ledger's position now: the seq of the newest movement (0 for an
@@ -23,6 +24,50 @@ impl App {
                 })
                 .await?;
             Ok(newest.rows.first().map_or(0, |m| m.seq))
+        })
+        .await
+    }
+
+    /// The items that scanned or typed `codes` name (a barcode exactly,
+    /// else a SKU without regard to case), each with its books at the
+    /// location `code`: one read for all the items and one for all the
+    /// balances, whatever the number of lines (a count sheet's review).
+    /// `None` where no item has the code.
+    pub async fn count_books(
+        &self,
+        caller: &Principal,
+        location: &str,
+        codes: &[String],
+    ) -> Result<Vec<Option<(Item, i64)>>> {
+        self.run(caller, UseCase::ItemStock, async {
+            let codes: Vec<&str> = codes.iter().map(|c| c.trim()).collect();
+            let items = self
+                .store
+                .find_items_by_keys(
+                    codes.iter().map(|c| fold(c)).collect(),
+                    codes.iter().map(|c| (*c).to_owned()).collect(),
+                )
+                .await?;
+            let found: Vec<Option<Item>> = codes
+                .iter()
+                .map(|code| {
+                    let by_barcode = items.iter().find(|i| i.barcode.as_deref() == Some(*code));
+                    by_barcode
+                        .or_else(|| items.iter().find(|i| fold(&i.sku) == fold(code)))
+                        .cloned()
+                })
+                .collect();
+            let ids = found.iter().flatten().map(|i| i.id).collect();
+            let books = self.store.on_hand_at(location, ids).await?;
+            Ok(found
+                .into_iter()
+                .map(|item| {
+                    item.map(|i| {
+                        let on_hand = books.get(&i.id).copied().unwrap_or(0);
+                        (i, on_hand)
+                    })
+                })
+                .collect())
         })
         .await
     }

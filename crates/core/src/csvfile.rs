@@ -33,6 +33,17 @@ pub const ITEM_COLUMNS: [&str; 8] = [
     "reorder_point",
     "unit_cost",
 ];
+/// Positions in [`ITEM_COLUMNS`], so that a row's cells are read by name.
+mod column {
+    pub const SKU: usize = 0;
+    pub const NAME: usize = 1;
+    pub const DESCRIPTION: usize = 2;
+    pub const CATEGORY: usize = 3;
+    pub const BARCODE: usize = 4;
+    pub const UNIT: usize = 5;
+    pub const REORDER_POINT: usize = 6;
+    pub const UNIT_COST: usize = 7;
+}
 /// Columns an import requires.
 pub const REQUIRED_COLUMNS: [&str; 2] = ["sku", "name"];
 /// Columns an export adds after [`ITEM_COLUMNS`]; an import ignores them
@@ -267,7 +278,12 @@ impl ItemRow {
     }
 
     pub fn sku(&self) -> &str {
-        self.cell(0).unwrap_or_default()
+        self.cell(column::SKU).unwrap_or_default()
+    }
+
+    /// The barcode cell, when the file has that column.
+    pub fn barcode(&self) -> Option<&str> {
+        self.cell(column::BARCODE)
     }
 }
 
@@ -601,13 +617,13 @@ fn validation_errors(row: &ItemRow, error: Error) -> Vec<CellError> {
 fn create(row: &ItemRow, reorder_point: Option<i64>, now: DateTime<Utc>) -> Result<Item, Error> {
     CreateItem {
         sku: row.sku().to_owned(),
-        name: row.cell(1).unwrap_or_default().to_owned(),
-        description: filled(row.cell(2)),
-        category: filled(row.cell(3)),
-        barcode: filled(row.cell(4)),
-        unit: filled(row.cell(5)),
+        name: row.cell(column::NAME).unwrap_or_default().to_owned(),
+        description: filled(row.cell(column::DESCRIPTION)),
+        category: filled(row.cell(column::CATEGORY)),
+        barcode: filled(row.barcode()),
+        unit: filled(row.cell(column::UNIT)),
         reorder_point,
-        unit_cost: filled(row.cell(7)),
+        unit_cost: filled(row.cell(column::UNIT_COST)),
         attributes: None,
     }
     .validate(now)
@@ -620,13 +636,13 @@ fn patch(row: &ItemRow, reorder_point: Option<i64>) -> ItemPatch {
     let clearable = |column: usize| row.cell(column).map(|c| filled(Some(c)));
     ItemPatch {
         sku: Some(Some(row.sku().to_owned())),
-        name: row.cell(1).map(|c| Some(c.to_owned())),
-        description: clearable(2),
-        category: clearable(3),
-        barcode: clearable(4),
-        unit: filled(row.cell(5)).map(Some),
+        name: row.cell(column::NAME).map(|c| Some(c.to_owned())),
+        description: clearable(column::DESCRIPTION),
+        category: clearable(column::CATEGORY),
+        barcode: clearable(column::BARCODE),
+        unit: filled(row.cell(column::UNIT)).map(Some),
         reorder_point: reorder_point.map(Some),
-        unit_cost: filled(row.cell(7)).map(Some),
+        unit_cost: filled(row.cell(column::UNIT_COST)).map(Some),
         attributes: None,
     }
 }
@@ -660,10 +676,11 @@ pub fn plan(file: ItemFile, existing: &[Item], dry_run: bool, now: DateTime<Utc>
     let mut creates = Vec::new();
     for (index, row) in file.rows.into_iter().enumerate() {
         let mut errors = row.errors.clone();
-        let reorder_point = parse_reorder_point(row.cell(6)).unwrap_or_else(|message| {
-            errors.push(CellError::new(row.row, "reorder_point", message));
-            None
-        });
+        let reorder_point =
+            parse_reorder_point(row.cell(column::REORDER_POINT)).unwrap_or_else(|message| {
+                errors.push(CellError::new(row.row, "reorder_point", message));
+                None
+            });
         let folded = fold(row.sku());
         let current = by_sku.get(&folded).copied();
         let (status, item) = match current {

@@ -1192,6 +1192,23 @@ impl LedgerStore for PgStore {
         Ok(StockReport::new(item_id, sku, as_of, locations, incoming))
     }
 
+    async fn on_hand_at(
+        &self,
+        code: &str,
+        item_ids: Vec<Uuid>,
+    ) -> Result<std::collections::HashMap<Uuid, i64>> {
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+            "SELECT s.item_id, s.on_hand FROM stock s JOIN locations l ON l.id = s.location_id \
+             WHERE l.code = $1 AND s.item_id = ANY($2)",
+        )
+        .bind(code)
+        .bind(&item_ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(rows.into_iter().collect())
+    }
+
     async fn ledger_sum(&self, item_id: Uuid) -> Result<i64> {
         sqlx::query_scalar(
             "SELECT COALESCE(SUM(CASE kind WHEN 'issue' THEN -quantity WHEN 'transfer' THEN 0 ELSE quantity END), 0)::BIGINT \

@@ -1072,6 +1072,26 @@ impl LedgerStore for SqliteStore {
         .await
     }
 
+    async fn on_hand_at(
+        &self,
+        code: &str,
+        item_ids: Vec<Uuid>,
+    ) -> Result<std::collections::HashMap<Uuid, i64>> {
+        let code = code.to_owned();
+        let ids = serde_json::to_string(&item_ids).map_err(Error::internal)?;
+        self.read(move |conn| {
+            let rows = query_all(
+                conn,
+                "SELECT s.item_id, s.on_hand FROM stock s JOIN locations l ON l.id = s.location_id \
+                 WHERE l.code = ?1 AND s.item_id IN (SELECT value FROM json_each(?2))",
+                vec![SqlValue::Text(code), SqlValue::Text(ids)],
+                |r| Ok((uuid(r, "item_id")?, get::<i64>(r, "on_hand")?)),
+            )?;
+            Ok(rows.into_iter().collect())
+        })
+        .await
+    }
+
     async fn ledger_sum(&self, item_id: Uuid) -> Result<i64> {
         self.read(move |conn| {
             conn.prepare_cached(

@@ -80,6 +80,7 @@ macro_rules! contract_tests {
             a_count_posts_only_its_differences,
             a_count_after_which_an_item_moved_is_refused,
             a_count_racing_a_movement_is_never_stale,
+            on_hand_at_reads_the_books_of_many_items_at_once,
             history_follows_the_ledger_by_day,
             history_is_exact_beyond_i64,
             import_items_applies_every_write_with_its_events,

@@ -213,3 +213,32 @@ pub async fn a_count_racing_a_movement_is_never_stale(store: S) {
         }
     }
 }
+
+pub async fn on_hand_at_reads_the_books_of_many_items_at_once(store: S) {
+    let actor = new_actor(&store, "books").await;
+    new_location(&store, "BOOKS-B").await;
+    let a = new_item(&store, "BOOKS-1").await;
+    let b = new_item(&store, "BOOKS-2").await;
+    let c = new_item(&store, "BOOKS-3").await;
+    apply_ok(
+        &store,
+        &actor,
+        vec![
+            receive(a.id, 5, "MAIN"),
+            receive(a.id, 3, "BOOKS-B"),
+            receive(b.id, 2, "BOOKS-B"),
+        ],
+    )
+    .await;
+    let ids = vec![a.id, b.id, c.id];
+    let main = store.on_hand_at("MAIN", ids.clone()).await.unwrap();
+    assert_eq!(main, [(a.id, 5)].into_iter().collect());
+    let shelf = store.on_hand_at("BOOKS-B", ids.clone()).await.unwrap();
+    assert_eq!(shelf, [(a.id, 3), (b.id, 2)].into_iter().collect());
+    assert!(store.on_hand_at("NOWHERE", ids).await.unwrap().is_empty());
+    assert!(store
+        .on_hand_at("MAIN", Vec::new())
+        .await
+        .unwrap()
+        .is_empty());
+}

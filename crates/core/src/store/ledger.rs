@@ -7,6 +7,7 @@ use crate::stocktake::{CountResult, StockCount};
 use crate::store::idempotency::{Created, Idempotency};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 #[async_trait]
@@ -35,6 +36,9 @@ pub trait LedgerStore: Send + Sync + 'static {
     async fn list_movements(&self, query: &MovementQuery) -> Result<Page<Movement>>;
     /// Per-location balances; with `as_of`, summed from the ledger up to that instant.
     async fn item_stock(&self, item_id: Uuid, as_of: Option<DateTime<Utc>>) -> Result<StockReport>;
+    /// What each of `item_ids` has on hand at the location `code`, in one
+    /// read (a stock count's books); items with nothing there are absent.
+    async fn on_hand_at(&self, code: &str, item_ids: Vec<Uuid>) -> Result<HashMap<Uuid, i64>>;
     /// The sum of the item's ledger, for audits: it must equal `on_hand`.
     async fn ledger_sum(&self, item_id: Uuid) -> Result<i64>;
 }

@@ -132,3 +132,41 @@ async fn the_ui_stream_follows_the_cookie_session_and_ends_with_it() {
     );
     app.shutdown().await;
 }
+
+/// The dashboard's live region follows the feed from the position its
+/// figures were read at: one more change moves it by exactly one event.
+#[tokio::test]
+async fn the_dashboard_follows_the_feed_from_the_position_of_its_figures() {
+    let app = spawn_app().await;
+    let live_after = |html: String| -> i64 {
+        let (_, rest) = html
+            .split_once("data-live-after=\"")
+            .expect("a live region");
+        rest.split('"').next().unwrap().parse().unwrap()
+    };
+    let dashboard = || async {
+        app.client
+            .get(app.url("/"))
+            .header("cookie", format!("inventory_session={}", app.admin_token))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let item = app.create_item("LIVE-DASH-1").await;
+    let first = live_after(dashboard().await);
+    assert!(first > 0, "the item's event is behind the figures");
+    assert_eq!(
+        live_after(dashboard().await),
+        first,
+        "kept figures, same position"
+    );
+    app.receive(item["id"].as_str().unwrap(), 2).await;
+    assert_eq!(
+        live_after(dashboard().await),
+        first + 1,
+        "one movement, one event"
+    );
+}

@@ -598,3 +598,55 @@ async fn the_invariants_report_is_clean_after_real_work_and_for_admins_only() {
     assert_eq!(p["permission"], "system:inspect");
     app.shutdown().await;
 }
+
+/// A count sheet's review finds each line's item by barcode or SKU (in one
+/// read for all the lines) with its books at the sheet's location, and
+/// names a line whose code no item has.
+#[tokio::test]
+async fn a_count_review_reads_every_lines_item_and_books_at_once() {
+    let app = spawn_app().await;
+    app.create_location("REVIEW-SHELF").await;
+    let by_sku = app.create_item("REVIEW-1").await;
+    let by_barcode = app
+        .create_item_with(
+            serde_json::json!({"sku": "REVIEW-2", "name": "Scanned", "barcode": "4006381333931"}),
+        )
+        .await;
+    for (item, quantity) in [(&by_sku, 5), (&by_barcode, 7)] {
+        let (status, _) = app
+            .movement(serde_json::json!({"item_id": item["id"], "kind": "receive", "quantity": quantity, "location": "REVIEW-SHELF"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let review = post_form(
+        &app,
+        &app.admin_token,
+        "/counts/review",
+        &[
+            ("location", "REVIEW-SHELF"),
+            ("as_of_seq", "0"),
+            ("sku", "review-1"),
+            ("counted", "5"),
+            ("sku", "4006381333931"),
+            ("counted", "6"),
+            ("sku", "NO-SUCH-CODE"),
+            ("counted", "1"),
+        ],
+    )
+    .await;
+    // The unknown code makes the sheet need a fix.
+    assert_eq!(review.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = review.text().await.unwrap();
+    assert!(
+        html.contains("no item has the SKU or barcode &#39;NO-SUCH-CODE&#39;"),
+        "{html}"
+    );
+    assert!(
+        html.contains("1 line differs"),
+        "the scanned line is one short: {html}"
+    );
+    assert!(
+        html.contains("REVIEW-2") && html.contains("Scanned"),
+        "found by its barcode"
+    );
+}

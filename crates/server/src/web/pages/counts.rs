@@ -198,43 +198,43 @@ fn read_sheet(pairs: &[(String, String)]) -> Result<Posted, WebError> {
 }
 
 /// Checks each line and fills in its item, books and difference; returns
-/// how many lines differ.
+/// how many lines differ. The items and their books are read once for all
+/// the lines (`App::count_books`).
 async fn review_lines(
     app: &App,
     visitor: &Visitor,
     location: &str,
     lines: &mut [Line],
 ) -> Result<usize, WebError> {
-    let mut differences = 0;
-    for line in lines.iter_mut() {
-        let counted = match line.counted.parse::<i64>() {
-            Ok(n) if n >= 0 => n,
-            _ => {
-                line.error = Some("the count must be a whole number, 0 or more".to_owned());
-                continue;
+    // The lines worth looking up: a count that is a whole number, a code.
+    let mut counted: Vec<(usize, i64)> = Vec::new();
+    for (i, line) in lines.iter_mut().enumerate() {
+        match line.counted.parse::<i64>() {
+            Ok(n) if n >= 0 && !line.sku.is_empty() => counted.push((i, n)),
+            Ok(n) if n >= 0 => {
+                line.fixed = false;
+                line.error = Some("scan the barcode or type the SKU".to_owned());
             }
-        };
-        if line.sku.is_empty() {
-            line.fixed = false;
-            line.error = Some("scan the barcode or type the SKU".to_owned());
-            continue;
+            _ => line.error = Some("the count must be a whole number, 0 or more".to_owned()),
         }
-        let Some(item) = app.find_item_by_code(&visitor.principal, &line.sku).await? else {
+    }
+    let codes: Vec<String> = counted.iter().map(|(i, _)| lines[*i].sku.clone()).collect();
+    let found = app
+        .count_books(&visitor.principal, location, &codes)
+        .await?;
+    let mut differences = 0;
+    for ((i, count), found) in counted.into_iter().zip(found) {
+        let line = &mut lines[i];
+        let Some((item, books)) = found else {
             line.fixed = false;
             line.error = Some(format!("no item has the SKU or barcode '{}'", line.sku));
             continue;
         };
-        let stock = app.item_stock(&visitor.principal, item.id, None).await?;
-        let books = stock
-            .locations
-            .iter()
-            .find(|b| b.location == location)
-            .map_or(0, |b| b.on_hand);
         line.sku = item.sku;
         line.name = item.name;
         line.books = Some(books);
-        line.difference = Some(counted - books);
-        if counted != books {
+        line.difference = Some(count - books);
+        if count != books {
             differences += 1;
         }
     }

@@ -30,7 +30,6 @@ struct DashboardPage {
 }
 
 pub async fn show(State(app): State<App>, visitor: Visitor) -> Result<Response, WebError> {
-    let live_after = app.feed_position(&visitor.principal).await?;
     let figures = app.dashboard(&visitor.principal, 10).await?;
     let per_day: Vec<_> = figures
         .movements_per_day
@@ -45,7 +44,7 @@ pub async fn show(State(app): State<App>, visitor: Visitor) -> Result<Response, 
     render(
         StatusCode::OK,
         &DashboardPage {
-            live_after,
+            live_after: figures.position,
             chrome: visitor.chrome("Dashboard", "dashboard"),
             items: figures.items,
             low_stock: figures.low_stock,
