@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 # when dpkg says it is installed: a binary of the same name from elsewhere
 # (a pyenv shim, a hand-made copy) is not what the tests were written for.
 debian_packages=(prometheus shellcheck postgresql postgresql-client redis-server nginx
-  prometheus-alertmanager jq curl podman buildah runc catatonit python3-venv chromium nodejs)
+  prometheus-alertmanager jq curl podman buildah runc catatonit python3-venv chromium nodejs openssl)
 missing=()
 for package in "${debian_packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)

@@ -94,7 +94,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("error: DATABASE_URL: {e}");
+                    eprintln!("error: DATABASE_URL: {}", database_error(&e));
                     ExitCode::FAILURE
                 }
             },
@@ -142,7 +142,7 @@ fn main() -> ExitCode {
                         return ExitCode::from(USAGE);
                     }
                     Err(e) => {
-                        eprintln!("error: DATABASE_URL: {e}");
+                        eprintln!("error: DATABASE_URL: {}", database_error(&e));
                         return ExitCode::FAILURE;
                     }
                 };
@@ -254,7 +254,7 @@ async fn user_command(config: &Config, action: &UserCommand) -> ExitCode {
     let store = match open_store(config).await {
         Ok(store) => store,
         Err(e) => {
-            eprintln!("error: DATABASE_URL: {e}");
+            eprintln!("error: DATABASE_URL: {}", database_error(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -291,7 +291,7 @@ async fn user_command(config: &Config, action: &UserCommand) -> ExitCode {
             ExitCode::from(USAGE)
         }
         Err(e) => {
-            eprintln!("error: DATABASE_URL: {e}");
+            eprintln!("error: DATABASE_URL: {}", database_error(&e));
             ExitCode::FAILURE
         }
     }
@@ -300,6 +300,17 @@ async fn user_command(config: &Config, action: &UserCommand) -> ExitCode {
 /// Exit status of a backup, restore, export or import: 0, or one line on
 /// stderr and 2 for a bad input file or target, 1 for a failure of the
 /// database or the disk.
+/// A database that cannot be opened, with the cause when it is one the
+/// operator can act on (a refused certificate, a wrong password, a host that
+/// does not answer): clients are only told "unavailable", the operator at
+/// start-up needs more. (The cause never holds the URL or its password.)
+fn database_error(e: &inventory_core::Error) -> String {
+    match e {
+        inventory_core::Error::Unavailable(cause) => format!("{e}: {cause}"),
+        other => other.to_string(),
+    }
+}
+
 fn finish(result: Result<(), CliError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -794,3 +794,284 @@ async fn user_commands_reset_a_password_and_create_an_admin_only_when_none_is_le
     let problem: Value = res.json().await.unwrap();
     assert_eq!(problem["type"], "/problems/password-change-required");
 }
+
+// ------------------------------------------------------------------ TLS
+
+/// A private CA and a server certificate for 127.0.0.1 and localhost, made
+/// by openssl in `dir` (ca.crt, server.crt, server.key).
+fn make_certificates(openssl: &Path, dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new(openssl)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=inventory test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+}
+
+/// A PostgreSQL cluster that accepts TLS connections only
+/// (`pg-test-cluster.sh start --tls`), removed on drop.
+struct TlsPostgres {
+    dir: String,
+    url: String,
+}
+
+impl TlsPostgres {
+    fn script() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pg-test-cluster.sh")
+    }
+
+    fn start(certs: &Path) -> TlsPostgres {
+        let out = Command::new(Self::script())
+            .arg("start")
+            .arg("--tls")
+            .arg(certs)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+                .unwrap()
+                .to_owned()
+        };
+        TlsPostgres {
+            dir: value("PG_TEST_DIR"),
+            url: value("TEST_DATABASE_URL"),
+        }
+    }
+}
+
+impl Drop for TlsPostgres {
+    fn drop(&mut self) {
+        let _ = Command::new(Self::script())
+            .args(["stop", &self.dir])
+            .status();
+    }
+}
+
+/// A redis-server that accepts TLS connections only, killed on drop.
+struct TlsRedis {
+    port: u16,
+    child: Child,
+}
+
+impl TlsRedis {
+    fn start(redis_server: &Path, certs: &Path) -> TlsRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let file = |name: &str| certs.join(name).display().to_string();
+        let child = Command::new(redis_server)
+            .args([
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .args([
+                "--tls-cert-file",
+                &file("server.crt"),
+                "--tls-key-file",
+                &file("server.key"),
+            ])
+            .args([
+                "--tls-ca-cert-file",
+                &file("ca.crt"),
+                "--tls-auth-clients",
+                "no",
+            ])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        // Owned at once, so that a panic below still stops it.
+        let redis = TlsRedis { port, child };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return redis;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("redis-server did not start");
+    }
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls /ready until the cache check is `want` (bounded), returning the body.
+async fn ready_with_cache(base: &str, want: &str) -> Value {
+    let client = reqwest::Client::new();
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        if let Ok(res) = client.get(format!("{base}/ready")).send().await {
+            last = res.json().await.unwrap_or(Value::Null);
+            if last["checks"]["cache"] == want {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("/ready never reported the cache {want}: {last}");
+}
+
+/// Managed PostgreSQL and Redis often require TLS: the binary reaches both
+/// over TLS when told to trust their CA (`sslmode=verify-full&sslrootcert=`
+/// for PostgreSQL, `rediss://` and `SSL_CERT_FILE` for Redis, which also
+/// honour the platform's roots), and when it is not, it says which
+/// certificate it refused. Both servers here refuse plain connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_and_redis_over_tls_with_a_private_ca() {
+    let apt = |name: &str, package: &str| {
+        crate::common::tool(
+            name,
+            &format!(
+                "install it with `apt-get install {package}` (or run scripts/test.sh as root)"
+            ),
+        )
+    };
+    let (Some(openssl), Some(redis_server), Some(_)) = (
+        apt("openssl", "openssl"),
+        apt("redis-server", "redis-server"),
+        apt("psql", "postgresql-client"),
+    ) else {
+        return;
+    };
+    let certs = tempfile::tempdir().unwrap();
+    make_certificates(&openssl, certs.path());
+    let ca = certs.path().join("ca.crt").display().to_string();
+    let postgres = TlsPostgres::start(certs.path());
+    let redis = TlsRedis::start(&redis_server, certs.path());
+    let db = certs.path().join("unused.db");
+    let verified = format!("{}?sslmode=verify-full&sslrootcert={ca}", postgres.url);
+
+    // Trusted: both connect, and the server works.
+    let mut cmd = command(&db);
+    cmd.env("DATABASE_URL", &verified)
+        .env("REDIS_URL", format!("rediss://127.0.0.1:{}", redis.port))
+        .env("SSL_CERT_FILE", &ca)
+        .env("INVENTORY_ADMIN_PASSWORD", PASSWORD);
+    let server = Server::start(cmd);
+    let ready = ready_with_cache(&server.base, "ok").await;
+    assert_eq!(ready["checks"]["database"], "ok", "{ready}");
+    let client = reqwest::Client::new();
+    let token = login(&client, &server.base, PASSWORD).await;
+    let created = client
+        .post(format!("{}/api/v1/items", server.base))
+        .bearer_auth(&token)
+        .json(&json!({"sku": "TLS-1", "name": "Over TLS"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    drop(server);
+
+    // Redis's CA not trusted: the cache is degraded, and the log says why.
+    let mut cmd = command(&db);
+    cmd.env("DATABASE_URL", &verified)
+        .env("REDIS_URL", format!("rediss://127.0.0.1:{}", redis.port));
+    let mut server = Server::start(cmd);
+    ready_with_cache(&server.base, "degraded").await;
+    // The warning comes from the background reconnect loop: wait for it
+    // (bounded), as for any line.
+    let mut lines = String::new();
+    for _ in 0..100 {
+        lines = server.drain().join("\n");
+        if lines.contains("UnknownIssuer") {
+            break;
+        }
+    }
+    assert!(
+        lines.contains("UnknownIssuer"),
+        "the refused certificate is named: {lines}"
+    );
+    drop(server);
+
+    // PostgreSQL's CA not trusted, or no TLS at all: start-up stops, saying why.
+    for (url, cause) in [
+        (
+            format!("{}?sslmode=verify-full", postgres.url),
+            "UnknownIssuer",
+        ),
+        (format!("{}?sslmode=disable", postgres.url), "no encryption"),
+    ] {
+        let mut cmd = command(&db);
+        cmd.env("DATABASE_URL", &url);
+        let (code, _, stderr) = run_to_end(&mut cmd);
+        assert_ne!(code, 0, "{url}: {stderr}");
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("error: DATABASE_URL: ") && last.contains(cause),
+            "{url}: one line naming the cause: {stderr}"
+        );
+    }
+}
