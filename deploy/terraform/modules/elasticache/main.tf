@@ -1,0 +1,131 @@
+# Redis 7 on ElastiCache: a primary and one replica in the other zone with
+# automatic failover, TLS in transit, an AUTH token, encryption at rest with
+# a key of this module, daily snapshots and the slow log in CloudWatch Logs.
+# Reachable only from the security groups in client_security_group_ids.
+#
+# The AUTH token is drawn once at creation (later applies ignore a new draw);
+# it is kept in the Terraform state (an ElastiCache argument, not write-only),
+# which is encrypted and readable by the deploy roles only.
+
+data "aws_caller_identity" "current" {}
+
+data "aws_region" "current" {}
+
+data "aws_partition" "current" {}
+
+locals {
+  partition = data.aws_partition.current.partition
+  account   = data.aws_caller_identity.current.account_id
+  log_group = "/aws/elasticache/${var.name}/slow-log"
+}
+
+data "aws_secretsmanager_random_password" "auth_token" {
+  password_length     = 64
+  exclude_punctuation = true
+}
+
+resource "aws_kms_key" "redis" {
+  description         = "${var.name}: ElastiCache data at rest and its slow log"
+  enable_key_rotation = true
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministers"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "CloudWatchLogsUses"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${data.aws_region.current.name}.amazonaws.com" }
+        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Resource  = "*"
+        Condition = {
+          ArnLike = {
+            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${data.aws_region.current.name}:${local.account}:log-group:${local.log_group}"
+          }
+        }
+      },
+    ]
+  })
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_log_group" "slow_log" {
+  name              = local.log_group
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.redis.arn
+
+  tags = var.tags
+}
+
+resource "aws_elasticache_subnet_group" "this" {
+  name       = var.name
+  subnet_ids = var.subnet_ids
+
+  tags = var.tags
+}
+
+resource "aws_security_group" "redis" {
+  name        = "${var.name}-redis"
+  description = "Redis from the EKS nodes only"
+  vpc_id      = var.vpc_id
+
+  tags = var.tags
+}
+
+resource "aws_vpc_security_group_ingress_rule" "redis" {
+  count = length(var.client_security_group_ids)
+
+  security_group_id            = aws_security_group.redis.id
+  description                  = "Redis from the cluster"
+  referenced_security_group_id = var.client_security_group_ids[count.index]
+  ip_protocol                  = "tcp"
+  from_port                    = 6379
+  to_port                      = 6379
+}
+
+resource "aws_elasticache_replication_group" "this" {
+  replication_group_id = var.name
+  description          = "${var.name}: item cache and change-feed wake-ups"
+  engine               = "redis"
+  engine_version       = "7.1"
+  parameter_group_name = "default.redis7"
+  node_type            = var.node_type
+  port                 = 6379
+
+  num_cache_clusters         = 2
+  automatic_failover_enabled = true
+  multi_az_enabled           = true
+  subnet_group_name          = aws_elasticache_subnet_group.this.name
+  security_group_ids         = [aws_security_group.redis.id]
+
+  at_rest_encryption_enabled = true
+  kms_key_id                 = aws_kms_key.redis.arn
+  transit_encryption_enabled = true
+  auth_token                 = data.aws_secretsmanager_random_password.auth_token.random_password
+
+  auto_minor_version_upgrade = true
+  snapshot_retention_limit   = var.snapshot_retention_days
+  snapshot_window            = "01:00-02:00"
+  maintenance_window         = "sun:04:30-sun:05:30"
+  apply_immediately          = false
+
+  log_delivery_configuration {
+    destination      = aws_cloudwatch_log_group.slow_log.name
+    destination_type = "cloudwatch-logs"
+    log_format       = "json"
+    log_type         = "slow-log"
+  }
+
+  tags = var.tags
+
+  lifecycle {
+    ignore_changes = [auth_token]
+  }
+}
