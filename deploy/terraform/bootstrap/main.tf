@@ -16,24 +16,11 @@ provider "aws" {
   }
 }
 
-data "aws_caller_identity" "current" {}
+module "state_key" {
+  source = "../modules/kms"
 
-data "aws_partition" "current" {}
-
-resource "aws_kms_key" "state" {
-  description         = "Terraform state of inventory"
-  enable_key_rotation = true
-
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "AccountAdministers"
-      Effect    = "Allow"
-      Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
-      Action    = "kms:*"
-      Resource  = "*"
-    }]
-  })
+  description = "Terraform state of inventory"
+  tags        = {}
 }
 
 resource "aws_s3_bucket" "state" {
@@ -62,7 +49,7 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "state" {
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.state.arn
+      kms_master_key_id = module.state_key.arn
     }
     bucket_key_enabled = true
   }
@@ -132,7 +119,7 @@ resource "aws_dynamodb_table" "locks" {
 
   server_side_encryption {
     enabled     = true
-    kms_key_arn = aws_kms_key.state.arn
+    kms_key_arn = module.state_key.arn
   }
 
   point_in_time_recovery {

@@ -3,26 +3,11 @@
 # push is scanned, images are encrypted with a key of this module, and a
 # lifecycle policy expires untagged images and all but the newest tagged ones.
 
-data "aws_caller_identity" "current" {}
+module "key" {
+  source = "../kms"
 
-data "aws_partition" "current" {}
-
-resource "aws_kms_key" "ecr" {
-  description         = "ECR repository ${var.name}"
-  enable_key_rotation = true
-
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "AccountAdministers"
-      Effect    = "Allow"
-      Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
-      Action    = "kms:*"
-      Resource  = "*"
-    }]
-  })
-
-  tags = var.tags
+  description = "ECR repository ${var.name}"
+  tags        = var.tags
 }
 
 resource "aws_ecr_repository" "this" {
@@ -35,7 +20,7 @@ resource "aws_ecr_repository" "this" {
 
   encryption_configuration {
     encryption_type = "KMS"
-    kms_key         = aws_kms_key.ecr.arn
+    kms_key         = module.key.arn
   }
 
   tags = var.tags

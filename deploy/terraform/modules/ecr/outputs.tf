@@ -10,5 +10,5 @@ output "repository_arn" {
 
 output "kms_key_arn" {
   description = "The key the images are encrypted with."
-  value       = aws_kms_key.ecr.arn
+  value       = module.key.arn
 }

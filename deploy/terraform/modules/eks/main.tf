@@ -5,54 +5,25 @@
 # and the VPC CNI with its network-policy agent on, so that the NetworkPolicies
 # of deploy/k8s are enforced.
 
-data "aws_caller_identity" "current" {}
-
-data "aws_region" "current" {}
-
 data "aws_partition" "current" {}
 
 locals {
   partition = data.aws_partition.current.partition
-  account   = data.aws_caller_identity.current.account_id
   log_group = "/aws/eks/${var.name}/cluster"
 }
 
-resource "aws_kms_key" "eks" {
-  description         = "${var.name}: Kubernetes Secrets and control-plane logs"
-  enable_key_rotation = true
+module "key" {
+  source = "../kms"
 
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsUses"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${data.aws_region.current.name}.amazonaws.com" }
-        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-        Resource  = "*"
-        Condition = {
-          ArnLike = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${data.aws_region.current.name}:${local.account}:log-group:${local.log_group}"
-          }
-        }
-      },
-    ]
-  })
-
-  tags = var.tags
+  description    = "${var.name}: Kubernetes Secrets and control-plane logs"
+  log_group_name = local.log_group
+  tags           = var.tags
 }
 
 resource "aws_cloudwatch_log_group" "cluster" {
   name              = local.log_group
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.eks.arn
+  kms_key_id        = module.key.arn
 
   tags = var.tags
 }
@@ -101,7 +72,7 @@ resource "aws_eks_cluster" "this" {
   encryption_config {
     resources = ["secrets"]
     provider {
-      key_arn = aws_kms_key.eks.arn
+      key_arn = module.key.arn
     }
   }
 

@@ -7,15 +7,7 @@
 # it is kept in the Terraform state (an ElastiCache argument, not write-only),
 # which is encrypted and readable by the deploy roles only.
 
-data "aws_caller_identity" "current" {}
-
-data "aws_region" "current" {}
-
-data "aws_partition" "current" {}
-
 locals {
-  partition = data.aws_partition.current.partition
-  account   = data.aws_caller_identity.current.account_id
   log_group = "/aws/elasticache/${var.name}/slow-log"
 }
 
@@ -24,42 +16,18 @@ data "aws_secretsmanager_random_password" "auth_token" {
   exclude_punctuation = true
 }
 
-resource "aws_kms_key" "redis" {
-  description         = "${var.name}: ElastiCache data at rest and its slow log"
-  enable_key_rotation = true
+module "key" {
+  source = "../kms"
 
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsUses"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${data.aws_region.current.name}.amazonaws.com" }
-        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-        Resource  = "*"
-        Condition = {
-          ArnLike = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${data.aws_region.current.name}:${local.account}:log-group:${local.log_group}"
-          }
-        }
-      },
-    ]
-  })
-
-  tags = var.tags
+  description    = "${var.name}: ElastiCache data at rest and its slow log"
+  log_group_name = local.log_group
+  tags           = var.tags
 }
 
 resource "aws_cloudwatch_log_group" "slow_log" {
   name              = local.log_group
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.redis.arn
+  kms_key_id        = module.key.arn
 
   tags = var.tags
 }
@@ -106,7 +74,7 @@ resource "aws_elasticache_replication_group" "this" {
   security_group_ids         = [aws_security_group.redis.id]
 
   at_rest_encryption_enabled = true
-  kms_key_id                 = aws_kms_key.redis.arn
+  kms_key_id                 = module.key.arn
   transit_encryption_enabled = true
   auth_token                 = data.aws_secretsmanager_random_password.auth_token.random_password
 

@@ -5,10 +5,6 @@
 
 data "aws_caller_identity" "current" {}
 
-data "aws_region" "current" {}
-
-data "aws_partition" "current" {}
-
 resource "aws_vpc" "this" {
   cidr_block           = var.cidr_block
   enable_dns_support   = true
@@ -120,42 +116,18 @@ resource "aws_route_table_association" "private" {
 
 # ---------------------------------------------------------------- flow logs
 
-resource "aws_kms_key" "flow_logs" {
-  description         = "${var.name}: VPC flow logs"
-  enable_key_rotation = true
+module "flow_logs_key" {
+  source = "../kms"
 
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsUses"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${data.aws_region.current.name}.amazonaws.com" }
-        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-        Resource  = "*"
-        Condition = {
-          ArnLike = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:/aws/vpc/${var.name}/flow-logs"
-          }
-        }
-      },
-    ]
-  })
-
-  tags = var.tags
+  description    = "${var.name}: VPC flow logs"
+  log_group_name = "/aws/vpc/${var.name}/flow-logs"
+  tags           = var.tags
 }
 
 resource "aws_cloudwatch_log_group" "flow_logs" {
   name              = "/aws/vpc/${var.name}/flow-logs"
   retention_in_days = var.flow_log_retention_days
-  kms_key_id        = aws_kms_key.flow_logs.arn
+  kms_key_id        = module.flow_logs_key.arn
 
   tags = var.tags
 }

@@ -10,8 +10,6 @@
 # Terraform's copy (in the state) is stale after the first rotation, and
 # later applies leave the password alone (ignore_changes).
 
-data "aws_caller_identity" "current" {}
-
 data "aws_partition" "current" {}
 
 locals {
@@ -23,22 +21,11 @@ ephemeral "aws_secretsmanager_random_password" "master" {
   exclude_punctuation = true
 }
 
-resource "aws_kms_key" "rds" {
-  description         = "${var.name}: RDS storage and Performance Insights"
-  enable_key_rotation = true
+module "key" {
+  source = "../kms"
 
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "AccountAdministers"
-      Effect    = "Allow"
-      Principal = { AWS = "arn:${local.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
-      Action    = "kms:*"
-      Resource  = "*"
-    }]
-  })
-
-  tags = var.tags
+  description = "${var.name}: RDS storage and Performance Insights"
+  tags        = var.tags
 }
 
 resource "aws_db_subnet_group" "this" {
@@ -131,7 +118,7 @@ resource "aws_db_instance" "this" {
   max_allocated_storage = var.max_allocated_storage
   storage_type          = "gp3"
   storage_encrypted     = true
-  kms_key_id            = aws_kms_key.rds.arn
+  kms_key_id            = module.key.arn
 
   multi_az               = true
   db_subnet_group_name   = aws_db_subnet_group.this.name
@@ -153,7 +140,7 @@ resource "aws_db_instance" "this" {
   monitoring_interval                 = 60
   monitoring_role_arn                 = aws_iam_role.monitoring.arn
   performance_insights_enabled        = true
-  performance_insights_kms_key_id     = aws_kms_key.rds.arn
+  performance_insights_kms_key_id     = module.key.arn
 
   tags = var.tags
 }

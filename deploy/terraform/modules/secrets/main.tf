@@ -14,40 +14,26 @@
 # arguments: they are not kept in the Terraform state); later changes come
 # from rotation, never from Terraform.
 
-data "aws_caller_identity" "current" {}
-
 data "aws_region" "current" {}
 
 data "aws_partition" "current" {}
 
 locals {
-  partition = data.aws_partition.current.partition
   # AWS's rotation function for a PostgreSQL user that changes its own password.
   rotation_application = "arn:aws:serverlessrepo:us-east-1:297356227824:applications/SecretsManagerRDSPostgreSQLRotationSingleUser"
 }
 
-resource "aws_kms_key" "secrets" {
-  description         = "${var.resource_prefix}: Secrets Manager secrets"
-  enable_key_rotation = true
+module "key" {
+  source = "../kms"
 
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "AccountAdministers"
-      Effect    = "Allow"
-      Principal = { AWS = "arn:${local.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
-      Action    = "kms:*"
-      Resource  = "*"
-    }]
-  })
-
-  tags = var.tags
+  description = "${var.resource_prefix}: Secrets Manager secrets"
+  tags        = var.tags
 }
 
 resource "aws_secretsmanager_secret" "database" {
   name                    = "${var.name}/database"
   description             = "PostgreSQL connection of the app (rotated)"
-  kms_key_id              = aws_kms_key.secrets.arn
+  kms_key_id              = module.key.arn
   recovery_window_in_days = var.recovery_window_days
 
   tags = var.tags
@@ -71,7 +57,7 @@ resource "aws_secretsmanager_secret" "redis_url" {
 
   name                    = "${var.name}/redis-url"
   description             = "Redis URL of the app, with its AUTH token"
-  kms_key_id              = aws_kms_key.secrets.arn
+  kms_key_id              = module.key.arn
   recovery_window_in_days = var.recovery_window_days
 
   tags = var.tags
@@ -130,7 +116,7 @@ resource "aws_serverlessapplicationrepository_cloudformation_stack" "rotation" {
   parameters = {
     functionName        = "${var.resource_prefix}-db-rotation"
     endpoint            = "https://secretsmanager.${data.aws_region.current.name}.${data.aws_partition.current.dns_suffix}"
-    kmsKeyArn           = aws_kms_key.secrets.arn
+    kmsKeyArn           = module.key.arn
     vpcSubnetIds        = join(",", var.subnet_ids)
     vpcSecurityGroupIds = aws_security_group.rotation.id
   }

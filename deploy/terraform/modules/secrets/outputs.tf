@@ -20,5 +20,5 @@ output "redis_url_secret_arn" {
 
 output "kms_key_arn" {
   description = "The key the secrets are encrypted with (readers need kms:Decrypt through Secrets Manager)."
-  value       = aws_kms_key.secrets.arn
+  value       = module.key.arn
 }
