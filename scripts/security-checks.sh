@@ -14,8 +14,8 @@
 #   - yamllint    every YAML file in the tree, against .yamllint
 #   - secrets     detect-secrets over the tree, against .secrets.baseline
 #   - semgrep     the project's own rules, .semgrep/inventory.yml (offline)
-#   - sbom        a CycloneDX SBOM of the binary's dependencies, written to
-#                 target/sbom/inventory.cdx.json and checked
+#   - sbom        a CycloneDX SBOM of the binary's dependencies (from cargo
+#                 metadata), written to target/sbom/inventory.cdx.json and checked
 #   - all         all of the above (the default)
 #
 # Exit status: 0 clean; 1 a check found something (or failed to run);
@@ -51,7 +51,6 @@ declare -A INSTALL_HINT=(
   [yamllint]="python3 -m venv /opt/yamllint && /opt/yamllint/bin/pip install 'yamllint==1.38.0' (scripts/test.sh does it as root)"
   [detect-secrets]="python3 -m venv /opt/detect-secrets && /opt/detect-secrets/bin/pip install 'detect-secrets==1.5.0' (scripts/test.sh does it as root)"
   [semgrep]="python3 -m venv /opt/semgrep && /opt/semgrep/bin/pip install 'semgrep==1.185.0' (scripts/test.sh does it as root)"
-  [cargo-cyclonedx]="cargo install --locked cargo-cyclonedx@0.5.9 (scripts/test.sh does it as root)"
   [python3]="apt-get install python3"
   [git]="apt-get install git"
 )
@@ -117,24 +116,26 @@ check_deny() {
 
   if [[ -n $db ]]; then
     # A local database, laid out as cargo-deny keeps its clone of RustSec's
-    # (deny.toml's db-path follows SECURITY_ADVISORY_DBS; the directory
-    # name is cargo-deny 0.20's for the default URL): a git repository with
-    # one fresh commit, so that it is not stale.
+    # (the directory name is cargo-deny 0.20's for the default URL) in a
+    # db-path of its own: a git repository with one fresh commit, so that
+    # it is not stale. The rest of deny.toml applies as it is.
     local dbs=$WORK/advisory-dbs
+    sed "/^\[advisories\]/a db-path = \"$dbs\"" "$config" >"$WORK/deny.toml"
+    deny=(cargo-deny --color never --manifest-path "$manifest" --config "$WORK/deny.toml")
     mkdir -p "$dbs"
     cp -R "$db" "$dbs/advisory-db-3157b0e258782691"
     (
       cd "$dbs/advisory-db-3157b0e258782691"
       git init -q
       git add -A
-      git -c user.name=security-checks -c user.email=security-checks@localhost \
+      git -c user.name=security-checks -c user.email=security-checks@localhost -c commit.gpgsign=false \
         commit -q -m "local advisory database"
     )
     echo "advisories: the local database $db"
     # Crates' sources must be at hand for --offline: fetch them first
     # (crates.io only; a no-op when they are).
     cargo metadata --locked --format-version 1 --manifest-path "$manifest" >/dev/null
-    SECURITY_ADVISORY_DBS=$dbs "${deny[@]}" --offline check
+    "${deny[@]}" --offline check
     return
   fi
 
@@ -240,17 +241,78 @@ check_sbom() {
   if [[ -n $TARGET ]]; then
     bom=$TARGET/bom.json
   else
-    need cargo-cyclonedx || return 3
-    cargo-cyclonedx --version
+    # The crates the image's binary is built from: `cargo tree` for
+    # inventory-server on the image's target, normal and build dependencies
+    # (never dev-dependencies), with cargo's own feature resolution; their
+    # licences and descriptions from `cargo metadata`, their checksums from
+    # Cargo.lock. cargo-cyclonedx (crates.io) would do this too, but only as
+    # a source build that takes minutes on two cores.
     local out=$ROOT/target/sbom
     mkdir -p "$out"
-    # cargo-cyclonedx writes next to each Cargo.toml; only the binary's
-    # crate is asked for, its file moved under target/ (never committed).
-    (cd "$ROOT/crates/server" &&
-      cargo cyclonedx --format json --spec-version 1.5 --target x86_64-unknown-linux-musl \
-        --override-filename inventory.cdx >/dev/null)
-    mv "$ROOT/crates/server/inventory.cdx.json" "$out/inventory.cdx.json"
     bom=$out/inventory.cdx.json
+    (cd "$ROOT" &&
+      cargo tree --locked -p inventory-server -e normal,build --target x86_64-unknown-linux-musl \
+        --prefix depth -f '{p}' >"$WORK/tree.txt" &&
+      cargo metadata --locked --format-version 1 >"$WORK/metadata.json")
+    python3 - "$WORK/tree.txt" "$WORK/metadata.json" "$ROOT/Cargo.lock" "$bom" <<'EOF'
+import datetime, json, re, sys, tomllib, uuid
+tree = open(sys.argv[1]).read().splitlines()
+metadata = json.load(open(sys.argv[2]))
+lock = tomllib.load(open(sys.argv[3], "rb"))
+checksums = {(p["name"], p["version"]): p.get("checksum") for p in lock["package"]}
+packages = {(p["name"], p["version"]): p for p in metadata["packages"]}
+
+def ref(p):
+    return f"{p['name']}@{p['version']}"
+
+def component(p, kind):
+    c = {"type": kind, "bom-ref": ref(p), "name": p["name"], "version": p["version"]}
+    if p.get("description"):
+        c["description"] = " ".join(p["description"].split())
+    if p.get("license"):
+        c["licenses"] = [{"expression": p["license"]}]
+    if (p.get("source") or "").startswith("registry+https://github.com/rust-lang/crates.io-index"):
+        c["purl"] = f"pkg:cargo/{p['name']}@{p['version']}"
+        checksum = checksums.get((p["name"], p["version"]))
+        if checksum:
+            c["hashes"] = [{"alg": "SHA-256", "content": checksum}]
+    elif p.get("source") is None:
+        c["description"] = c.get("description", "") + " (this workspace)"
+    return c
+
+# `cargo tree --prefix depth -f {p}`: "<depth><name> v<version>[ (path)][ (*)]"
+edges, stack = {}, []
+for line in tree:
+    m = re.match(r"^(\d+)(\S+) v(\S+)", line)
+    if not m:
+        continue
+    depth, key = int(m[1]), (m[2], m[3])
+    edges.setdefault(key, set())
+    del stack[depth:]
+    if stack:
+        edges[stack[-1]].add(key)
+    stack.append(key)
+root = next(k for k in edges if k[0] == "inventory-server")
+graph = [{"ref": ref(packages[k]), "dependsOn": sorted(ref(packages[d]) for d in ds)}
+         for k, ds in edges.items()]
+seen = set(edges)
+
+bom = {
+    "bomFormat": "CycloneDX",
+    "specVersion": "1.5",
+    "serialNumber": f"urn:uuid:{uuid.uuid4()}",
+    "version": 1,
+    "metadata": {
+        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "tools": [{"name": "scripts/security-checks.sh sbom (from cargo metadata)"}],
+        "component": component(packages[root], "application"),
+    },
+    "components": sorted((component(packages[i], "library") for i in seen if i != root),
+                         key=lambda c: c["bom-ref"]),
+    "dependencies": sorted(graph, key=lambda d: d["ref"]),
+}
+json.dump(bom, open(sys.argv[4], "w"), indent=2)
+EOF
   fi
   python3 - "$bom" <<'EOF'
 import json, sys
@@ -273,11 +335,17 @@ for crate in ("tokio", "axum", "sqlx"):
     if crate not in names:
         problems.append(f"no component for {crate}")
 for c in components:
-    if not c.get("version") or not c.get("purl"):
-        problems.append(f"component {c.get('name')!r} lacks a version or purl")
-        break
+    if not c.get("version"):
+        problems.append(f"component {c.get('name')!r} has no version")
+    elif "purl" in c and not any(h.get("alg") == "SHA-256" for h in c.get("hashes", [])):
+        problems.append(f"component {c.get('name')!r} has no SHA-256 hash")
+refs = {c.get("bom-ref") for c in components} | {main.get("bom-ref")}
+for d in bom.get("dependencies") or []:
+    for r in [d.get("ref"), *d.get("dependsOn", [])]:
+        if r not in refs:
+            problems.append(f"dependency graph names {r!r}, which is not a component")
 if problems:
-    print(f"sbom: {path}:", *problems, sep="\n  ", file=sys.stderr)
+    print(f"sbom: {path}:", *problems[:20], sep="\n  ", file=sys.stderr)
     sys.exit(1)
 print(f"sbom: {path}: CycloneDX {bom['specVersion']}, {len(components)} components")
 EOF

@@ -2,9 +2,10 @@
 //! scripts/ run for real (`scripts`), the password rotation under load
 //! (`rotation`), the deployment manifests, Dockerfile and compose.yaml
 //! (`deploy`), the image built and run by podman (`container`), the
-//! monitoring kit with a real Prometheus (`monitoring`), and promtool and
-//! shellcheck on what we ship (`tooling`). Each checker is first shown to
-//! fail on a fixture in tests/fixtures/.
+//! monitoring kit with a real Prometheus (`monitoring`), promtool and
+//! shellcheck on what we ship (`tooling`), and the supply-chain and code
+//! scans of scripts/security-checks.sh (`security`). Each checker is first
+//! shown to fail on a fixture in tests/fixtures/.
 //!
 //! Where a test needs a running server it starts the built `inventory`
 //! binary (`inventory_ops_tests::inventory_bin`; `common` for a fresh one
@@ -18,4 +19,5 @@ mod deploy;
 mod monitoring;
 mod rotation;
 mod scripts;
+mod security;
 mod tooling;
