@@ -20,7 +20,9 @@ fn repo_root() -> PathBuf {
 }
 
 fn fixture(check: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/security").join(check)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/security")
+        .join(check)
 }
 
 /// Runs `scripts/security-checks.sh check`, on `target` when given (else
@@ -83,10 +85,7 @@ fn deny_refuses_a_banned_crate_a_copyleft_licence_and_an_advisory() {
     ) else {
         return;
     };
-    assert!(
-        tree.contains("bans ok, licenses ok, sources ok"),
-        "{tree}"
-    );
+    assert!(tree.contains("bans ok, licenses ok, sources ok"), "{tree}");
 }
 
 #[test]
@@ -96,8 +95,7 @@ fn hadolint_refuses_a_bad_dockerfile() {
 
 #[test]
 fn shellcheck_refuses_a_bad_script() {
-    let Some(tree) =
-        fails_on_fixture_then_passes("shellcheck", &["SC2086", "SC2164", "SC2045"])
+    let Some(tree) = fails_on_fixture_then_passes("shellcheck", &["SC2086", "SC2164", "SC2045"])
     else {
         return;
     };
@@ -150,9 +148,15 @@ fn semgrep_rules_each_fire_on_their_fixture() {
         "crates/core/src/bad_unsafe.rs",
         "crates/server/src/main.rs",
     ] {
-        assert!(text.contains(file), "semgrep does not report {file}:\n{text}");
+        assert!(
+            text.contains(file),
+            "semgrep does not report {file}:\n{text}"
+        );
     }
-    assert!(!text.contains("ok.rs"), "semgrep reports a safe form:\n{text}");
+    assert!(
+        !text.contains("ok.rs"),
+        "semgrep reports a safe form:\n{text}"
+    );
 }
 
 #[test]
