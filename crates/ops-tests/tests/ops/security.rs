@@ -124,7 +124,7 @@ fn secret_scan_refuses_a_committed_password() {
 
 #[test]
 fn semgrep_rules_each_fire_on_their_fixture() {
-    let Some(_) = fails_on_fixture_then_passes(
+    if fails_on_fixture_then_passes(
         "semgrep",
         &[
             "inventory-sql-built-with-format",
@@ -134,11 +134,24 @@ fn semgrep_rules_each_fire_on_their_fixture() {
             "inventory-unsafe-outside-allowed-place",
             "inventory-unsafe-outside-allowed-place-main",
         ],
-    ) else {
+    )
+    .is_none()
+    {
         return;
-    };
-    // Each rule on the file that breaks it, and never on the safe forms.
+    }
+    // Each rule by its exact id (some ids are prefixes of others), on the
+    // file that breaks it, and never on the safe forms.
     let (_, text) = run("semgrep", Some(&fixture("semgrep")));
+    for rule in [
+        "inventory-unwrap-on-request-data",
+        "inventory-unsafe-outside-allowed-place",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.trim_end().ends_with(&format!(".{rule}"))),
+            "semgrep does not report {rule}:\n{text}"
+        );
+    }
     for file in [
         "crates/store-postgres/src/bad_sql.rs",
         "crates/store-sqlite/src/bad_sql.rs",
