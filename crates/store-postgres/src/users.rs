@@ -41,6 +41,7 @@ pub(crate) async fn find_user(pool: &PgPool, username: &str) -> Result<Option<Us
 }
 
 async fn load_user(conn: impl sqlx::PgExecutor<'_>, id: Uuid, lock: &'static str) -> Result<User> {
+    // nosemgrep: inventory-sql-built-with-format -- `lock` is a &'static str chosen by the caller ("" or " FOR UPDATE"), never input
     let row = sqlx::query(&format!(
         "SELECT {USER_COLUMNS} FROM users WHERE id = $1{lock}"
     ))

@@ -153,6 +153,7 @@ pub struct SqliteStore {
 
 fn configure(conn: &Connection, sync_full: bool) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;
+    // nosemgrep: inventory-sql-built-with-format -- the value is one of two literals, FULL or NORMAL
     conn.execute_batch(&format!(
         "PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; PRAGMA cache_size = -2000; PRAGMA temp_store = MEMORY;",
         if sync_full { "FULL" } else { "NORMAL" }

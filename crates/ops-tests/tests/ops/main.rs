@@ -3,9 +3,11 @@
 //! (`rotation`), the deployment manifests, Dockerfile and compose.yaml
 //! (`deploy`), the image built and run by podman (`container`), the
 //! monitoring kit with a real Prometheus (`monitoring`), promtool and
-//! shellcheck on what we ship (`tooling`), and deploy/terraform parsed,
-//! cross-referenced, format-checked and scanned by checkov (`terraform`).
-//! Each checker is first shown to fail on a fixture in tests/fixtures/.
+//! shellcheck on what we ship (`tooling`), deploy/terraform parsed,
+//! cross-referenced, format-checked and scanned by checkov (`terraform`),
+//! and the supply-chain and code scans of scripts/security-checks.sh
+//! (`security`). Each checker is first shown to fail on a fixture in
+//! tests/fixtures/.
 //!
 //! Where a test needs a running server it starts the built `inventory`
 //! binary (`inventory_ops_tests::inventory_bin`; `common` for a fresh one
@@ -19,5 +21,6 @@ mod deploy;
 mod monitoring;
 mod rotation;
 mod scripts;
+mod security;
 mod terraform;
 mod tooling;
