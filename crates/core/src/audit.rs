@@ -286,17 +286,23 @@ impl NewAuditEntry {
     /// The entry of a change-feed event: its kind is the action, the part
     /// before the dot the target type, and the changes are the fields of
     /// its data that differ from `before` (the data of the entity's
-    /// previous event, `None` for a creation).
+    /// previous event, `None` for a creation: then all of it). Event data
+    /// holds no secret (it is what the change feed shows every reader), so
+    /// nothing is redacted, and a creation's data is copied as it is
+    /// rather than parsed and written again: this runs beside every write.
     pub fn for_event(event: &NewEvent, before: Option<&str>) -> Self {
-        let after: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
-        let before = before.and_then(|b| serde_json::from_str::<Value>(b).ok());
         let target_type = event.kind.split('.').next().unwrap_or(event.kind);
-        Self::new(
-            event.kind,
-            target_type,
-            event.entity_id,
-            changes(before.as_ref(), Some(&after)),
-        )
+        let changes = match before {
+            None => format!(r#"{{"before":null,"after":{}}}"#, event.data),
+            Some(before) => {
+                let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
+                differences(Some(&parse(before)), Some(&parse(&event.data))).to_string()
+            }
+        };
+        Self {
+            changes,
+            ..Self::new(event.kind, target_type, event.entity_id, Value::Null)
+        }
     }
 }
 
@@ -310,6 +316,13 @@ pub fn creates(kind: &str) -> bool {
 /// between the two objects (all of them when one side is missing), secret
 /// fields removed at any depth.
 pub fn changes(before: Option<&Value>, after: Option<&Value>) -> Value {
+    let mut out = differences(before, after);
+    redact(&mut out);
+    out
+}
+
+/// [`changes`] without the redaction.
+fn differences(before: Option<&Value>, after: Option<&Value>) -> Value {
     let object = |v: Option<&Value>| -> Option<Map<String, Value>> {
         match v {
             Some(Value::Object(map)) => Some(map.clone()),
@@ -335,12 +348,10 @@ pub fn changes(before: Option<&Value>, after: Option<&Value>) -> Value {
             b.entry(key).or_insert(Value::Null);
         }
     }
-    let mut out = serde_json::json!({
+    serde_json::json!({
         "before": before.map(Value::Object).unwrap_or(Value::Null),
         "after": after.map(Value::Object).unwrap_or(Value::Null),
-    });
-    redact(&mut out);
-    out
+    })
 }
 
 /// Removes [`SECRET_FIELDS`] at any depth.
