@@ -2,8 +2,10 @@
 //! scripts/ run for real (`scripts`), the password rotation under load
 //! (`rotation`), the deployment manifests, Dockerfile and compose.yaml
 //! (`deploy`), the image built and run by podman (`container`), the
-//! monitoring kit with a real Prometheus (`monitoring`), and promtool and
-//! shellcheck on what we ship (`tooling`). Each checker is first shown to
+//! monitoring kit with a real Prometheus (`monitoring`), promtool and
+//! shellcheck on what we ship (`tooling`), and the delivery pipeline: the
+//! GitHub workflows, the Jenkinsfile, commit messages, the changelog and the
+//! perf gates (`pipelines`). Each checker is first shown to
 //! fail on a fixture in tests/fixtures/.
 //!
 //! Where a test needs a running server it starts the built `inventory`
@@ -16,6 +18,7 @@ mod common;
 mod container;
 mod deploy;
 mod monitoring;
+mod pipelines;
 mod rotation;
 mod scripts;
 mod tooling;
