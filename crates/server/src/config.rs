@@ -16,7 +16,9 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/inventory.db";
 #[derive(Debug, Parser)]
 #[command(
     name = "inventory",
-    version,
+    // `inventory --version`: the release and the commit it was built from
+    // (build.rs; the same pair as the inventory_build_info metric).
+    version = concat!(env!("CARGO_PKG_VERSION"), " (revision ", env!("INVENTORY_REVISION"), ")"),
     about = "Inventory Manager: items, locations and an append-only stock ledger over HTTP",
     long_about = None,
     after_help = "Every setting is a flag and an environment variable (shown in brackets). \

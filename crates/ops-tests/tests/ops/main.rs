@@ -5,8 +5,10 @@
 //! monitoring kit with a real Prometheus (`monitoring`), promtool and
 //! shellcheck on what we ship (`tooling`), deploy/terraform parsed,
 //! cross-referenced, format-checked and scanned by checkov (`terraform`),
-//! and the supply-chain and code scans of scripts/security-checks.sh
-//! (`security`). Each checker is first shown to fail on a fixture in
+//! the supply-chain and code scans of scripts/security-checks.sh
+//! (`security`), and the delivery pipeline: the GitHub workflows, the
+//! Jenkinsfile, commit messages, the changelog and the perf gates
+//! (`pipelines`). Each checker is first shown to fail on a fixture in
 //! tests/fixtures/.
 //!
 //! Where a test needs a running server it starts the built `inventory`
@@ -19,6 +21,7 @@ mod common;
 mod container;
 mod deploy;
 mod monitoring;
+mod pipelines;
 mod rotation;
 mod scripts;
 mod security;
