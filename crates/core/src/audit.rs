@@ -151,32 +151,6 @@ pub struct AuditEntry {
     pub client_addr: Option<String>,
 }
 
-impl TryFrom<crate::dump::AuditRow> for AuditEntry {
-    type Error = crate::Error;
-
-    /// An entry as stored (a row of either backend, or of an export).
-    fn try_from(row: crate::dump::AuditRow) -> Result<Self, Self::Error> {
-        let via = Via::parse(&row.via)
-            .ok_or_else(|| crate::Error::internal(format!("bad via '{}'", row.via)))?;
-        Ok(Self {
-            id: row.id,
-            at: row.at,
-            actor: AuditActor {
-                user_id: row.actor_id,
-                username: row.actor_username,
-                via,
-                token_id: row.token_id,
-            },
-            action: row.action,
-            target_type: row.target_type,
-            target_id: row.target_id,
-            changes: serde_json::from_str(&row.changes).map_err(crate::Error::internal)?,
-            request_id: row.request_id,
-            client_addr: row.client_addr,
-        })
-    }
-}
-
 /// Actions that are not change-feed kinds.
 pub mod action {
     pub const LOCATION_CREATED: &str = "location.created";

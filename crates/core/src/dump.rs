@@ -32,6 +32,7 @@
 //! line number; [`rows`] then streams the rows to [`crate::Store::import`].
 
 use crate::access::Role;
+use crate::audit::{AuditActor, AuditEntry, Via};
 use crate::error::{Error, Result};
 use crate::ledger::MovementKind;
 use crate::parties::PartyKind;
@@ -427,6 +428,32 @@ pub struct AuditRow {
     pub changes: String,
     pub request_id: Option<String>,
     pub client_addr: Option<String>,
+}
+
+impl TryFrom<AuditRow> for AuditEntry {
+    type Error = Error;
+
+    /// An entry as stored (a row of either backend, or of an export).
+    fn try_from(row: AuditRow) -> std::result::Result<Self, Self::Error> {
+        let via = Via::parse(&row.via)
+            .ok_or_else(|| Error::internal(format!("bad via '{}'", row.via)))?;
+        Ok(Self {
+            id: row.id,
+            at: row.at,
+            actor: AuditActor {
+                user_id: row.actor_id,
+                username: row.actor_username,
+                via,
+                token_id: row.token_id,
+            },
+            action: row.action,
+            target_type: row.target_type,
+            target_id: row.target_id,
+            changes: serde_json::from_str(&row.changes).map_err(Error::internal)?,
+            request_id: row.request_id,
+            client_addr: row.client_addr,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -999,7 +1026,7 @@ pub fn validate<R: BufRead>(reader: R, max_schema: i64) -> std::result::Result<S
                     ));
                 }
                 last_audit = a.id;
-                if crate::audit::Via::parse(&a.via).is_none() {
+                if Via::parse(&a.via).is_none() {
                     return Err(at(n, format!("unknown via '{}'", a.via)));
                 }
                 if serde_json::from_str::<serde_json::Value>(&a.changes).is_err() {
