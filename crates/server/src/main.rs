@@ -99,7 +99,9 @@ fn main() -> ExitCode {
                 }
             },
             Command::Backup { output } => finish(backup::backup(&config, &output).await),
-            Command::Restore { input } => finish(backup::restore(&config, &input).await),
+            Command::Restore { input } => {
+                finish(on_the_command_line(backup::restore(&config, &input)).await)
+            }
             Command::Export {
                 output,
                 without_users,
